@@ -1,0 +1,121 @@
+# SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+# Makefile: builds the BPF object, its skeleton and the vfswatch daemon out of tree under $(BUILD).
+
+BUILD ?= build
+CC ?= cc
+CLANG ?= clang
+BPFTOOL ?= bpftool
+PKG_CONFIG ?= pkg-config
+LLVM_STRIP ?= llvm-strip
+ARCH ?= $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
+prefix ?= /usr/local
+DESTDIR ?=
+
+ifeq ($(V),1)
+Q =
+msg =
+else
+Q = @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+LIBS_PC := libbpf libcjson
+PC_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(LIBS_PC) 2>/dev/null)
+PC_LIBS := $(shell $(PKG_CONFIG) --libs $(LIBS_PC) 2>/dev/null)
+
+CFLAGS ?= -O2 -g
+WARN := -Wall -Wextra -Wformat=2 -Wshadow -Wno-unused-parameter
+ifeq ($(CI),true)
+WARN += -Werror
+endif
+ALL_CFLAGS := -std=gnu11 $(CFLAGS) $(WARN) -D_FORTIFY_SOURCE=2 -fstack-protector-strong \
+	-Iinclude -Isrc -I$(BUILD) $(PC_CFLAGS) $(EXTRA_CFLAGS) -MMD -MP
+LDLIBS := $(PC_LIBS) -lelf -lz $(EXTRA_LDFLAGS)
+
+# clang -target bpf does not know the host's system include dirs; borrow them.
+CLANG_BPF_SYS_INCLUDES ?= $(shell $(CLANG) -v -E - </dev/null 2>&1 \
+	| sed -n '/<...> search starts here:/,/End of search list./{ s| \(/.*\)|-idirafter \1|p }')
+BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Ivmlinux/$(ARCH) -Iinclude -Ibpf \
+	-Wall -Werror $(CLANG_BPF_SYS_INCLUDES) -MMD -MP
+ifeq ($(DEBUG),1)
+BPF_CFLAGS += -DVW_BPF_DEBUG
+endif
+
+BPF_SRCS := bpf/maps.bpf.c bpf/resolve.bpf.c bpf/tracepoint.bpf.c bpf/fentry.bpf.c
+BPF_OBJS := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.tmp.bpf.o,$(BPF_SRCS))
+SKEL := $(BUILD)/vfswatch.skel.h
+
+# Every module but main.c, so that unit tests can link them.
+LIB_SRCS := $(filter-out src/main.c,$(wildcard src/*.c))
+LIB_OBJS := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
+MAIN_OBJ := $(BUILD)/obj/main.o
+
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
+
+DEPS := $(BPF_OBJS:.o=.d) $(LIB_OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(UNIT_BINS:=.d)
+
+.PHONY: all clean test check unit integration vmtest bench install format check-format vmlinux deps
+.DELETE_ON_ERROR:
+.SECONDARY:
+
+all: $(BUILD)/vfswatch
+
+$(BUILD)/bpf/%.tmp.bpf.o: bpf/%.bpf.c | $(BUILD)/bpf
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(BUILD)/vfswatch.bpf.o: $(BPF_OBJS)
+	$(call msg,LINK-BPF,$@)
+	$(Q)$(BPFTOOL) gen object $@ $^
+
+$(SKEL): $(BUILD)/vfswatch.bpf.o
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name vfswatch_bpf > $@
+
+$(BUILD)/obj/%.o: src/%.c | $(BUILD)/obj
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+# Only the loader includes the skeleton.
+$(BUILD)/obj/loader.o: $(SKEL)
+
+$(BUILD)/vfswatch: $(MAIN_OBJ) $(LIB_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) $^ -o $@ $(LDLIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJS) | $(BUILD)/tests
+	$(call msg,CC-TEST,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) $< $(LIB_OBJS) -o $@ $(LDLIBS) $(shell $(PKG_CONFIG) --libs cmocka)
+
+$(BUILD)/bpf $(BUILD)/obj $(BUILD)/tests:
+	$(Q)mkdir -p $@
+
+unit: $(UNIT_BINS)
+
+# The whole suite: unit, end-to-end (root + BTF), and the fentry VM test when asked.
+check test: all unit
+	$(Q)./tests/run-all.sh
+
+bench: all
+	$(Q)python3 tests/bench/bench.py
+
+deps:
+	$(Q)sh scripts/deps.sh
+
+vmlinux:
+	$(Q)sh scripts/gen-vmlinux.sh
+
+install: all
+	install -D -m 0755 $(BUILD)/vfswatch $(DESTDIR)$(prefix)/sbin/vfswatch
+
+format:
+	$(Q)clang-format -i src/*.c src/*.h bpf/*.c bpf/*.h include/*.h tests/unit/*.c
+
+check-format:
+	$(Q)clang-format --dry-run -Werror src/*.c src/*.h bpf/*.c bpf/*.h include/*.h tests/unit/*.c
+
+clean:
+	$(Q)rm -rf $(BUILD)
+
+-include $(DEPS)

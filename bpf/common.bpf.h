@@ -1,0 +1,223 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/* common.bpf.h: the prefix filter, path assembly and record emission shared by every hook. */
+#ifndef VW_COMMON_BPF_H
+#define VW_COMMON_BPF_H
+
+#include "vw_events.h"
+#include "maps.bpf.h"
+
+/* vmlinux.h carries types, not macros. */
+#define S_IFMT		00170000
+#define S_IFREG		0100000
+#define S_IFDIR		0040000
+#define S_IFLNK		0120000
+#define FMODE_WRITE	0x2
+/* include/linux/fs.h: 0x100000 in 6.1 and (1 << 20) after the 6.9 reshuffle: same bit. */
+#define FMODE_CREATED	0x100000
+#define MAY_WRITE	0x2
+#define O_CREAT		0100
+#define O_TRUNC		01000
+#define AT_FDCWD	-100
+#define AT_REMOVEDIR	0x200
+
+#define VW_WALK_MAX	256	/* levels searched for a root; names kept for VW_MAX_DEPTH */
+#define VW_PATH_MASK	(VW_PATH_MAX - 1)
+
+/*
+ * An index into a VW_PATH_MAX buffer the verifier can bound: the empty asm
+ * keeps clang from dropping the mask when it believes the value is in range
+ * already (it often checks a copy, which the verifier does not link back).
+ */
+#define VW_IDX(off) ({ __u64 __o = (off); asm volatile("" : "+r"(__o)); __o & VW_PATH_MASK; })
+
+#ifdef VW_BPF_DEBUG
+#define vw_dbg(fmt, ...) bpf_printk(fmt, ##__VA_ARGS__)
+#else
+#define vw_dbg(fmt, ...) do { } while (0)
+#endif
+
+static __always_inline void stat_inc(__u32 idx)
+{
+	__u64 *v = bpf_map_lookup_elem(&vw_stats, &idx);
+
+	if (v)
+		*v += 1;
+}
+
+static __always_inline struct vw_scratch *scratch_get(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&vw_scratch_map, &zero);
+}
+
+static __always_inline __u16 ftype_of(struct inode *inode)
+{
+	__u16 mode;
+
+	if (!inode)
+		return VW_FT_UNKNOWN;
+	mode = BPF_CORE_READ(inode, i_mode) & S_IFMT;
+	if (mode == S_IFREG)
+		return VW_FT_FILE;
+	if (mode == S_IFDIR)
+		return VW_FT_DIR;
+	if (mode == S_IFLNK)
+		return VW_FT_SYMLINK;
+	return VW_FT_OTHER;
+}
+
+/* Does this filesystem (kernel dev_t) hold any project? One hash lookup. */
+static __always_inline bool dev_watched(__u32 dev)
+{
+	return bpf_map_lookup_elem(&vw_watched_devs, &dev) != NULL;
+}
+
+/*
+ * Global functions are verified once, on their own, instead of once per call
+ * site: without that the walk and path assembly inlined into every hook blow
+ * past the verifier's one million instructions. Pointers cross as __u64.
+ * Defined in resolve.bpf.c.
+ */
+
+/* Project of (mnt, dentry), or VW_PROJECT_NONE; the path goes to s->path, s->res_len, s->res_cut. */
+extern int vw_resolve(__u64 mnt, __u64 dentry);
+
+/* Report op on (mnt, dentry); VW_PC_* options. op_ftype = op | ftype << 16. */
+#define VW_PC_REGULAR_ONLY	0x1
+#define VW_PC_PENDING		0x2
+extern int vw_path_change(__u64 mnt, __u64 dentry, __u32 op_ftype, __u32 opts);
+
+/* Append '/' and the string at s->name[from] to the path of length @len (NUL included). */
+static __always_inline __u32 append_name(struct vw_scratch *s, __u32 len, __u32 from, bool *cut)
+{
+	__u32 off = len - 1;
+	long n;
+
+	if (off > 0 && off < VW_PATH_MAX - 1)
+		{
+			s->path[VW_IDX(off)] = '/';
+			off++;
+		}
+	if (off >= VW_PATH_MAX - 1) {
+		*cut = true;
+		return len;
+	}
+	n = bpf_probe_read_kernel_str(&s->path[VW_IDX(off)], VW_PATH_MAX,
+				      &s->name[VW_IDX(from)]);
+	if (n <= 0)
+		return off + 1;
+	off += n - 1;
+	if (off > VW_PATH_MAX - 1) {
+		*cut = true;
+		off = VW_PATH_MAX - 1;
+		s->path[VW_IDX(off)] = 0;
+	}
+	return off + 1;
+}
+
+/* Copy the assembled s->path (@len bytes) into the record's data at @at. */
+static __always_inline void path_store(struct vw_scratch *s, __u64 at, __u64 len)
+{
+	asm volatile("" : "+r"(at), "+r"(len));
+	if (at > VW_PATH_MAX || len > VW_PATH_MAX || len == 0)
+		return;
+	bpf_probe_read_kernel(&s->ev.data[at], len, s->path);
+}
+
+/* Fill the attribution fields of s->ev. */
+static __always_inline void ev_begin(struct vw_scratch *s, __u16 op, __u16 ftype)
+{
+	struct vw_change *ev = &s->ev;
+	__u64 id = bpf_get_current_pid_tgid();
+
+	ev->hdr.type = VW_EV_CHANGE;
+	ev->hdr.flags = 0;
+	ev->hdr.ts_ns = bpf_ktime_get_boot_ns();
+	ev->cgroup_id = bpf_get_current_cgroup_id();
+	ev->ino = 0;
+	ev->dev = 0;
+	ev->pid = (__u32)id;
+	ev->tgid = id >> 32;
+	ev->uid = (__u32)bpf_get_current_uid_gid();
+	ev->project = VW_PROJECT_NONE;
+	ev->old_project = VW_PROJECT_NONE;
+	ev->op = op;
+	ev->ftype = ftype;
+	ev->path_len = 0;
+	ev->old_path_len = 0;
+	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
+}
+
+/* Is the current process one whose changes are never reported? */
+static __always_inline bool current_quiet(void)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+
+	if (tgid == cfg_self_tgid)
+		return true;
+	return bpf_map_lookup_elem(&vw_quiet, &tgid) != NULL;
+}
+
+/* Send s->ev; @pending asks userspace to wait for this thread's VW_EV_RESULT. */
+static __always_inline void ev_submit(struct vw_scratch *s, bool pending)
+{
+	struct vw_change *ev = &s->ev;
+	__u64 plen = ev->path_len, olen = ev->old_path_len, size;
+
+	if (current_quiet()) {
+		stat_inc(VW_STAT_REJECTED);
+		return;
+	}
+	if (ev->hdr.flags & (VW_EVF_TRUNCATED | VW_EVF_OLD_TRUNCATED))
+		stat_inc(VW_STAT_TRUNCATED);
+	if (pending)
+		ev->hdr.flags |= VW_EVF_PENDING;
+	/* Each bound is checked on its own so the verifier can see size <= sizeof(*ev). */
+	asm volatile("" : "+r"(plen), "+r"(olen));
+	if (plen > VW_PATH_MAX || olen > VW_PATH_MAX)
+		return;
+	size = offsetof(struct vw_change, data) + plen + olen;
+	ev->hdr.size = size;
+	if (bpf_ringbuf_output(&vw_events, ev, size, 0)) {
+		stat_inc(VW_STAT_RINGBUF_FULL);
+		return;
+	}
+	stat_inc(VW_STAT_EMITTED);
+	if (pending) {
+		__u32 one = 1;
+
+		bpf_map_update_elem(&vw_pending, &ev->pid, &one, BPF_ANY);
+	}
+}
+
+/* Send the outcome of this thread's pending change, if it owes one. */
+static __always_inline void result_submit(long ret)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 pid = (__u32)id;
+	struct vw_result r = {};
+
+	if (!bpf_map_lookup_elem(&vw_pending, &pid))
+		return;
+	bpf_map_delete_elem(&vw_pending, &pid);
+	r.hdr.type = VW_EV_RESULT;
+	r.hdr.size = sizeof(r);
+	r.hdr.ts_ns = bpf_ktime_get_boot_ns();
+	r.ret = ret;
+	r.pid = pid;
+	r.tgid = id >> 32;
+	if (bpf_ringbuf_output(&vw_events, &r, sizeof(r), 0))
+		stat_inc(VW_STAT_RINGBUF_FULL);
+	else
+		stat_inc(VW_STAT_EMITTED);
+}
+
+/* A change to an open file (write, truncate, create through open). */
+static __always_inline void file_change(struct file *file, __u16 op, __u32 opts)
+{
+	vw_path_change((__u64)BPF_CORE_READ(file, f_path.mnt), (__u64)BPF_CORE_READ(file, f_path.dentry),
+		       op, opts);
+}
+
+#endif /* VW_COMMON_BPF_H */

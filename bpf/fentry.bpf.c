@@ -1,0 +1,175 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+// fentry.bpf.c: the fentry attach set, for kernels where BPF trampolines attach (the first choice).
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include "common.bpf.h"
+
+/*
+ * Hook choice. Data writes go through rw_verify_area() on every path that
+ * writes a file: write/pwrite/writev, copy_file_range (what cp uses),
+ * sendfile/splice into a file and io_uring. It calls
+ * security_file_permission(file, MAY_WRITE), which hands over the struct file,
+ * so the mount is known; vfs_write() alone would miss the iter, copy and
+ * io_uring paths. Name changes use the security_path_* hooks because they get
+ * a struct path for the directory (dentry-only vfs_* hooks lose the mount, so
+ * a walk could not cross into the parent mount). Those hooks run before the
+ * change, so they send a VW_EVF_PENDING record, and the fexit of the vfs_*
+ * function (or do_mkdirat, as vfs_mkdir returns a dentry since 6.15) sends
+ * the result, read with bpf_get_func_ret() so that signature changes across
+ * kernels (idmap arguments in 6.3, delegated inodes) do not matter.
+ * Truncation: security_path_truncate covers truncate(2) on every kernel and
+ * ftruncate/O_TRUNC before 6.2; security_file_truncate (6.2+) covers those
+ * since; the loader turns its autoload off where the kernel lacks it.
+ */
+
+#define OPF(op, ftype) ((op) | (ftype) << 16)
+
+SEC("fentry/security_file_permission")
+int BPF_PROG(fe_file_perm, struct file *file, int mask)
+{
+	if (mask & MAY_WRITE)
+		file_change(file, VW_OP_MODIFY, VW_PC_REGULAR_ONLY);
+	return 0;
+}
+
+SEC("fentry/security_file_open")
+int BPF_PROG(fe_file_open, struct file *file)
+{
+	if (BPF_CORE_READ(file, f_mode) & FMODE_CREATED)
+		file_change(file, VW_OP_CREATE, VW_PC_REGULAR_ONLY);
+	return 0;
+}
+
+SEC("fentry/security_path_truncate")
+int BPF_PROG(fe_path_trunc, const struct path *path)
+{
+	vw_path_change((__u64)BPF_CORE_READ(path, mnt), (__u64)BPF_CORE_READ(path, dentry),
+		       OPF(VW_OP_TRUNCATE, VW_FT_FILE), VW_PC_REGULAR_ONLY);
+	return 0;
+}
+
+SEC("fentry/security_file_truncate")
+int BPF_PROG(fe_file_trunc, struct file *file)
+{
+	file_change(file, VW_OP_TRUNCATE, VW_PC_REGULAR_ONLY);
+	return 0;
+}
+
+/* Name changes: pending until the fexit below reports the outcome. */
+static __always_inline void dir_change(const struct path *dir, struct dentry *dentry, __u32 opf)
+{
+	vw_path_change((__u64)BPF_CORE_READ(dir, mnt), (__u64)dentry, opf, VW_PC_PENDING);
+}
+
+SEC("fentry/security_path_unlink")
+int BPF_PROG(fe_path_unlink, const struct path *dir, struct dentry *dentry)
+{
+	dir_change(dir, dentry, OPF(VW_OP_DELETE, VW_FT_FILE));
+	return 0;
+}
+
+SEC("fentry/security_path_rmdir")
+int BPF_PROG(fe_path_rmdir, const struct path *dir, struct dentry *dentry)
+{
+	dir_change(dir, dentry, OPF(VW_OP_RMDIR, VW_FT_DIR));
+	return 0;
+}
+
+SEC("fentry/security_path_mkdir")
+int BPF_PROG(fe_path_mkdir, const struct path *dir, struct dentry *dentry)
+{
+	dir_change(dir, dentry, OPF(VW_OP_MKDIR, VW_FT_DIR));
+	return 0;
+}
+
+SEC("fentry/security_path_symlink")
+int BPF_PROG(fe_path_symlink, const struct path *dir, struct dentry *dentry)
+{
+	dir_change(dir, dentry, OPF(VW_OP_CREATE, VW_FT_SYMLINK));
+	return 0;
+}
+
+SEC("fentry/security_path_link")
+int BPF_PROG(fe_path_link, struct dentry *old_dentry, const struct path *new_dir,
+	     struct dentry *new_dentry)
+{
+	dir_change(new_dir, new_dentry, OPF(VW_OP_CREATE, VW_FT_FILE));
+	return 0;
+}
+
+/* Both sides of a rename; either may lie outside every root (global: verified once). */
+__noinline int vw_rename_change(__u64 old_mnt, __u64 old_dentry, __u64 new_mnt, __u64 new_dentry)
+{
+	struct vw_scratch *s = scratch_get();
+	struct inode *inode = BPF_CORE_READ((struct dentry *)old_dentry, d_inode);
+	__u32 proj, oproj, len = 0, olen = 0, cut = 0, ocut = 0;
+
+	stat_inc(VW_STAT_SEEN);
+	if (!s)
+		return 0;
+	proj = vw_resolve(new_mnt, new_dentry);
+	if (proj != VW_PROJECT_NONE) {
+		len = s->res_len;
+		cut = s->res_cut;
+		path_store(s, 0, len);
+	}
+	oproj = vw_resolve(old_mnt, old_dentry);
+	if (oproj != VW_PROJECT_NONE) {
+		olen = s->res_len;
+		ocut = s->res_cut;
+		path_store(s, len, olen);
+	}
+	if (proj == VW_PROJECT_NONE && oproj == VW_PROJECT_NONE)
+		return 0;
+	ev_begin(s, VW_OP_RENAME, ftype_of(inode));
+	s->ev.project = proj;
+	s->ev.old_project = oproj;
+	s->ev.path_len = len;
+	s->ev.old_path_len = olen;
+	s->ev.ino = inode ? BPF_CORE_READ(inode, i_ino) : 0;
+	s->ev.dev = BPF_CORE_READ((struct dentry *)old_dentry, d_sb, s_dev);
+	if (cut)
+		s->ev.hdr.flags |= VW_EVF_TRUNCATED;
+	if (ocut)
+		s->ev.hdr.flags |= VW_EVF_OLD_TRUNCATED;
+	ev_submit(s, true);
+	return 0;
+}
+
+SEC("fentry/security_path_rename")
+int BPF_PROG(fe_path_rename, const struct path *old_dir, struct dentry *old_dentry,
+	     const struct path *new_dir, struct dentry *new_dentry)
+{
+	vw_rename_change((__u64)BPF_CORE_READ(old_dir, mnt), (__u64)old_dentry,
+			 (__u64)BPF_CORE_READ(new_dir, mnt), (__u64)new_dentry);
+	return 0;
+}
+
+static __always_inline int result_from(void *ctx)
+{
+	__u64 ret = 0;
+
+	bpf_get_func_ret(ctx, &ret);
+	result_submit((int)ret);
+	return 0;
+}
+
+SEC("fexit/vfs_unlink")
+int fx_vfs_unlink(void *ctx) { return result_from(ctx); }
+
+SEC("fexit/vfs_rmdir")
+int fx_vfs_rmdir(void *ctx) { return result_from(ctx); }
+
+SEC("fexit/do_mkdirat")
+int fx_do_mkdirat(void *ctx) { return result_from(ctx); }
+
+SEC("fexit/vfs_symlink")
+int fx_vfs_symlink(void *ctx) { return result_from(ctx); }
+
+SEC("fexit/vfs_link")
+int fx_vfs_link(void *ctx) { return result_from(ctx); }
+
+SEC("fexit/vfs_rename")
+int fx_vfs_rename(void *ctx) { return result_from(ctx); }

@@ -1,0 +1,132 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/* maps.bpf.h: declarations of the maps and rodata knobs defined once in maps.bpf.c. */
+#ifndef VW_MAPS_BPF_H
+#define VW_MAPS_BPF_H
+
+/*
+ * Per-CPU scratch: records are assembled here (the BPF stack holds only 512
+ * bytes) and sent with bpf_ringbuf_output(), which takes a variable size.
+ */
+/*
+ * State of the bpf_loop callbacks lives in the map value, not on the stack:
+ * the verifier tracks stack scalars exactly, so a counter there makes every
+ * iteration a new state and the program "too large"; map values it does not
+ * track, so each callback is verified once.
+ */
+struct vw_walk_state {
+	__u64 dentry;
+	__u64 mnt;		/* struct mount *, 0 when the hook has no vfsmount */
+	__u32 depth;		/* names recorded in chain[] */
+	__u32 project;
+	__u32 levels;
+	__u32 pad;
+};
+
+struct vw_assemble_state {
+	__u64 off;
+	__u32 depth;
+	__u32 cut;
+};
+
+struct vw_chain_state {
+	__u64 ino;
+	__u64 h;		/* hash of the components taken so far */
+	__u64 hc;		/* hash including the component being read */
+	__u32 dev;
+	__u32 project;
+	__u32 tail;		/* index in name[] where the relative path starts */
+	__u32 ncomp;
+	__u32 clen;
+	__u32 unresolved;
+	char c0, c1;
+	__u8 pad[6];
+};
+
+struct vw_scratch {
+	struct vw_change ev;
+	char path[2 * VW_PATH_MAX];	/* one path being assembled */
+	char name[VW_PATH_MAX];		/* a path string copied from a syscall argument */
+	__u64 chain[VW_MAX_DEPTH];	/* dentries from the changed one up to below the root */
+	__u32 res_len;			/* out of vw_resolve(): s->path length, NUL included */
+	__u32 res_cut;			/* out of vw_resolve(): the path was cut */
+	struct vw_walk_state walk;
+	struct vw_assemble_state as;
+	struct vw_chain_state ch;
+};
+
+/*
+ * Each map's type is spelled once; maps.bpf.c defines VW_MAPS_OWNER so that
+ * the same lines there become the definitions, here extern declarations that
+ * the static linker (bpftool gen object) resolves.
+ */
+#ifdef VW_MAPS_OWNER
+#define VW_MAP(def, name) def name SEC(".maps")
+#define VW_KNOB(type, name) const volatile type name = 0
+#else
+#define VW_MAP(def, name) extern def name SEC(".maps")
+#define VW_KNOB(type, name) extern const volatile type name
+#endif
+
+/* The ring buffer; the loader sets its size before load. */
+VW_MAP(struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 8 << 20);
+}, vw_events);
+
+/* Project roots and EXCLUDED directories, by identity. */
+VW_MAP(struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct vw_dir_key);
+	__type(value, __u32);
+	__uint(max_entries, 65536);
+}, vw_roots);
+
+/* Filesystems (kernel dev_t) that hold at least one project: the fast reject. */
+VW_MAP(struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(max_entries, 4096);
+}, vw_watched_devs);
+
+/* Ancestors of roots, for syscall path strings whose base is outside every root. */
+VW_MAP(struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct vw_chain_key);
+	__type(value, struct vw_chain_val);
+	__uint(max_entries, 65536);
+}, vw_chains);
+
+/* Processes whose own changes are never reported (the daemon, its children). */
+VW_MAP(struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(max_entries, 4096);
+}, vw_quiet);
+
+/* Threads that emitted a VW_EVF_PENDING change and owe a VW_EV_RESULT. */
+VW_MAP(struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(max_entries, 16384);
+}, vw_pending);
+
+VW_MAP(struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(max_entries, VW_STAT_MAX);
+}, vw_stats);
+
+VW_MAP(struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct vw_scratch);
+	__uint(max_entries, 1);
+}, vw_scratch_map);
+
+VW_KNOB(__u32, cfg_self_tgid);	/* the daemon itself */
+
+#endif /* VW_MAPS_BPF_H */

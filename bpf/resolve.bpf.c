@@ -1,0 +1,177 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+// resolve.bpf.c: the identity prefix filter (ancestor walk) and path assembly, as global functions.
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include "common.bpf.h"
+
+static __always_inline struct mount *real_mount_of(struct vfsmount *mnt)
+{
+	return (void *)mnt - bpf_core_field_offset(struct mount, mnt);
+}
+
+/*
+ * Ancestor walk, one bpf_loop step per level so the verifier checks the body
+ * once whatever the depth. Each level: look the dentry's (dev, ino) up in
+ * vw_roots; on a miss remember the dentry (its name becomes part of the
+ * relative path) and go to d_parent, crossing from a mount's root to its
+ * mountpoint in the parent mount when the hook gave us the vfsmount.
+ * Names are kept for VW_MAX_DEPTH levels; the search goes on to VW_WALK_MAX
+ * so that a deeper file is still found, flagged as cut.
+ */
+static long walk_step(__u32 i, void *arg)
+{
+	struct vw_scratch *s = scratch_get();
+	struct vw_walk_state *c;
+	struct dentry *parent, *d;
+	struct inode *inode;
+	__u32 *proj;
+
+	if (!s)
+		return 1;
+	c = &s->walk;
+	d = (void *)c->dentry;
+
+	inode = BPF_CORE_READ(d, d_inode);
+	if (inode) {
+		struct vw_dir_key key = {};
+
+		key.ino = BPF_CORE_READ(inode, i_ino);
+		key.dev = BPF_CORE_READ(d, d_sb, s_dev);
+		proj = bpf_map_lookup_elem(&vw_roots, &key);
+		if (proj) {
+			c->project = *proj;
+			return 1;
+		}
+	}
+	if (c->mnt) {
+		struct mount *m = (void *)c->mnt;
+
+		if (d == BPF_CORE_READ(m, mnt.mnt_root)) {
+			struct mount *pm = BPF_CORE_READ(m, mnt_parent);
+
+			if (pm == m)
+				return 1;	/* root of the mount namespace */
+			d = BPF_CORE_READ(m, mnt_mountpoint);
+			c->mnt = (__u64)pm;
+		}
+	}
+	if (i < VW_MAX_DEPTH) {
+		s->chain[i & (VW_MAX_DEPTH - 1)] = (__u64)d;
+		c->depth = i + 1;
+	}
+	c->levels = i + 1;
+	parent = BPF_CORE_READ(d, d_parent);
+	if (parent == d)
+		return 1;	/* filesystem root and no mount to cross */
+	c->dentry = (__u64)parent;
+	return 0;
+}
+
+/* Join the recorded names, root side first, into s->path: one bpf_loop step per name. */
+static long assemble_step(__u32 i, void *arg)
+{
+	struct vw_scratch *s = scratch_get();
+	struct vw_assemble_state *c;
+	const unsigned char *name;
+	struct dentry *d;
+	__u32 k;
+	long n;
+
+	if (!s)
+		return 1;
+	c = &s->as;
+	if (i >= c->depth)
+		return 1;
+	k = c->depth - 1 - i;
+	d = (void *)s->chain[k & (VW_MAX_DEPTH - 1)];
+	name = BPF_CORE_READ(d, d_name.name);
+	n = bpf_probe_read_kernel_str(&s->path[VW_IDX(c->off)], VW_NAME_MAX, name);
+	if (n <= 0) {
+		stat_inc(VW_STAT_READ_FAIL);
+		c->cut = 1;
+		return 1;
+	}
+	if (c->off + n > VW_PATH_MAX) {
+		c->cut = 1;
+		return 1;
+	}
+	c->off += n - 1;
+	if (k > 0) {
+		s->path[VW_IDX(c->off)] = '/';
+		c->off++;
+	}
+	return 0;
+}
+
+__noinline int vw_resolve(__u64 mnt, __u64 dentry)
+{
+	struct vw_scratch *s = scratch_get();
+	__u32 project;
+	__u64 off;
+
+	if (!s)
+		return VW_PROJECT_NONE;
+	s->res_len = 0;
+	s->res_cut = 0;
+	__builtin_memset(&s->walk, 0, sizeof(s->walk));
+	s->walk.dentry = dentry;
+	s->walk.mnt = mnt ? (__u64)real_mount_of((void *)mnt) : 0;
+	stat_inc(VW_STAT_WALKED);
+	bpf_loop(VW_WALK_MAX, walk_step, NULL, 0);
+	project = s->walk.project;
+	if (project == VW_PROJECT_NONE)
+		return VW_PROJECT_NONE;
+	if (project == VW_PROJECT_EXCLUDED) {
+		stat_inc(VW_STAT_EXCLUDED);
+		return VW_PROJECT_NONE;
+	}
+	s->as.off = 0;
+	s->as.cut = 0;
+	s->as.depth = s->walk.depth;
+	s->path[0] = 0;
+	bpf_loop(VW_MAX_DEPTH, assemble_step, NULL, 0);
+	off = s->as.off;
+	if (off > VW_PATH_MAX - 1)
+		off = VW_PATH_MAX - 1;
+	s->path[VW_IDX(off)] = 0;
+	s->res_len = off + 1;
+	s->res_cut = s->as.cut || s->walk.levels > VW_MAX_DEPTH;
+	return project;
+}
+
+__noinline int vw_path_change(__u64 mnt, __u64 dentry, __u32 op_ftype, __u32 opts)
+{
+	struct dentry *d = (void *)dentry;
+	struct inode *inode = BPF_CORE_READ(d, d_inode);
+	__u32 dev = BPF_CORE_READ(d, d_sb, s_dev);
+	__u16 ftype = op_ftype >> 16;
+	struct vw_scratch *s;
+	__u32 proj, len;
+
+	stat_inc(VW_STAT_SEEN);
+	if (inode)
+		ftype = ftype_of(inode);
+	if (((opts & VW_PC_REGULAR_ONLY) && ftype != VW_FT_FILE) || !dev_watched(dev)) {
+		stat_inc(VW_STAT_REJECTED);
+		return 0;
+	}
+	proj = vw_resolve(mnt, dentry);
+	if (proj == VW_PROJECT_NONE)
+		return 0;
+	s = scratch_get();
+	if (!s)
+		return 0;
+	len = s->res_len;
+	path_store(s, 0, len);
+	ev_begin(s, op_ftype & 0xffff, ftype);
+	s->ev.project = proj;
+	s->ev.ino = inode ? BPF_CORE_READ(inode, i_ino) : 0;
+	s->ev.dev = dev;
+	if (s->res_cut)
+		s->ev.hdr.flags |= VW_EVF_TRUNCATED;
+	s->ev.path_len = len;
+	ev_submit(s, opts & VW_PC_PENDING);
+	return 0;
+}

@@ -1,0 +1,118 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+// events.c: map kernel records (project id + relative path) onto every project that holds them.
+#include <limits.h>
+#include <string.h>
+
+#include "events.h"
+#include "util.h"
+
+/* root + '/' + relative path, both up to VW_PATH_MAX */
+#define ABS_MAX (PATH_MAX + VW_PATH_MAX + 2)
+
+const char *ftype_name(unsigned int ftype)
+{
+	switch (ftype) {
+	case VW_FT_FILE:
+		return "file";
+	case VW_FT_DIR:
+		return "dir";
+	case VW_FT_SYMLINK:
+		return "symlink";
+	case VW_FT_OTHER:
+		return "other";
+	default:
+		return NULL;
+	}
+}
+
+/* Build the absolute, normalized path of one side of a record; false when it has none. */
+static bool absolute_of(struct vw_projects *t, uint32_t project, const char *rel, size_t len,
+			char *buf)
+{
+	const struct vw_project *p = project ? projects_by_id(t, project) : NULL;
+	size_t rl;
+
+	if (!p || !rel)
+		return false;
+	rl = strlen(p->root);
+	memcpy(buf, p->root, rl);
+	buf[rl] = '/';
+	memcpy(buf + rl + 1, rel, len);
+	buf[rl + 1 + len] = 0;
+	path_normalize(buf);
+	return true;
+}
+
+static const char *below(const char *abs, bool have, const struct vw_project *q)
+{
+	const char *r = have ? path_below(abs, q->root) : NULL;
+
+	return r && *r ? r : NULL;
+}
+
+int events_route(struct vw_projects *t, const struct vw_event *ev, out_fn fn, void *ctx)
+{
+	static char nabs[ABS_MAX], oabs[ABS_MAX];
+	bool have_new, have_old;
+	int n = 0;
+
+	have_new = absolute_of(t, ev->project, ev->path, ev->path_len, nabs);
+	have_old = ev->op == VW_OP_RENAME &&
+		   absolute_of(t, ev->old_project, ev->old_path, ev->old_path_len, oabs);
+	for (size_t i = 0; i < t->n; i++) {
+		const struct vw_project *q = &t->v[i];
+		const char *nrel = below(nabs, have_new, q);
+		const char *orel = below(oabs, have_old, q);
+		struct vw_out o = { .project = q, .ev = ev, .type = ftype_name(ev->ftype) };
+
+		o.truncated = (ev->flags & (VW_EVF_TRUNCATED | VW_EVF_OLD_TRUNCATED)) != 0;
+		switch (ev->op) {
+		case VW_OP_RENAME:
+			if (nrel && orel) {
+				o.event = "rename";
+				o.path = nrel;
+				o.old_path = orel;
+			} else if (nrel) {
+				o.event = "create";	/* moved in from outside this project */
+				o.path = nrel;
+			} else if (orel) {
+				o.event = "delete";	/* moved out */
+				o.path = orel;
+			}
+			break;
+		case VW_OP_MODIFY:
+			o.event = "modify";
+			o.path = nrel;
+			break;
+		case VW_OP_CREATE:
+			o.event = "create";
+			o.path = nrel;
+			break;
+		case VW_OP_MKDIR:
+			o.event = "create";
+			o.type = "dir";
+			o.path = nrel;
+			break;
+		case VW_OP_DELETE:
+			o.event = "delete";
+			o.path = nrel;
+			break;
+		case VW_OP_RMDIR:
+			o.event = "delete";
+			o.type = "dir";
+			o.path = nrel;
+			break;
+		case VW_OP_TRUNCATE:
+			o.event = "truncate";
+			o.path = nrel;
+			break;
+		default:
+			break;
+		}
+		if (!o.event || !o.path)
+			continue;
+		fn(ctx, &o);
+		n++;
+	}
+	return n;
+}

@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/* events.h: turn a decoded kernel change into user-visible changes, one per project it touches. */
+#ifndef VW_EVENTS_ROUTE_H
+#define VW_EVENTS_ROUTE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "project.h"
+#include "ringbuf.h"
+
+/* One change as a user of one project sees it; borrowed pointers, valid during the callback. */
+struct vw_out {
+	const struct vw_project *project;
+	const char *event;	/* "create" "modify" "delete" "truncate" "rename" */
+	const char *type;	/* "file" "dir" "symlink" "other", or NULL when unknown */
+	const char *path;	/* relative to the project root, NUL-terminated */
+	const char *old_path;	/* renames only */
+	bool truncated;		/* the kernel had to cut the path */
+	const struct vw_event *ev;	/* attribution */
+};
+
+typedef void (*out_fn)(void *ctx, const struct vw_out *o);
+
+/*
+ * Deliver @ev to every project whose root holds the changed path (nested
+ * roots each get it). A rename seen from a project that holds only one side
+ * becomes a create or a delete. Returns how many changes were delivered.
+ */
+int events_route(struct vw_projects *t, const struct vw_event *ev, out_fn fn, void *ctx);
+
+const char *ftype_name(unsigned int ftype);
+
+#endif

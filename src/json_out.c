@@ -1,0 +1,141 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+// json_out.c: one JSON object per line on the event stream; names that are not UTF-8 stay recoverable.
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cjson/cJSON.h>
+
+#include "json_out.h"
+#include "util.h"
+
+/* Start a line: {"v":1,"time":...,"event":...}. Returns NULL on ENOMEM. */
+static cJSON *line_new(const char *event, uint64_t boot_ns)
+{
+	cJSON *o = cJSON_CreateObject();
+	char ts[64];
+
+	format_boot_ns(boot_ns ? boot_ns : now_ns(CLOCK_BOOTTIME), ts, sizeof(ts));
+	if (!o || !cJSON_AddNumberToObject(o, "v", VW_SCHEMA_VERSION) ||
+	    !cJSON_AddStringToObject(o, "time", ts) || !cJSON_AddStringToObject(o, "event", event)) {
+		cJSON_Delete(o);
+		return NULL;
+	}
+	return o;
+}
+
+static int line_write(FILE *f, cJSON *o)
+{
+	char *s = cJSON_PrintUnformatted(o);
+	int ret = 0;
+
+	cJSON_Delete(o);
+	if (!s)
+		return -ENOMEM;
+	if (fputs(s, f) == EOF || fputc('\n', f) == EOF)
+		ret = -EIO;
+	cJSON_free(s);
+	return ret;
+}
+
+/*
+ * A name as JSON: the text itself when it is valid UTF-8; otherwise the text
+ * with U+FFFD for each bad byte, plus "<key>_b64" holding the exact bytes.
+ */
+static bool add_name(cJSON *o, const char *key, const char *s)
+{
+	size_t len = strlen(s);
+	char b64key[32];
+	char *lossy, *b64;
+	bool ok;
+
+	if (utf8_valid(s, len))
+		return cJSON_AddStringToObject(o, key, s) != NULL;
+	lossy = utf8_lossy(s, len);
+	b64 = base64_encode((const unsigned char *)s, len);
+	snprintf(b64key, sizeof(b64key), "%s_b64", key);
+	ok = lossy && b64 && cJSON_AddStringToObject(o, key, lossy) &&
+	     cJSON_AddStringToObject(o, b64key, b64);
+	free(lossy);
+	free(b64);
+	return ok;
+}
+
+int json_out_change(FILE *f, const struct vw_out *o)
+{
+	const struct vw_event *ev = o->ev;
+	cJSON *j = line_new(o->event, ev->ts_ns);
+	bool ok;
+
+	if (!j)
+		return -ENOMEM;
+	ok = cJSON_AddStringToObject(j, "project", o->project->name) &&
+	     add_name(j, "root", o->project->root) && add_name(j, "path", o->path) &&
+	     (!o->old_path || add_name(j, "old_path", o->old_path)) &&
+	     (!o->type || cJSON_AddStringToObject(j, "type", o->type)) &&
+	     cJSON_AddNumberToObject(j, "pid", ev->tgid) &&
+	     cJSON_AddNumberToObject(j, "tid", ev->pid) && add_name(j, "comm", ev->comm) &&
+	     cJSON_AddNumberToObject(j, "uid", ev->uid) &&
+	     cJSON_AddNumberToObject(j, "cgroup", (double)ev->cgroup_id) &&
+	     (!o->truncated || cJSON_AddTrueToObject(j, "truncated")) &&
+	     cJSON_AddStringToObject(j, "source", "kernel");
+	if (!ok) {
+		cJSON_Delete(j);
+		return -ENOMEM;
+	}
+	return line_write(f, j);
+}
+
+int json_out_ready(FILE *f, const char *backend, const struct vw_projects *t, int pid)
+{
+	cJSON *j = line_new("ready", 0), *arr;
+
+	if (!j)
+		return -ENOMEM;
+	if (!cJSON_AddStringToObject(j, "backend", backend) ||
+	    !cJSON_AddNumberToObject(j, "pid", pid) ||
+	    !(arr = cJSON_AddArrayToObject(j, "projects")))
+		goto nomem;
+	for (size_t i = 0; i < t->n; i++) {
+		cJSON *p = cJSON_CreateObject();
+
+		if (!p)
+			goto nomem;
+		cJSON_AddItemToArray(arr, p);
+		if (!cJSON_AddStringToObject(p, "name", t->v[i].name) ||
+		    !add_name(p, "root", t->v[i].root))
+			goto nomem;
+	}
+	return line_write(f, j);
+nomem:
+	cJSON_Delete(j);
+	return -ENOMEM;
+}
+
+int json_out_overflow(FILE *f, const char *reason, uint64_t lost)
+{
+	cJSON *j = line_new("overflow", 0);
+
+	if (!j)
+		return -ENOMEM;
+	if (!cJSON_AddStringToObject(j, "reason", reason) ||
+	    !cJSON_AddNumberToObject(j, "lost", (double)lost)) {
+		cJSON_Delete(j);
+		return -ENOMEM;
+	}
+	return line_write(f, j);
+}
+
+int json_out_stop(FILE *f, const char *reason)
+{
+	cJSON *j = line_new("stop", 0);
+
+	if (!j)
+		return -ENOMEM;
+	if (!cJSON_AddStringToObject(j, "reason", reason)) {
+		cJSON_Delete(j);
+		return -ENOMEM;
+	}
+	return line_write(f, j);
+}

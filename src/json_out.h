@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/* json_out.h: the JSON-lines event stream (schema version VW_SCHEMA_VERSION); the only cJSON user. */
+#ifndef VW_JSON_OUT_H
+#define VW_JSON_OUT_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "events.h"
+#include "project.h"
+
+#define VW_SCHEMA_VERSION 1
+
+/* Each writes one line to @f. Return 0 or -errno (ENOMEM, EIO). */
+int json_out_change(FILE *f, const struct vw_out *o);
+int json_out_ready(FILE *f, const char *backend, const struct vw_projects *t, int pid);
+int json_out_overflow(FILE *f, const char *reason, uint64_t lost);
+int json_out_stop(FILE *f, const char *reason);
+
+#endif

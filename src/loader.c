@@ -1,0 +1,489 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+// loader.c: the only user of the skeleton: picks the attach set, loads, attaches, pins, fills maps.
+#include <dirent.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+
+#include "loader.h"
+#include "log.h"
+#include "util.h"
+#include "vfswatch.skel.h"
+
+#define BPF_FS_MAGIC_NR 0xcafe4a11
+#define TRACEFS_MAGIC_NR 0x74726163
+#define VERIFIER_TAIL 24	/* lines of libbpf's last warning kept for the user */
+
+struct vw_loader {
+	struct vfswatch_bpf *skel;
+	enum vw_backend backend;
+	char *pin_dir;
+	int ncpus;
+};
+
+/* Functions the fentry set may live without (absent before 6.2). */
+static const char *const optional_targets[] = { "security_file_truncate" };
+
+static char verifier_tail[VERIFIER_TAIL][256];
+static int verifier_pos;
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	char line[4096];
+	char *p, *save = NULL;
+
+	vsnprintf(line, sizeof(line), fmt, ap);
+	if (level == LIBBPF_DEBUG) {
+		if (log_verbosity() >= 3)
+			fprintf(stderr, "libbpf: %s", line);
+		return 0;
+	}
+	for (p = strtok_r(line, "\n", &save); p; p = strtok_r(NULL, "\n", &save)) {
+		snprintf(verifier_tail[verifier_pos % VERIFIER_TAIL], sizeof(verifier_tail[0]), "%s", p);
+		verifier_pos++;
+		if (log_verbosity() >= 1)
+			fprintf(stderr, "libbpf: %s\n", p);
+	}
+	return 0;
+}
+
+void loader_init_logging(void)
+{
+	libbpf_set_print(libbpf_print);
+}
+
+/* Append the last libbpf lines (the verifier's reason) to @err. */
+static void append_verifier_tail(char *err, size_t errlen)
+{
+	int start = verifier_pos > VERIFIER_TAIL ? verifier_pos - VERIFIER_TAIL : 0;
+	size_t n = strlen(err);
+
+	for (int i = start; i < verifier_pos && n + 2 < errlen; i++) {
+		snprintf(err + n, errlen - n, "\n  %s", verifier_tail[i % VERIFIER_TAIL]);
+		n = strlen(err);
+	}
+}
+
+const char *backend_name(enum vw_backend b)
+{
+	switch (b) {
+	case VW_BACKEND_FENTRY:
+		return "fentry";
+	case VW_BACKEND_TRACEPOINT:
+		return "tracepoint";
+	default:
+		return "auto";
+	}
+}
+
+int backend_parse(const char *s, enum vw_backend *out)
+{
+	static const enum vw_backend all[] = { VW_BACKEND_AUTO, VW_BACKEND_FENTRY,
+					       VW_BACKEND_TRACEPOINT };
+
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+		if (strcmp(s, backend_name(all[i])) == 0) {
+			*out = all[i];
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+static bool prog_is_fentry_set(struct bpf_program *prog)
+{
+	const char *sec = bpf_program__section_name(prog);
+
+	return strncmp(sec, "fentry/", 7) == 0 || strncmp(sec, "fexit/", 6) == 0;
+}
+
+static bool optional_target(const char *fn)
+{
+	for (size_t i = 0; i < sizeof(optional_targets) / sizeof(optional_targets[0]); i++)
+		if (strcmp(fn, optional_targets[i]) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * Turn autoload off for the set not chosen. For the fentry set, check every
+ * target function in the kernel's BTF first: an optional one that is missing
+ * is switched off, a required one fails the set with a clear reason.
+ */
+static int select_set(struct vfswatch_bpf *skel, enum vw_backend b, char *err, size_t errlen)
+{
+	struct btf *vmlinux = NULL;
+	struct bpf_program *prog;
+	int ret = 0;
+
+	if (b == VW_BACKEND_FENTRY) {
+		vmlinux = btf__load_vmlinux_btf();
+		if (!vmlinux) {
+			ret = -errno;
+			snprintf(err, errlen, "cannot read the kernel's BTF: %s", errstr(ret));
+			return ret;
+		}
+	}
+	bpf_object__for_each_program(prog, skel->obj) {
+		bool fentry = prog_is_fentry_set(prog);
+		const char *target;
+
+		if ((b == VW_BACKEND_FENTRY) != fentry) {
+			bpf_program__set_autoload(prog, false);
+			continue;
+		}
+		if (!fentry)
+			continue;
+		target = strchr(bpf_program__section_name(prog), '/') + 1;
+		if (btf__find_by_name_kind(vmlinux, target, BTF_KIND_FUNC) >= 0)
+			continue;
+		if (optional_target(target)) {
+			log_info("loader: kernel has no %s, %s left out", target, bpf_program__name(prog));
+			bpf_program__set_autoload(prog, false);
+			continue;
+		}
+		snprintf(err, errlen, "kernel function %s (for %s) is not in the kernel's BTF", target,
+			 bpf_program__name(prog));
+		ret = -ENOENT;
+		break;
+	}
+	btf__free(vmlinux);
+	return ret;
+}
+
+#define VERIFIER_LOG_SIZE (16u << 20)
+
+/*
+ * After a failed load, load once more with a large verifier log on every
+ * program of the set and keep the log's last lines: that is the verifier's
+ * reason, which libbpf's own (smaller, front-truncated) copy can miss.
+ */
+static void explain_load_failure(enum vw_backend b, uint32_t ringbuf_bytes, char *err, size_t errlen)
+{
+	struct vfswatch_bpf *skel = vfswatch_bpf__open();
+	struct bpf_program *prog;
+	char *log = malloc(VERIFIER_LOG_SIZE), why[256];
+	size_t n = strlen(err);
+
+	if (!skel || !log || select_set(skel, b, why, sizeof(why)))
+		goto out;
+	if (ringbuf_bytes)
+		bpf_map__set_max_entries(skel->maps.vw_events, ringbuf_bytes);
+	bpf_object__for_each_program(prog, skel->obj) {
+		if (!bpf_program__autoload(prog))
+			continue;
+		log[0] = 0;
+		bpf_program__set_log_buf(prog, log, VERIFIER_LOG_SIZE);
+		bpf_program__set_log_level(prog, 1);
+		if (bpf_object__load(skel->obj) == 0)
+			break;
+		if (log[0]) {
+			/* the last 12 lines */
+			char *end = log + strlen(log), *p = end;
+			int lines = 0;
+
+			while (p > log && lines <= 60)
+				if (*--p == '\n')
+					lines++;
+			snprintf(err + n, errlen - n, "\nverifier (%s):\n%s", bpf_program__name(prog), p);
+			break;
+		}
+		/* Loading twice is refused: reopen for the next program. */
+		vfswatch_bpf__destroy(skel);
+		skel = vfswatch_bpf__open();
+		if (!skel || select_set(skel, b, why, sizeof(why)))
+			break;
+	}
+out:
+	vfswatch_bpf__destroy(skel);
+	free(log);
+}
+
+/* Open, load and attach one attach set. Returns the skeleton or NULL with errno set. */
+static struct vfswatch_bpf *open_set(enum vw_backend b, uint32_t ringbuf_bytes, char *err,
+				     size_t errlen)
+{
+	struct vfswatch_bpf *skel;
+	int ret;
+
+	verifier_pos = 0;
+	skel = vfswatch_bpf__open();
+	if (!skel) {
+		ret = -errno;
+		snprintf(err, errlen, "open BPF object: %s", errstr(ret));
+		errno = -ret;
+		return NULL;
+	}
+	skel->rodata->cfg_self_tgid = (uint32_t)getpid();
+	if (ringbuf_bytes)
+		bpf_map__set_max_entries(skel->maps.vw_events, ringbuf_bytes);
+	ret = select_set(skel, b, err, errlen);
+	if (ret)
+		goto fail;
+	ret = vfswatch_bpf__load(skel);
+	if (ret) {
+		ret = -errno;
+		snprintf(err, errlen, "%s set: load failed: %s", backend_name(b), errstr(ret));
+		if (ret == -EACCES || ret == -EINVAL || ret == -E2BIG)
+			explain_load_failure(b, ringbuf_bytes, err, errlen);
+		else
+			append_verifier_tail(err, errlen);
+		goto fail;
+	}
+	ret = vfswatch_bpf__attach(skel);
+	if (ret) {
+		ret = -errno;
+		snprintf(err, errlen, "%s set: attach failed: %s", backend_name(b), errstr(ret));
+		append_verifier_tail(err, errlen);
+		goto fail;
+	}
+	return skel;
+fail:
+	vfswatch_bpf__destroy(skel);
+	errno = -ret;
+	return NULL;
+}
+
+int loader_probe(enum vw_backend b, char *why, size_t len)
+{
+	struct vfswatch_bpf *skel;
+
+	why[0] = 0;
+	skel = open_set(b, 0, why, len);
+	if (!skel)
+		return -errno;
+	vfswatch_bpf__destroy(skel);
+	return 0;
+}
+
+static int mount_if_missing(const char *dir, const char *type, long magic)
+{
+	struct statfs sfs;
+
+	if (statfs(dir, &sfs) == 0 && (long)sfs.f_type == magic)
+		return 0;
+	if (mount(type, dir, type, 0, NULL) < 0) {
+		int ret = -errno;
+
+		log_warn("loader: mount %s on %s", type, dir);
+		return ret;
+	}
+	log_info("loader: mounted %s on %s", type, dir);
+	return 0;
+}
+
+/* Map names carry a vw_ prefix; pins drop it: /sys/fs/bpf/vfswatch/roots. */
+static const char *pin_name(const char *name)
+{
+	return strncmp(name, "vw_", 3) == 0 ? name + 3 : name;
+}
+
+static void unpin_all(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		if (unlinkat(dirfd(d), de->d_name, 0) < 0)
+			log_warn("loader: unpin %s/%s", dir, de->d_name);
+	}
+	closedir(d);
+	if (rmdir(dir) < 0 && errno != ENOENT)
+		log_warn("loader: rmdir %s", dir);
+}
+
+static int pin_all(struct vw_loader *l)
+{
+	struct bpf_program *prog;
+	struct bpf_map *map;
+	char path[512];
+	int ret;
+
+	if (mount_if_missing("/sys/fs/bpf", "bpf", BPF_FS_MAGIC_NR))
+		return -ENODEV;
+	if (access(l->pin_dir, F_OK) == 0) {
+		log_warnx("loader: removing stale pins in %s", l->pin_dir);
+		unpin_all(l->pin_dir);
+	}
+	if (mkdir(l->pin_dir, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	bpf_object__for_each_map(map, l->skel->obj) {
+		const char *name = bpf_map__name(map);
+
+		if (strncmp(name, "vw_", 3) != 0)
+			continue;	/* .rodata and friends */
+		snprintf(path, sizeof(path), "%s/%s", l->pin_dir, pin_name(name));
+		ret = bpf_map__pin(map, path);
+		if (ret)
+			return ret;
+	}
+	bpf_object__for_each_program(prog, l->skel->obj) {
+		if (!bpf_program__autoload(prog))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", l->pin_dir, bpf_program__name(prog));
+		ret = bpf_program__pin(prog, path);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+struct vw_loader *loader_new(const struct vw_loader_opts *o, char *err, size_t errlen)
+{
+	static const enum vw_backend order[] = { VW_BACKEND_FENTRY, VW_BACKEND_TRACEPOINT };
+	struct vw_loader *l = calloc(1, sizeof(*l));
+	char why[2048] = "";
+	int ret;
+
+	if (!l)
+		return NULL;
+	l->ncpus = libbpf_num_possible_cpus();
+	mount_if_missing("/sys/kernel/tracing", "tracefs", TRACEFS_MAGIC_NR);
+	if (o->backend != VW_BACKEND_AUTO) {
+		l->skel = open_set(o->backend, o->ringbuf_bytes, err, errlen);
+		l->backend = o->backend;
+	} else {
+		for (size_t i = 0; i < sizeof(order) / sizeof(order[0]) && !l->skel; i++) {
+			l->skel = open_set(order[i], o->ringbuf_bytes, why, sizeof(why));
+			l->backend = order[i];
+			if (!l->skel)
+				log_info("loader: %s backend unusable: %s", backend_name(order[i]), why);
+		}
+		if (!l->skel)
+			snprintf(err, errlen, "no BPF backend works on this kernel; last: %s", why);
+	}
+	if (!l->skel) {
+		ret = -errno;
+		free(l);
+		errno = ret ? -ret : EINVAL;
+		return NULL;
+	}
+	if (o->pin_dir) {
+		l->pin_dir = strdup(o->pin_dir);
+		ret = l->pin_dir ? pin_all(l) : -ENOMEM;
+		if (ret) {
+			snprintf(err, errlen, "pin under %s: %s", o->pin_dir, errstr(ret));
+			loader_free(l);
+			errno = -ret;
+			return NULL;
+		}
+	}
+	return l;
+}
+
+int loader_detach(struct vw_loader *l)
+{
+	if (l && l->skel)
+		vfswatch_bpf__detach(l->skel);
+	return 0;
+}
+
+void loader_free(struct vw_loader *l)
+{
+	if (!l)
+		return;
+	if (l->skel)
+		vfswatch_bpf__detach(l->skel);
+	if (l->pin_dir)
+		unpin_all(l->pin_dir);
+	vfswatch_bpf__destroy(l->skel);
+	free(l->pin_dir);
+	free(l);
+}
+
+enum vw_backend loader_backend(const struct vw_loader *l)
+{
+	return l->backend;
+}
+
+int loader_events_fd(const struct vw_loader *l)
+{
+	return bpf_map__fd(l->skel->maps.vw_events);
+}
+
+struct fill_ctx {
+	int fd;
+	int err;
+};
+
+static void put_chain(void *ctx, const struct vw_chain_key *k, const struct vw_chain_val *v)
+{
+	struct fill_ctx *c = ctx;
+	struct vw_chain_val old;
+
+	/* A root reached from this prefix wins over a longer chain through it. */
+	if (!v->final && bpf_map_lookup_elem(c->fd, k, &old) == 0)
+		return;
+	if (bpf_map_update_elem(c->fd, k, v, BPF_ANY) < 0 && !c->err)
+		c->err = -errno;
+}
+
+static void put_dev(void *ctx, uint32_t dev)
+{
+	struct fill_ctx *c = ctx;
+	uint32_t one = 1;
+
+	if (bpf_map_update_elem(c->fd, &dev, &one, BPF_ANY) < 0 && !c->err)
+		c->err = -errno;
+}
+
+int loader_add_project(struct vw_loader *l, const struct vw_project *p)
+{
+	struct vw_dir_key key = { .ino = p->ino, .dev = p->dev };
+	struct fill_ctx c = {};
+	int ret;
+
+	c.fd = bpf_map__fd(l->skel->maps.vw_chains);
+	ret = project_chain_entries(p, put_chain, &c);
+	if (ret || c.err)
+		return ret ? ret : c.err;
+	c.fd = bpf_map__fd(l->skel->maps.vw_watched_devs);
+	ret = project_devs(p, "/proc/self/mountinfo", put_dev, &c);
+	if (ret || c.err)
+		return ret ? ret : c.err;
+	/* The root goes in last: from then on its events flow. */
+	if (bpf_map_update_elem(bpf_map__fd(l->skel->maps.vw_roots), &key, &p->id, BPF_ANY) < 0)
+		return -errno;
+	return 0;
+}
+
+int loader_quiet_add(struct vw_loader *l, uint32_t tgid)
+{
+	uint32_t one = 1;
+
+	if (bpf_map_update_elem(bpf_map__fd(l->skel->maps.vw_quiet), &tgid, &one, BPF_ANY) < 0)
+		return -errno;
+	return 0;
+}
+
+int loader_stats(const struct vw_loader *l, uint64_t *out)
+{
+	int fd = bpf_map__fd(l->skel->maps.vw_stats);
+	uint64_t *vals = calloc(l->ncpus, sizeof(*vals));
+
+	if (!vals)
+		return -ENOMEM;
+	for (uint32_t k = 0; k < VW_STAT_MAX; k++) {
+		out[k] = 0;
+		if (bpf_map_lookup_elem(fd, &k, vals) < 0)
+			continue;
+		for (int c = 0; c < l->ncpus; c++)
+			out[k] += vals[c];
+	}
+	free(vals);
+	return 0;
+}

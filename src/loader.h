@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/* loader.h: open, probe, load, attach and pin the BPF object; fill its maps. */
+#ifndef VW_LOADER_H
+#define VW_LOADER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "project.h"
+
+enum vw_backend {
+	VW_BACKEND_AUTO = 0,
+	VW_BACKEND_FENTRY,
+	VW_BACKEND_TRACEPOINT,
+};
+
+#define VW_PIN_DIR_DEFAULT "/sys/fs/bpf/vfswatch"
+
+struct vw_loader_opts {
+	enum vw_backend backend;	/* AUTO: fentry, then tracepoint */
+	const char *pin_dir;		/* NULL: do not pin */
+	uint32_t ringbuf_bytes;		/* power of two, >= page size; 0: default */
+};
+
+struct vw_loader;
+
+const char *backend_name(enum vw_backend b);
+int backend_parse(const char *s, enum vw_backend *out);
+
+/* Route libbpf's messages into log.c and keep the verifier's last words. */
+void loader_init_logging(void);
+
+/*
+ * Load and attach the chosen (or first working) attach set. On failure
+ * returns NULL with errno set and a message for the user in @err.
+ */
+struct vw_loader *loader_new(const struct vw_loader_opts *o, char *err, size_t errlen);
+void loader_free(struct vw_loader *l);	/* detaches, unpins, destroys; NULL is a no-op */
+int loader_detach(struct vw_loader *l);
+
+enum vw_backend loader_backend(const struct vw_loader *l);
+int loader_events_fd(const struct vw_loader *l);
+int loader_add_project(struct vw_loader *l, const struct vw_project *p);
+int loader_quiet_add(struct vw_loader *l, uint32_t tgid);
+/* Sum the per-CPU stats map into out[VW_STAT_MAX]. Returns 0 or -errno. */
+int loader_stats(const struct vw_loader *l, uint64_t *out);
+
+/*
+ * Try one attach set on this kernel: load and attach it, then tear it down.
+ * Returns 0 when it works, else -errno with the reason in @why.
+ */
+int loader_probe(enum vw_backend b, char *why, size_t len);
+
+#endif

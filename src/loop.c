@@ -1,0 +1,96 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+// loop.c: the daemon's single epoll loop (the redis ae idea: data.ptr points at the registration).
+#include <errno.h>
+#include <string.h>
+#include <stdlib.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "loop.h"
+
+#define LOOP_MAX_SOURCES 32
+#define LOOP_BATCH 16
+
+struct source {
+	int fd;
+	loop_cb_fn cb;
+	void *ctx;
+};
+
+struct vw_loop {
+	int epfd;
+	bool stop;
+	int n;
+	struct source src[LOOP_MAX_SOURCES];
+};
+
+struct vw_loop *loop_new(void)
+{
+	struct vw_loop *l = calloc(1, sizeof(*l));
+
+	if (!l)
+		return NULL;
+	l->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (l->epfd < 0) {
+		int e = errno;
+
+		free(l);
+		errno = e;
+		return NULL;
+	}
+	return l;
+}
+
+void loop_free(struct vw_loop *l)
+{
+	if (!l)
+		return;
+	close(l->epfd);
+	free(l);
+}
+
+int loop_add(struct vw_loop *l, int fd, loop_cb_fn cb, void *ctx)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+	struct source *s;
+
+	if (l->n >= LOOP_MAX_SOURCES)
+		return -ENOSPC;
+	s = &l->src[l->n];
+	s->fd = fd;
+	s->cb = cb;
+	s->ctx = ctx;
+	ev.data.ptr = s;
+	if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+		return -errno;
+	l->n++;
+	return 0;
+}
+
+void loop_stop(struct vw_loop *l)
+{
+	l->stop = true;
+}
+
+bool loop_stopped(const struct vw_loop *l)
+{
+	return l->stop;
+}
+
+int loop_run_once(struct vw_loop *l, int timeout_ms)
+{
+	struct epoll_event evs[LOOP_BATCH];
+	int n = epoll_wait(l->epfd, evs, LOOP_BATCH, timeout_ms);
+
+	if (n < 0)
+		return errno == EINTR ? 0 : -errno;
+	for (int i = 0; i < n && !l->stop; i++) {
+		struct source *s = evs[i].data.ptr;
+		int ret = s->cb(s->ctx, evs[i].events);
+
+		if (ret < 0)
+			log_warnx("loop: handler for fd %d: %s", s->fd, strerror(-ret));
+	}
+	return 0;
+}

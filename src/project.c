@@ -1,0 +1,200 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+// project.c: validate and hold project roots; derive the roots/chains/devs kernel map entries.
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+
+#include "project.h"
+#include "util.h"
+
+static int name_taken(const struct vw_projects *t, const char *name)
+{
+	for (size_t i = 0; i < t->n; i++)
+		if (strcmp(t->v[i].name, name) == 0)
+			return 1;
+	return 0;
+}
+
+static char *unique_name(const struct vw_projects *t, const char *root)
+{
+	const char *base = strrchr(root, '/');
+	char buf[NAME_MAX + 16];
+
+	base = (base && base[1]) ? base + 1 : "root";
+	snprintf(buf, sizeof(buf), "%s", base);
+	for (int k = 2; name_taken(t, buf); k++)
+		snprintf(buf, sizeof(buf), "%s-%d", base, k);
+	return strdup(buf);
+}
+
+int projects_add(struct vw_projects *t, const char *dir, const char *name, char *err, size_t errlen)
+{
+	struct vw_project *p;
+	char real[PATH_MAX];
+	struct stat st;
+	int e;
+
+	if (!dir || !*dir) {
+		snprintf(err, errlen, "empty directory name");
+		return -EINVAL;
+	}
+	if (!realpath(dir, real)) {
+		e = -errno;
+		snprintf(err, errlen, "%s: %s", dir, strerror(-e));
+		return e;
+	}
+	if (stat(real, &st) < 0) {
+		e = -errno;
+		snprintf(err, errlen, "%s: %s", dir, strerror(-e));
+		return e;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "%s: not a directory", dir);
+		return -ENOTDIR;
+	}
+	for (size_t i = 0; i < t->n; i++) {
+		if (t->v[i].ino == st.st_ino && t->v[i].dev == kernel_dev(st.st_dev)) {
+			snprintf(err, errlen, "%s: already watched as project '%s' (%s)", dir,
+				 t->v[i].name, t->v[i].root);
+			return -EEXIST;
+		}
+	}
+	if (name && (!*name || strchr(name, '/') || name_taken(t, name))) {
+		snprintf(err, errlen, "project name '%s' is %s", name,
+			 *name && !strchr(name, '/') ? "already in use" : "invalid");
+		return -EINVAL;
+	}
+	if (t->n == t->cap) {
+		size_t cap = t->cap ? t->cap * 2 : 8;
+		struct vw_project *v = reallocarray(t->v, cap, sizeof(*v));
+
+		if (!v) {
+			snprintf(err, errlen, "out of memory");
+			return -ENOMEM;
+		}
+		t->v = v;
+		t->cap = cap;
+	}
+	p = &t->v[t->n];
+	memset(p, 0, sizeof(*p));
+	p->root = strdup(real);
+	p->name = name ? strdup(name) : unique_name(t, real);
+	if (!p->root || !p->name) {
+		free(p->root);
+		free(p->name);
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	p->id = ++t->next_id;
+	p->dev = kernel_dev(st.st_dev);
+	p->ino = st.st_ino;
+	t->n++;
+	return 0;
+}
+
+struct vw_project *projects_by_id(struct vw_projects *t, uint32_t id)
+{
+	for (size_t i = 0; i < t->n; i++)
+		if (t->v[i].id == id)
+			return &t->v[i];
+	return NULL;
+}
+
+void projects_free(struct vw_projects *t)
+{
+	if (!t)
+		return;
+	for (size_t i = 0; i < t->n; i++) {
+		free(t->v[i].name);
+		free(t->v[i].root);
+	}
+	free(t->v);
+	memset(t, 0, sizeof(*t));
+}
+
+int project_chain_entries(const struct vw_project *p, chain_entry_fn fn, void *ctx)
+{
+	const char *root = p->root;
+	size_t len = strlen(root);
+
+	/* Each '/' ends an ancestor: "/" at 0, "/a" at the next one, ... */
+	for (size_t a = 0; a < len; a++) {
+		char anc[PATH_MAX];
+		struct vw_chain_key key = {};
+		struct vw_chain_val val = {};
+		struct stat st;
+		uint64_t h = VW_HASH_INIT;
+		bool first = true;
+		size_t c;
+
+		if (root[a] != '/')
+			continue;
+		memcpy(anc, root, a ? a : 1);
+		anc[a ? a : 1] = 0;
+		if (stat(anc, &st) < 0)
+			return -errno;
+		key.dev = kernel_dev(st.st_dev);
+		key.ino = st.st_ino;
+		/* components after the ancestor, one entry per prefix */
+		c = a + 1;
+		while (c < len) {
+			size_t e = c;
+
+			while (e < len && root[e] != '/')
+				e++;
+			h = vw_hash_component(h, root + c, e - c, first);
+			first = false;
+			key.hash = h;
+			val.final = e >= len;
+			val.project = val.final ? p->id : VW_PROJECT_NONE;
+			fn(ctx, &key, &val);
+			c = e + 1;
+		}
+	}
+	return 0;
+}
+
+/* Undo mountinfo's octal escapes (\040 for space, ...) in place. */
+static void unescape_octal(char *s)
+{
+	char *w = s;
+
+	for (char *r = s; *r; r++) {
+		if (r[0] == '\\' && r[1] >= '0' && r[1] <= '3' && r[2] >= '0' && r[2] <= '7' &&
+		    r[3] >= '0' && r[3] <= '7') {
+			*w++ = (char)((r[1] - '0') * 64 + (r[2] - '0') * 8 + (r[3] - '0'));
+			r += 3;
+		} else {
+			*w++ = *r;
+		}
+	}
+	*w = 0;
+}
+
+int project_devs(const struct vw_project *p, const char *mountinfo, dev_fn fn, void *ctx)
+{
+	FILE *f = fopen(mountinfo, "re");
+	char *line = NULL;
+	size_t cap = 0;
+
+	fn(ctx, p->dev);
+	if (!f)
+		return -errno;
+	while (getline(&line, &cap, f) > 0) {
+		unsigned int maj, min;
+		char mpoint[PATH_MAX];
+
+		if (sscanf(line, "%*u %*u %u:%u %*s %4095s", &maj, &min, mpoint) != 3)
+			continue;
+		unescape_octal(mpoint);
+		if (path_below(mpoint, p->root))
+			fn(ctx, (maj << 20) | min);
+	}
+	free(line);
+	fclose(f);
+	return 0;
+}

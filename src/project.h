@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/* project.h: the table of watched project roots and the kernel map entries they need. */
+#ifndef VW_PROJECT_H
+#define VW_PROJECT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <linux/types.h>
+#include "vw_events.h"
+
+struct vw_project {
+	uint32_t id;		/* value in the kernel roots map, >= 1 */
+	char *name;
+	char *root;		/* absolute, symlinks resolved, no trailing '/' */
+	uint32_t dev;		/* kernel dev_t of the root directory */
+	uint64_t ino;
+};
+
+struct vw_projects {
+	struct vw_project *v;
+	size_t n, cap;
+	uint32_t next_id;
+};
+
+/*
+ * Add the directory @dir (absolute or relative) as a project named @name
+ * (NULL: the root's base name, made unique). On failure returns -errno and
+ * writes a message for the user into @err.
+ */
+int projects_add(struct vw_projects *t, const char *dir, const char *name, char *err, size_t errlen);
+struct vw_project *projects_by_id(struct vw_projects *t, uint32_t id);
+void projects_free(struct vw_projects *t);
+
+typedef void (*chain_entry_fn)(void *ctx, const struct vw_chain_key *k, const struct vw_chain_val *v);
+typedef void (*dev_fn)(void *ctx, uint32_t dev);
+
+/*
+ * For every proper ancestor A of the root, emit the chains map entries that
+ * lead from A down to the root: key (A, hash of "c1", "c1/c2", ...), value
+ * final on the root itself. Returns 0 or -errno.
+ */
+int project_chain_entries(const struct vw_project *p, chain_entry_fn fn, void *ctx);
+
+/*
+ * Emit the kernel dev_t of the root and of every filesystem mounted below it
+ * (from @mountinfo, normally /proc/self/mountinfo). Returns 0 or -errno.
+ */
+int project_devs(const struct vw_project *p, const char *mountinfo, dev_fn fn, void *ctx);
+
+#endif

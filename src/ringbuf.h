@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/* ringbuf.h: validate ring-buffer samples, pair pending changes with their results, decode. */
+#ifndef VW_RINGBUF_H
+#define VW_RINGBUF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <linux/types.h>
+#include "vw_events.h"
+
+/* A decoded change; the strings point into the sample and live only during the callback. */
+struct vw_event {
+	uint64_t ts_ns;		/* CLOCK_BOOTTIME */
+	uint64_t cgroup_id;
+	uint64_t ino;
+	uint32_t dev, pid, tgid, uid;
+	uint32_t project, old_project;
+	uint16_t op, ftype, flags;
+	char comm[VW_COMM_LEN + 1];
+	const char *path;	/* NULL when project is NONE */
+	size_t path_len;	/* bytes, no NUL */
+	const char *old_path;	/* renames: NULL when old_project is NONE */
+	size_t old_path_len;
+};
+
+typedef void (*event_fn)(void *ctx, const struct vw_event *ev);
+
+struct vw_decoder;
+
+struct vw_decoder *decoder_new(event_fn fn, void *ctx);
+void decoder_free(struct vw_decoder *d);
+
+/*
+ * ring_buffer_sample_fn: always returns 0 (a negative return would abort the
+ * drain); malformed samples are counted and skipped.
+ */
+int decoder_sample(void *decoder, void *data, size_t size);
+
+uint64_t decoder_bad_samples(const struct vw_decoder *d);
+
+#endif
