@@ -74,16 +74,24 @@ static void usage(FILE *f)
 	      f);
 }
 
+/* The kernel's BTF; VFSWATCH_BTF_PATH overrides it so tests can play a kernel without BTF. */
+static const char *btf_path(void)
+{
+	const char *p = getenv("VFSWATCH_BTF_PATH");
+
+	return p && *p ? p : BTF_PATH;
+}
+
 static int require_root_and_btf(void)
 {
 	if (geteuid() != 0) {
 		log_warnx("must run as root: loading BPF programs needs CAP_BPF and CAP_SYS_ADMIN");
 		return -EPERM;
 	}
-	if (access(BTF_PATH, R_OK) != 0) {
+	if (access(btf_path(), R_OK) != 0) {
 		log_warnx("this kernel has no BTF (%s is missing): the BPF backends need a kernel "
 			  "built with CONFIG_DEBUG_INFO_BTF=y",
-			  BTF_PATH);
+			  btf_path());
 		return -ENOENT;
 	}
 	return 0;
@@ -319,7 +327,7 @@ static int cmd_probe(void)
 	cJSON *j = cJSON_CreateObject(), *arr;
 	const char *chosen = NULL;
 	char why[8192], *s;
-	int root = geteuid() == 0, btf = access(BTF_PATH, R_OK) == 0;
+	int root = geteuid() == 0, btf = access(btf_path(), R_OK) == 0;
 
 	if (!j || !(arr = cJSON_AddArrayToObject(j, "backends")))
 		return EXIT_SETUP;
@@ -336,7 +344,7 @@ static int cmd_probe(void)
 		if (!root)
 			snprintf(why, sizeof(why), "not root");
 		else if (!btf)
-			snprintf(why, sizeof(why), "no kernel BTF at %s", BTF_PATH);
+			snprintf(why, sizeof(why), "no kernel BTF at %s", btf_path());
 		else
 			ret = loader_probe(sets[i], why, sizeof(why));
 		cJSON_AddBoolToObject(b, "usable", ret == 0);

@@ -1,0 +1,145 @@
+# SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+# test_cli.py: usage errors, probe output, pinning and bpftool inspection, exit codes.
+import json
+import os
+import subprocess
+import unittest
+
+from harness import VFSWATCH, Daemon, DaemonCase, Tree, backend_reason, need_root_btf, write
+
+
+def run(*args, **kw):
+    return subprocess.run([VFSWATCH] + list(args), capture_output=True, text=True, timeout=60, **kw)
+
+
+class Usage(unittest.TestCase):
+    def setUp(self):
+        self.t = Tree()
+
+    def tearDown(self):
+        self.t.cleanup()
+
+    def test_missing_directory_is_a_usage_error(self):
+        p = run("run", "--watch", self.t.sub("nope"))
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("nope: No such file or directory", p.stderr)
+        self.assertEqual(p.stdout, "")
+
+    def test_file_instead_of_directory(self):
+        f = self.t.sub("file")
+        write(f)
+        p = run("run", "--watch", f)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("not a directory", p.stderr)
+
+    def test_same_root_twice(self):
+        p = run("run", "--watch", self.t.path, "--watch", self.t.path + "/.")
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("already watched", p.stderr)
+
+    def test_unknown_backend_and_option(self):
+        p = run("run", "--backend", "kprobe", "--watch", self.t.path)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("unknown backend 'kprobe'", p.stderr)
+        p = run("run", "--frobnicate")
+        self.assertEqual(p.returncode, 2)
+        p = run("run", self.t.path)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("directories go after --watch", p.stderr)
+
+    def test_bad_ringbuf_size(self):
+        for bad in ("3", "0", "-1", "x", "4096"):
+            p = run("run", "--ringbuf-mb", bad, "--watch", self.t.path)
+            self.assertEqual(p.returncode, 2, bad)
+            self.assertIn("--ringbuf-mb", p.stderr)
+
+    def test_unknown_command_and_help(self):
+        p = run("frob")
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("unknown command 'frob'", p.stderr)
+        p = run("help")
+        self.assertEqual(p.returncode, 0)
+        self.assertIn("vfswatch run", p.stdout)
+        p = run("version")
+        self.assertEqual(p.returncode, 0)
+        self.assertRegex(p.stdout, r"^vfswatch \d+\.\d+\.\d+")
+
+    def test_not_root_is_refused_clearly(self):
+        if os.geteuid() != 0:
+            self.skipTest("needs root to drop to another user")
+        os.chmod(self.t.path, 0o755)
+        p = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                            VFSWATCH, "run", "--watch", self.t.path],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("must run as root", p.stderr)
+
+    def test_kernel_without_btf_is_refused_clearly(self):
+        if os.geteuid() != 0:
+            self.skipTest("needs root")
+        env = dict(os.environ, VFSWATCH_BTF_PATH=self.t.sub("no-btf-here"))
+        p = run("run", "--watch", self.t.path, env=env)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("has no BTF", p.stderr)
+
+
+class Probe(unittest.TestCase):
+    def test_probe_reports_each_backend(self):
+        r = need_root_btf()
+        if r:
+            self.skipTest(r)
+        p = run("probe")
+        j = json.loads(p.stdout)
+        names = [b["name"] for b in j["backends"]]
+        self.assertEqual(names, ["fentry", "tracepoint"])
+        for b in j["backends"]:
+            self.assertIsInstance(b["usable"], bool)
+            if not b["usable"]:
+                self.assertTrue(b["reason"])
+        usable = [b["name"] for b in j["backends"] if b["usable"]]
+        self.assertEqual(j["auto"], usable[0] if usable else None)
+        self.assertEqual(p.returncode, 0 if usable else 1)
+
+
+class Pins(DaemonCase):
+    backend = "tracepoint"
+
+    def test_pinned_and_inspectable_then_removed(self):
+        if subprocess.run(["which", "bpftool"], capture_output=True).returncode:
+            self.skipTest("bpftool not installed")
+        pin = "/sys/fs/bpf/vfswatch-test-%d" % os.getpid()
+        self.start(pin_dir=pin)
+        names = sorted(os.listdir(pin))
+        for want in ("roots", "watched_devs", "stats", "events", "chains", "tp_sys_exit"):
+            self.assertIn(want, names)
+        p = subprocess.run(["bpftool", "-j", "map", "dump", "pinned", pin + "/roots"],
+                           capture_output=True, text=True, check=True)
+        entries = json.loads(p.stdout)
+        st = os.stat(self.root)
+        keys = [e["formatted"]["key"] for e in entries]
+        self.assertIn(st.st_ino, [k["ino"] for k in keys])
+        self.assertEqual([e["formatted"]["value"] for e in entries], [1])
+        p = subprocess.run(["bpftool", "-j", "prog", "show", "pinned", pin + "/tp_sys_exit"],
+                           capture_output=True, text=True, check=True)
+        self.assertEqual(json.loads(p.stdout)["name"], "tp_sys_exit")
+        rc = self.d.stop()
+        self.d = None
+        self.assertEqual(rc, 0)
+        self.assertFalse(os.path.exists(pin), "pins left behind")
+
+    def test_stale_pins_do_not_block_a_start(self):
+        pin = "/sys/fs/bpf/vfswatch-stale-%d" % os.getpid()
+        d = Daemon([self.root], self.backend, pin_dir=pin)
+        d.proc.kill()  # no cleanup: pins stay
+        d.proc.wait()
+        self.assertTrue(os.path.exists(pin))
+        self.start(pin_dir=pin)
+        write(os.path.join(self.root, "after-restart"))
+        self.expect("create", "after-restart")
+        self.d.stop()
+        self.d = None
+        self.assertFalse(os.path.exists(pin))
+
+
+if __name__ == "__main__":
+    unittest.main()

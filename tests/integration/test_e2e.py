@@ -1,0 +1,264 @@
+# SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+# test_e2e.py: the change scenarios every BPF backend must report, asserted on the JSON lines.
+import base64
+import os
+import shutil
+import subprocess
+import time
+
+from harness import DaemonCase, Tree, write
+
+
+class Scenarios:
+    """Mixed into a DaemonCase subclass that names the backend."""
+
+    def test_ready_line_names_backend_and_projects(self):
+        d = self.start()
+        self.assertEqual(d.ready["backend"], self.backend)
+        self.assertEqual(d.ready["v"], 1)
+        self.assertEqual([p["root"] for p in d.ready["projects"]], [self.root])
+
+    def test_create_write_append(self):
+        self.start()
+        p = os.path.join(self.root, "a.txt")
+        write(p, b"hello")
+        self.expect("create", "a.txt", type="file")
+        self.expect("modify", "a.txt", type="file")
+        n = len(self.d.changes(self.root))
+        write(p, b" more", "ab")
+        e = self.d.wait(lambda e: e.get("path") == "a.txt" and e["event"] == "modify"
+                        and self.d.seen.index(e) >= n)
+        self.assertIsNotNone(e, "append not reported")
+
+    def test_truncate_paths(self):
+        p = os.path.join(self.root, "t.txt")
+        write(p, b"0123456789")
+        self.start()
+        os.truncate(p, 3)                       # truncate(2)
+        self.expect_count("truncate", "t.txt", 1)
+        with open(p, "r+b") as f:               # ftruncate(2)
+            f.truncate(1)
+        self.expect_count("truncate", "t.txt", 2)
+        fd = os.open(p, os.O_WRONLY | os.O_TRUNC)  # open(O_TRUNC) of an existing file
+        os.close(fd)
+        self.expect_count("truncate", "t.txt", 3)
+        self.expect("truncate", "t.txt", pid=os.getpid(), type="file")
+
+    def test_unlink(self):
+        p = os.path.join(self.root, "gone.txt")
+        write(p)
+        self.start()
+        os.unlink(p)
+        self.expect("delete", "gone.txt")
+
+    def test_failed_unlink_reports_nothing(self):
+        self.start()
+        try:
+            os.unlink(os.path.join(self.root, "never-existed"))
+        except FileNotFoundError:
+            pass
+        self.marker()
+        self.assertFalse([e for e in self.d.changes(self.root) if e["path"] == "never-existed"])
+
+    def test_mkdir_rmdir(self):
+        self.start()
+        d = os.path.join(self.root, "sub")
+        os.mkdir(d)
+        self.expect("create", "sub", type="dir")
+        os.rmdir(d)
+        self.expect("delete", "sub", type="dir")
+
+    def test_rm_recursive_uses_dirfd(self):
+        os.makedirs(os.path.join(self.root, "x", "y"))
+        write(os.path.join(self.root, "x", "y", "f"))
+        self.start()
+        subprocess.run(["rm", "-r", os.path.join(self.root, "x")], check=True)
+        self.expect("delete", "x/y/f")
+        self.expect("delete", "x/y", type="dir")
+        self.expect("delete", "x", type="dir")
+
+    def test_rename_inside(self):
+        write(os.path.join(self.root, "old.txt"))
+        os.mkdir(os.path.join(self.root, "dir"))
+        self.start()
+        os.rename(os.path.join(self.root, "old.txt"), os.path.join(self.root, "dir", "new.txt"))
+        e = self.expect("rename", "dir/new.txt")
+        self.assertEqual(e["old_path"], "old.txt")
+
+    def test_rename_into_and_out_of_root(self):
+        outside = Tree()
+        try:
+            src = os.path.join(outside.path, "in.txt")
+            write(src)
+            self.start()
+            os.rename(src, os.path.join(self.root, "in.txt"))
+            self.expect("create", "in.txt")
+            os.rename(os.path.join(self.root, "in.txt"), os.path.join(outside.path, "out.txt"))
+            self.expect("delete", "in.txt")
+        finally:
+            outside.cleanup()
+
+    def test_nested_dirs_created_and_written_at_once(self):
+        self.start()
+        subprocess.run(["sh", "-c", "mkdir -p a/b/c/d && echo hi > a/b/c/d/deep.txt"],
+                       cwd=self.root, check=True)
+        for p in ("a", "a/b", "a/b/c", "a/b/c/d"):
+            self.expect("create", p, type="dir")
+        self.expect("create", "a/b/c/d/deep.txt")
+        self.expect("modify", "a/b/c/d/deep.txt")
+
+    def test_outside_writes_produce_nothing(self):
+        outside = Tree()
+        try:
+            self.start()
+            for i in range(50):
+                write(os.path.join(outside.path, "f%d" % i), b"data")
+            os.mkdir(os.path.join(outside.path, "dir"))
+            self.marker()
+            leaked = [e for e in self.d.seen if "path" in e and e.get("root") != self.root]
+            self.assertEqual(leaked, [])
+            self.assertFalse([e for e in self.d.changes(self.root)
+                              if e["path"].startswith("f") or e["path"] == "dir"])
+        finally:
+            outside.cleanup()
+
+    def test_relative_and_dotdot_paths(self):
+        os.mkdir(os.path.join(self.root, "sub"))
+        self.start()
+        # base (cwd) outside the root, path string descending into it with "." and ".."
+        parent, name = os.path.split(self.root)
+        subprocess.run(["sh", "-c", "mkdir ./%s/sub/../sub2 && touch %s//sub2/./f"
+                        % (name, name)], cwd=parent, check=True)
+        self.expect("create", "sub2", type="dir")
+        self.expect("create", "sub2/f")
+
+    def test_copy_file_range_writes_seen(self):
+        src = os.path.join(self.root, "src.bin")
+        write(src, os.urandom(1 << 16))
+        self.start()
+        subprocess.run(["cp", src, os.path.join(self.root, "dst.bin")], check=True)
+        self.expect("create", "dst.bin")
+        self.expect("modify", "dst.bin")
+
+    def test_symlink_and_hardlink(self):
+        write(os.path.join(self.root, "target"))
+        self.start()
+        os.symlink("target", os.path.join(self.root, "sl"))
+        self.expect("create", "sl", type="symlink")
+        os.link(os.path.join(self.root, "target"), os.path.join(self.root, "hl"))
+        self.expect("create", "hl")
+
+    def test_two_roots_one_daemon(self):
+        other = Tree()
+        try:
+            self.start(roots=[self.root, other.path])
+            write(os.path.join(self.root, "one"))
+            write(os.path.join(other.path, "two"))
+            e1 = self.expect("create", "one")
+            e2 = self.expect("create", "two", root=other.path)
+            self.assertNotEqual(e1["project"], e2["project"])
+            self.marker()
+            self.marker(root=other.path)
+            self.assertFalse([e for e in self.d.changes(self.root) if e["path"] == "two"])
+            self.assertFalse([e for e in self.d.changes(other.path) if e["path"] == "one"])
+        finally:
+            other.cleanup()
+
+    def test_root_on_tmpfs(self):
+        t = Tree()
+        try:
+            root = t.mount_tmpfs("mnt")
+            self.start(roots=[root])
+            write(os.path.join(root, "on-tmpfs"))
+            self.expect("create", "on-tmpfs", root=root)
+        finally:
+            self.d.stop()
+            self.d = None
+            t.cleanup()
+
+    def test_tmpfs_mounted_below_root(self):
+        sub = self.trees[0].mount_tmpfs("cache")
+        self.start()
+        write(os.path.join(sub, "inner"))
+        self.expect("create", "cache/inner")
+
+    def test_strange_names_stay_valid_json_and_recoverable(self):
+        self.start()
+        names = [b"with space.txt", b"new\nline.txt", b"bad-\xff\xfe-utf8", b"quote\"back\\slash",
+                 "ünïcödé-✓".encode()]
+        for n in names:
+            write(os.path.join(self.root.encode(), n))
+        for n in names:
+            def match(e, n=n):
+                if e.get("event") != "create" or e.get("root") != self.root:
+                    return False
+                raw = base64.b64decode(e["path_b64"]) if "path_b64" in e else e["path"].encode()
+                return raw == n
+            self.assertIsNotNone(self.d.wait(match), "no create for %r" % n)
+        bad = [e for e in self.d.changes(self.root) if "path_b64" in e]
+        self.assertTrue(bad and all("\ufffd" in e["path"] for e in bad))
+
+    def test_writer_attribution(self):
+        tool = os.path.join(self.trees[0].mkdir("..bin"), "vw-test-writer")
+        shutil.copy("/bin/dd", tool)
+        self.start()
+        p = subprocess.run([tool, "if=/dev/zero", "of=%s" % os.path.join(self.root, "by-dd"),
+                            "bs=1k", "count=4", "status=none"], check=True)
+        e = self.expect("modify", "by-dd", comm="vw-test-writer")
+        self.assertEqual(e["uid"], os.geteuid())
+        self.assertIsInstance(e["pid"], int)
+        self.assertEqual(p.returncode, 0)
+        # the pid is the writer's: a python write here carries this process's pid
+        write(os.path.join(self.root, "by-me"))
+        self.expect("modify", "by-me", pid=os.getpid())
+
+    def test_daemon_own_writes_are_not_reported(self):
+        out = os.path.join(self.root, "stream.jsonl")
+        self.start(stdout_path=out)
+        for i in range(5):
+            write(os.path.join(self.root, "f%d" % i))
+            self.expect("modify", "f%d" % i)
+        self.assertFalse([e for e in self.d.seen if e.get("path") == "stream.jsonl"])
+
+    def test_deep_path_is_flagged_not_cut_silently(self):
+        self.start()
+        deep = os.path.join(self.root, *["d%02d" % i for i in range(70)])
+        os.makedirs(deep)
+        write(os.path.join(deep, "leaf"))
+        e = self.d.wait(lambda e: e.get("event") == "modify" and e.get("path", "").endswith("leaf"))
+        self.assertIsNotNone(e)
+        self.assertTrue(e.get("truncated"))
+        shallow = os.path.join(self.root, *["s%02d" % i for i in range(10)])
+        os.makedirs(shallow)
+        write(os.path.join(shallow, "leaf"))
+        e = self.expect("modify", "/".join(["s%02d" % i for i in range(10)] + ["leaf"]))
+        self.assertNotIn("truncated", e)
+
+    def test_sigterm_drains_and_exits_zero(self):
+        self.start()
+        for i in range(200):
+            write(os.path.join(self.root, "burst%03d" % i))
+        rc = self.d.stop(sig=15)
+        self.d = None
+        self.assertEqual(rc, 0)
+
+    def test_overflow_is_reported_never_silent(self):
+        d = self.start(extra=["--ringbuf-mb", "1"])
+        os.kill(d.proc.pid, 19)  # SIGSTOP: nobody drains the ring buffer
+        try:
+            for i in range(30000):
+                write(os.path.join(self.root, "flood"), b"x", "ab")
+        finally:
+            os.kill(d.proc.pid, 18)  # SIGCONT
+        e = d.wait(lambda e: e.get("event") == "overflow", timeout=15)
+        self.assertIsNotNone(e, "lost records were not reported")
+        self.assertGreater(e["lost"], 0)
+        self.assertEqual(e["reason"], "ringbuf_full")
+
+
+class TracepointE2E(Scenarios, DaemonCase):
+    backend = "tracepoint"
+
+
+class FentryE2E(Scenarios, DaemonCase):
+    backend = "fentry"

@@ -1,0 +1,56 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+# run-all.sh: every suite (unit, end-to-end) with one closing line "N passed, N failed, N skipped".
+set -u
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+pass=0 fail=0 skip=0
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
+echo "== unit tests (cmocka)"
+for t in "$BUILD"/tests/test_*; do
+	[ -f "$t" ] && [ -x "$t" ] || continue
+	CMOCKA_MESSAGE_OUTPUT=TAP "$t" >"$log" 2>&1
+	rc=$?
+	p=$(grep -c '^ok ' "$log")
+	f=$(grep -c '^not ok ' "$log")
+	s=$(grep -c '^ok .*# SKIP' "$log")
+	p=$((p - s))
+	# a crash before any TAP line still counts as a failure
+	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+	grep -E '^(not ok|#)' "$log" | grep -v '^# ok' | sed 's/^/  /'
+	echo "  $(basename "$t"): $p passed, $f failed, $s skipped"
+	pass=$((pass + p)) fail=$((fail + f)) skip=$((skip + s))
+done
+
+echo "== end-to-end tests"
+python3 tests/integration/run.py >"$log" 2>&1
+rc=$?
+cat "$log"
+line=$(grep '^integration: ' "$log" | tail -n 1)
+if [ -n "$line" ]; then
+	set -- $(echo "$line" | sed 's/[^0-9 ]//g')
+	pass=$((pass + $1)) fail=$((fail + $2)) skip=$((skip + $3))
+	[ "$rc" -ne 0 ] && [ "$2" -eq 0 ] && fail=$((fail + 1))
+else
+	fail=$((fail + 1))
+fi
+
+if [ "${VW_VMTEST:-0}" = 1 ]; then
+	echo "== fentry backend in a VM (scripts/vmtest.sh)"
+	sh scripts/vmtest.sh >"$log" 2>&1
+	rc=$?
+	cat "$log"
+	line=$(grep '^vmtest: ' "$log" | tail -n 1)
+	if [ -n "$line" ]; then
+		set -- $(echo "$line" | sed 's/[^0-9 ]//g')
+		pass=$((pass + $1)) fail=$((fail + $2)) skip=$((skip + $3))
+		[ "$rc" -ne 0 ] && [ "$2" -eq 0 ] && fail=$((fail + 1))
+	else
+		fail=$((fail + 1))
+	fi
+fi
+
+echo "$pass passed, $fail failed, $skip skipped"
+[ "$fail" -eq 0 ]

@@ -1,0 +1,175 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+// test_project.c: root validation, the chains entries for a root's ancestors, devs below a root.
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+#include <linux/types.h>
+
+#include "project.h"
+#include "util.h"
+
+static char tmp[64];
+
+static int setup(void **state)
+{
+	char cmd[256];
+
+	snprintf(tmp, sizeof(tmp), "/tmp/vw-unit-XXXXXX");
+	assert_non_null(mkdtemp(tmp));
+	snprintf(cmd, sizeof(cmd), "mkdir -p %s/a/b %s/c && touch %s/file", tmp, tmp, tmp);
+	return system(cmd);
+}
+
+static int teardown(void **state)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmp);
+	return system(cmd);
+}
+
+static void bad_roots_get_clear_errors(void **state)
+{
+	struct vw_projects t = {};
+	char dir[128], err[512];
+
+	snprintf(dir, sizeof(dir), "%s/missing", tmp);
+	assert_int_equal(projects_add(&t, dir, NULL, err, sizeof(err)), -ENOENT);
+	assert_non_null(strstr(err, "No such file or directory"));
+	snprintf(dir, sizeof(dir), "%s/file", tmp);
+	assert_int_equal(projects_add(&t, dir, NULL, err, sizeof(err)), -ENOTDIR);
+	assert_non_null(strstr(err, "not a directory"));
+	assert_int_equal(projects_add(&t, "", NULL, err, sizeof(err)), -EINVAL);
+	snprintf(dir, sizeof(dir), "%s/a", tmp);
+	assert_int_equal(projects_add(&t, dir, NULL, err, sizeof(err)), 0);
+	snprintf(dir, sizeof(dir), "%s/a/b/..", tmp);	/* the same directory, spelled otherwise */
+	assert_int_equal(projects_add(&t, dir, NULL, err, sizeof(err)), -EEXIST);
+	assert_non_null(strstr(err, "already watched as project 'a'"));
+	snprintf(dir, sizeof(dir), "%s/c", tmp);
+	assert_int_equal(projects_add(&t, dir, "a", err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "already in use"));
+	assert_int_equal(t.n, 1);
+	projects_free(&t);
+}
+
+static void relative_roots_are_made_absolute_and_names_unique(void **state)
+{
+	struct vw_projects t = {};
+	char cwd[256], err[512], dir[128];
+
+	assert_non_null(getcwd(cwd, sizeof(cwd)));
+	snprintf(dir, sizeof(dir), "%s/a", tmp);
+	assert_int_equal(chdir(dir), 0);
+	assert_int_equal(projects_add(&t, "./b", NULL, err, sizeof(err)), 0);
+	assert_int_equal(projects_add(&t, "../c", "b", err, sizeof(err)), -EINVAL);
+	snprintf(dir, sizeof(dir), "%s/a/b", tmp);
+	assert_string_equal(t.v[0].root, dir);
+	assert_string_equal(t.v[0].name, "b");
+	assert_int_equal(projects_add(&t, ".", NULL, err, sizeof(err)), 0);
+	assert_int_equal(projects_add(&t, "../c", NULL, err, sizeof(err)), 0);
+	assert_string_equal(t.v[1].name, "a");
+	assert_int_equal(t.v[2].id, 3);
+	assert_int_equal(chdir(cwd), 0);
+	projects_free(&t);
+}
+
+struct chains {
+	int n;
+	struct vw_chain_key k[64];
+	struct vw_chain_val v[64];
+};
+
+static void put(void *ctx, const struct vw_chain_key *k, const struct vw_chain_val *v)
+{
+	struct chains *c = ctx;
+
+	c->k[c->n] = *k;
+	c->v[c->n] = *v;
+	c->n++;
+}
+
+static void chain_entries_lead_from_every_ancestor_to_the_root(void **state)
+{
+	struct vw_project p = { .id = 5, .root = "/tmp" };
+	struct chains c = {};
+	struct stat st;
+
+	/* "/tmp": one ancestor ("/"), one component -> one final entry */
+	assert_int_equal(project_chain_entries(&p, put, &c), 0);
+	assert_int_equal(c.n, 1);
+	assert_int_equal(stat("/", &st), 0);
+	assert_true(c.k[0].ino == st.st_ino);
+	assert_int_equal(c.k[0].dev, kernel_dev(st.st_dev));
+	assert_true(c.k[0].hash == vw_hash_component(VW_HASH_INIT, "tmp", 3, true));
+	assert_int_equal(c.v[0].final, 1);
+	assert_int_equal(c.v[0].project, 5);
+
+	/* "<tmp>/a/b": ancestors /, /tmp, <tmp>, <tmp>/a */
+	char root[128];
+
+	snprintf(root, sizeof(root), "%s/a/b", tmp);
+	p.root = root;
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(project_chain_entries(&p, put, &c), 0);
+	assert_int_equal(c.n, 4 + 3 + 2 + 1);	/* components after each ancestor */
+	/* the last entry: from <tmp>/a, "b" is final */
+	assert_int_equal(c.v[c.n - 1].final, 1);
+	assert_true(c.k[c.n - 1].hash == vw_hash_component(VW_HASH_INIT, "b", 1, true));
+	/* from "/", "tmp" is not final */
+	assert_int_equal(c.v[0].final, 0);
+	assert_int_equal(c.v[0].project, VW_PROJECT_NONE);
+}
+
+struct devs {
+	int n;
+	uint32_t d[8];
+};
+
+static void put_dev(void *ctx, uint32_t dev)
+{
+	struct devs *d = ctx;
+
+	d->d[d->n++] = dev;
+}
+
+static void devs_include_mounts_below_the_root_only(void **state)
+{
+	struct vw_project p = { .id = 1, .root = "/srv/my proj", .dev = 0x800001 };
+	char mi[128];
+	FILE *f;
+	struct devs d = {};
+
+	snprintf(mi, sizeof(mi), "%s/mountinfo", tmp);
+	f = fopen(mi, "w");
+	fputs("21 1 8:1 / / rw - ext4 /dev/vda rw\n"
+	      "30 21 0:40 / /srv/my\\040proj/cache rw - tmpfs tmpfs rw\n"
+	      "31 21 0:41 / /srv/my\\040project rw - tmpfs tmpfs rw\n"
+	      "32 21 0:42 / /srv/my\\040proj rw - tmpfs tmpfs rw\n",
+	      f);
+	fclose(f);
+	assert_int_equal(project_devs(&p, mi, put_dev, &d), 0);
+	assert_int_equal(d.n, 3);
+	assert_int_equal(d.d[0], 0x800001);
+	assert_int_equal(d.d[1], 40);
+	assert_int_equal(d.d[2], 42);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(bad_roots_get_clear_errors),
+		cmocka_unit_test(relative_roots_are_made_absolute_and_names_unique),
+		cmocka_unit_test(chain_entries_lead_from_every_ancestor_to_the_root),
+		cmocka_unit_test(devs_include_mounts_below_the_root_only),
+	};
+
+	return cmocka_run_group_tests_name("project", tests, setup, teardown);
+}
