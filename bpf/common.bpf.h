@@ -213,6 +213,18 @@ static __always_inline void result_submit(long ret)
 		stat_inc(VW_STAT_EMITTED);
 }
 
+/*
+ * Trusted BTF pointers (fentry arguments) cannot be handed to a global
+ * function, which takes only scalars: read the pointer's value back as one.
+ */
+static __always_inline __u64 ptr_scalar(const void *p)
+{
+	__u64 v = 0;
+
+	bpf_probe_read_kernel(&v, sizeof(v), &p);
+	return v;
+}
+
 /* A change to an open file (write, truncate, create through open). */
 static __always_inline void file_change(struct file *file, __u16 op, __u32 opts)
 {

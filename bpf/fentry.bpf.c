@@ -60,7 +60,7 @@ int BPF_PROG(fe_file_trunc, struct file *file)
 /* Name changes: pending until the fexit below reports the outcome. */
 static __always_inline void dir_change(const struct path *dir, struct dentry *dentry, __u32 opf)
 {
-	vw_path_change((__u64)BPF_CORE_READ(dir, mnt), (__u64)dentry, opf, VW_PC_PENDING);
+	vw_path_change((__u64)BPF_CORE_READ(dir, mnt), ptr_scalar(dentry), opf, VW_PC_PENDING);
 }
 
 SEC("fentry/security_path_unlink")
@@ -142,8 +142,8 @@ SEC("fentry/security_path_rename")
 int BPF_PROG(fe_path_rename, const struct path *old_dir, struct dentry *old_dentry,
 	     const struct path *new_dir, struct dentry *new_dentry)
 {
-	vw_rename_change((__u64)BPF_CORE_READ(old_dir, mnt), (__u64)old_dentry,
-			 (__u64)BPF_CORE_READ(new_dir, mnt), (__u64)new_dentry);
+	vw_rename_change((__u64)BPF_CORE_READ(old_dir, mnt), ptr_scalar(old_dentry),
+			 (__u64)BPF_CORE_READ(new_dir, mnt), ptr_scalar(new_dentry));
 	return 0;
 }
 

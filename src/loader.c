@@ -164,46 +164,35 @@ static int select_set(struct vfswatch_bpf *skel, enum vw_backend b, char *err, s
 #define VERIFIER_LOG_SIZE (16u << 20)
 
 /*
- * After a failed load, load once more with a large verifier log on every
- * program of the set and keep the log's last lines: that is the verifier's
- * reason, which libbpf's own (smaller, front-truncated) copy can miss.
+ * After a failed load, load once more with one large verifier log shared by
+ * every program of the set. libbpf stops at the first program that fails, so
+ * the buffer ends up holding that program's log; its last lines are the
+ * verifier's reason, which libbpf's own (smaller) copy can miss.
  */
 static void explain_load_failure(enum vw_backend b, uint32_t ringbuf_bytes, char *err, size_t errlen)
 {
 	struct vfswatch_bpf *skel = vfswatch_bpf__open();
+	char *log = calloc(1, VERIFIER_LOG_SIZE), why[256], *p;
 	struct bpf_program *prog;
-	char *log = malloc(VERIFIER_LOG_SIZE), why[256];
 	size_t n = strlen(err);
+	int lines = 0;
 
 	if (!skel || !log || select_set(skel, b, why, sizeof(why)))
 		goto out;
 	if (ringbuf_bytes)
 		bpf_map__set_max_entries(skel->maps.vw_events, ringbuf_bytes);
 	bpf_object__for_each_program(prog, skel->obj) {
-		if (!bpf_program__autoload(prog))
-			continue;
-		log[0] = 0;
 		bpf_program__set_log_buf(prog, log, VERIFIER_LOG_SIZE);
 		bpf_program__set_log_level(prog, 1);
-		if (bpf_object__load(skel->obj) == 0)
-			break;
-		if (log[0]) {
-			/* the last 12 lines */
-			char *end = log + strlen(log), *p = end;
-			int lines = 0;
-
-			while (p > log && lines <= 60)
-				if (*--p == '\n')
-					lines++;
-			snprintf(err + n, errlen - n, "\nverifier (%s):\n%s", bpf_program__name(prog), p);
-			break;
-		}
-		/* Loading twice is refused: reopen for the next program. */
-		vfswatch_bpf__destroy(skel);
-		skel = vfswatch_bpf__open();
-		if (!skel || select_set(skel, b, why, sizeof(why)))
-			break;
 	}
+	if (bpf_object__load(skel->obj) == 0 || !log[0])
+		goto out;
+	if (log_verbosity() >= 2)
+		fprintf(stderr, "verifier log:\n%s\n", log);
+	for (p = log + strlen(log); p > log && lines <= 16;)
+		if (*--p == '\n')
+			lines++;
+	snprintf(err + n, errlen - n, "\nverifier:\n%s", p);
 out:
 	vfswatch_bpf__destroy(skel);
 	free(log);
