@@ -141,5 +141,28 @@ class Pins(DaemonCase):
         self.assertFalse(os.path.exists(pin))
 
 
+class Valgrind(DaemonCase):
+    backend = "tracepoint"
+
+    def test_daemon_runs_clean_under_valgrind(self):
+        if subprocess.run(["which", "valgrind"], capture_output=True).returncode:
+            self.skipTest("valgrind not installed")
+        supp = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                            "valgrind.supp")
+        self.start(wrapper=["valgrind", "--suppressions=" + supp, "--leak-check=full",
+                            "--errors-for-leak-kinds=definite,indirect", "--error-exitcode=9"])
+        write(os.path.join(self.root, "x"))
+        os.mkdir(os.path.join(self.root, "d"))
+        os.rename(os.path.join(self.root, "x"), os.path.join(self.root, "d", b"\xff".decode(
+            "utf-8", "surrogateescape")))
+        subprocess.run(["rm", "-r", os.path.join(self.root, "d")], check=True)
+        self.expect("delete", "d", type="dir")
+        d, self.d = self.d, None
+        rc = d.stop()
+        err = "".join(d.err)
+        self.assertEqual(rc, 0, "valgrind reported errors:\n" + err[-4000:])
+        self.assertIn("ERROR SUMMARY: 0 errors", err)
+
+
 if __name__ == "__main__":
     unittest.main()
