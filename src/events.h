@@ -17,6 +17,7 @@ struct vw_out {
 	const char *path;	/* relative to the project root, NUL-terminated */
 	const char *old_path;	/* renames only */
 	bool truncated;		/* the kernel had to cut the path */
+	const char *source;	/* "kernel" (NULL) or "fanotify" */
 	const struct vw_event *ev;	/* attribution */
 };
 

@@ -75,11 +75,13 @@ int json_out_change(FILE *f, const struct vw_out *o)
 	     (!o->old_path || add_name(j, "old_path", o->old_path)) &&
 	     (!o->type || cJSON_AddStringToObject(j, "type", o->type)) &&
 	     cJSON_AddNumberToObject(j, "pid", ev->tgid) &&
-	     cJSON_AddNumberToObject(j, "tid", ev->pid) && add_name(j, "comm", ev->comm) &&
-	     cJSON_AddNumberToObject(j, "uid", ev->uid) &&
-	     cJSON_AddNumberToObject(j, "cgroup", (double)ev->cgroup_id) &&
+	     ((ev->flags & VW_EVU_NO_TID) || cJSON_AddNumberToObject(j, "tid", ev->pid)) &&
+	     ((ev->flags & VW_EVU_NO_COMM) || add_name(j, "comm", ev->comm)) &&
+	     ((ev->flags & VW_EVU_NO_UID) || cJSON_AddNumberToObject(j, "uid", ev->uid)) &&
+	     ((ev->flags & VW_EVU_NO_CGROUP) ||
+	      cJSON_AddNumberToObject(j, "cgroup", (double)ev->cgroup_id)) &&
 	     (!o->truncated || cJSON_AddTrueToObject(j, "truncated")) &&
-	     cJSON_AddStringToObject(j, "source", "kernel");
+	     cJSON_AddStringToObject(j, "source", o->source ? o->source : "kernel");
 	if (!ok) {
 		cJSON_Delete(j);
 		return -ENOMEM;

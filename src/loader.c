@@ -81,6 +81,8 @@ const char *backend_name(enum vw_backend b)
 		return "fentry";
 	case VW_BACKEND_TRACEPOINT:
 		return "tracepoint";
+	case VW_BACKEND_FANOTIFY:
+		return "fanotify";
 	default:
 		return "auto";
 	}
@@ -89,7 +91,7 @@ const char *backend_name(enum vw_backend b)
 int backend_parse(const char *s, enum vw_backend *out)
 {
 	static const enum vw_backend all[] = { VW_BACKEND_AUTO, VW_BACKEND_FENTRY,
-					       VW_BACKEND_TRACEPOINT };
+					       VW_BACKEND_TRACEPOINT, VW_BACKEND_FANOTIFY };
 
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
 		if (strcmp(s, backend_name(all[i])) == 0) {
@@ -340,6 +342,12 @@ struct vw_loader *loader_new(const struct vw_loader_opts *o, char *err, size_t e
 
 	if (!l)
 		return NULL;
+	if (o->backend == VW_BACKEND_FANOTIFY) {
+		snprintf(err, errlen, "fanotify is not a BPF backend");
+		free(l);
+		errno = EINVAL;
+		return NULL;
+	}
 	l->ncpus = libbpf_num_possible_cpus();
 	mount_if_missing("/sys/kernel/tracing", "tracefs", TRACEFS_MAGIC_NR);
 	if (o->backend != VW_BACKEND_AUTO) {

@@ -12,6 +12,7 @@ enum vw_backend {
 	VW_BACKEND_AUTO = 0,
 	VW_BACKEND_FENTRY,
 	VW_BACKEND_TRACEPOINT,
+	VW_BACKEND_FANOTIFY,	/* no BPF: src/fanotify.c; the loader never loads it */
 };
 
 #define VW_PIN_DIR_DEFAULT "/sys/fs/bpf/vfswatch"

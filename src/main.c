@@ -15,6 +15,7 @@
 #include <cjson/cJSON.h>
 
 #include "events.h"
+#include "fanotify.h"
 #include "json_out.h"
 #include "loader.h"
 #include "log.h"
@@ -41,7 +42,8 @@ struct run_opts {
 
 struct daemon {
 	struct vw_projects projects;
-	struct vw_loader *loader;
+	struct vw_loader *loader;	/* BPF backends */
+	struct vw_fan *fan;		/* or the fanotify backend */
 	struct vw_decoder *dec;
 	struct ring_buffer *rb;
 	struct vw_loop *loop;
@@ -49,12 +51,16 @@ struct daemon {
 	FILE *out;
 	uint64_t lost_seen;	/* ring-buffer-full count already reported */
 	uint64_t bad_seen;
+	uint64_t unresolved_seen;
+	uint64_t fan_lost_seen;
+	uint64_t fan_unresolved_seen;
 	bool out_broken;
+	enum vw_backend backend;
 };
 
 static void usage(FILE *f)
 {
-	fputs("usage: vfswatch run [--watch DIR]... [--backend auto|fentry|tracepoint] [--raw]\n"
+	fputs("usage: vfswatch run [--watch DIR]... [--backend auto|fentry|tracepoint|fanotify] [--raw]\n"
 	      "                    [--pin-dir DIR | --no-pin] [--ringbuf-mb N] [-v]...\n"
 	      "       vfswatch probe\n"
 	      "       vfswatch version\n"
@@ -63,7 +69,7 @@ static void usage(FILE *f)
 	      "        line per change on stdout; logs go to stderr. Needs root and a kernel\n"
 	      "        with BTF. SIGINT/SIGTERM drain pending events and exit 0.\n"
 	      "        --watch, -w DIR     a project root; repeat for more projects\n"
-	      "        --backend, -b B     attach set; auto tries fentry, then tracepoint\n"
+	      "        --backend, -b B     auto tries fentry, then tracepoint, then fanotify\n"
 	      "        --raw               one line per kernel event (the only mode so far)\n"
 	      "        --pin-dir DIR       pin maps and programs there (default "
 	      VW_PIN_DIR_DEFAULT ")\n"
@@ -82,13 +88,21 @@ static const char *btf_path(void)
 	return p && *p ? p : BTF_PATH;
 }
 
-static int require_root_and_btf(void)
+static bool have_btf(void)
+{
+	return access(btf_path(), R_OK) == 0;
+}
+
+static int require_root_and_btf(enum vw_backend b)
 {
 	if (geteuid() != 0) {
-		log_warnx("must run as root: loading BPF programs needs CAP_BPF and CAP_SYS_ADMIN");
+		log_warnx("must run as root: BPF programs and fanotify filesystem marks need "
+			  "CAP_SYS_ADMIN");
 		return -EPERM;
 	}
-	if (access(btf_path(), R_OK) != 0) {
+	if (b == VW_BACKEND_FANOTIFY || b == VW_BACKEND_AUTO)
+		return 0;	/* auto falls back to fanotify without BTF */
+	if (!have_btf()) {
 		log_warnx("this kernel has no BTF (%s is missing): the BPF backends need a kernel "
 			  "built with CONFIG_DEBUG_INFO_BTF=y",
 			  btf_path());
@@ -139,18 +153,44 @@ static int on_ringbuf(void *ctx, uint32_t events)
 /* Report kernel-side and decode-side losses as overflow lines: never silent. */
 static void check_losses(struct daemon *d)
 {
-	uint64_t st[VW_STAT_MAX], bad = decoder_bad_samples(d->dec);
+	uint64_t st[VW_STAT_MAX], bad = d->dec ? decoder_bad_samples(d->dec) : 0;
 
+	if (d->fan && fan_overflows(d->fan) > d->fan_lost_seen) {
+		json_out_overflow(d->out, "fanotify_queue", fan_overflows(d->fan) - d->fan_lost_seen);
+		log_warnx("fanotify: event queue overflowed");
+		d->fan_lost_seen = fan_overflows(d->fan);
+	}
+	if (d->fan && fan_unresolved(d->fan) > d->fan_unresolved_seen) {
+		json_out_overflow(d->out, "unresolved", fan_unresolved(d->fan) - d->fan_unresolved_seen);
+		d->fan_unresolved_seen = fan_unresolved(d->fan);
+	}
+	if (!d->loader)
+		return;
 	if (loader_stats(d->loader, st) == 0 && st[VW_STAT_RINGBUF_FULL] > d->lost_seen) {
 		json_out_overflow(d->out, "ringbuf_full", st[VW_STAT_RINGBUF_FULL] - d->lost_seen);
 		log_warnx("ringbuf: %llu records lost (ring buffer full)",
 			  (unsigned long long)(st[VW_STAT_RINGBUF_FULL] - d->lost_seen));
 		d->lost_seen = st[VW_STAT_RINGBUF_FULL];
 	}
+	if (loader_stats(d->loader, st) == 0 && st[VW_STAT_UNRESOLVED] > d->unresolved_seen) {
+		json_out_overflow(d->out, "unresolved", st[VW_STAT_UNRESOLVED] - d->unresolved_seen);
+		d->unresolved_seen = st[VW_STAT_UNRESOLVED];
+	}
 	if (bad > d->bad_seen) {
 		json_out_overflow(d->out, "bad_record", bad - d->bad_seen);
 		d->bad_seen = bad;
 	}
+}
+
+static int on_fanotify(void *ctx, uint32_t events)
+{
+	struct daemon *d = ctx;
+	int ret = fan_read(d->fan, on_event, d);
+
+	if (ret < 0)
+		log_warnx("fanotify: read: %s", strerror(-ret));
+	check_losses(d);
+	return flush_out(d);
 }
 
 static int on_timer(void *ctx, uint32_t events)
@@ -224,42 +264,96 @@ static int run_projects(struct daemon *d, const struct run_opts *o)
 	return 0;
 }
 
-static int run_setup(struct daemon *d, const struct run_opts *o)
+/* A BPF backend: load, register the projects, consume the ring buffer. */
+static int setup_bpf(struct daemon *d, const struct run_opts *o, char *err, size_t errlen)
 {
 	struct vw_loader_opts lo = {
 		.backend = o->backend,
 		.pin_dir = o->pin_dir,
 		.ringbuf_bytes = o->ringbuf_bytes,
 	};
-	char err[8192];
 	int ret;
 
-	d->loader = loader_new(&lo, err, sizeof(err));
-	if (!d->loader) {
-		log_warnx("loader: %s", err);
+	d->loader = loader_new(&lo, err, errlen);
+	if (!d->loader)
 		return -EINVAL;
-	}
 	for (size_t i = 0; i < d->projects.n; i++) {
 		ret = loader_add_project(d->loader, &d->projects.v[i]);
 		if (ret) {
-			log_warnx("loader: register %s: %s", d->projects.v[i].root, errstr(ret));
+			snprintf(err, errlen, "register %s: %s", d->projects.v[i].root, errstr(ret));
 			return ret;
 		}
 	}
 	d->dec = decoder_new(on_event, d);
-	d->loop = loop_new();
-	if (!d->dec || !d->loop)
+	if (!d->dec)
 		return -ENOMEM;
 	d->rb = ring_buffer__new(loader_events_fd(d->loader), decoder_sample, d->dec, NULL);
 	if (!d->rb)
 		return -errno;
+	return loop_add(d->loop, ring_buffer__epoll_fd(d->rb), on_ringbuf, d);
+}
+
+static int setup_fanotify(struct daemon *d, char *err, size_t errlen)
+{
+	d->fan = fan_new(&d->projects, err, errlen);
+	if (!d->fan)
+		return -EINVAL;
+	return loop_add(d->loop, fan_fd(d->fan), on_fanotify, d);
+}
+
+/*
+ * Pick the backend: a forced one, or auto: fentry, then tracepoint, then
+ * fanotify when no BPF set works (or the kernel has no BTF).
+ */
+static int setup_backend(struct daemon *d, const struct run_opts *o)
+{
+	char err[8192] = "";
+	int ret;
+
+	if (o->backend != VW_BACKEND_FANOTIFY && (o->backend != VW_BACKEND_AUTO || have_btf())) {
+		ret = setup_bpf(d, o, err, sizeof(err));
+		if (!ret) {
+			d->backend = loader_backend(d->loader);
+			return 0;
+		}
+		if (o->backend != VW_BACKEND_AUTO) {
+			log_warnx("loader: %s", err);
+			return ret;
+		}
+		log_warnx("loader: %s", err);
+		log_warnx("loader: no BPF backend works here; falling back to fanotify");
+		ring_buffer__free(d->rb);
+		d->rb = NULL;
+		decoder_free(d->dec);
+		d->dec = NULL;
+		loader_free(d->loader);
+		d->loader = NULL;
+	} else if (o->backend == VW_BACKEND_AUTO) {
+		log_warnx("kernel has no BTF (%s): using the fanotify backend", btf_path());
+	}
+	ret = setup_fanotify(d, err, sizeof(err));
+	if (ret) {
+		log_warnx("fanotify: %s", err);
+		return ret;
+	}
+	d->backend = VW_BACKEND_FANOTIFY;
+	return 0;
+}
+
+static int run_setup(struct daemon *d, const struct run_opts *o)
+{
+	int ret;
+
+	d->loop = loop_new();
+	if (!d->loop)
+		return -ENOMEM;
 	ret = setup_fds(d);
-	if (!ret)
-		ret = loop_add(d->loop, ring_buffer__epoll_fd(d->rb), on_ringbuf, d);
 	if (!ret)
 		ret = loop_add(d->loop, d->sfd, on_signal, d);
 	if (!ret)
 		ret = loop_add(d->loop, d->tfd, on_timer, d);
+	if (!ret)
+		ret = setup_backend(d, o);
 	return ret;
 }
 
@@ -268,13 +362,17 @@ static void run_teardown(struct daemon *d)
 	/* Stop the hooks first, then drain what they already sent. */
 	if (d->loader)
 		loader_detach(d->loader);
-	if (d->rb) {
+	if (d->rb)
 		ring_buffer__consume(d->rb);
+	if (d->fan)
+		fan_read(d->fan, on_event, d);
+	if (d->rb || d->fan) {
 		check_losses(d);
 		json_out_stop(d->out, "signal");
 		fflush(d->out);
 	}
 	ring_buffer__free(d->rb);
+	fan_free(d->fan);
 	decoder_free(d->dec);
 	loader_free(d->loader);
 	loop_free(d->loop);
@@ -295,18 +393,18 @@ static int cmd_run(const struct run_opts *o)
 		projects_free(&d.projects);
 		return EXIT_USAGE;
 	}
-	if (require_root_and_btf()) {
+	if (require_root_and_btf(o->backend)) {
 		projects_free(&d.projects);
 		return EXIT_SETUP;
 	}
 	ret = run_setup(&d, o);
 	if (ret) {
-		if (ret != -EINVAL)
+		if (ret != -EINVAL && ret != -EPERM)
 			log_warnx("setup: %s", errstr(ret));
 		code = EXIT_SETUP;
 		goto out;
 	}
-	json_out_ready(d.out, backend_name(loader_backend(d.loader)), &d.projects, getpid());
+	json_out_ready(d.out, backend_name(d.backend), &d.projects, getpid());
 	flush_out(&d);
 	while (!loop_stopped(d.loop)) {
 		ret = loop_run_once(d.loop, -1);
@@ -353,6 +451,20 @@ static int cmd_probe(void)
 		else if (!chosen)
 			chosen = backend_name(sets[i]);
 	}
+	{
+		cJSON *b = cJSON_CreateObject();
+		int ret = root ? fan_probe(why, sizeof(why)) : -EPERM;
+
+		if (b) {
+			cJSON_AddItemToArray(arr, b);
+			cJSON_AddStringToObject(b, "name", "fanotify");
+			cJSON_AddBoolToObject(b, "usable", ret == 0);
+			if (ret)
+				cJSON_AddStringToObject(b, "reason", root ? why : "not root");
+			else if (!chosen)
+				chosen = "fanotify";
+		}
+	}
 	if (chosen)
 		cJSON_AddStringToObject(j, "auto", chosen);
 	else
@@ -389,7 +501,8 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 			break;
 		case 'b':
 			if (backend_parse(optarg, &o->backend)) {
-				log_warnx("unknown backend '%s' (auto, fentry, tracepoint)", optarg);
+				log_warnx("unknown backend '%s' (auto, fentry, tracepoint, fanotify)",
+					  optarg);
 				return -EINVAL;
 			}
 			break;

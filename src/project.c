@@ -175,26 +175,47 @@ static void unescape_octal(char *s)
 	*w = 0;
 }
 
-int project_devs(const struct vw_project *p, const char *mountinfo, dev_fn fn, void *ctx)
+int project_mounts(const struct vw_project *p, const char *mountinfo, mount_fn fn, void *ctx)
 {
 	FILE *f = fopen(mountinfo, "re");
 	char *line = NULL;
 	size_t cap = 0;
 
-	fn(ctx, p->dev);
 	if (!f)
 		return -errno;
 	while (getline(&line, &cap, f) > 0) {
 		unsigned int maj, min;
 		char mpoint[PATH_MAX];
+		const char *below;
 
 		if (sscanf(line, "%*u %*u %u:%u %*s %4095s", &maj, &min, mpoint) != 3)
 			continue;
 		unescape_octal(mpoint);
-		if (path_below(mpoint, p->root))
-			fn(ctx, (maj << 20) | min);
+		below = path_below(mpoint, p->root);
+		if (below && *below)
+			fn(ctx, (maj << 20) | min, mpoint);
 	}
 	free(line);
 	fclose(f);
 	return 0;
+}
+
+struct devs_ctx {
+	dev_fn fn;
+	void *ctx;
+};
+
+static void dev_of_mount(void *ctx, uint32_t dev, const char *mountpoint)
+{
+	struct devs_ctx *c = ctx;
+
+	c->fn(c->ctx, dev);
+}
+
+int project_devs(const struct vw_project *p, const char *mountinfo, dev_fn fn, void *ctx)
+{
+	struct devs_ctx c = { .fn = fn, .ctx = ctx };
+
+	fn(ctx, p->dev);
+	return project_mounts(p, mountinfo, dev_of_mount, &c);
 }

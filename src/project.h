@@ -42,6 +42,11 @@ typedef void (*dev_fn)(void *ctx, uint32_t dev);
  */
 int project_chain_entries(const struct vw_project *p, chain_entry_fn fn, void *ctx);
 
+typedef void (*mount_fn)(void *ctx, uint32_t dev, const char *mountpoint);
+
+/* Call @fn for every mount strictly below the root (from @mountinfo). Returns 0 or -errno. */
+int project_mounts(const struct vw_project *p, const char *mountinfo, mount_fn fn, void *ctx);
+
 /*
  * Emit the kernel dev_t of the root and of every filesystem mounted below it
  * (from @mountinfo, normally /proc/self/mountinfo). Returns 0 or -errno.

@@ -9,6 +9,15 @@
 #include <linux/types.h>
 #include "vw_events.h"
 
+/*
+ * Userspace-only bits of vw_event.flags (the kernel's VW_EVF_* use the low
+ * byte): attribution a backend could not fill, left out of the JSON line.
+ */
+#define VW_EVU_NO_TID		0x1000
+#define VW_EVU_NO_UID		0x2000
+#define VW_EVU_NO_COMM		0x4000
+#define VW_EVU_NO_CGROUP	0x8000
+
 /* A decoded change; the strings point into the sample and live only during the callback. */
 struct vw_event {
 	uint64_t ts_ns;		/* CLOCK_BOOTTIME */

@@ -78,7 +78,7 @@ class Usage(unittest.TestCase):
         if os.geteuid() != 0:
             self.skipTest("needs root")
         env = dict(os.environ, VFSWATCH_BTF_PATH=self.t.sub("no-btf-here"))
-        p = run("run", "--watch", self.t.path, env=env)
+        p = run("run", "--backend", "tracepoint", "--watch", self.t.path, env=env)
         self.assertEqual(p.returncode, 1)
         self.assertIn("has no BTF", p.stderr)
 
@@ -91,7 +91,7 @@ class Probe(unittest.TestCase):
         p = run("probe")
         j = json.loads(p.stdout)
         names = [b["name"] for b in j["backends"]]
-        self.assertEqual(names, ["fentry", "tracepoint"])
+        self.assertEqual(names, ["fentry", "tracepoint", "fanotify"])
         for b in j["backends"]:
             self.assertIsInstance(b["usable"], bool)
             if not b["usable"]:
@@ -99,6 +99,36 @@ class Probe(unittest.TestCase):
         usable = [b["name"] for b in j["backends"] if b["usable"]]
         self.assertEqual(j["auto"], usable[0] if usable else None)
         self.assertEqual(p.returncode, 0 if usable else 1)
+
+
+class AutoBackend(DaemonCase):
+    backend = "auto"
+
+    def setUp(self):
+        r = need_root_btf()
+        if r:
+            self.skipTest(r)
+        self.trees = [Tree()]
+        self.root = self.trees[0].path
+        self.d = None
+
+    def test_auto_picks_what_probe_says(self):
+        want = json.loads(run("probe").stdout)["auto"]
+        self.start()
+        self.assertEqual(self.d.ready["backend"], want)
+        write(os.path.join(self.root, "auto"))
+        self.expect("create", "auto")
+
+    def test_auto_without_btf_falls_back_to_fanotify(self):
+        os.environ["VFSWATCH_BTF_PATH"] = "/nonexistent/btf"
+        try:
+            self.start()
+        finally:
+            del os.environ["VFSWATCH_BTF_PATH"]
+        self.assertEqual(self.d.ready["backend"], "fanotify")
+        self.assertIn("has no BTF", "".join(self.d.err))
+        write(os.path.join(self.root, "nobtf"))
+        self.expect("create", "nobtf")
 
 
 class Pins(DaemonCase):

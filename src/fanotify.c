@@ -1,0 +1,450 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+// fanotify.c: FAN_MARK_FILESYSTEM + FAN_REPORT_DFID_NAME; directory handles resolved to paths.
+#define _GNU_SOURCE	/* open_by_handle_at, struct file_handle, O_PATH */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/fanotify.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fanotify.h"
+#include "log.h"
+#include "util.h"
+
+#define FAN_MAX_FS 64		/* filesystems marked */
+#define FAN_CACHE 4096		/* directory handle -> last known path */
+#define FAN_BUF (64 * 1024)
+#define FAN_HANDLE_MAX 128	/* bytes of a file handle we keep (MAX_HANDLE_SZ) */
+
+#ifndef FAN_RENAME
+#define FAN_RENAME 0x10000000
+#define FAN_EVENT_INFO_TYPE_OLD_DFID_NAME 10
+#define FAN_EVENT_INFO_TYPE_NEW_DFID_NAME 12
+#endif
+
+/* What is marked; FAN_RENAME (5.17+) gives both names of a move in one event. */
+#define FAN_BASE_MASK (FAN_MODIFY | FAN_CREATE | FAN_DELETE | FAN_ONDIR)
+
+struct fs_mark {
+	fsid_t fsid;
+	int mount_fd;		/* any directory on that filesystem, for open_by_handle_at */
+};
+
+struct dir_cache {
+	uint64_t key;		/* hash of fsid + handle; 0 = empty */
+	char *path;
+};
+
+struct vw_fan {
+	int fd;
+	const struct vw_projects *t;
+	struct fs_mark fs[FAN_MAX_FS];
+	int nfs;
+	bool rename_event;	/* FAN_RENAME marked (else MOVED_FROM/MOVED_TO) */
+	struct dir_cache cache[FAN_CACHE];
+	uint64_t overflows, unresolved;
+	pid_t self;
+	char *buf;
+};
+
+static bool fsid_eq(const fsid_t *a, const fsid_t *b)
+{
+	return memcmp(a, b, sizeof(*a)) == 0;
+}
+
+static int mark_fs(struct vw_fan *f, const char *path, char *err, size_t errlen)
+{
+	uint64_t mask = FAN_BASE_MASK | (f->rename_event ? FAN_RENAME : FAN_MOVED_FROM | FAN_MOVED_TO);
+	struct statfs sfs;
+	int ret;
+
+	if (statfs(path, &sfs) < 0) {
+		ret = -errno;
+		snprintf(err, errlen, "statfs %s: %s", path, strerror(-ret));
+		return ret;
+	}
+	for (int i = 0; i < f->nfs; i++)
+		if (fsid_eq(&f->fs[i].fsid, &sfs.f_fsid))
+			return 0;
+	if (f->nfs == FAN_MAX_FS) {
+		snprintf(err, errlen, "more than %d filesystems to mark", FAN_MAX_FS);
+		return -ENOSPC;
+	}
+	if (fanotify_mark(f->fd, FAN_MARK_ADD | FAN_MARK_FILESYSTEM, mask, AT_FDCWD, path) < 0) {
+		ret = -errno;
+		if (ret == -EINVAL && f->rename_event && f->nfs == 0) {
+			/* before 5.17: no FAN_RENAME; pair MOVED_FROM/MOVED_TO instead */
+			f->rename_event = false;
+			return mark_fs(f, path, err, errlen);
+		}
+		snprintf(err, errlen, "fanotify_mark %s: %s", path, strerror(-ret));
+		return ret;
+	}
+	f->fs[f->nfs].fsid = sfs.f_fsid;
+	f->fs[f->nfs].mount_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (f->fs[f->nfs].mount_fd < 0) {
+		ret = -errno;
+		snprintf(err, errlen, "open %s: %s", path, strerror(-ret));
+		return ret;
+	}
+	f->nfs++;
+	return 0;
+}
+
+struct mount_ctx {
+	struct vw_fan *f;
+	char *err;
+	size_t errlen;
+	int ret;
+};
+
+static void mark_mount(void *ctx, uint32_t dev, const char *mountpoint)
+{
+	struct mount_ctx *m = ctx;
+
+	if (!m->ret)
+		m->ret = mark_fs(m->f, mountpoint, m->err, m->errlen);
+}
+
+struct vw_fan *fan_new(const struct vw_projects *t, char *err, size_t errlen)
+{
+	struct vw_fan *f = calloc(1, sizeof(*f));
+	int ret = -ENOMEM;
+
+	if (!f || !(f->buf = malloc(FAN_BUF))) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	f->t = t;
+	f->self = getpid();
+	f->rename_event = true;
+	f->fd = fanotify_init(FAN_CLASS_NOTIF | FAN_REPORT_DFID_NAME | FAN_CLOEXEC | FAN_NONBLOCK,
+			      O_RDONLY | O_CLOEXEC | O_LARGEFILE);
+	if (f->fd < 0) {
+		ret = -errno;
+		snprintf(err, errlen, "fanotify_init(FAN_REPORT_DFID_NAME): %s", strerror(-ret));
+		goto fail;
+	}
+	for (size_t i = 0; i < t->n; i++) {
+		struct mount_ctx m = { .f = f, .err = err, .errlen = errlen };
+
+		ret = mark_fs(f, t->v[i].root, err, errlen);
+		if (!ret)
+			ret = project_mounts(&t->v[i], "/proc/self/mountinfo", mark_mount, &m);
+		if (!ret)
+			ret = m.ret;
+		if (ret)
+			goto fail;
+	}
+	return f;
+fail:
+	fan_free(f);
+	errno = -ret;
+	return NULL;
+}
+
+void fan_free(struct vw_fan *f)
+{
+	if (!f)
+		return;
+	for (int i = 0; i < f->nfs; i++)
+		close(f->fs[i].mount_fd);
+	for (int i = 0; i < FAN_CACHE; i++)
+		free(f->cache[i].path);
+	if (f->fd > 0)
+		close(f->fd);
+	free(f->buf);
+	free(f);
+}
+
+int fan_fd(const struct vw_fan *f)
+{
+	return f->fd;
+}
+
+uint64_t fan_overflows(const struct vw_fan *f)
+{
+	return f->overflows;
+}
+
+uint64_t fan_unresolved(const struct vw_fan *f)
+{
+	return f->unresolved;
+}
+
+static uint64_t handle_key(const fsid_t *fsid, const struct file_handle *fh)
+{
+	uint64_t h = vw_hash_component(VW_HASH_INIT, (const char *)fsid, sizeof(*fsid), true);
+
+	h = vw_hash_component(h, (const char *)&fh->handle_type, sizeof(fh->handle_type), true);
+	h = vw_hash_component(h, (const char *)fh->f_handle, fh->handle_bytes, true);
+	return h ? h : 1;
+}
+
+static void cache_clear(struct vw_fan *f)
+{
+	for (int i = 0; i < FAN_CACHE; i++) {
+		free(f->cache[i].path);
+		f->cache[i].path = NULL;
+		f->cache[i].key = 0;
+	}
+}
+
+/*
+ * The current path of a directory handle. A deleted directory keeps the path
+ * it had (the kernel's " (deleted)" suffix is dropped), and a handle that no
+ * longer opens falls back to the last path seen for it, which is what "rm -r"
+ * needs: by the time its events are read the directories are gone.
+ */
+static const char *dir_path(struct vw_fan *f, const fsid_t *fsid, struct file_handle *fh)
+{
+	struct dir_cache *c;
+	char link[64], path[PATH_MAX];
+	uint64_t key;
+	ssize_t n;
+	int mfd = -1, dfd;
+
+	if (fh->handle_bytes > FAN_HANDLE_MAX)
+		return NULL;
+	key = handle_key(fsid, fh);
+	c = &f->cache[key % FAN_CACHE];
+	for (int i = 0; i < f->nfs; i++)
+		if (fsid_eq(&f->fs[i].fsid, fsid))
+			mfd = f->fs[i].mount_fd;
+	dfd = mfd < 0 ? -1 : open_by_handle_at(mfd, fh, O_PATH | O_CLOEXEC);
+	if (dfd < 0)
+		return c->key == key ? c->path : NULL;
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", dfd);
+	n = readlink(link, path, sizeof(path) - 1);
+	close(dfd);
+	if (n <= 0)
+		return c->key == key ? c->path : NULL;
+	path[n] = 0;
+	if (n > 10 && strcmp(path + n - 10, " (deleted)") == 0) {
+		if (c->key == key)
+			return c->path;
+		path[n - 10] = 0;
+	}
+	if (c->key != key || strcmp(c->path, path) != 0) {
+		char *p = strdup(path);
+
+		if (!p)
+			return NULL;
+		free(c->path);
+		c->path = p;
+		c->key = key;
+	}
+	return c->path;
+}
+
+/* pid's comm and real uid from /proc; false when the process is already gone. */
+static bool proc_attr(pid_t pid, char *comm, size_t len, uint32_t *uid)
+{
+	char path[64], line[256];
+	bool got_uid = false;
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	fp = fopen(path, "re");
+	if (!fp)
+		return false;
+	comm[0] = 0;
+	while (fgets(line, sizeof(line), fp)) {
+		if (strncmp(line, "Name:\t", 6) == 0) {
+			size_t l = strcspn(line + 6, "\n");
+
+			if (l >= len)
+				l = len - 1;
+			memcpy(comm, line + 6, l);
+			comm[l] = 0;
+		} else if (sscanf(line, "Uid:\t%u", uid) == 1) {
+			got_uid = true;
+			break;
+		}
+	}
+	fclose(fp);
+	return got_uid && comm[0];
+}
+
+/* Put an absolute path into ev as (project, relative path); false when under no project. */
+static bool locate(const struct vw_fan *f, const char *abs, uint32_t *project, const char **rel)
+{
+	for (size_t i = 0; i < f->t->n; i++) {
+		const char *r = path_below(abs, f->t->v[i].root);
+
+		if (r && *r) {
+			*project = f->t->v[i].id;
+			*rel = r;
+			return true;
+		}
+	}
+	return false;
+}
+
+struct fan_names {
+	const char *dir, *name;		/* FAN_EVENT_INFO_TYPE_DFID_NAME or NEW_DFID_NAME */
+	const char *odir, *oname;	/* OLD_DFID_NAME */
+};
+
+/* Walk the info records of one event; resolve each directory handle. */
+static void parse_info(struct vw_fan *f, const struct fanotify_event_metadata *md,
+		       struct fan_names *n)
+{
+	const char *p = (const char *)md + md->metadata_len, *end = (const char *)md + md->event_len;
+
+	while (p + sizeof(struct fanotify_event_info_header) <= end) {
+		const struct fanotify_event_info_header *h = (const void *)p;
+		const struct fanotify_event_info_fid *fid = (const void *)p;
+		struct file_handle *fh;
+		const char *name, *dir;
+
+		if (h->len < sizeof(*fid) + sizeof(struct file_handle) || p + h->len > end)
+			break;
+		fh = (struct file_handle *)fid->handle;
+		name = (const char *)fh->f_handle + fh->handle_bytes;
+		if (name >= p + h->len)
+			name = NULL;
+		if (h->info_type == FAN_EVENT_INFO_TYPE_DFID_NAME ||
+		    h->info_type == FAN_EVENT_INFO_TYPE_NEW_DFID_NAME) {
+			dir = dir_path(f, (const fsid_t *)&fid->fsid, fh);
+			n->dir = dir;
+			n->name = name;
+		} else if (h->info_type == FAN_EVENT_INFO_TYPE_OLD_DFID_NAME) {
+			dir = dir_path(f, (const fsid_t *)&fid->fsid, fh);
+			n->odir = dir;
+			n->oname = name;
+		}
+		p += h->len;
+	}
+}
+
+/*
+ * fanotify merges events on the same name while they wait in the queue, so one
+ * record can carry several changes; they happened in this order.
+ */
+static const struct {
+	uint64_t mask;
+	uint16_t op, dir_op;
+} fan_ops[] = {
+	{ FAN_RENAME, VW_OP_RENAME, VW_OP_RENAME },
+	{ FAN_CREATE | FAN_MOVED_TO, VW_OP_CREATE, VW_OP_MKDIR },
+	{ FAN_MODIFY, VW_OP_MODIFY, VW_OP_MODIFY },
+	{ FAN_DELETE | FAN_MOVED_FROM, VW_OP_DELETE, VW_OP_RMDIR },
+};
+
+/* File type of what now sits at @abs (for creates and renames), else unknown. */
+static uint16_t ftype_at(const char *abs)
+{
+	struct stat st;
+
+	if (lstat(abs, &st) < 0)
+		return VW_FT_UNKNOWN;
+	if (S_ISREG(st.st_mode))
+		return VW_FT_FILE;
+	if (S_ISDIR(st.st_mode))
+		return VW_FT_DIR;
+	if (S_ISLNK(st.st_mode))
+		return VW_FT_SYMLINK;
+	return VW_FT_OTHER;
+}
+
+static void deliver(struct vw_fan *f, const struct fanotify_event_metadata *md,
+		    const struct fan_names *n, event_fn fn, void *ctx)
+{
+	char abs[PATH_MAX * 2], oabs[PATH_MAX * 2];
+	struct vw_event ev = { .pid = md->pid, .tgid = md->pid };
+	bool have, ohave = false;
+
+	ev.ts_ns = now_ns(CLOCK_BOOTTIME);
+	ev.flags = VW_EVU_NO_TID | VW_EVU_NO_CGROUP;
+	if (!n->dir || !n->name) {
+		f->unresolved++;
+		return;
+	}
+	snprintf(abs, sizeof(abs), "%s/%s", n->dir, n->name);
+	have = locate(f, abs, &ev.project, &ev.path);
+	if ((md->mask & FAN_RENAME) && n->odir && n->oname) {
+		snprintf(oabs, sizeof(oabs), "%s/%s", n->odir, n->oname);
+		ohave = locate(f, oabs, &ev.old_project, &ev.old_path);
+	} else if ((md->mask & FAN_RENAME) && n->oname) {
+		f->unresolved++;	/* the old directory is gone: report the new side */
+	}
+	if (!have && !ohave)
+		return;
+	if (!have)
+		ev.project = VW_PROJECT_NONE, ev.path = NULL;
+	ev.path_len = ev.path ? strlen(ev.path) : 0;
+	ev.old_path_len = ev.old_path ? strlen(ev.old_path) : 0;
+	if (!proc_attr(md->pid, ev.comm, sizeof(ev.comm), &ev.uid))
+		ev.flags |= VW_EVU_NO_COMM | VW_EVU_NO_UID;
+	for (size_t i = 0; i < sizeof(fan_ops) / sizeof(fan_ops[0]); i++) {
+		if (!(md->mask & fan_ops[i].mask))
+			continue;
+		ev.op = (md->mask & FAN_ONDIR) ? fan_ops[i].dir_op : fan_ops[i].op;
+		if (md->mask & FAN_ONDIR)
+			ev.ftype = VW_FT_DIR;
+		else if (ev.op == VW_OP_MODIFY)
+			ev.ftype = VW_FT_FILE;
+		else if (ev.op == VW_OP_CREATE || ev.op == VW_OP_RENAME)
+			ev.ftype = have ? ftype_at(abs) : VW_FT_UNKNOWN;
+		else
+			ev.ftype = VW_FT_UNKNOWN;
+		fn(ctx, &ev);
+	}
+}
+
+int fan_read(struct vw_fan *f, event_fn fn, void *ctx)
+{
+	for (;;) {
+		ssize_t len = read(f->fd, f->buf, FAN_BUF);
+		const struct fanotify_event_metadata *md = (const void *)f->buf;
+
+		if (len < 0)
+			return errno == EAGAIN ? 0 : -errno;
+		for (; FAN_EVENT_OK(md, len); md = FAN_EVENT_NEXT(md, len)) {
+			struct fan_names n = {};
+
+			if (md->vers != FANOTIFY_METADATA_VERSION) {
+				f->unresolved++;
+				continue;
+			}
+			if (md->fd >= 0)
+				close(md->fd);
+			if (md->mask & FAN_Q_OVERFLOW) {
+				f->overflows++;
+				continue;
+			}
+			if (md->pid == f->self)
+				continue;	/* never feed our own writes back */
+			parse_info(f, md, &n);
+			deliver(f, md, &n, fn, ctx);
+			if ((md->mask & FAN_ONDIR) && (md->mask & (FAN_RENAME | FAN_MOVED_FROM |
+								   FAN_MOVED_TO)))
+				cache_clear(f);	/* paths below a moved directory changed */
+		}
+	}
+}
+
+int fan_probe(char *why, size_t len)
+{
+	int fd = fanotify_init(FAN_CLASS_NOTIF | FAN_REPORT_DFID_NAME | FAN_CLOEXEC, O_RDONLY);
+	int ret = 0;
+
+	if (fd < 0) {
+		ret = -errno;
+		snprintf(why, len, "fanotify_init(FAN_REPORT_DFID_NAME): %s", strerror(-ret));
+		return ret;
+	}
+	if (fanotify_mark(fd, FAN_MARK_ADD | FAN_MARK_FILESYSTEM, FAN_BASE_MASK, AT_FDCWD, "/") < 0) {
+		ret = -errno;
+		snprintf(why, len, "fanotify_mark(FAN_MARK_FILESYSTEM, /): %s", strerror(-ret));
+	}
+	close(fd);
+	return ret;
+}
