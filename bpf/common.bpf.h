@@ -83,7 +83,7 @@ static __always_inline bool dev_watched(__u32 dev)
 /* Project of (mnt, dentry), or VW_PROJECT_NONE; the path goes to s->path, s->res_len, s->res_cut. */
 extern int vw_resolve(__u64 mnt, __u64 dentry);
 
-/* Report op on (mnt, dentry); VW_PC_* options. op_ftype = op | ftype << 16. */
+/* Report op on (mnt, dentry); VW_PC_* options. op_ftype = op | ftype << 16. Returns the project or 0. */
 #define VW_PC_REGULAR_ONLY	0x1
 #define VW_PC_PENDING		0x2
 extern int vw_path_change(__u64 mnt, __u64 dentry, __u32 op_ftype, __u32 opts);
@@ -225,11 +225,47 @@ static __always_inline __u64 ptr_scalar(const void *p)
 	return v;
 }
 
-/* A change to an open file (write, truncate, create through open). */
-static __always_inline void file_change(struct file *file, __u16 op, __u32 opts)
+static __always_inline __u32 *gen_ptr(void)
 {
-	vw_path_change((__u64)BPF_CORE_READ(file, f_path.mnt), (__u64)BPF_CORE_READ(file, f_path.dentry),
-		       op, opts);
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&vw_gen, &zero);
+}
+
+/* Directories may have moved: every cached verdict becomes stale. */
+static __always_inline void verdicts_invalidate(void)
+{
+	__u32 *g = gen_ptr();
+
+	if (g)
+		__sync_fetch_and_add(g, 1);
+}
+
+/*
+ * A change to an open file (write, truncate, create through open); @file is
+ * the struct file * as a scalar. Files found not to be under any root are
+ * remembered, so the next write to them stops at one map lookup.
+ */
+static __always_inline void file_change(__u64 file, __u16 op, __u32 opts)
+{
+	struct file *f = (void *)file;
+	struct inode *inode = BPF_CORE_READ(f, f_inode);
+	struct vw_verdict *v = bpf_map_lookup_elem(&vw_verdicts, &file);
+	__u32 *g = gen_ptr();
+	struct vw_verdict nv = {};
+
+	if (!g)
+		return;
+	if (v && v->inode == (__u64)inode && v->gen == *g) {
+		stat_inc(VW_STAT_CACHED);
+		return;
+	}
+	nv.gen = *g;	/* read before the walk: a rename during it makes this entry stale */
+	if (vw_path_change((__u64)BPF_CORE_READ(f, f_path.mnt), (__u64)BPF_CORE_READ(f, f_path.dentry),
+			   op, opts))
+		return;
+	nv.inode = (__u64)inode;
+	bpf_map_update_elem(&vw_verdicts, &file, &nv, BPF_ANY);
 }
 
 #endif /* VW_COMMON_BPF_H */

@@ -30,7 +30,7 @@ SEC("fentry/security_file_permission")
 int BPF_PROG(fe_file_perm, struct file *file, int mask)
 {
 	if (mask & MAY_WRITE)
-		file_change(file, VW_OP_MODIFY, VW_PC_REGULAR_ONLY);
+		file_change(ptr_scalar(file), VW_OP_MODIFY, VW_PC_REGULAR_ONLY);
 	return 0;
 }
 
@@ -38,7 +38,7 @@ SEC("fentry/security_file_open")
 int BPF_PROG(fe_file_open, struct file *file)
 {
 	if (BPF_CORE_READ(file, f_mode) & FMODE_CREATED)
-		file_change(file, VW_OP_CREATE, VW_PC_REGULAR_ONLY);
+		file_change(ptr_scalar(file), VW_OP_CREATE, VW_PC_REGULAR_ONLY);
 	return 0;
 }
 
@@ -53,7 +53,7 @@ int BPF_PROG(fe_path_trunc, const struct path *path)
 SEC("fentry/security_file_truncate")
 int BPF_PROG(fe_file_trunc, struct file *file)
 {
-	file_change(file, VW_OP_TRUNCATE, VW_PC_REGULAR_ONLY);
+	file_change(ptr_scalar(file), VW_OP_TRUNCATE, VW_PC_REGULAR_ONLY);
 	return 0;
 }
 
@@ -109,6 +109,7 @@ __noinline int vw_rename_change(__u64 old_mnt, __u64 old_dentry, __u64 new_mnt, 
 	stat_inc(VW_STAT_SEEN);
 	if (!s)
 		return 0;
+	verdicts_invalidate();
 	proj = vw_resolve(new_mnt, new_dentry);
 	if (proj != VW_PROJECT_NONE) {
 		len = s->res_len;

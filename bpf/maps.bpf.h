@@ -127,6 +127,37 @@ VW_MAP(struct {
 	__uint(max_entries, 1);
 }, vw_scratch_map);
 
+/*
+ * "Not watched" verdicts of open files, keyed by struct file *: a write to a
+ * file outside every root then costs one lookup instead of an ancestor walk.
+ * The entry holds the inode the file had (a reused struct file address with
+ * another inode misses) and the generation it was computed in.
+ */
+struct vw_verdict {
+	__u64 inode;
+	__u32 gen;
+	__u32 pad;
+};
+
+VW_MAP(struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, __u64);
+	__type(value, struct vw_verdict);
+	__uint(max_entries, 65536);
+}, vw_verdicts);
+
+/*
+ * Generation of the verdicts: bumped by every rename (a directory moved into
+ * a root changes the ancestry of every file below it) and by userspace when
+ * roots change. Stale verdicts then simply miss.
+ */
+VW_MAP(struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(max_entries, 1);
+}, vw_gen);
+
 VW_KNOB(__u32, cfg_self_tgid);	/* the daemon itself */
 
 #endif /* VW_MAPS_BPF_H */

@@ -173,5 +173,5 @@ __noinline int vw_path_change(__u64 mnt, __u64 dentry, __u32 op_ftype, __u32 opt
 		s->ev.hdr.flags |= VW_EVF_TRUNCATED;
 	s->ev.path_len = len;
 	ev_submit(s, opts & VW_PC_PENDING);
-	return 0;
+	return proj;
 }

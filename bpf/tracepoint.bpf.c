@@ -50,17 +50,24 @@
 #error "syscall numbers for this architecture are not written down yet"
 #endif
 
-#define ARG(regs, n) ((long)PT_REGS_PARM##n##_CORE_SYSCALL(regs))
+/*
+ * tp_btf hands over a trusted pt_regs and bpf_get_current_task_btf() a
+ * trusted task: plain loads through them (CO-RE relocated, fault-safe) cost
+ * far less than bpf_probe_read_kernel(), which matters on every write of the
+ * host. Only the fd array slot needs a probe read (a variable index).
+ */
+#define ARG(regs, n) ((long)PT_REGS_PARM##n##_SYSCALL(regs))
 
-static __always_inline struct file *fd_file(struct task_struct *task, long fd)
+static __always_inline __u64 fd_file(long fd)
 {
-	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct fdtable *fdt = task->files->fdt;
 	struct file **fda;
-	struct file *f = NULL;
+	__u64 f = 0;
 
-	if (fd < 0 || fd >= BPF_CORE_READ(fdt, max_fds))
-		return NULL;
-	fda = BPF_CORE_READ(fdt, fd);
+	if (fd < 0 || fd >= fdt->max_fds)
+		return 0;
+	fda = fdt->fd;
 	bpf_probe_read_kernel(&f, sizeof(f), &fda[fd]);
 	return f;
 }
@@ -152,7 +159,7 @@ static __always_inline __u32 name_resolve(struct vw_scratch *s, long dfd, const 
 		mnt = BPF_CORE_READ(task, fs, pwd.mnt);
 		base = BPF_CORE_READ(task, fs, pwd.dentry);
 	} else {
-		struct file *f = fd_file(task, (int)dfd);
+		struct file *f = (void *)fd_file((int)dfd);
 
 		if (!f)
 			return VW_PROJECT_NONE;
@@ -197,6 +204,8 @@ __noinline int vw_name_change(__u32 op_ftype, __s64 dfd, __u64 upath, __s64 odfd
 	stat_inc(VW_STAT_SEEN);
 	if (!s)
 		return 0;
+	if ((op_ftype & 0xffff) == VW_OP_RENAME)
+		verdicts_invalidate();
 	proj = name_resolve(s, dfd, (const char *)upath, &len, &flags, VW_EVF_TRUNCATED);
 	if (proj != VW_PROJECT_NONE)
 		path_store(s, 0, len);
@@ -228,7 +237,7 @@ __noinline int vw_name_change(__u32 op_ftype, __s64 dfd, __u64 upath, __s64 odfd
 
 static __always_inline void fd_change(long fd, __u16 op)
 {
-	struct file *f = fd_file((void *)bpf_get_current_task(), fd);
+	__u64 f = fd_file(fd);
 
 	if (f)
 		file_change(f, op, VW_PC_REGULAR_ONLY);
@@ -237,23 +246,25 @@ static __always_inline void fd_change(long fd, __u16 op)
 /* open, openat, openat2, creat: a create, or a truncate of an existing file. */
 static __always_inline void open_change(long fd, __u64 oflags)
 {
-	struct file *f;
+	__u64 f;
+	__u32 mode;
 
 	if (!(oflags & (O_CREAT | O_TRUNC)))
 		return;
-	f = fd_file((void *)bpf_get_current_task(), fd);
+	f = fd_file(fd);
 	if (!f)
 		return;
-	if (BPF_CORE_READ(f, f_mode) & FMODE_CREATED)
+	mode = BPF_CORE_READ((struct file *)f, f_mode);
+	if (mode & FMODE_CREATED)
 		file_change(f, VW_OP_CREATE, VW_PC_REGULAR_ONLY);
-	else if ((oflags & O_TRUNC) && (BPF_CORE_READ(f, f_mode) & FMODE_WRITE))
+	else if ((oflags & O_TRUNC) && (mode & FMODE_WRITE))
 		file_change(f, VW_OP_TRUNCATE, VW_PC_REGULAR_ONLY);
 }
 
 SEC("tp_btf/sys_exit")
 int BPF_PROG(tp_sys_exit, struct pt_regs *regs, long ret)
 {
-	long nr = BPF_CORE_READ(regs, orig_ax);
+	long nr = regs->orig_ax;
 
 	switch (nr) {
 	case NR_write:

@@ -131,6 +131,7 @@ enum vw_stat {
 	VW_STAT_EXCLUDED,	/* hits under an EXCLUDED directory */
 	VW_STAT_UNRESOLVED,	/* name paths with ".." below an unwatched base (dropped) */
 	VW_STAT_READ_FAIL,	/* bpf_probe_read_* failures */
+	VW_STAT_CACHED,		/* rejected by a cached "not watched" verdict of an open file */
 	VW_STAT_MAX,
 };
 

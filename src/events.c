@@ -2,6 +2,7 @@
 // events.c: map kernel records (project id + relative path) onto every project that holds them.
 #include <limits.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "events.h"
 #include "util.h"
@@ -43,6 +44,20 @@ static bool absolute_of(struct vw_projects *t, uint32_t project, const char *rel
 	return true;
 }
 
+/* What sits at @abs now, for changes whose type the kernel side could not see. */
+static unsigned int ftype_now(const char *abs)
+{
+	struct stat st;
+
+	if (lstat(abs, &st) < 0)
+		return VW_FT_UNKNOWN;
+	if (S_ISREG(st.st_mode))
+		return VW_FT_FILE;
+	if (S_ISDIR(st.st_mode))
+		return VW_FT_DIR;
+	return S_ISLNK(st.st_mode) ? VW_FT_SYMLINK : VW_FT_OTHER;
+}
+
 static const char *below(const char *abs, bool have, const struct vw_project *q)
 {
 	const char *r = have ? path_below(abs, q->root) : NULL;
@@ -53,17 +68,21 @@ static const char *below(const char *abs, bool have, const struct vw_project *q)
 int events_route(struct vw_projects *t, const struct vw_event *ev, out_fn fn, void *ctx)
 {
 	static char nabs[ABS_MAX], oabs[ABS_MAX];
+	unsigned int ftype = ev->ftype;
 	bool have_new, have_old;
 	int n = 0;
 
 	have_new = absolute_of(t, ev->project, ev->path, ev->path_len, nabs);
 	have_old = ev->op == VW_OP_RENAME &&
 		   absolute_of(t, ev->old_project, ev->old_path, ev->old_path_len, oabs);
+	/* A rename seen by the tracepoint set carries names only: the new name tells the type. */
+	if (ftype == VW_FT_UNKNOWN && have_new && ev->op == VW_OP_RENAME)
+		ftype = ftype_now(nabs);
 	for (size_t i = 0; i < t->n; i++) {
 		const struct vw_project *q = &t->v[i];
 		const char *nrel = below(nabs, have_new, q);
 		const char *orel = below(oabs, have_old, q);
-		struct vw_out o = { .project = q, .ev = ev, .type = ftype_name(ev->ftype) };
+		struct vw_out o = { .project = q, .ev = ev, .type = ftype_name(ftype) };
 
 		o.truncated = (ev->flags & (VW_EVF_TRUNCATED | VW_EVF_OLD_TRUNCATED)) != 0;
 		switch (ev->op) {

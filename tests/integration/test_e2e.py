@@ -140,6 +140,27 @@ class Scenarios:
         finally:
             outside.cleanup()
 
+    def test_open_file_moved_into_root_is_then_watched(self):
+        # a write outside every root is remembered as "not watched" for that open file;
+        # moving its directory into the root must make the next write through the same
+        # descriptor visible (renames invalidate those verdicts)
+        outside = Tree()
+        try:
+            sub = os.path.join(outside.path, "sub")
+            os.mkdir(sub)
+            self.start()
+            with open(os.path.join(sub, "f"), "wb", buffering=0) as f:
+                for _ in range(3):
+                    f.write(b"outside")
+                self.marker()
+                self.assertFalse([e for e in self.d.changes(self.root) if "f" in e["path"]])
+                os.rename(sub, os.path.join(self.root, "sub"))
+                self.expect("create", "sub", type="dir")   # moved in from outside
+                f.write(b"inside now")
+                self.expect("modify", "sub/f")
+        finally:
+            outside.cleanup()
+
     def test_relative_and_dotdot_paths(self):
         os.mkdir(os.path.join(self.root, "sub"))
         self.start()
