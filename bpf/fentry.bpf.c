@@ -135,6 +135,8 @@ __noinline int vw_rename_change(__u64 old_mnt, __u64 old_dentry, __u64 new_mnt, 
 		s->ev.hdr.flags |= VW_EVF_TRUNCATED;
 	if (ocut)
 		s->ev.hdr.flags |= VW_EVF_OLD_TRUNCATED;
+	if (BPF_CORE_READ((struct dentry *)new_dentry, d_inode))
+		s->ev.hdr.flags |= VW_EVF_REPLACED;
 	ev_submit(s, true);
 	return 0;
 }

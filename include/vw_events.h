@@ -52,6 +52,7 @@ enum vw_ftype {
 #define VW_EVF_OLD_TRUNCATED	0x0004	/* the same for old_path */
 #define VW_EVF_LEXICAL		0x0008	/* path came from a syscall string: may hold ".", "..", "//" */
 #define VW_EVF_OLD_LEXICAL	0x0010
+#define VW_EVF_REPLACED		0x0020	/* rename onto an existing name (known to the fentry set only) */
 
 struct vw_ev_hdr {
 	__u16 type;	/* enum vw_ev_type */

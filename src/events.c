@@ -44,8 +44,7 @@ static bool absolute_of(struct vw_projects *t, uint32_t project, const char *rel
 	return true;
 }
 
-/* What sits at @abs now, for changes whose type the kernel side could not see. */
-static unsigned int ftype_now(const char *abs)
+unsigned int ftype_now(const char *abs)
 {
 	struct stat st;
 

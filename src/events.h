@@ -32,4 +32,7 @@ int events_route(struct vw_projects *t, const struct vw_event *ev, out_fn fn, vo
 
 const char *ftype_name(unsigned int ftype);
 
+/* enum vw_ftype of what sits at @abs now (lstat), for changes the kernel side could not type. */
+unsigned int ftype_now(const char *abs);
+
 #endif

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "events.h"
 #include "fanotify.h"
 #include "log.h"
 #include "util.h"
@@ -338,22 +339,6 @@ static const struct {
 	{ FAN_DELETE | FAN_MOVED_FROM, VW_OP_DELETE, VW_OP_RMDIR },
 };
 
-/* File type of what now sits at @abs (for creates and renames), else unknown. */
-static uint16_t ftype_at(const char *abs)
-{
-	struct stat st;
-
-	if (lstat(abs, &st) < 0)
-		return VW_FT_UNKNOWN;
-	if (S_ISREG(st.st_mode))
-		return VW_FT_FILE;
-	if (S_ISDIR(st.st_mode))
-		return VW_FT_DIR;
-	if (S_ISLNK(st.st_mode))
-		return VW_FT_SYMLINK;
-	return VW_FT_OTHER;
-}
-
 static void deliver(struct vw_fan *f, const struct fanotify_event_metadata *md,
 		    const struct fan_names *n, event_fn fn, void *ctx)
 {
@@ -392,7 +377,7 @@ static void deliver(struct vw_fan *f, const struct fanotify_event_metadata *md,
 		else if (ev.op == VW_OP_MODIFY)
 			ev.ftype = VW_FT_FILE;
 		else if (ev.op == VW_OP_CREATE || ev.op == VW_OP_RENAME)
-			ev.ftype = have ? ftype_at(abs) : VW_FT_UNKNOWN;
+			ev.ftype = have ? ftype_now(abs) : VW_FT_UNKNOWN;
 		else
 			ev.ftype = VW_FT_UNKNOWN;
 		fn(ctx, &ev);

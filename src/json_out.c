@@ -62,14 +62,15 @@ static bool add_name(cJSON *o, const char *key, const char *s)
 	return ok;
 }
 
-int json_out_change(FILE *f, const struct vw_out *o)
+/* The fields every change line has; NULL on ENOMEM. */
+static cJSON *change_obj(const struct vw_out *o)
 {
 	const struct vw_event *ev = o->ev;
 	cJSON *j = line_new(o->event, ev->ts_ns);
 	bool ok;
 
 	if (!j)
-		return -ENOMEM;
+		return NULL;
 	ok = cJSON_AddStringToObject(j, "project", o->project->name) &&
 	     add_name(j, "root", o->project->root) && add_name(j, "path", o->path) &&
 	     (!o->old_path || add_name(j, "old_path", o->old_path)) &&
@@ -83,6 +84,37 @@ int json_out_change(FILE *f, const struct vw_out *o)
 	     (!o->truncated || cJSON_AddTrueToObject(j, "truncated")) &&
 	     cJSON_AddStringToObject(j, "source", o->source ? o->source : "kernel");
 	if (!ok) {
+		cJSON_Delete(j);
+		return NULL;
+	}
+	return j;
+}
+
+int json_out_change(FILE *f, const struct vw_out *o)
+{
+	cJSON *j = change_obj(o);
+
+	return j ? line_write(f, j) : -ENOMEM;
+}
+
+int json_out_settled(FILE *f, const struct vw_settled *s)
+{
+	struct vw_out o = {
+		.project = s->project,
+		.event = s->event,
+		.type = s->type,
+		.path = s->path,
+		.old_path = s->old_path,
+		.truncated = s->truncated,
+		.ev = s->ev,
+	};
+	cJSON *j = change_obj(&o);
+
+	if (!j)
+		return -ENOMEM;
+	if ((s->writes && !cJSON_AddNumberToObject(j, "writes", s->writes)) ||
+	    !cJSON_AddNumberToObject(j, "batch", (double)s->batch) ||
+	    !cJSON_AddNumberToObject(j, "batch_size", s->batch_size)) {
 		cJSON_Delete(j);
 		return -ENOMEM;
 	}

@@ -6,13 +6,15 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "debounce.h"
 #include "events.h"
 #include "project.h"
 
 #define VW_SCHEMA_VERSION 1
 
 /* Each writes one line to @f. Return 0 or -errno (ENOMEM, EIO). */
-int json_out_change(FILE *f, const struct vw_out *o);
+int json_out_change(FILE *f, const struct vw_out *o);	/* --raw: one per kernel event */
+int json_out_settled(FILE *f, const struct vw_settled *s);	/* default: net change, batched */
 int json_out_ready(FILE *f, const char *backend, const struct vw_projects *t, int pid);
 int json_out_overflow(FILE *f, const char *reason, uint64_t lost);
 int json_out_stop(FILE *f, const char *reason);

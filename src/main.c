@@ -14,8 +14,10 @@
 #include <bpf/libbpf.h>
 #include <cjson/cJSON.h>
 
+#include "debounce.h"
 #include "events.h"
 #include "fanotify.h"
+#include "index.h"
 #include "json_out.h"
 #include "loader.h"
 #include "log.h"
@@ -28,6 +30,8 @@
 #define EXIT_SETUP 1
 #define EXIT_USAGE 2
 #define STATS_PERIOD_MS 250
+#define CRAWL_BUDGET 2048	/* directory entries indexed per loop turn */
+#define MS (1000ull * 1000)
 #define BTF_PATH "/sys/kernel/btf/vmlinux"
 
 struct run_opts {
@@ -35,6 +39,7 @@ struct run_opts {
 	size_t nwatch;
 	enum vw_backend backend;
 	bool raw;
+	uint64_t settle_ms, max_delay_ms, batch_max;
 	const char *pin_dir;
 	uint32_t ringbuf_bytes;
 	int verbose;
@@ -47,7 +52,10 @@ struct daemon {
 	struct vw_decoder *dec;
 	struct ring_buffer *rb;
 	struct vw_loop *loop;
-	int sfd, tfd;
+	struct vw_debounce *deb;	/* NULL in --raw mode */
+	struct vw_index *idx;		/* paths known to exist, for the debouncer */
+	bool crawling;
+	int sfd, tfd, dfd;		/* signals, stats tick, debounce deadline */
 	FILE *out;
 	uint64_t lost_seen;	/* ring-buffer-full count already reported */
 	uint64_t bad_seen;
@@ -60,7 +68,8 @@ struct daemon {
 
 static void usage(FILE *f)
 {
-	fputs("usage: vfswatch run [--watch DIR]... [--backend auto|fentry|tracepoint|fanotify] [--raw]\n"
+	fputs("usage: vfswatch run [--watch DIR]... [--backend auto|fentry|tracepoint|fanotify]\n"
+	      "                    [--raw | --settle MS --max-delay MS --batch-max N]\n"
 	      "                    [--pin-dir DIR | --no-pin] [--ringbuf-mb N] [-v]...\n"
 	      "       vfswatch probe\n"
 	      "       vfswatch version\n"
@@ -70,7 +79,10 @@ static void usage(FILE *f)
 	      "        with BTF. SIGINT/SIGTERM drain pending events and exit 0.\n"
 	      "        --watch, -w DIR     a project root; repeat for more projects\n"
 	      "        --backend, -b B     auto tries fentry, then tracepoint, then fanotify\n"
-	      "        --raw               one line per kernel event (the only mode so far)\n"
+	      "        --raw               one line per kernel event instead of settled changes\n"
+	      "        --settle MS         quiet time before a project's changes flush (default 50)\n"
+	      "        --max-delay MS      flush a busy project at least this often (default 1000)\n"
+	      "        --batch-max N       flush a batch once it holds N paths (default 10000)\n"
 	      "        --pin-dir DIR       pin maps and programs there (default "
 	      VW_PIN_DIR_DEFAULT ")\n"
 	      "        --no-pin            do not pin\n"
@@ -111,12 +123,88 @@ static int require_root_and_btf(enum vw_backend b)
 	return 0;
 }
 
+/* Keep the index of existing paths in step with what the kernel reports. */
+static void index_update(struct daemon *d, const struct vw_out *o)
+{
+	uint32_t id = o->project->id;
+
+	if (strcmp(o->event, "create") == 0) {
+		index_add(d->idx, id, o->path);
+	} else if (strcmp(o->event, "delete") == 0) {
+		index_del(d->idx, id, o->path);
+	} else if (strcmp(o->event, "rename") == 0) {
+		index_del(d->idx, id, o->old_path);
+		index_add(d->idx, id, o->path);
+		if (o->type && strcmp(o->type, "dir") == 0 &&
+		    index_crawl(d->idx, o->project, o->path) == 0)
+			d->crawling = true;	/* what it holds moved with it */
+	}
+}
+
 static void on_out(void *ctx, const struct vw_out *o)
 {
 	struct daemon *d = ctx;
 
-	if (!d->out_broken && json_out_change(d->out, o) < 0)
+	if (!d->deb) {
+		if (!d->out_broken && json_out_change(d->out, o) < 0)
+			d->out_broken = true;
+		return;
+	}
+	if (debounce_add(d->deb, o, now_ns(CLOCK_MONOTONIC)) < 0)
+		log_warnx("debounce: out of memory; change to %s dropped", o->path);
+	index_update(d, o);
+}
+
+static void on_settled(void *ctx, const struct vw_settled *s)
+{
+	struct daemon *d = ctx;
+
+	if (!d->out_broken && json_out_settled(d->out, s) < 0)
 		d->out_broken = true;
+}
+
+/* The debounce timerfd fires at the earliest batch deadline (absolute, CLOCK_MONOTONIC). */
+static void arm_debounce(struct daemon *d)
+{
+	uint64_t at = d->deb ? debounce_deadline(d->deb) : 0;
+	struct itimerspec its = { .it_value = { at / 1000000000ull, at % 1000000000ull } };
+
+	if (at == 0)
+		its.it_value.tv_nsec = 0;	/* disarm */
+	timerfd_settime(d->dfd, TFD_TIMER_ABSTIME, &its, NULL);
+}
+
+static int on_debounce(void *ctx, uint32_t events)
+{
+	struct daemon *d = ctx;
+	uint64_t expirations;
+
+	if (read(d->dfd, &expirations, sizeof(expirations)) < 0 && errno != EAGAIN)
+		return -errno;
+	debounce_flush(d->deb, now_ns(CLOCK_MONOTONIC), false, on_settled, d);
+	arm_debounce(d);
+	return 0;
+}
+
+static bool path_existed(void *ctx, const struct vw_project *p, const char *path)
+{
+	struct daemon *d = ctx;
+
+	return index_has(d->idx, p->id, path);
+}
+
+/* While a VCS holds its lock, a checkout is under way: keep its changes in one batch. */
+static bool vcs_locked(void *ctx, const struct vw_project *p)
+{
+	static const char *const locks[] = { ".git/index.lock", ".hg/wlock" };
+	char path[PATH_MAX];
+
+	for (size_t i = 0; i < sizeof(locks) / sizeof(locks[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", p->root, locks[i]);
+		if (access(path, F_OK) == 0)
+			return true;
+	}
+	return false;
 }
 
 static void on_event(void *ctx, const struct vw_event *ev)
@@ -131,6 +219,8 @@ static void on_event(void *ctx, const struct vw_event *ev)
 
 static int flush_out(struct daemon *d)
 {
+	if (d->deb)
+		arm_debounce(d);
 	if (fflush(d->out) == EOF || ferror(d->out))
 		d->out_broken = true;
 	if (d->out_broken) {
@@ -241,6 +331,9 @@ static int setup_fds(struct daemon *d)
 	d->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	if (d->tfd < 0 || timerfd_settime(d->tfd, 0, &its, NULL) < 0)
 		return -errno;
+	d->dfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (d->dfd < 0)
+		return -errno;
 	return 0;
 }
 
@@ -340,6 +433,32 @@ static int setup_backend(struct daemon *d, const struct run_opts *o)
 	return 0;
 }
 
+/* Settled mode: the debouncer, and the index it asks whether a path existed before. */
+static int setup_settled(struct daemon *d, const struct run_opts *o)
+{
+	struct vw_debounce_opts dopts = {
+		.settle_ns = o->settle_ms * MS,
+		.max_delay_ns = o->max_delay_ms * MS,
+		.max_hold_ns = 30000 * MS,
+		.batch_max = o->batch_max,
+		.existed = path_existed,
+		.hold = vcs_locked,
+		.ctx = d,
+	};
+
+	if (o->raw)
+		return 0;
+	d->deb = debounce_new(&dopts);
+	d->idx = index_new();
+	if (!d->deb || !d->idx)
+		return -ENOMEM;
+	for (size_t i = 0; i < d->projects.n; i++)
+		if (index_crawl(d->idx, &d->projects.v[i], "") < 0)
+			return -ENOMEM;
+	d->crawling = true;
+	return loop_add(d->loop, d->dfd, on_debounce, d);
+}
+
 static int run_setup(struct daemon *d, const struct run_opts *o)
 {
 	int ret;
@@ -352,6 +471,8 @@ static int run_setup(struct daemon *d, const struct run_opts *o)
 		ret = loop_add(d->loop, d->sfd, on_signal, d);
 	if (!ret)
 		ret = loop_add(d->loop, d->tfd, on_timer, d);
+	if (!ret)
+		ret = setup_settled(d, o);
 	if (!ret)
 		ret = setup_backend(d, o);
 	return ret;
@@ -366,6 +487,8 @@ static void run_teardown(struct daemon *d)
 		ring_buffer__consume(d->rb);
 	if (d->fan)
 		fan_read(d->fan, on_event, d);
+	if (d->deb)
+		debounce_flush(d->deb, 0, true, on_settled, d);
 	if (d->rb || d->fan) {
 		check_losses(d);
 		json_out_stop(d->out, "signal");
@@ -373,6 +496,8 @@ static void run_teardown(struct daemon *d)
 	}
 	ring_buffer__free(d->rb);
 	fan_free(d->fan);
+	debounce_free(d->deb);
+	index_free(d->idx);
 	decoder_free(d->dec);
 	loader_free(d->loader);
 	loop_free(d->loop);
@@ -380,12 +505,14 @@ static void run_teardown(struct daemon *d)
 		close(d->sfd);
 	if (d->tfd >= 0)
 		close(d->tfd);
+	if (d->dfd >= 0)
+		close(d->dfd);
 	projects_free(&d->projects);
 }
 
 static int cmd_run(const struct run_opts *o)
 {
-	struct daemon d = { .sfd = -1, .tfd = -1, .out = stdout };
+	struct daemon d = { .sfd = -1, .tfd = -1, .dfd = -1, .out = stdout };
 	int ret, code = 0;
 
 	ret = run_projects(&d, o);
@@ -407,7 +534,10 @@ static int cmd_run(const struct run_opts *o)
 	json_out_ready(d.out, backend_name(d.backend), &d.projects, getpid());
 	flush_out(&d);
 	while (!loop_stopped(d.loop)) {
-		ret = loop_run_once(d.loop, -1);
+		/* the crawl runs between events: it never delays one for long */
+		ret = loop_run_once(d.loop, d.crawling ? 0 : -1);
+		if (d.crawling)
+			d.crawling = index_crawl_step(d.idx, CRAWL_BUDGET);
 		if (ret) {
 			log_warnx("loop: %s", strerror(-ret));
 			code = EXIT_SETUP;
@@ -483,6 +613,9 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 		{ "watch", required_argument, NULL, 'w' },
 		{ "backend", required_argument, NULL, 'b' },
 		{ "raw", no_argument, NULL, 'r' },
+		{ "settle", required_argument, NULL, 'S' },
+		{ "max-delay", required_argument, NULL, 'D' },
+		{ "batch-max", required_argument, NULL, 'B' },
 		{ "pin-dir", required_argument, NULL, 'P' },
 		{ "no-pin", no_argument, NULL, 'N' },
 		{ "ringbuf-mb", required_argument, NULL, 'R' },
@@ -494,6 +627,9 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 	int c;
 
 	o->pin_dir = VW_PIN_DIR_DEFAULT;
+	o->settle_ms = 50;
+	o->max_delay_ms = 1000;
+	o->batch_max = 10000;
 	while ((c = getopt_long(argc, argv, "w:b:vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'w':
@@ -508,6 +644,25 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 			break;
 		case 'r':
 			o->raw = true;
+			break;
+		case 'S':
+			if (parse_u64(optarg, 1, 60000, &o->settle_ms)) {
+				log_warnx("--settle: '%s' is not a number of ms from 1 to 60000", optarg);
+				return -EINVAL;
+			}
+			break;
+		case 'D':
+			if (parse_u64(optarg, 1, 600000, &o->max_delay_ms)) {
+				log_warnx("--max-delay: '%s' is not a number of ms from 1 to 600000",
+					  optarg);
+				return -EINVAL;
+			}
+			break;
+		case 'B':
+			if (parse_u64(optarg, 1, 10000000, &o->batch_max)) {
+				log_warnx("--batch-max: '%s' is not a count from 1 to 10000000", optarg);
+				return -EINVAL;
+			}
 			break;
 		case 'P':
 			if (optarg[0] != '/') {
@@ -536,6 +691,11 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 			usage(stderr);
 			return -EINVAL;
 		}
+	}
+	if (o->max_delay_ms < o->settle_ms) {
+		log_warnx("--max-delay (%llu ms) must not be shorter than --settle (%llu ms)",
+			  (unsigned long long)o->max_delay_ms, (unsigned long long)o->settle_ms);
+		return -EINVAL;
 	}
 	if (optind < argc) {
 		log_warnx("unexpected argument '%s' (directories go after --watch)", argv[optind]);

@@ -1,0 +1,461 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+// debounce.c: per-path merge rules, per-project batches, a min-heap of deadlines (clock passed in).
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "debounce.h"
+#include "util.h"
+
+#define BUCKETS_MIN 64
+
+/*
+ * One path's net change within the current batch. "before" is whether the
+ * path existed when the batch began, "now" whether it exists at the latest
+ * change; "src" names the pre-batch path whose content a rename brought here.
+ */
+struct entry {
+	struct entry *hnext;		/* hash chain */
+	struct entry *prev, *next;	/* order of first appearance */
+	bool before, now;
+	bool fresh;		/* the content here was created within the batch */
+	bool modified;		/* data written */
+	bool truncated_only;	/* only truncations so far */
+	bool moved_away;	/* its pre-batch content now lives under another name */
+	bool cut;		/* the kernel flagged the path as cut */
+	uint32_t writes;
+	const char *type;	/* static strings from ftype_name() */
+	char *src;
+	struct vw_event ev;	/* last writer; path fields not kept */
+	char path[];
+};
+
+struct batch {
+	const struct vw_project *project;
+	struct entry **buckets;
+	size_t nbuckets, n;
+	struct entry *head, *tail;
+	uint64_t first_ns, deadline;
+	size_t heap_pos;	/* SIZE_MAX when not pending */
+};
+
+struct vw_debounce {
+	struct vw_debounce_opts o;
+	struct batch **batches;
+	size_t nbatches;
+	struct batch **heap;	/* pending batches, earliest deadline first */
+	size_t nheap;
+	uint64_t next_batch;
+};
+
+struct vw_debounce *debounce_new(const struct vw_debounce_opts *o)
+{
+	struct vw_debounce *d = calloc(1, sizeof(*d));
+
+	if (!d)
+		return NULL;
+	d->o = *o;
+	d->next_batch = 1;
+	return d;
+}
+
+static void entry_free(struct entry *e)
+{
+	free(e->src);
+	free(e);
+}
+
+static void batch_clear(struct batch *b)
+{
+	struct entry *e, *n;
+
+	for (e = b->head; e; e = n) {
+		n = e->next;
+		entry_free(e);
+	}
+	memset(b->buckets, 0, b->nbuckets * sizeof(*b->buckets));
+	b->head = b->tail = NULL;
+	b->n = 0;
+}
+
+void debounce_free(struct vw_debounce *d)
+{
+	if (!d)
+		return;
+	for (size_t i = 0; i < d->nbatches; i++) {
+		batch_clear(d->batches[i]);
+		free(d->batches[i]->buckets);
+		free(d->batches[i]);
+	}
+	free(d->batches);
+	free(d->heap);
+	free(d);
+}
+
+/* --- the heap of pending batches ------------------------------------------------- */
+
+static void heap_swap(struct vw_debounce *d, size_t i, size_t j)
+{
+	struct batch *t = d->heap[i];
+
+	d->heap[i] = d->heap[j];
+	d->heap[j] = t;
+	d->heap[i]->heap_pos = i;
+	d->heap[j]->heap_pos = j;
+}
+
+static void heap_fix(struct vw_debounce *d, size_t i)
+{
+	while (i > 0 && d->heap[(i - 1) / 2]->deadline > d->heap[i]->deadline) {
+		heap_swap(d, i, (i - 1) / 2);
+		i = (i - 1) / 2;
+	}
+	for (;;) {
+		size_t l = 2 * i + 1, r = l + 1, m = i;
+
+		if (l < d->nheap && d->heap[l]->deadline < d->heap[m]->deadline)
+			m = l;
+		if (r < d->nheap && d->heap[r]->deadline < d->heap[m]->deadline)
+			m = r;
+		if (m == i)
+			return;
+		heap_swap(d, i, m);
+		i = m;
+	}
+}
+
+static void heap_remove(struct vw_debounce *d, struct batch *b)
+{
+	size_t i = b->heap_pos;
+
+	b->heap_pos = SIZE_MAX;
+	if (--d->nheap == i)
+		return;
+	d->heap[i] = d->heap[d->nheap];
+	d->heap[i]->heap_pos = i;
+	heap_fix(d, i);
+}
+
+/* Pending batches never outnumber batches, so the heap has room for all of them. */
+static void heap_set(struct vw_debounce *d, struct batch *b, uint64_t deadline)
+{
+	b->deadline = deadline;
+	if (b->heap_pos == SIZE_MAX) {
+		b->heap_pos = d->nheap;
+		d->heap[d->nheap++] = b;
+	}
+	heap_fix(d, b->heap_pos);
+}
+
+uint64_t debounce_deadline(const struct vw_debounce *d)
+{
+	return d->nheap ? d->heap[0]->deadline : 0;
+}
+
+size_t debounce_pending(const struct vw_debounce *d)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < d->nbatches; i++)
+		n += d->batches[i]->n;
+	return n;
+}
+
+/* --- entries ----------------------------------------------------------------------- */
+
+static struct batch *batch_of(struct vw_debounce *d, const struct vw_project *p)
+{
+	struct batch *b, **v, **h;
+
+	for (size_t i = 0; i < d->nbatches; i++)
+		if (d->batches[i]->project == p)
+			return d->batches[i];
+	v = reallocarray(d->batches, d->nbatches + 1, sizeof(*v));
+	if (!v)
+		return NULL;
+	d->batches = v;
+	h = reallocarray(d->heap, d->nbatches + 1, sizeof(*h));
+	if (!h)
+		return NULL;
+	d->heap = h;
+	b = calloc(1, sizeof(*b));
+	if (!b || !(b->buckets = calloc(BUCKETS_MIN, sizeof(*b->buckets)))) {
+		free(b);
+		return NULL;
+	}
+	b->project = p;
+	b->nbuckets = BUCKETS_MIN;
+	b->heap_pos = SIZE_MAX;
+	d->batches[d->nbatches++] = b;
+	return b;
+}
+
+static size_t slot(const struct batch *b, const char *path)
+{
+	return vw_hash_component(VW_HASH_INIT, path, strlen(path), true) & (b->nbuckets - 1);
+}
+
+static struct entry *lookup(struct batch *b, const char *path)
+{
+	for (struct entry *e = b->buckets[slot(b, path)]; e; e = e->hnext)
+		if (strcmp(e->path, path) == 0)
+			return e;
+	return NULL;
+}
+
+static void grow(struct batch *b)
+{
+	struct entry **nb = calloc(b->nbuckets * 2, sizeof(*nb));
+
+	if (!nb)
+		return;	/* longer chains, still correct */
+	free(b->buckets);
+	b->buckets = nb;
+	b->nbuckets *= 2;
+	for (struct entry *e = b->head; e; e = e->next) {
+		size_t s = slot(b, e->path);
+
+		e->hnext = b->buckets[s];
+		b->buckets[s] = e;
+	}
+}
+
+/* The entry for @path, made with @before/@now when the batch has none yet. */
+static struct entry *get(struct batch *b, const char *path, bool before)
+{
+	struct entry *e = lookup(b, path);
+	size_t s, len;
+
+	if (e)
+		return e;
+	if (b->n >= b->nbuckets)
+		grow(b);
+	len = strlen(path);
+	e = calloc(1, sizeof(*e) + len + 1);
+	if (!e)
+		return NULL;
+	memcpy(e->path, path, len + 1);
+	e->before = e->now = before;
+	s = slot(b, path);
+	e->hnext = b->buckets[s];
+	b->buckets[s] = e;
+	e->prev = b->tail;
+	if (b->tail)
+		b->tail->next = e;
+	else
+		b->head = e;
+	b->tail = e;
+	b->n++;
+	return e;
+}
+
+static void unlink_entry(struct batch *b, struct entry *e)
+{
+	struct entry **pp = &b->buckets[slot(b, e->path)];
+
+	while (*pp != e)
+		pp = &(*pp)->hnext;
+	*pp = e->hnext;
+	if (e->prev)
+		e->prev->next = e->next;
+	else
+		b->head = e->next;
+	if (e->next)
+		e->next->prev = e->prev;
+	else
+		b->tail = e->prev;
+	b->n--;
+	entry_free(e);
+}
+
+/* The content that came from @src is gone or overwritten: @src's own change is a delete again. */
+static void release_src(struct batch *b, struct entry *e)
+{
+	struct entry *s = e->src ? lookup(b, e->src) : NULL;
+
+	if (s)
+		s->moved_away = false;
+	free(e->src);
+	e->src = NULL;
+}
+
+static void note(struct entry *e, const struct vw_out *o)
+{
+	e->ev = *o->ev;
+	e->ev.path = e->ev.old_path = NULL;
+	e->ev.path_len = e->ev.old_path_len = 0;
+	if (o->type)
+		e->type = o->type;
+	if (o->truncated)
+		e->cut = true;
+}
+
+static int on_rename(struct vw_debounce *d, struct batch *b, const struct vw_out *o)
+{
+	bool replaced = o->ev->flags & VW_EVF_REPLACED;
+	struct entry *a = get(b, o->old_path, true), *t;
+	char *src = NULL;
+
+	if (!a)
+		return -ENOMEM;
+	t = lookup(b, o->path);
+	if (!t) {
+		bool existed = replaced || (d->o.existed && d->o.existed(d->o.ctx, b->project, o->path));
+
+		t = get(b, o->path, existed);
+		if (!t)
+			return -ENOMEM;
+		t->now = false;
+	}
+	if (t == a)
+		return 0;
+	release_src(b, t);
+	/* the moved content: where it came from before the batch, if anywhere */
+	if (a->src)
+		src = strdup(a->src);
+	else if (a->before && a->now && !a->fresh)
+		src = strdup(a->path);
+	if ((a->src || (a->before && a->now && !a->fresh)) && !src)
+		return -ENOMEM;
+	t->src = src;
+	t->now = true;
+	t->fresh = a->fresh;
+	t->modified = a->modified;
+	t->truncated_only = a->truncated_only;
+	t->writes = a->writes;
+	t->type = a->type;
+	note(t, o);
+	if (src && strcmp(src, a->path) == 0)
+		a->moved_away = true;
+	free(a->src);
+	a->src = NULL;
+	a->now = false;
+	a->fresh = a->modified = false;
+	a->writes = 0;
+	if (!a->before && !a->moved_away)
+		unlink_entry(b, a);	/* created in this batch and moved on: nothing to say */
+	return 0;
+}
+
+int debounce_add(struct vw_debounce *d, const struct vw_out *o, uint64_t now_ns)
+{
+	struct batch *b = batch_of(d, o->project);
+	struct entry *e;
+	int ret = 0;
+
+	if (!b)
+		return -ENOMEM;
+	if (strcmp(o->event, "rename") == 0) {
+		ret = on_rename(d, b, o);
+	} else if (strcmp(o->event, "create") == 0) {
+		e = get(b, o->path, false);
+		if (!e)
+			return -ENOMEM;
+		release_src(b, e);
+		e->now = true;
+		e->fresh = true;
+		e->moved_away = false;
+		note(e, o);
+	} else if (strcmp(o->event, "delete") == 0) {
+		e = get(b, o->path, true);
+		if (!e)
+			return -ENOMEM;
+		release_src(b, e);
+		e->now = false;
+		e->fresh = e->modified = false;
+		e->writes = 0;
+		note(e, o);
+	} else {	/* modify, truncate */
+		bool trunc = strcmp(o->event, "truncate") == 0;
+
+		e = get(b, o->path, true);
+		if (!e)
+			return -ENOMEM;
+		e->now = true;
+		if (!e->modified)
+			e->truncated_only = trunc;
+		else if (!trunc)
+			e->truncated_only = false;
+		e->modified = true;
+		if (!trunc)
+			e->writes++;
+		note(e, o);
+	}
+	if (ret)
+		return ret;
+	if (b->heap_pos == SIZE_MAX)
+		b->first_ns = now_ns;
+	heap_set(d, b, now_ns + d->o.settle_ns < b->first_ns + d->o.max_delay_ns ?
+			       now_ns + d->o.settle_ns :
+			       b->first_ns + d->o.max_delay_ns);
+	if (d->o.batch_max && b->n >= d->o.batch_max)
+		heap_set(d, b, now_ns);	/* full: due now */
+	return 0;
+}
+
+/* --- flushing ---------------------------------------------------------------------- */
+
+/* The net change of one entry, or NULL when it nets to nothing. */
+static const char *net_event(const struct entry *e, const char **old_path)
+{
+	*old_path = NULL;
+	if (!e->now) {
+		if (!e->before || e->moved_away)
+			return NULL;
+		return "delete";
+	}
+	if (e->src) {
+		*old_path = e->src;
+		return "rename";
+	}
+	if (!e->before)
+		return "create";
+	if (e->fresh)
+		return "modify";	/* replaced: deleted and made again, or a file renamed over it */
+	if (e->modified)
+		return e->truncated_only ? "truncate" : "modify";
+	return NULL;
+}
+
+static size_t flush_batch(struct vw_debounce *d, struct batch *b, settled_fn fn, void *ctx)
+{
+	struct vw_settled s = { .project = b->project };
+	size_t n = 0;
+
+	for (struct entry *e = b->head; e; e = e->next)
+		if (net_event(e, &s.old_path))
+			n++;
+	s.batch = n ? d->next_batch++ : 0;
+	s.batch_size = n;
+	for (struct entry *e = b->head; e; e = e->next) {
+		s.event = net_event(e, &s.old_path);
+		if (!s.event)
+			continue;
+		s.path = e->path;
+		s.type = e->type;
+		s.writes = e->writes;
+		s.truncated = e->cut;
+		s.ev = &e->ev;
+		fn(ctx, &s);
+	}
+	batch_clear(b);
+	return n;
+}
+
+size_t debounce_flush(struct vw_debounce *d, uint64_t now_ns, bool all, settled_fn fn, void *ctx)
+{
+	size_t n = 0;
+
+	while (d->nheap && (all || d->heap[0]->deadline <= now_ns)) {
+		struct batch *b = d->heap[0];
+
+		if (!all && d->o.hold && now_ns < b->first_ns + d->o.max_hold_ns &&
+		    d->o.hold(d->o.ctx, b->project)) {
+			heap_set(d, b, now_ns + d->o.settle_ns);	/* look again later */
+			continue;
+		}
+		heap_remove(d, b);
+		n += flush_batch(d, b, fn, ctx);
+	}
+	return n;
+}

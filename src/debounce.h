@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/* debounce.h: coalesce raw changes per (project, path) into the net change, flushed per project batch. */
+#ifndef VW_DEBOUNCE_H
+#define VW_DEBOUNCE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "events.h"
+
+/* One settled change; borrowed strings, valid during the callback. */
+struct vw_settled {
+	const struct vw_project *project;
+	const char *event;	/* "create" "modify" "delete" "rename" "truncate" */
+	const char *type;	/* or NULL */
+	const char *path;
+	const char *old_path;	/* renames */
+	uint32_t writes;	/* data writes merged into this change */
+	uint64_t batch;		/* id shared by every change flushed together */
+	uint32_t batch_size;
+	bool truncated;
+	const struct vw_event *ev;	/* the last writer's attribution */
+};
+
+typedef void (*settled_fn)(void *ctx, const struct vw_settled *s);
+
+/*
+ * Did @path (relative to the project root) exist before the current batch?
+ * Asked only when no earlier change in the batch tells (a rename onto a path
+ * the batch has not seen yet). Returns true, false.
+ */
+typedef bool (*existed_fn)(void *ctx, const struct vw_project *p, const char *path);
+
+/* Holds a project's batch while it returns true (e.g. a VCS lock file exists). */
+typedef bool (*hold_fn)(void *ctx, const struct vw_project *p);
+
+struct vw_debounce_opts {
+	uint64_t settle_ns;	/* quiet time after the project's last change */
+	uint64_t max_delay_ns;	/* flush a busy project at the latest this long after its first change */
+	uint64_t max_hold_ns;	/* longest a hold (VCS lock) can delay a batch */
+	size_t batch_max;	/* flush once this many paths are pending */
+	existed_fn existed;
+	hold_fn hold;
+	void *ctx;
+};
+
+struct vw_debounce;
+
+struct vw_debounce *debounce_new(const struct vw_debounce_opts *o);
+void debounce_free(struct vw_debounce *d);
+
+/* Merge one routed change seen at @now_ns. Returns 0 or -ENOMEM. */
+int debounce_add(struct vw_debounce *d, const struct vw_out *o, uint64_t now_ns);
+
+/* Earliest deadline of any pending batch (CLOCK_MONOTONIC ns), 0 when nothing is pending. */
+uint64_t debounce_deadline(const struct vw_debounce *d);
+
+/* Flush the batches due at @now_ns (all of them when @all). Returns the changes emitted. */
+size_t debounce_flush(struct vw_debounce *d, uint64_t now_ns, bool all, settled_fn fn, void *ctx);
+
+/* Paths pending in every batch together. */
+size_t debounce_pending(const struct vw_debounce *d);
+
+#endif
