@@ -6,7 +6,8 @@ set -eu
 
 PKGS="make gcc clang llvm pkg-config libbpf-dev bpftool libelf-dev zlib1g-dev
 libcjson-dev libcmocka-dev python3 procps util-linux coreutils
-qemu-system-x86 busybox-static cpio gzip valgrind"
+qemu-system-x86 busybox-static cpio gzip valgrind
+vim-tiny rsync git tar"
 
 missing=""
 for p in $PKGS; do

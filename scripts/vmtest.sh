@@ -8,7 +8,7 @@ set -eu
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 VM=$BUILD/vm
-SUITE=${VMTEST_SUITE:-FentryE2E}	# which test classes run inside
+SUITE=${VMTEST_SUITE:-FentryE2E FentrySettled}	# which test classes run inside
 BACKEND_TIMEOUT=${VMTEST_TIMEOUT:-1500}	# seconds for boot + suite
 PY=/usr/bin/python3
 
@@ -57,8 +57,11 @@ copy_with_libs() {	# copy_with_libs SRC DEST: a binary plus every library ldd na
 	done
 }
 copy_with_libs "$BUILD/vfswatch" /usr/bin/vfswatch
-for b in cp dd rm mkdir touch mv ln truncate; do
+for b in cp dd rm mkdir touch mv ln truncate sed tar; do
 	copy_with_libs "$(command -v $b)" "/bin/$b"
+done
+for b in vim.tiny rsync git; do	# tools the settled scenarios drive
+	copy_with_libs "$(command -v $b)" "/usr/bin/$b"
 done
 copy_with_libs "$PY" /usr/bin/python3
 pylib=$($PY -c 'import sysconfig; print(sysconfig.get_paths()["stdlib"])')
@@ -73,6 +76,7 @@ for so in "$root$pylib"/lib-dynload/*.so; do
 	done
 done
 cp tests/integration/*.py "$root/tests/"
+mkdir -p "$root/usr/share/git-core/templates"
 
 cat >"$root/init" <<EOF
 #!/bin/sh
@@ -84,7 +88,7 @@ mount -t tmpfs tmp /tmp
 mount -t bpf bpf /sys/fs/bpf
 echo "vmtest-guest: kernel \$(uname -r)"
 /usr/bin/vfswatch probe
-${VMTEST_CMD:-python3 /tests/run.py test_e2e.py $SUITE 2>&1}
+${VMTEST_CMD:-python3 /tests/run.py 'test_*.py' $SUITE 2>&1}
 echo "vmtest-guest: done"
 poweroff -f
 EOF

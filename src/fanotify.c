@@ -327,23 +327,38 @@ static void parse_info(struct vw_fan *f, const struct fanotify_event_metadata *m
 
 /*
  * fanotify merges events on the same name while they wait in the queue, so one
- * record can carry several changes; they happened in this order.
+ * record can carry several changes, and the mask does not keep their order.
+ * Creates come before writes; a create and a delete together are ordered by
+ * what is there now: a name that exists was deleted and made again (a
+ * replace, as git checkout does), one that does not was a temporary file.
  */
-static const struct {
+struct fan_op {
 	uint64_t mask;
 	uint16_t op, dir_op;
-} fan_ops[] = {
+};
+
+static const struct fan_op fan_ops_created_last[] = {
+	{ FAN_RENAME, VW_OP_RENAME, VW_OP_RENAME },
+	{ FAN_DELETE | FAN_MOVED_FROM, VW_OP_DELETE, VW_OP_RMDIR },
+	{ FAN_CREATE | FAN_MOVED_TO, VW_OP_CREATE, VW_OP_MKDIR },
+	{ FAN_MODIFY, VW_OP_MODIFY, VW_OP_MODIFY },
+};
+
+static const struct fan_op fan_ops_deleted_last[] = {
 	{ FAN_RENAME, VW_OP_RENAME, VW_OP_RENAME },
 	{ FAN_CREATE | FAN_MOVED_TO, VW_OP_CREATE, VW_OP_MKDIR },
 	{ FAN_MODIFY, VW_OP_MODIFY, VW_OP_MODIFY },
 	{ FAN_DELETE | FAN_MOVED_FROM, VW_OP_DELETE, VW_OP_RMDIR },
 };
 
+#define FAN_OPS 4
+
 static void deliver(struct vw_fan *f, const struct fanotify_event_metadata *md,
 		    const struct fan_names *n, event_fn fn, void *ctx)
 {
 	char abs[PATH_MAX * 2], oabs[PATH_MAX * 2];
 	struct vw_event ev = { .pid = md->pid, .tgid = md->pid };
+	const struct fan_op *ops;
 	bool have, ohave = false;
 
 	ev.ts_ns = now_ns(CLOCK_BOOTTIME);
@@ -368,10 +383,14 @@ static void deliver(struct vw_fan *f, const struct fanotify_event_metadata *md,
 	ev.old_path_len = ev.old_path ? strlen(ev.old_path) : 0;
 	if (!proc_attr(md->pid, ev.comm, sizeof(ev.comm), &ev.uid))
 		ev.flags |= VW_EVU_NO_COMM | VW_EVU_NO_UID;
-	for (size_t i = 0; i < sizeof(fan_ops) / sizeof(fan_ops[0]); i++) {
-		if (!(md->mask & fan_ops[i].mask))
+	ops = fan_ops_deleted_last;
+	if ((md->mask & (FAN_CREATE | FAN_MOVED_TO)) && (md->mask & (FAN_DELETE | FAN_MOVED_FROM)) &&
+	    ftype_now(abs) != VW_FT_UNKNOWN)
+		ops = fan_ops_created_last;
+	for (size_t i = 0; i < FAN_OPS; i++) {
+		if (!(md->mask & ops[i].mask))
 			continue;
-		ev.op = (md->mask & FAN_ONDIR) ? fan_ops[i].dir_op : fan_ops[i].op;
+		ev.op = (md->mask & FAN_ONDIR) ? ops[i].dir_op : ops[i].op;
 		if (md->mask & FAN_ONDIR)
 			ev.ftype = VW_FT_DIR;
 		else if (ev.op == VW_OP_MODIFY)

@@ -50,8 +50,9 @@ def backend_reason(backend):
 class Daemon:
     """One `vfswatch run` process; lines are parsed as they arrive."""
 
-    def __init__(self, roots, backend, extra=(), stdout_path=None, pin_dir=None, wrapper=()):
-        args = list(wrapper) + [VFSWATCH, "run", "--raw", "--backend", backend]
+    def __init__(self, roots, backend, extra=(), stdout_path=None, pin_dir=None, wrapper=(),
+                 raw=True):
+        args = list(wrapper) + [VFSWATCH, "run", "--backend", backend] + (["--raw"] if raw else [])
         for r in roots:
             args += ["--watch", r]
         if pin_dir:

@@ -41,14 +41,14 @@ def main():
     pattern = sys.argv[1] if len(sys.argv) > 1 else "test_*.py"
     suite = unittest.defaultTestLoader.discover(HERE, pattern=pattern)
     if len(sys.argv) > 2:
-        wanted = sys.argv[2]
+        wanted = sys.argv[2:]   # any of these substrings of the test id
         flat = []
 
         def walk(s):
             for t in s:
                 if isinstance(t, unittest.TestSuite):
                     walk(t)
-                elif wanted in t.id():
+                elif any(w in t.id() for w in wanted):
                     flat.append(t)
         walk(suite)
         suite = unittest.TestSuite(flat)

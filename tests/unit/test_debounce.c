@@ -1,0 +1,259 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+// test_debounce.c: each merge rule, batching and deadlines, with the clock passed in.
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+#include <linux/types.h>
+
+#include "debounce.h"
+
+#define MSEC 1000000ull
+#define MAXOUT 16
+
+static struct vw_project proj = { .id = 1, .name = "p", .root = "/p" };
+static const char *existing[8];	/* what the index says existed */
+
+struct got {
+	int n;
+	char line[MAXOUT][128];
+	uint64_t batch[MAXOUT];
+};
+
+static void collect(void *ctx, const struct vw_settled *s)
+{
+	struct got *g = ctx;
+
+	if (g->n < MAXOUT) {
+		snprintf(g->line[g->n], sizeof(g->line[0]), "%s %s%s%s w%u", s->event, s->path,
+			 s->old_path ? " <- " : "", s->old_path ? s->old_path : "", s->writes);
+		g->batch[g->n] = s->batch;
+	}
+	g->n++;
+}
+
+static bool existed(void *ctx, const struct vw_project *p, const char *path)
+{
+	for (int i = 0; i < 8 && existing[i]; i++)
+		if (strcmp(existing[i], path) == 0)
+			return true;
+	return false;
+}
+
+static struct vw_debounce *mk(void)
+{
+	struct vw_debounce_opts o = {
+		.settle_ns = 50 * MSEC,
+		.max_delay_ns = 1000 * MSEC,
+		.max_hold_ns = 5000 * MSEC,
+		.batch_max = 1000,
+		.existed = existed,
+	};
+
+	memset(existing, 0, sizeof(existing));
+	return debounce_new(&o);
+}
+
+static void add(struct vw_debounce *d, uint64_t t, const char *event, const char *path,
+		const char *old)
+{
+	static struct vw_event ev = { .pid = 1, .tgid = 1 };
+	struct vw_out o = { .project = &proj, .event = event, .path = path, .old_path = old,
+			    .type = "file", .ev = &ev };
+
+	assert_int_equal(debounce_add(d, &o, t), 0);
+}
+
+static struct got settle(struct vw_debounce *d, uint64_t t)
+{
+	struct got g = {};
+
+	debounce_flush(d, t, false, collect, &g);
+	return g;
+}
+
+static void create_then_writes_is_one_create(void **state)
+{
+	struct vw_debounce *d = mk();
+	struct got g;
+
+	add(d, 0, "create", "a", NULL);
+	add(d, 1 * MSEC, "modify", "a", NULL);
+	add(d, 2 * MSEC, "modify", "a", NULL);
+	g = settle(d, 51 * MSEC);	/* not quiet long enough yet */
+	assert_int_equal(g.n, 0);
+	g = settle(d, 52 * MSEC);
+	assert_int_equal(g.n, 1);
+	assert_string_equal(g.line[0], "create a w2");
+	debounce_free(d);
+}
+
+static void writes_merge_into_one_modify_with_a_count(void **state)
+{
+	struct vw_debounce *d = mk();
+	struct got g;
+
+	for (int i = 0; i < 5; i++)
+		add(d, i * MSEC, "modify", "m", NULL);
+	g = settle(d, 100 * MSEC);
+	assert_int_equal(g.n, 1);
+	assert_string_equal(g.line[0], "modify m w5");
+	debounce_free(d);
+}
+
+static void create_then_delete_is_nothing(void **state)
+{
+	struct vw_debounce *d = mk();
+	struct got g;
+
+	add(d, 0, "create", "tmp", NULL);
+	add(d, 0, "modify", "tmp", NULL);
+	add(d, 0, "delete", "tmp", NULL);
+	g = settle(d, 100 * MSEC);
+	assert_int_equal(g.n, 0);
+	assert_int_equal(debounce_pending(d), 0);
+	debounce_free(d);
+}
+
+static void delete_then_create_is_modify(void **state)
+{
+	struct vw_debounce *d = mk();
+	struct got g;
+
+	add(d, 0, "delete", "x", NULL);
+	add(d, 0, "create", "x", NULL);
+	g = settle(d, 100 * MSEC);
+	assert_int_equal(g.n, 1);
+	assert_string_equal(g.line[0], "modify x w0");
+	debounce_free(d);
+}
+
+static void rename_chain_collapses(void **state)
+{
+	struct vw_debounce *d = mk();
+	struct got g;
+
+	add(d, 0, "rename", "b", "a");
+	add(d, 0, "rename", "c", "b");
+	g = settle(d, 100 * MSEC);
+	assert_int_equal(g.n, 1);
+	assert_string_equal(g.line[0], "rename c <- a w0");
+	debounce_free(d);
+}
+
+static void atomic_save_is_one_modify_of_the_target(void **state)
+{
+	struct vw_debounce *d = mk();
+	struct got g;
+
+	existing[0] = "doc.txt";
+	add(d, 0, "create", ".doc.txt.swp", NULL);
+	add(d, 0, "modify", ".doc.txt.swp", NULL);
+	add(d, 0, "rename", "doc.txt", ".doc.txt.swp");
+	g = settle(d, 100 * MSEC);
+	assert_int_equal(g.n, 1);
+	assert_string_equal(g.line[0], "modify doc.txt w1");
+	debounce_free(d);
+}
+
+static void temp_renamed_to_a_new_name_is_a_create(void **state)
+{
+	struct vw_debounce *d = mk();
+	struct got g;
+
+	add(d, 0, "create", "part", NULL);
+	add(d, 0, "rename", "final", "part");
+	g = settle(d, 100 * MSEC);
+	assert_int_equal(g.n, 1);
+	assert_string_equal(g.line[0], "create final w0");
+	debounce_free(d);
+}
+
+static void vim_backup_dance_is_one_modify(void **state)
+{
+	struct vw_debounce *d = mk();
+	struct got g;
+
+	existing[0] = "f.c";
+	add(d, 0, "create", "4913", NULL);	/* vim's writability probe */
+	add(d, 0, "delete", "4913", NULL);
+	add(d, 0, "rename", "f.c~", "f.c");	/* keep the original as backup */
+	add(d, 0, "create", "f.c", NULL);
+	add(d, 0, "modify", "f.c", NULL);
+	add(d, 0, "delete", "f.c~", NULL);
+	g = settle(d, 100 * MSEC);
+	assert_int_equal(g.n, 1);
+	assert_string_equal(g.line[0], "modify f.c w1");
+	debounce_free(d);
+}
+
+static void moved_then_deleted_is_a_delete_of_the_original(void **state)
+{
+	struct vw_debounce *d = mk();
+	struct got g;
+
+	add(d, 0, "rename", "b", "a");
+	add(d, 0, "delete", "b", NULL);
+	g = settle(d, 100 * MSEC);
+	assert_int_equal(g.n, 1);
+	assert_string_equal(g.line[0], "delete a w0");
+	debounce_free(d);
+}
+
+static void busy_project_flushes_at_max_delay_in_one_batch(void **state)
+{
+	struct vw_debounce *d = mk();
+	struct got g;
+	uint64_t t;
+
+	for (t = 0; t < 1200 * MSEC; t += 10 * MSEC) {
+		add(d, t, "modify", "hot", NULL);
+		add(d, t, "modify", "other", NULL);
+		g = settle(d, t);
+		if (g.n)
+			break;
+	}
+	assert_true(t >= 1000 * MSEC && t < 1020 * MSEC);
+	assert_int_equal(g.n, 2);
+	assert_true(g.batch[0] == g.batch[1] && g.batch[0] != 0);
+	debounce_free(d);
+}
+
+static void deadline_is_the_earliest_pending_batch(void **state)
+{
+	struct vw_debounce *d = mk();
+	struct got g = {};
+
+	assert_true(debounce_deadline(d) == 0);
+	add(d, 10 * MSEC, "modify", "x", NULL);
+	assert_true(debounce_deadline(d) == 60 * MSEC);
+	add(d, 20 * MSEC, "modify", "x", NULL);
+	assert_true(debounce_deadline(d) == 70 * MSEC);
+	debounce_flush(d, 0, true, collect, &g);
+	assert_int_equal(g.n, 1);
+	assert_true(debounce_deadline(d) == 0);
+	debounce_free(d);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(create_then_writes_is_one_create),
+		cmocka_unit_test(writes_merge_into_one_modify_with_a_count),
+		cmocka_unit_test(create_then_delete_is_nothing),
+		cmocka_unit_test(delete_then_create_is_modify),
+		cmocka_unit_test(rename_chain_collapses),
+		cmocka_unit_test(atomic_save_is_one_modify_of_the_target),
+		cmocka_unit_test(temp_renamed_to_a_new_name_is_a_create),
+		cmocka_unit_test(vim_backup_dance_is_one_modify),
+		cmocka_unit_test(moved_then_deleted_is_a_delete_of_the_original),
+		cmocka_unit_test(busy_project_flushes_at_max_delay_in_one_batch),
+		cmocka_unit_test(deadline_is_the_earliest_pending_batch),
+	};
+
+	return cmocka_run_group_tests_name("debounce", tests, NULL, NULL);
+}
