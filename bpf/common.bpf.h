@@ -254,9 +254,12 @@ static __always_inline void file_change(__u64 file, __u16 op, __u32 opts)
 	__u32 *g = gen_ptr();
 	struct vw_verdict nv = {};
 
-	if (!g)
+	if (!g || !inode)
 		return;
-	if (v && v->inode == (__u64)inode && v->gen == *g) {
+	nv.ino = BPF_CORE_READ(inode, i_ino);
+	nv.igen = BPF_CORE_READ(inode, i_generation);
+	if (v && v->inode == (__u64)inode && v->ino == nv.ino && v->igen == nv.igen &&
+	    v->gen == *g) {
 		stat_inc(VW_STAT_CACHED);
 		return;
 	}

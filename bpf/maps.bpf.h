@@ -130,13 +130,17 @@ VW_MAP(struct {
 /*
  * "Not watched" verdicts of open files, keyed by struct file *: a write to a
  * file outside every root then costs one lookup instead of an ancestor walk.
- * The entry holds the inode the file had (a reused struct file address with
- * another inode misses) and the generation it was computed in.
+ * The entry holds the identity of the inode the file had and the generation
+ * it was computed in. The inode pointer alone is not enough: when a file is
+ * closed and unlinked, a new file can get both the same struct file and the
+ * same struct inode memory back, so its number and i_generation (random per
+ * allocation on ext4, tmpfs, xfs) are compared too.
  */
 struct vw_verdict {
 	__u64 inode;
+	__u64 ino;
+	__u32 igen;
 	__u32 gen;
-	__u32 pad;
 };
 
 VW_MAP(struct {

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include "events.h"
+#include "ignore.h"
 #include "util.h"
 
 /* root + '/' + relative path, both up to VW_PATH_MAX */
@@ -64,6 +65,21 @@ static const char *below(const char *abs, bool have, const struct vw_project *q)
 	return r && *r ? r : NULL;
 }
 
+/* Drop a side that the project ignores; a new ignored directory is reported as such. */
+static const char *unless_ignored(const struct vw_project *q, const char *rel, bool is_dir,
+				  bool created, out_fn fn, void *ctx, const struct vw_event *ev)
+{
+	if (!rel || !q->ignore || !ignore_match(q->ignore, rel, is_dir))
+		return rel;
+	if (created && is_dir) {
+		struct vw_out o = { .project = q, .event = "create", .type = "dir", .path = rel,
+				    .ev = ev, .ignored = true };
+
+		fn(ctx, &o);
+	}
+	return NULL;
+}
+
 int events_route(struct vw_projects *t, const struct vw_event *ev, out_fn fn, void *ctx)
 {
 	static char nabs[ABS_MAX], oabs[ABS_MAX];
@@ -79,8 +95,10 @@ int events_route(struct vw_projects *t, const struct vw_event *ev, out_fn fn, vo
 		ftype = ftype_now(nabs);
 	for (size_t i = 0; i < t->n; i++) {
 		const struct vw_project *q = &t->v[i];
-		const char *nrel = below(nabs, have_new, q);
-		const char *orel = below(oabs, have_old, q);
+		bool is_dir = ftype == VW_FT_DIR || ev->op == VW_OP_MKDIR || ev->op == VW_OP_RMDIR;
+		bool made = ev->op == VW_OP_MKDIR || ev->op == VW_OP_RENAME;
+		const char *nrel = unless_ignored(q, below(nabs, have_new, q), is_dir, made, fn, ctx, ev);
+		const char *orel = unless_ignored(q, below(oabs, have_old, q), is_dir, false, fn, ctx, ev);
 		struct vw_out o = { .project = q, .ev = ev, .type = ftype_name(ftype) };
 
 		o.truncated = (ev->flags & (VW_EVF_TRUNCATED | VW_EVF_OLD_TRUNCATED)) != 0;

@@ -18,6 +18,7 @@ struct vw_out {
 	const char *old_path;	/* renames only */
 	bool truncated;		/* the kernel had to cut the path */
 	const char *source;	/* "kernel" (NULL) or "fanotify" */
+	bool ignored;		/* a directory created under an ignore rule: not a change to report */
 	const struct vw_event *ev;	/* attribution */
 };
 
@@ -25,8 +26,11 @@ typedef void (*out_fn)(void *ctx, const struct vw_out *o);
 
 /*
  * Deliver @ev to every project whose root holds the changed path (nested
- * roots each get it). A rename seen from a project that holds only one side
- * becomes a create or a delete. Returns how many changes were delivered.
+ * roots each get it), unless that project's ignore rules match it. A rename
+ * seen from a project that holds only one side (or one side not ignored)
+ * becomes a create or a delete. A directory created under an ignore rule is
+ * passed with o.ignored set, so that it can be excluded in the kernel.
+ * Returns how many changes were delivered (ignored ones not counted).
  */
 int events_route(struct vw_projects *t, const struct vw_event *ev, out_fn fn, void *ctx);
 

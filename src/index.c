@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ignore.h"
 #include "index.h"
 #include "util.h"
 
@@ -161,7 +162,8 @@ int index_crawl(struct vw_index *x, const struct vw_project *p, const char *rel)
 }
 
 /* Read one directory whole; its subdirectories go on the stack. Returns entries read. */
-static size_t crawl_dir(struct vw_index *x, const struct vw_project *p, const char *rel)
+static size_t crawl_dir(struct vw_index *x, const struct vw_project *p, const char *rel,
+			excluded_fn fn, void *ctx)
 {
 	char dir[PATH_MAX], child[PATH_MAX];
 	struct dirent *de;
@@ -180,29 +182,36 @@ static size_t crawl_dir(struct vw_index *x, const struct vw_project *p, const ch
 		if ((size_t)snprintf(child, sizeof(child), "%s%s%s", rel, *rel ? "/" : "",
 				     de->d_name) >= sizeof(child))
 			continue;
-		index_add(x, p->id, child);
 		if (de->d_type == DT_UNKNOWN) {
 			struct stat st;
 
 			is_dir = fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 				 S_ISDIR(st.st_mode);
 		}
+		n++;
+		if (p->ignore && ignore_match(p->ignore, child, is_dir)) {
+			struct stat st;
+
+			if (is_dir && fn && fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+				fn(ctx, p, kernel_dev(st.st_dev), st.st_ino);
+			continue;
+		}
+		index_add(x, p->id, child);
 		if (is_dir)
 			index_crawl(x, p, child);
-		n++;
 	}
 	closedir(d);
 	return n + 1;
 }
 
-bool index_crawl_step(struct vw_index *x, size_t budget)
+bool index_crawl_step(struct vw_index *x, size_t budget, excluded_fn fn, void *ctx)
 {
 	size_t done = 0;
 
 	while (x->nstack && done < budget) {
 		struct crawl_item it = x->stack[--x->nstack];
 
-		done += crawl_dir(x, it.p, it.rel);
+		done += crawl_dir(x, it.p, it.rel, fn, ctx);
 		free(it.rel);
 	}
 	return x->nstack > 0;

@@ -22,10 +22,14 @@ size_t index_count(const struct vw_index *x);
 /* Queue the directory @rel ("" for the root) of @p for crawling. Returns 0 or -ENOMEM. */
 int index_crawl(struct vw_index *x, const struct vw_project *p, const char *rel);
 
+/* Called for each directory the crawl finds under an ignore rule (it does not descend there). */
+typedef void (*excluded_fn)(void *ctx, const struct vw_project *p, uint32_t kdev, uint64_t ino);
+
 /*
  * Crawl up to @budget directory entries (no stat: d_type only, symlinks not
- * followed). Returns true while work remains. The projects must outlive the crawl.
+ * followed; ignored paths are left out). Returns true while work remains.
+ * The projects must outlive the crawl.
  */
-bool index_crawl_step(struct vw_index *x, size_t budget);
+bool index_crawl_step(struct vw_index *x, size_t budget, excluded_fn fn, void *ctx);
 
 #endif

@@ -458,6 +458,26 @@ int loader_add_project(struct vw_loader *l, const struct vw_project *p)
 	return 0;
 }
 
+int loader_exclude(struct vw_loader *l, uint32_t kdev, uint64_t ino)
+{
+	struct vw_dir_key key = { .ino = ino, .dev = kdev };
+	uint32_t excluded = VW_PROJECT_EXCLUDED, zero = 0;
+	int fd = bpf_map__fd(l->skel->maps.vw_roots);
+	uint32_t cur;
+
+	/* never turn a project root into an exclusion */
+	if (bpf_map_lookup_elem(fd, &key, &cur) == 0)
+		return cur == VW_PROJECT_EXCLUDED ? 0 : -EEXIST;
+	if (bpf_map_update_elem(fd, &key, &excluded, BPF_ANY) < 0)
+		return -errno;
+	/* files already judged "watched" below it must be judged again */
+	if (bpf_map_lookup_elem(bpf_map__fd(l->skel->maps.vw_gen), &zero, &cur) == 0) {
+		cur++;
+		bpf_map_update_elem(bpf_map__fd(l->skel->maps.vw_gen), &zero, &cur, BPF_ANY);
+	}
+	return 0;
+}
+
 int loader_quiet_add(struct vw_loader *l, uint32_t tgid)
 {
 	uint32_t one = 1;

@@ -43,6 +43,8 @@ enum vw_backend loader_backend(const struct vw_loader *l);
 int loader_events_fd(const struct vw_loader *l);
 int loader_add_project(struct vw_loader *l, const struct vw_project *p);
 int loader_quiet_add(struct vw_loader *l, uint32_t tgid);
+/* Mark the directory (kernel dev, ino) EXCLUDED: nothing below it leaves the kernel. */
+int loader_exclude(struct vw_loader *l, uint32_t kdev, uint64_t ino);
 /* Sum the per-CPU stats map into out[VW_STAT_MAX]. Returns 0 or -errno. */
 int loader_stats(const struct vw_loader *l, uint64_t *out);
 

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
@@ -17,6 +18,7 @@
 #include "debounce.h"
 #include "events.h"
 #include "fanotify.h"
+#include "ignore.h"
 #include "index.h"
 #include "json_out.h"
 #include "loader.h"
@@ -39,6 +41,9 @@ struct run_opts {
 	size_t nwatch;
 	enum vw_backend backend;
 	bool raw;
+	bool no_default_ignores, gitignore;
+	const char **ignores;
+	size_t nignores;
 	uint64_t settle_ms, max_delay_ms, batch_max;
 	const char *pin_dir;
 	uint32_t ringbuf_bytes;
@@ -70,6 +75,7 @@ static void usage(FILE *f)
 {
 	fputs("usage: vfswatch run [--watch DIR]... [--backend auto|fentry|tracepoint|fanotify]\n"
 	      "                    [--raw | --settle MS --max-delay MS --batch-max N]\n"
+	      "                    [--ignore PATTERN]... [--gitignore] [--no-default-ignores]\n"
 	      "                    [--pin-dir DIR | --no-pin] [--ringbuf-mb N] [-v]...\n"
 	      "       vfswatch probe\n"
 	      "       vfswatch version\n"
@@ -83,6 +89,10 @@ static void usage(FILE *f)
 	      "        --settle MS         quiet time before a project's changes flush (default 50)\n"
 	      "        --max-delay MS      flush a busy project at least this often (default 1000)\n"
 	      "        --batch-max N       flush a batch once it holds N paths (default 10000)\n"
+	      "        --ignore PATTERN    gitignore-style pattern to leave out (repeatable)\n"
+	      "        --gitignore         also leave out what each root's .gitignore lists\n"
+	      "        --no-default-ignores  do not leave out .git/ node_modules/ build/ dist/\n"
+	      "                            __pycache__/ and editor swap and backup files\n"
 	      "        --pin-dir DIR       pin maps and programs there (default "
 	      VW_PIN_DIR_DEFAULT ")\n"
 	      "        --no-pin            do not pin\n"
@@ -141,10 +151,31 @@ static void index_update(struct daemon *d, const struct vw_out *o)
 	}
 }
 
+static void exclude_dir(void *ctx, const struct vw_project *p, uint32_t kdev, uint64_t ino)
+{
+	struct daemon *d = ctx;
+	int ret;
+
+	if (!d->loader)
+		return;
+	ret = loader_exclude(d->loader, kdev, ino);
+	if (ret && ret != -EEXIST)
+		log_warnx("loader: exclude a directory of %s: %s", p->name, errstr(ret));
+}
+
 static void on_out(void *ctx, const struct vw_out *o)
 {
 	struct daemon *d = ctx;
 
+	if (o->ignored) {	/* a new ignored directory: keep what happens inside in the kernel */
+		char path[PATH_MAX];
+		struct stat st;
+
+		snprintf(path, sizeof(path), "%s/%s", o->project->root, o->path);
+		if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
+			exclude_dir(d, o->project, kernel_dev(st.st_dev), st.st_ino);
+		return;
+	}
 	if (!d->deb) {
 		if (!d->out_broken && json_out_change(d->out, o) < 0)
 			d->out_broken = true;
@@ -337,6 +368,28 @@ static int setup_fds(struct daemon *d)
 	return 0;
 }
 
+/* A project's ignore rules: the defaults, its .gitignore when asked, then --ignore patterns. */
+static int project_ignores(struct vw_project *p, const struct run_opts *o)
+{
+	char path[PATH_MAX];
+	int ret = 0;
+
+	p->ignore = ignore_new();
+	if (!p->ignore)
+		return -ENOMEM;
+	for (size_t i = 0; !o->no_default_ignores && vw_default_ignores[i] && !ret; i++)
+		ret = ignore_add(p->ignore, vw_default_ignores[i]);
+	if (!ret && o->gitignore) {
+		snprintf(path, sizeof(path), "%s/.gitignore", p->root);
+		ret = ignore_add_file(p->ignore, path);
+		if (ret)
+			log_warnx("watch: %s: %s", path, strerror(-ret));
+	}
+	for (size_t i = 0; i < o->nignores && !ret; i++)
+		ret = ignore_add(p->ignore, o->ignores[i]);
+	return ret;
+}
+
 static int run_projects(struct daemon *d, const struct run_opts *o)
 {
 	char err[PATH_MAX + 256];
@@ -353,6 +406,9 @@ static int run_projects(struct daemon *d, const struct run_opts *o)
 			log_warnx("watch: %s", err);
 			return ret;
 		}
+		ret = project_ignores(&d->projects.v[d->projects.n - 1], o);
+		if (ret)
+			return ret;
 	}
 	return 0;
 }
@@ -446,16 +502,19 @@ static int setup_settled(struct daemon *d, const struct run_opts *o)
 		.ctx = d,
 	};
 
-	if (o->raw)
-		return 0;
-	d->deb = debounce_new(&dopts);
+	/* the crawl also finds the ignored directories to exclude in the kernel */
 	d->idx = index_new();
-	if (!d->deb || !d->idx)
+	if (!d->idx)
 		return -ENOMEM;
 	for (size_t i = 0; i < d->projects.n; i++)
 		if (index_crawl(d->idx, &d->projects.v[i], "") < 0)
 			return -ENOMEM;
 	d->crawling = true;
+	if (o->raw)
+		return 0;
+	d->deb = debounce_new(&dopts);
+	if (!d->deb)
+		return -ENOMEM;
 	return loop_add(d->loop, d->dfd, on_debounce, d);
 }
 
@@ -537,7 +596,7 @@ static int cmd_run(const struct run_opts *o)
 		/* the crawl runs between events: it never delays one for long */
 		ret = loop_run_once(d.loop, d.crawling ? 0 : -1);
 		if (d.crawling)
-			d.crawling = index_crawl_step(d.idx, CRAWL_BUDGET);
+			d.crawling = index_crawl_step(d.idx, CRAWL_BUDGET, exclude_dir, &d);
 		if (ret) {
 			log_warnx("loop: %s", strerror(-ret));
 			code = EXIT_SETUP;
@@ -614,6 +673,9 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 		{ "backend", required_argument, NULL, 'b' },
 		{ "raw", no_argument, NULL, 'r' },
 		{ "settle", required_argument, NULL, 'S' },
+		{ "ignore", required_argument, NULL, 'i' },
+		{ "no-default-ignores", no_argument, NULL, 'I' },
+		{ "gitignore", no_argument, NULL, 'g' },
 		{ "max-delay", required_argument, NULL, 'D' },
 		{ "batch-max", required_argument, NULL, 'B' },
 		{ "pin-dir", required_argument, NULL, 'P' },
@@ -644,6 +706,15 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 			break;
 		case 'r':
 			o->raw = true;
+			break;
+		case 'i':
+			o->ignores[o->nignores++] = optarg;
+			break;
+		case 'I':
+			o->no_default_ignores = true;
+			break;
+		case 'g':
+			o->gitignore = true;
 			break;
 		case 'S':
 			if (parse_u64(optarg, 1, 60000, &o->settle_ms)) {
@@ -729,7 +800,8 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	o.watch = calloc(argc, sizeof(*o.watch));
-	if (!o.watch)
+	o.ignores = calloc(argc, sizeof(*o.ignores));
+	if (!o.watch || !o.ignores)
 		return EXIT_SETUP;
 	ret = parse_run(argc - 1, argv + 1, &o);
 	log_init(o.verbose);
@@ -738,5 +810,6 @@ int main(int argc, char **argv)
 	else
 		ret = EXIT_USAGE;
 	free(o.watch);
+	free(o.ignores);
 	return ret;
 }

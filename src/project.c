@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
+#include "ignore.h"
 #include "project.h"
 #include "util.h"
 
@@ -111,6 +112,7 @@ void projects_free(struct vw_projects *t)
 	for (size_t i = 0; i < t->n; i++) {
 		free(t->v[i].name);
 		free(t->v[i].root);
+		ignore_free(t->v[i].ignore);
 	}
 	free(t->v);
 	memset(t, 0, sizeof(*t));

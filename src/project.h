@@ -9,12 +9,15 @@
 #include <linux/types.h>
 #include "vw_events.h"
 
+struct vw_ignore;
+
 struct vw_project {
 	uint32_t id;		/* value in the kernel roots map, >= 1 */
 	char *name;
 	char *root;		/* absolute, symlinks resolved, no trailing '/' */
 	uint32_t dev;		/* kernel dev_t of the root directory */
 	uint64_t ino;
+	struct vw_ignore *ignore;	/* owned; NULL: nothing ignored */
 };
 
 struct vw_projects {

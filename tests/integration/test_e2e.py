@@ -161,6 +161,25 @@ class Scenarios:
         finally:
             outside.cleanup()
 
+    def test_recycled_open_files_are_judged_afresh(self):
+        # a file outside every root is written, closed and unlinked; the next file
+        # opened often gets the same struct file and struct inode memory back: the
+        # cached "not watched" verdict must not apply to it
+        outside = Tree()
+        try:
+            self.start()
+            for i in range(30):
+                p = os.path.join(outside.path, "scratch")
+                write(p, b"out")
+                time.sleep(0.02)    # let the closed file be freed (RCU) before its inode
+                os.unlink(p)
+                time.sleep(0.02)
+                write(os.path.join(self.root, "in%02d" % i), b"in")
+            for i in range(30):
+                self.expect("modify", "in%02d" % i)
+        finally:
+            outside.cleanup()
+
     def test_relative_and_dotdot_paths(self):
         os.mkdir(os.path.join(self.root, "sub"))
         self.start()

@@ -1,0 +1,225 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+// ignore.c: gitignore-style matching: last matching rule wins, ignored directories hide their insides.
+#include <errno.h>
+#include <fnmatch.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ignore.h"
+
+const char *const vw_default_ignores[] = {
+	".git/", ".hg/", ".svn/", "node_modules/", "__pycache__/", "build/", "dist/",
+	"*.swp", "*.swo", "*.swx", "*~", ".#*", "#*#", NULL,
+};
+
+struct rule {
+	char *pat;
+	bool negate;	/* "!pat": un-ignore */
+	bool dir_only;	/* "pat/": directories only */
+	bool anchored;	/* has a '/' before its end: matched against the whole relative path */
+};
+
+struct vw_ignore {
+	struct rule *r;
+	size_t n, cap;
+};
+
+struct vw_ignore *ignore_new(void)
+{
+	return calloc(1, sizeof(struct vw_ignore));
+}
+
+void ignore_free(struct vw_ignore *ig)
+{
+	if (!ig)
+		return;
+	for (size_t i = 0; i < ig->n; i++)
+		free(ig->r[i].pat);
+	free(ig->r);
+	free(ig);
+}
+
+size_t ignore_count(const struct vw_ignore *ig)
+{
+	return ig->n;
+}
+
+int ignore_add(struct vw_ignore *ig, const char *line)
+{
+	struct rule r = {};
+	size_t len;
+	char *p;
+
+	while (*line == ' ' || *line == '\t')
+		line++;
+	if (!*line || *line == '#' || *line == '\n')
+		return 0;
+	if (*line == '!') {
+		r.negate = true;
+		line++;
+	} else if (line[0] == '\\' && (line[1] == '!' || line[1] == '#')) {
+		line++;
+	}
+	p = strdup(line);
+	if (!p)
+		return -ENOMEM;
+	len = strcspn(p, "\r\n");
+	while (len && (p[len - 1] == ' ' || p[len - 1] == '\t') && (len < 2 || p[len - 2] != '\\'))
+		len--;	/* trailing blanks, unless escaped */
+	p[len] = 0;
+	if (len && p[len - 1] == '/') {
+		r.dir_only = true;
+		p[--len] = 0;
+	}
+	r.anchored = strchr(p, '/') != NULL;
+	if (p[0] == '/')
+		memmove(p, p + 1, len--);
+	if (!*p) {
+		free(p);
+		return 0;
+	}
+	r.pat = p;
+	if (ig->n == ig->cap) {
+		size_t cap = ig->cap ? ig->cap * 2 : 16;
+		struct rule *v = reallocarray(ig->r, cap, sizeof(*v));
+
+		if (!v) {
+			free(p);
+			return -ENOMEM;
+		}
+		ig->r = v;
+		ig->cap = cap;
+	}
+	ig->r[ig->n++] = r;
+	return 0;
+}
+
+int ignore_add_file(struct vw_ignore *ig, const char *path)
+{
+	FILE *f = fopen(path, "re");
+	char line[PATH_MAX];
+	int ret = 0;
+
+	if (!f)
+		return errno == ENOENT ? 0 : -errno;
+	while (!ret && fgets(line, sizeof(line), f))
+		ret = ignore_add(ig, line);
+	fclose(f);
+	return ret;
+}
+
+/* One bracket expression at *pp against c; advances *pp past it. Returns 1, 0, or -1 (not a class). */
+static int class_match(const char **pp, char c)
+{
+	const char *p = *pp, *end = p + 1;
+	char cls[64], one[2] = { c, 0 };
+	size_t n;
+
+	if (*end == '!' || *end == '^')
+		end++;
+	if (*end == ']')
+		end++;
+	end = strchr(end, ']');
+	if (!end || (n = end - p + 1) >= sizeof(cls))
+		return -1;
+	memcpy(cls, p, n);
+	cls[n] = 0;
+	if (cls[1] == '^')
+		cls[1] = '!';
+	*pp = end + 1;
+	return c != '/' && fnmatch(cls, one, 0) == 0;
+}
+
+bool glob_match(const char *p, const char *s)
+{
+	for (;;) {
+		if (p[0] == '*' && p[1] == '*') {
+			p += 2;
+			if (*p == '/')
+				p++;	/* "**" + "/" : zero or more whole directories */
+			if (!*p)
+				return true;
+			for (const char *t = s;; t++) {
+				if (glob_match(p, t))
+					return true;
+				t = strchr(t, '/');
+				if (!t)
+					return false;
+			}
+		}
+		if (*p == '*') {
+			p++;
+			for (;; s++) {
+				if (glob_match(p, s))
+					return true;
+				if (!*s || *s == '/')
+					return false;
+			}
+		}
+		if (!*p)
+			return !*s;
+		if (!*s)
+			return false;
+		if (*p == '?') {
+			if (*s == '/')
+				return false;
+		} else if (*p == '[') {
+			const char *q = p;
+			int m = class_match(&q, *s);
+
+			if (m >= 0) {
+				if (!m)
+					return false;
+				p = q;
+				s++;
+				continue;
+			}
+			if (*s != '[')
+				return false;
+		} else {
+			if (*p == '\\' && p[1])
+				p++;
+			if (*p != *s)
+				return false;
+		}
+		p++;
+		s++;
+	}
+}
+
+/* The verdict of the rules for one path (not its parents): 1 ignore, 0 keep, -1 no rule matched. */
+static int verdict(const struct vw_ignore *ig, const char *rel, bool is_dir)
+{
+	const char *base = strrchr(rel, '/');
+
+	base = base ? base + 1 : rel;
+	for (size_t i = ig->n; i-- > 0;) {
+		const struct rule *r = &ig->r[i];
+
+		if (r->dir_only && !is_dir)
+			continue;
+		if (glob_match(r->pat, r->anchored ? rel : base))
+			return !r->negate;
+	}
+	return -1;
+}
+
+bool ignore_match(const struct vw_ignore *ig, const char *rel, bool is_dir)
+{
+	char buf[PATH_MAX];
+	size_t len = strlen(rel);
+
+	if (!ig || !ig->n || len >= sizeof(buf))
+		return false;
+	memcpy(buf, rel, len + 1);
+	/* parents first: "a", "a/b", ... */
+	for (char *slash = strchr(buf, '/'); slash; slash = strchr(slash + 1, '/')) {
+		*slash = 0;
+		if (verdict(ig, buf, true) == 1)
+			return true;
+		*slash = '/';
+	}
+	return verdict(ig, buf, is_dir) == 1;
+}

@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/* ignore.h: gitignore-style rules ("dir/", "*.swp", "**", "!negation", anchored "/x"). */
+#ifndef VW_IGNORE_H
+#define VW_IGNORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct vw_ignore;
+
+/* The built-in defaults: .git/ node_modules/ __pycache__/ build/ dist/, editor swap and backups. */
+extern const char *const vw_default_ignores[];
+
+struct vw_ignore *ignore_new(void);
+void ignore_free(struct vw_ignore *ig);	/* NULL is a no-op */
+
+/* Add one pattern line (comments and blank lines are accepted and skipped). Returns 0 or -errno. */
+int ignore_add(struct vw_ignore *ig, const char *line);
+/* Add every line of a .gitignore-style file; a missing file is not an error. Returns 0 or -errno. */
+int ignore_add_file(struct vw_ignore *ig, const char *path);
+size_t ignore_count(const struct vw_ignore *ig);
+
+/*
+ * Is @rel (relative to the root, no leading '/') ignored? @is_dir says whether
+ * it is a directory. As in git, a path inside an ignored directory is ignored
+ * whatever later rules say about the path itself.
+ */
+bool ignore_match(const struct vw_ignore *ig, const char *rel, bool is_dir);
+
+/* Does a glob match a whole string? '*' and '?' stop at '/', '**' spans directories. */
+bool glob_match(const char *pat, const char *s);
+
+#endif
