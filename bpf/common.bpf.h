@@ -243,8 +243,10 @@ static __always_inline void verdicts_invalidate(void)
 
 /*
  * A change to an open file (write, truncate, create through open); @file is
- * the struct file * as a scalar. Files found not to be under any root are
- * remembered, so the next write to them stops at one map lookup.
+ * the struct file * as a scalar. What a walk found is remembered per open
+ * file: a file outside every root then costs one lookup per write, and a
+ * watched file written again within cfg_coalesce_ns of its last record is
+ * counted instead of sent (the debouncer merges those writes anyway).
  */
 static __always_inline void file_change(__u64 file, __u16 op, __u32 opts)
 {
@@ -260,14 +262,23 @@ static __always_inline void file_change(__u64 file, __u16 op, __u32 opts)
 	nv.igen = BPF_CORE_READ(inode, i_generation);
 	if (v && v->inode == (__u64)inode && v->ino == nv.ino && v->igen == nv.igen &&
 	    v->gen == *g) {
-		stat_inc(VW_STAT_CACHED);
-		return;
+		if (v->project == VW_PROJECT_NONE) {
+			stat_inc(VW_STAT_CACHED);
+			return;
+		}
+		/* only into a modify: the first write after a create or truncate is news */
+		if (op == VW_OP_MODIFY && v->last_op == VW_OP_MODIFY && cfg_coalesce_ns &&
+		    bpf_ktime_get_ns() - v->last_ns < cfg_coalesce_ns) {
+			stat_inc(VW_STAT_COALESCED);
+			return;
+		}
 	}
 	nv.gen = *g;	/* read before the walk: a rename during it makes this entry stale */
-	if (vw_path_change((__u64)BPF_CORE_READ(f, f_path.mnt), (__u64)BPF_CORE_READ(f, f_path.dentry),
-			   op, opts))
-		return;
 	nv.inode = (__u64)inode;
+	nv.project = vw_path_change((__u64)BPF_CORE_READ(f, f_path.mnt),
+				    (__u64)BPF_CORE_READ(f, f_path.dentry), op, opts);
+	nv.last_ns = bpf_ktime_get_ns();
+	nv.last_op = op;
 	bpf_map_update_elem(&vw_verdicts, &file, &nv, BPF_ANY);
 }
 

@@ -141,6 +141,9 @@ struct vw_verdict {
 	__u64 ino;
 	__u32 igen;
 	__u32 gen;
+	__u32 project;		/* VW_PROJECT_NONE: not watched */
+	__u32 last_op;		/* watched: enum vw_op of its last record */
+	__u64 last_ns;		/* watched: when its last record was sent */
 };
 
 VW_MAP(struct {
@@ -163,5 +166,11 @@ VW_MAP(struct {
 }, vw_gen);
 
 VW_KNOB(__u32, cfg_self_tgid);	/* the daemon itself */
+/*
+ * Writes to one open watched file within this window of its last record are
+ * counted, not sent (0: send every write). Kept below the daemon's settle
+ * time, so a settled change is never reported before the writes it covers.
+ */
+VW_KNOB(__u64, cfg_coalesce_ns);
 
 #endif /* VW_MAPS_BPF_H */

@@ -133,6 +133,7 @@ enum vw_stat {
 	VW_STAT_UNRESOLVED,	/* name paths with ".." below an unwatched base (dropped) */
 	VW_STAT_READ_FAIL,	/* bpf_probe_read_* failures */
 	VW_STAT_CACHED,		/* rejected by a cached "not watched" verdict of an open file */
+	VW_STAT_COALESCED,	/* writes to a hot watched file folded into its last record */
 	VW_STAT_MAX,
 };
 

@@ -201,8 +201,8 @@ out:
 }
 
 /* Open, load and attach one attach set. Returns the skeleton or NULL with errno set. */
-static struct vfswatch_bpf *open_set(enum vw_backend b, uint32_t ringbuf_bytes, char *err,
-				     size_t errlen)
+static struct vfswatch_bpf *open_set(enum vw_backend b, uint32_t ringbuf_bytes,
+				     uint64_t coalesce_ns, char *err, size_t errlen)
 {
 	struct vfswatch_bpf *skel;
 	int ret;
@@ -216,6 +216,7 @@ static struct vfswatch_bpf *open_set(enum vw_backend b, uint32_t ringbuf_bytes, 
 		return NULL;
 	}
 	skel->rodata->cfg_self_tgid = (uint32_t)getpid();
+	skel->rodata->cfg_coalesce_ns = coalesce_ns;
 	if (ringbuf_bytes)
 		bpf_map__set_max_entries(skel->maps.vw_events, ringbuf_bytes);
 	ret = select_set(skel, b, err, errlen);
@@ -250,7 +251,7 @@ int loader_probe(enum vw_backend b, char *why, size_t len)
 	struct vfswatch_bpf *skel;
 
 	why[0] = 0;
-	skel = open_set(b, 0, why, len);
+	skel = open_set(b, 0, 0, why, len);
 	if (!skel)
 		return -errno;
 	vfswatch_bpf__destroy(skel);
@@ -351,11 +352,12 @@ struct vw_loader *loader_new(const struct vw_loader_opts *o, char *err, size_t e
 	l->ncpus = libbpf_num_possible_cpus();
 	mount_if_missing("/sys/kernel/tracing", "tracefs", TRACEFS_MAGIC_NR);
 	if (o->backend != VW_BACKEND_AUTO) {
-		l->skel = open_set(o->backend, o->ringbuf_bytes, err, errlen);
+		l->skel = open_set(o->backend, o->ringbuf_bytes, o->coalesce_ns, err, errlen);
 		l->backend = o->backend;
 	} else {
 		for (size_t i = 0; i < sizeof(order) / sizeof(order[0]) && !l->skel; i++) {
-			l->skel = open_set(order[i], o->ringbuf_bytes, why, sizeof(why));
+			l->skel = open_set(order[i], o->ringbuf_bytes, o->coalesce_ns, why,
+					   sizeof(why));
 			l->backend = order[i];
 			if (!l->skel)
 				log_info("loader: %s backend unusable: %s", backend_name(order[i]), why);

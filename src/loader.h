@@ -21,6 +21,7 @@ struct vw_loader_opts {
 	enum vw_backend backend;	/* AUTO: fentry, then tracepoint */
 	const char *pin_dir;		/* NULL: do not pin */
 	uint32_t ringbuf_bytes;		/* power of two, >= page size; 0: default */
+	uint64_t coalesce_ns;		/* kernel-side window for hot files; 0: off */
 };
 
 struct vw_loader;

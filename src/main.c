@@ -45,6 +45,7 @@ struct run_opts {
 	const char **ignores;
 	size_t nignores;
 	uint64_t settle_ms, max_delay_ms, batch_max;
+	bool no_kernel_coalesce;
 	const char *pin_dir;
 	uint32_t ringbuf_bytes;
 	int verbose;
@@ -89,6 +90,8 @@ static void usage(FILE *f)
 	      "        --settle MS         quiet time before a project's changes flush (default 50)\n"
 	      "        --max-delay MS      flush a busy project at least this often (default 1000)\n"
 	      "        --batch-max N       flush a batch once it holds N paths (default 10000)\n"
+	      "        --no-kernel-coalesce  send every write of a hot file to userspace (settled\n"
+	      "                            mode counts writes within settle/5 of the last record)\n"
 	      "        --ignore PATTERN    gitignore-style pattern to leave out (repeatable)\n"
 	      "        --gitignore         also leave out what each root's .gitignore lists\n"
 	      "        --no-default-ignores  do not leave out .git/ node_modules/ build/ dist/\n"
@@ -420,6 +423,11 @@ static int setup_bpf(struct daemon *d, const struct run_opts *o, char *err, size
 		.backend = o->backend,
 		.pin_dir = o->pin_dir,
 		.ringbuf_bytes = o->ringbuf_bytes,
+		/*
+		 * settled mode: a fifth of the settle time, well inside it, so settled
+		 * lines never run ahead of the writes they cover; --raw keeps every write
+		 */
+		.coalesce_ns = o->raw || o->no_kernel_coalesce ? 0 : o->settle_ms * MS / 5,
 	};
 	int ret;
 
@@ -675,6 +683,7 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 		{ "settle", required_argument, NULL, 'S' },
 		{ "ignore", required_argument, NULL, 'i' },
 		{ "no-default-ignores", no_argument, NULL, 'I' },
+		{ "no-kernel-coalesce", no_argument, NULL, 'K' },
 		{ "gitignore", no_argument, NULL, 'g' },
 		{ "max-delay", required_argument, NULL, 'D' },
 		{ "batch-max", required_argument, NULL, 'B' },
@@ -712,6 +721,9 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 			break;
 		case 'I':
 			o->no_default_ignores = true;
+			break;
+		case 'K':
+			o->no_kernel_coalesce = true;
 			break;
 		case 'g':
 			o->gitignore = true;
