@@ -23,6 +23,7 @@ struct entry {
 	bool truncated_only;	/* only truncations so far */
 	bool moved_away;	/* its pre-batch content now lives under another name */
 	bool cut;		/* the kernel flagged the path as cut */
+	bool same;		/* at flush: content unchanged, nothing to report */
 	uint32_t writes;
 	const char *type;	/* static strings from ftype_name() */
 	char *src;
@@ -422,14 +423,21 @@ static size_t flush_batch(struct vw_debounce *d, struct batch *b, settled_fn fn,
 	struct vw_settled s = { .project = b->project };
 	size_t n = 0;
 
-	for (struct entry *e = b->head; e; e = e->next)
-		if (net_event(e, &s.old_path))
+	for (struct entry *e = b->head; e; e = e->next) {
+		const char *ev = net_event(e, &s.old_path);
+
+		if (!ev)
+			continue;
+		if (d->o.unchanged && strcmp(ev, "delete") != 0)
+			e->same = d->o.unchanged(d->o.ctx, b->project, e->path, ev);
+		if (!e->same)
 			n++;
+	}
 	s.batch = n ? d->next_batch++ : 0;
 	s.batch_size = n;
 	for (struct entry *e = b->head; e; e = e->next) {
 		s.event = net_event(e, &s.old_path);
-		if (!s.event)
+		if (!s.event || e->same)
 			continue;
 		s.path = e->path;
 		s.type = e->type;

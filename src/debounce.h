@@ -32,6 +32,13 @@ typedef void (*settled_fn)(void *ctx, const struct vw_settled *s);
  */
 typedef bool (*existed_fn)(void *ctx, const struct vw_project *p, const char *path);
 
+/*
+ * Asked once per settled create/modify/rename at flush time: true drops a
+ * "modify" whose content is unchanged (no-op suppression). May be NULL.
+ */
+typedef bool (*unchanged_fn)(void *ctx, const struct vw_project *p, const char *path,
+			     const char *event);
+
 /* Holds a project's batch while it returns true (e.g. a VCS lock file exists). */
 typedef bool (*hold_fn)(void *ctx, const struct vw_project *p);
 
@@ -42,6 +49,7 @@ struct vw_debounce_opts {
 	size_t batch_max;	/* flush once this many paths are pending */
 	existed_fn existed;
 	hold_fn hold;
+	unchanged_fn unchanged;
 	void *ctx;
 };
 

@@ -163,7 +163,7 @@ int index_crawl(struct vw_index *x, const struct vw_project *p, const char *rel)
 
 /* Read one directory whole; its subdirectories go on the stack. Returns entries read. */
 static size_t crawl_dir(struct vw_index *x, const struct vw_project *p, const char *rel,
-			excluded_fn fn, void *ctx)
+			excluded_fn fn, file_fn ffn, void *ctx)
 {
 	char dir[PATH_MAX], child[PATH_MAX];
 	struct dirent *de;
@@ -199,19 +199,21 @@ static size_t crawl_dir(struct vw_index *x, const struct vw_project *p, const ch
 		index_add(x, p->id, child);
 		if (is_dir)
 			index_crawl(x, p, child);
+		else if (ffn && de->d_type == DT_REG)
+			ffn(ctx, p, child, dirfd(d), de->d_name);
 	}
 	closedir(d);
 	return n + 1;
 }
 
-bool index_crawl_step(struct vw_index *x, size_t budget, excluded_fn fn, void *ctx)
+bool index_crawl_step(struct vw_index *x, size_t budget, excluded_fn fn, file_fn ffn, void *ctx)
 {
 	size_t done = 0;
 
 	while (x->nstack && done < budget) {
 		struct crawl_item it = x->stack[--x->nstack];
 
-		done += crawl_dir(x, it.p, it.rel, fn, ctx);
+		done += crawl_dir(x, it.p, it.rel, fn, ffn, ctx);
 		free(it.rel);
 	}
 	return x->nstack > 0;

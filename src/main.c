@@ -18,6 +18,7 @@
 #include "debounce.h"
 #include "events.h"
 #include "fanotify.h"
+#include "fingerprint.h"
 #include "ignore.h"
 #include "index.h"
 #include "json_out.h"
@@ -46,6 +47,7 @@ struct run_opts {
 	size_t nignores;
 	uint64_t settle_ms, max_delay_ms, batch_max;
 	bool no_kernel_coalesce;
+	bool skip_identical;
 	const char *pin_dir;
 	uint32_t ringbuf_bytes;
 	int verbose;
@@ -60,6 +62,7 @@ struct daemon {
 	struct vw_loop *loop;
 	struct vw_debounce *deb;	/* NULL in --raw mode */
 	struct vw_index *idx;		/* paths known to exist, for the debouncer */
+	struct vw_fps *fps;		/* --skip-identical: content fingerprints */
 	bool crawling;
 	int sfd, tfd, dfd;		/* signals, stats tick, debounce deadline */
 	FILE *out;
@@ -75,7 +78,7 @@ struct daemon {
 static void usage(FILE *f)
 {
 	fputs("usage: vfswatch run [--watch DIR]... [--backend auto|fentry|tracepoint|fanotify]\n"
-	      "                    [--raw | --settle MS --max-delay MS --batch-max N]\n"
+	      "                    [--raw | --settle MS --max-delay MS --batch-max N --skip-identical]\n"
 	      "                    [--ignore PATTERN]... [--gitignore] [--no-default-ignores]\n"
 	      "                    [--pin-dir DIR | --no-pin] [--ringbuf-mb N] [-v]...\n"
 	      "       vfswatch probe\n"
@@ -92,6 +95,8 @@ static void usage(FILE *f)
 	      "        --batch-max N       flush a batch once it holds N paths (default 10000)\n"
 	      "        --no-kernel-coalesce  send every write of a hot file to userspace (settled\n"
 	      "                            mode counts writes within settle/5 of the last record)\n"
+	      "        --skip-identical    drop a modify whose content (crc32, files up to 1 MiB)\n"
+	      "                            is what it was; the start-up crawl reads every file\n"
 	      "        --ignore PATTERN    gitignore-style pattern to leave out (repeatable)\n"
 	      "        --gitignore         also leave out what each root's .gitignore lists\n"
 	      "        --no-default-ignores  do not leave out .git/ node_modules/ build/ dist/\n"
@@ -145,8 +150,12 @@ static void index_update(struct daemon *d, const struct vw_out *o)
 		index_add(d->idx, id, o->path);
 	} else if (strcmp(o->event, "delete") == 0) {
 		index_del(d->idx, id, o->path);
+		if (d->fps)
+			fps_forget(d->fps, id, o->path);
 	} else if (strcmp(o->event, "rename") == 0) {
 		index_del(d->idx, id, o->old_path);
+		if (d->fps)
+			fps_forget(d->fps, id, o->old_path);
 		index_add(d->idx, id, o->path);
 		if (o->type && strcmp(o->type, "dir") == 0 &&
 		    index_crawl(d->idx, o->project, o->path) == 0)
@@ -225,6 +234,33 @@ static bool path_existed(void *ctx, const struct vw_project *p, const char *path
 	struct daemon *d = ctx;
 
 	return index_has(d->idx, p->id, path);
+}
+
+/* --skip-identical: a "modify" whose bytes are what they were is not a change. */
+static bool content_unchanged(void *ctx, const struct vw_project *p, const char *path,
+			      const char *event)
+{
+	struct daemon *d = ctx;
+	char abs[PATH_MAX * 2];
+
+	snprintf(abs, sizeof(abs), "%s/%s", p->root, path);
+	if (strcmp(event, "modify") == 0)
+		return fps_unchanged(d->fps, p->id, path, abs);
+	fps_record(d->fps, p->id, path, abs);	/* created or moved here: the next rewrite compares */
+	return false;
+}
+
+/* The crawl fingerprints what it finds, so that even a first rewrite is recognised. */
+static void crawl_file(void *ctx, const struct vw_project *p, const char *rel, int dirfd,
+		       const char *name)
+{
+	struct daemon *d = ctx;
+	char abs[PATH_MAX * 2];
+
+	if (!d->fps)
+		return;
+	snprintf(abs, sizeof(abs), "%s/%s", p->root, rel);
+	fps_record(d->fps, p->id, rel, abs);
 }
 
 /* While a VCS holds its lock, a checkout is under way: keep its changes in one batch. */
@@ -507,6 +543,7 @@ static int setup_settled(struct daemon *d, const struct run_opts *o)
 		.batch_max = o->batch_max,
 		.existed = path_existed,
 		.hold = vcs_locked,
+		.unchanged = o->skip_identical ? content_unchanged : NULL,
 		.ctx = d,
 	};
 
@@ -520,6 +557,8 @@ static int setup_settled(struct daemon *d, const struct run_opts *o)
 	d->crawling = true;
 	if (o->raw)
 		return 0;
+	if (o->skip_identical && !(d->fps = fps_new()))
+		return -ENOMEM;
 	d->deb = debounce_new(&dopts);
 	if (!d->deb)
 		return -ENOMEM;
@@ -565,6 +604,7 @@ static void run_teardown(struct daemon *d)
 	fan_free(d->fan);
 	debounce_free(d->deb);
 	index_free(d->idx);
+	fps_free(d->fps);
 	decoder_free(d->dec);
 	loader_free(d->loader);
 	loop_free(d->loop);
@@ -604,7 +644,7 @@ static int cmd_run(const struct run_opts *o)
 		/* the crawl runs between events: it never delays one for long */
 		ret = loop_run_once(d.loop, d.crawling ? 0 : -1);
 		if (d.crawling)
-			d.crawling = index_crawl_step(d.idx, CRAWL_BUDGET, exclude_dir, &d);
+			d.crawling = index_crawl_step(d.idx, CRAWL_BUDGET, exclude_dir, crawl_file, &d);
 		if (ret) {
 			log_warnx("loop: %s", strerror(-ret));
 			code = EXIT_SETUP;
@@ -684,6 +724,7 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 		{ "ignore", required_argument, NULL, 'i' },
 		{ "no-default-ignores", no_argument, NULL, 'I' },
 		{ "no-kernel-coalesce", no_argument, NULL, 'K' },
+		{ "skip-identical", no_argument, NULL, 'Z' },
 		{ "gitignore", no_argument, NULL, 'g' },
 		{ "max-delay", required_argument, NULL, 'D' },
 		{ "batch-max", required_argument, NULL, 'B' },
@@ -724,6 +765,9 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 			break;
 		case 'K':
 			o->no_kernel_coalesce = true;
+			break;
+		case 'Z':
+			o->skip_identical = true;
 			break;
 		case 'g':
 			o->gitignore = true;

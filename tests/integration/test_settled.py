@@ -67,8 +67,8 @@ def net_change(before, after):
 class Settled(DaemonCase):
     backend = "tracepoint"
 
-    def start_settled(self):
-        self.start(raw=False)
+    def start_settled(self, extra=()):
+        self.start(raw=False, extra=list(extra))
         self.marker()   # the crawl of the tree has run by now
 
     def settled_since(self, n):
@@ -213,6 +213,26 @@ class Settled(DaemonCase):
         write(os.path.join(self.root, "four"))
         lines = self.settled_since(n)
         self.assertEqual(len({e["batch"] for e in lines}), 2)
+
+
+    def test_skip_identical_drops_rewrites_that_change_nothing(self):
+        p = os.path.join(self.root, "gen.txt")
+        write(p, b"generated v1\n")
+        self.start_settled(extra=["--skip-identical"])
+        n = len(self.d.seen)
+        write(p, b"generated v1\n")            # same bytes: nothing
+        self.assertEqual(self.settled_since(n), [])
+        n = len(self.d.seen)
+        write(p, b"generated v2\n")            # different: reported
+        self.assertEqual([(e["event"], e["path"]) for e in self.settled_since(n)],
+                         [("modify", "gen.txt")])
+        n = len(self.d.seen)
+        write(p, b"generated v2\n")            # same as the last reported content
+        self.assertEqual(self.settled_since(n), [])
+        n = len(self.d.seen)
+        write(os.path.join(self.root, "fresh"), b"x")   # creates are always reported
+        self.assertEqual([(e["event"], e["path"]) for e in self.settled_since(n)],
+                         [("create", "fresh")])
 
 
 class FanotifySettled(Settled):
