@@ -154,6 +154,14 @@ class Settled(DaemonCase):
         self.assertEqual([(e["event"], e["path"], e["old_path"]) for e in lines],
                          [("rename", "new", "old")])
 
+    def test_rename_chain_is_one_rename(self):
+        write(os.path.join(self.root, "a"), b"content")
+        self.start_settled()
+        lines = self.check(lambda r: subprocess.run(["sh", "-c", "mv a b && mv b c"], cwd=r,
+                                                    check=True))
+        self.assertEqual([(e["event"], e["path"], e["old_path"]) for e in lines],
+                         [("rename", "c", "a")])
+
     def test_temp_file_written_and_removed_is_nothing(self):
         self.start_settled()
         lines = self.check(lambda r: subprocess.run(

@@ -1,0 +1,601 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+// daemon.c: `vfswatch run`: backend choice, the epoll loop's handlers, settled output, teardown.
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include <bpf/libbpf.h>
+
+#include "daemon.h"
+#include "debounce.h"
+#include "events.h"
+#include "fanotify.h"
+#include "fingerprint.h"
+#include "ignore.h"
+#include "index.h"
+#include "json_out.h"
+#include "log.h"
+#include "loop.h"
+#include "project.h"
+#include "ringbuf.h"
+#include "util.h"
+
+#define STATS_PERIOD_MS 250
+#define CRAWL_BUDGET 2048	/* directory entries indexed per loop turn */
+#define MS (1000ull * 1000)
+#define BTF_PATH "/sys/kernel/btf/vmlinux"
+
+struct daemon {
+	struct vw_projects projects;
+	struct vw_loader *loader;	/* BPF backends */
+	struct vw_fan *fan;		/* or the fanotify backend */
+	struct vw_decoder *dec;
+	struct ring_buffer *rb;
+	struct vw_loop *loop;
+	struct vw_debounce *deb;	/* NULL in --raw mode */
+	struct vw_index *idx;		/* paths known to exist, for the debouncer */
+	struct vw_fps *fps;		/* --skip-identical: content fingerprints */
+	bool crawling;
+	int sfd, tfd, dfd;		/* signals, stats tick, debounce deadline */
+	FILE *out;
+	uint64_t lost_seen;	/* ring-buffer-full count already reported */
+	uint64_t bad_seen;
+	uint64_t unresolved_seen;
+	uint64_t fan_lost_seen;
+	uint64_t fan_unresolved_seen;
+	bool out_broken;
+	enum vw_backend backend;
+};
+
+/* The kernel's BTF; VFSWATCH_BTF_PATH overrides it so tests can play a kernel without BTF. */
+const char *daemon_btf_path(void)
+{
+	const char *p = getenv("VFSWATCH_BTF_PATH");
+
+	return p && *p ? p : BTF_PATH;
+}
+
+static bool have_btf(void)
+{
+	return access(daemon_btf_path(), R_OK) == 0;
+}
+
+static int require_root_and_btf(enum vw_backend b)
+{
+	if (geteuid() != 0) {
+		log_warnx("must run as root: BPF programs and fanotify filesystem marks need "
+			  "CAP_SYS_ADMIN");
+		return -EPERM;
+	}
+	if (b == VW_BACKEND_FANOTIFY || b == VW_BACKEND_AUTO)
+		return 0;	/* auto falls back to fanotify without BTF */
+	if (!have_btf()) {
+		log_warnx("this kernel has no BTF (%s is missing): the BPF backends need a kernel "
+			  "built with CONFIG_DEBUG_INFO_BTF=y",
+			  daemon_btf_path());
+		return -ENOENT;
+	}
+	return 0;
+}
+
+/* Keep the index of existing paths in step with what the kernel reports. */
+static void index_update(struct daemon *d, const struct vw_out *o)
+{
+	uint32_t id = o->project->id;
+
+	if (strcmp(o->event, "create") == 0) {
+		index_add(d->idx, id, o->path);
+	} else if (strcmp(o->event, "delete") == 0) {
+		index_del(d->idx, id, o->path);
+		if (d->fps)
+			fps_forget(d->fps, id, o->path);
+	} else if (strcmp(o->event, "rename") == 0) {
+		index_del(d->idx, id, o->old_path);
+		if (d->fps)
+			fps_forget(d->fps, id, o->old_path);
+		index_add(d->idx, id, o->path);
+		if (o->type && strcmp(o->type, "dir") == 0 &&
+		    index_crawl(d->idx, o->project, o->path) == 0)
+			d->crawling = true;	/* what it holds moved with it */
+	}
+}
+
+static void exclude_dir(void *ctx, const struct vw_project *p, uint32_t kdev, uint64_t ino)
+{
+	struct daemon *d = ctx;
+	int ret;
+
+	if (!d->loader)
+		return;
+	ret = loader_exclude(d->loader, kdev, ino);
+	if (ret && ret != -EEXIST)
+		log_warnx("loader: exclude a directory of %s: %s", p->name, errstr(ret));
+}
+
+static void on_out(void *ctx, const struct vw_out *o)
+{
+	struct daemon *d = ctx;
+
+	if (o->ignored) {	/* a new ignored directory: keep what happens inside in the kernel */
+		char path[PATH_MAX];
+		struct stat st;
+
+		snprintf(path, sizeof(path), "%s/%s", o->project->root, o->path);
+		if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
+			exclude_dir(d, o->project, kernel_dev(st.st_dev), st.st_ino);
+		return;
+	}
+	if (!d->deb) {
+		if (!d->out_broken && json_out_change(d->out, o) < 0)
+			d->out_broken = true;
+		return;
+	}
+	if (debounce_add(d->deb, o, now_ns(CLOCK_MONOTONIC)) < 0)
+		log_warnx("debounce: out of memory; change to %s dropped", o->path);
+	index_update(d, o);
+}
+
+static void on_settled(void *ctx, const struct vw_settled *s)
+{
+	struct daemon *d = ctx;
+
+	if (!d->out_broken && json_out_settled(d->out, s) < 0)
+		d->out_broken = true;
+}
+
+/* The debounce timerfd fires at the earliest batch deadline (absolute, CLOCK_MONOTONIC). */
+static void arm_debounce(struct daemon *d)
+{
+	uint64_t at = d->deb ? debounce_deadline(d->deb) : 0;
+	struct itimerspec its = { .it_value = { at / 1000000000ull, at % 1000000000ull } };
+
+	if (at == 0)
+		its.it_value.tv_nsec = 0;	/* disarm */
+	timerfd_settime(d->dfd, TFD_TIMER_ABSTIME, &its, NULL);
+}
+
+static int on_debounce(void *ctx, uint32_t events)
+{
+	struct daemon *d = ctx;
+	uint64_t expirations;
+
+	if (read(d->dfd, &expirations, sizeof(expirations)) < 0 && errno != EAGAIN)
+		return -errno;
+	debounce_flush(d->deb, now_ns(CLOCK_MONOTONIC), false, on_settled, d);
+	arm_debounce(d);
+	return 0;
+}
+
+static bool path_existed(void *ctx, const struct vw_project *p, const char *path)
+{
+	struct daemon *d = ctx;
+
+	return index_has(d->idx, p->id, path);
+}
+
+/* --skip-identical: a "modify" whose bytes are what they were is not a change. */
+static bool content_unchanged(void *ctx, const struct vw_project *p, const char *path,
+			      const char *event)
+{
+	struct daemon *d = ctx;
+	char abs[PATH_MAX * 2];
+
+	snprintf(abs, sizeof(abs), "%s/%s", p->root, path);
+	if (strcmp(event, "modify") == 0)
+		return fps_unchanged(d->fps, p->id, path, abs);
+	fps_record(d->fps, p->id, path, abs);	/* created or moved here: the next rewrite compares */
+	return false;
+}
+
+/* The crawl fingerprints what it finds, so that even a first rewrite is recognised. */
+static void crawl_file(void *ctx, const struct vw_project *p, const char *rel, int dirfd,
+		       const char *name)
+{
+	struct daemon *d = ctx;
+	char abs[PATH_MAX * 2];
+
+	if (!d->fps)
+		return;
+	snprintf(abs, sizeof(abs), "%s/%s", p->root, rel);
+	fps_record(d->fps, p->id, rel, abs);
+}
+
+/* While a VCS holds its lock, a checkout is under way: keep its changes in one batch. */
+static bool vcs_locked(void *ctx, const struct vw_project *p)
+{
+	static const char *const locks[] = { ".git/index.lock", ".hg/wlock" };
+	char path[PATH_MAX];
+
+	for (size_t i = 0; i < sizeof(locks) / sizeof(locks[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", p->root, locks[i]);
+		if (access(path, F_OK) == 0)
+			return true;
+	}
+	return false;
+}
+
+static void on_event(void *ctx, const struct vw_event *ev)
+{
+	struct daemon *d = ctx;
+
+	log_debug("event: op %u project %u path_len %zu '%.*s' old %u '%.*s' flags %#x", ev->op,
+		  ev->project, ev->path_len, (int)ev->path_len, ev->path ? ev->path : "",
+		  ev->old_project, (int)ev->old_path_len, ev->old_path ? ev->old_path : "", ev->flags);
+	events_route(&d->projects, ev, on_out, d);
+}
+
+static int flush_out(struct daemon *d)
+{
+	if (d->deb)
+		arm_debounce(d);
+	if (fflush(d->out) == EOF || ferror(d->out))
+		d->out_broken = true;
+	if (d->out_broken) {
+		log_warnx("output: stdout closed; stopping");
+		loop_stop(d->loop);
+	}
+	return 0;
+}
+
+static int on_ringbuf(void *ctx, uint32_t events)
+{
+	struct daemon *d = ctx;
+	int n = ring_buffer__consume(d->rb);
+
+	if (n < 0)
+		log_warnx("ringbuf: consume: %s", errstr(n));
+	return flush_out(d);
+}
+
+/* Report kernel-side and decode-side losses as overflow lines: never silent. */
+static void check_losses(struct daemon *d)
+{
+	uint64_t st[VW_STAT_MAX], bad = d->dec ? decoder_bad_samples(d->dec) : 0;
+
+	if (d->fan && fan_overflows(d->fan) > d->fan_lost_seen) {
+		json_out_overflow(d->out, "fanotify_queue", fan_overflows(d->fan) - d->fan_lost_seen);
+		log_warnx("fanotify: event queue overflowed");
+		d->fan_lost_seen = fan_overflows(d->fan);
+	}
+	if (d->fan && fan_unresolved(d->fan) > d->fan_unresolved_seen) {
+		json_out_overflow(d->out, "unresolved", fan_unresolved(d->fan) - d->fan_unresolved_seen);
+		d->fan_unresolved_seen = fan_unresolved(d->fan);
+	}
+	if (!d->loader)
+		return;
+	if (loader_stats(d->loader, st) == 0 && st[VW_STAT_RINGBUF_FULL] > d->lost_seen) {
+		json_out_overflow(d->out, "ringbuf_full", st[VW_STAT_RINGBUF_FULL] - d->lost_seen);
+		log_warnx("ringbuf: %llu records lost (ring buffer full)",
+			  (unsigned long long)(st[VW_STAT_RINGBUF_FULL] - d->lost_seen));
+		d->lost_seen = st[VW_STAT_RINGBUF_FULL];
+	}
+	if (loader_stats(d->loader, st) == 0 && st[VW_STAT_UNRESOLVED] > d->unresolved_seen) {
+		json_out_overflow(d->out, "unresolved", st[VW_STAT_UNRESOLVED] - d->unresolved_seen);
+		d->unresolved_seen = st[VW_STAT_UNRESOLVED];
+	}
+	if (bad > d->bad_seen) {
+		json_out_overflow(d->out, "bad_record", bad - d->bad_seen);
+		d->bad_seen = bad;
+	}
+}
+
+static int on_fanotify(void *ctx, uint32_t events)
+{
+	struct daemon *d = ctx;
+	int ret = fan_read(d->fan, on_event, d);
+
+	if (ret < 0)
+		log_warnx("fanotify: read: %s", strerror(-ret));
+	check_losses(d);
+	return flush_out(d);
+}
+
+static int on_timer(void *ctx, uint32_t events)
+{
+	struct daemon *d = ctx;
+	uint64_t expirations;
+
+	if (read(d->tfd, &expirations, sizeof(expirations)) < 0 && errno != EAGAIN)
+		return -errno;
+	check_losses(d);
+	return flush_out(d);
+}
+
+static int on_signal(void *ctx, uint32_t events)
+{
+	struct daemon *d = ctx;
+	struct signalfd_siginfo si;
+
+	while (read(d->sfd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGINT || si.ssi_signo == SIGTERM) {
+			log_info("signal %d: draining and stopping", si.ssi_signo);
+			loop_stop(d->loop);
+		} else if (si.ssi_signo == SIGHUP) {
+			log_info("SIGHUP: nothing to reload without a config file");
+		}
+	}
+	return 0;
+}
+
+static int setup_fds(struct daemon *d)
+{
+	struct itimerspec its = {
+		.it_interval = { 0, STATS_PERIOD_MS * 1000000L },
+		.it_value = { 0, STATS_PERIOD_MS * 1000000L },
+	};
+	sigset_t mask;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+		return -errno;
+	signal(SIGPIPE, SIG_IGN);
+	d->sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (d->sfd < 0)
+		return -errno;
+	d->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (d->tfd < 0 || timerfd_settime(d->tfd, 0, &its, NULL) < 0)
+		return -errno;
+	d->dfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (d->dfd < 0)
+		return -errno;
+	return 0;
+}
+
+/* A project's ignore rules: the defaults, its .gitignore when asked, then --ignore patterns. */
+static int project_ignores(struct vw_project *p, const struct run_opts *o)
+{
+	char path[PATH_MAX];
+	int ret = 0;
+
+	p->ignore = ignore_new();
+	if (!p->ignore)
+		return -ENOMEM;
+	for (size_t i = 0; !o->no_default_ignores && vw_default_ignores[i] && !ret; i++)
+		ret = ignore_add(p->ignore, vw_default_ignores[i]);
+	if (!ret && o->gitignore) {
+		snprintf(path, sizeof(path), "%s/.gitignore", p->root);
+		ret = ignore_add_file(p->ignore, path);
+		if (ret)
+			log_warnx("watch: %s: %s", path, strerror(-ret));
+	}
+	for (size_t i = 0; i < o->nignores && !ret; i++)
+		ret = ignore_add(p->ignore, o->ignores[i]);
+	return ret;
+}
+
+static int run_projects(struct daemon *d, const struct run_opts *o)
+{
+	char err[PATH_MAX + 256];
+	const char *here[] = { "." };
+	const char **dirs = o->nwatch ? o->watch : here;
+	size_t n = o->nwatch ? o->nwatch : 1;
+
+	if (!o->nwatch)
+		log_info("no --watch given: watching the current directory");
+	for (size_t i = 0; i < n; i++) {
+		int ret = projects_add(&d->projects, dirs[i], NULL, err, sizeof(err));
+
+		if (ret) {
+			log_warnx("watch: %s", err);
+			return ret;
+		}
+		ret = project_ignores(&d->projects.v[d->projects.n - 1], o);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/* A BPF backend: load, register the projects, consume the ring buffer. */
+static int setup_bpf(struct daemon *d, const struct run_opts *o, char *err, size_t errlen)
+{
+	struct vw_loader_opts lo = {
+		.backend = o->backend,
+		.pin_dir = o->pin_dir,
+		.ringbuf_bytes = o->ringbuf_bytes,
+		/*
+		 * settled mode: a fifth of the settle time, well inside it, so settled
+		 * lines never run ahead of the writes they cover; --raw keeps every write
+		 */
+		.coalesce_ns = o->raw || o->no_kernel_coalesce ? 0 : o->settle_ms * MS / 5,
+	};
+	int ret;
+
+	d->loader = loader_new(&lo, err, errlen);
+	if (!d->loader)
+		return -EINVAL;
+	for (size_t i = 0; i < d->projects.n; i++) {
+		ret = loader_add_project(d->loader, &d->projects.v[i]);
+		if (ret) {
+			snprintf(err, errlen, "register %s: %s", d->projects.v[i].root, errstr(ret));
+			return ret;
+		}
+	}
+	d->dec = decoder_new(on_event, d);
+	if (!d->dec)
+		return -ENOMEM;
+	d->rb = ring_buffer__new(loader_events_fd(d->loader), decoder_sample, d->dec, NULL);
+	if (!d->rb)
+		return -errno;
+	return loop_add(d->loop, ring_buffer__epoll_fd(d->rb), on_ringbuf, d);
+}
+
+static int setup_fanotify(struct daemon *d, char *err, size_t errlen)
+{
+	d->fan = fan_new(&d->projects, err, errlen);
+	if (!d->fan)
+		return -EINVAL;
+	return loop_add(d->loop, fan_fd(d->fan), on_fanotify, d);
+}
+
+/*
+ * Pick the backend: a forced one, or auto: fentry, then tracepoint, then
+ * fanotify when no BPF set works (or the kernel has no BTF).
+ */
+static int setup_backend(struct daemon *d, const struct run_opts *o)
+{
+	char err[8192] = "";
+	int ret;
+
+	if (o->backend != VW_BACKEND_FANOTIFY && (o->backend != VW_BACKEND_AUTO || have_btf())) {
+		ret = setup_bpf(d, o, err, sizeof(err));
+		if (!ret) {
+			d->backend = loader_backend(d->loader);
+			return 0;
+		}
+		if (o->backend != VW_BACKEND_AUTO) {
+			log_warnx("loader: %s", err);
+			return ret;
+		}
+		log_warnx("loader: %s", err);
+		log_warnx("loader: no BPF backend works here; falling back to fanotify");
+		ring_buffer__free(d->rb);
+		d->rb = NULL;
+		decoder_free(d->dec);
+		d->dec = NULL;
+		loader_free(d->loader);
+		d->loader = NULL;
+	} else if (o->backend == VW_BACKEND_AUTO) {
+		log_warnx("kernel has no BTF (%s): using the fanotify backend", daemon_btf_path());
+	}
+	ret = setup_fanotify(d, err, sizeof(err));
+	if (ret) {
+		log_warnx("fanotify: %s", err);
+		return ret;
+	}
+	d->backend = VW_BACKEND_FANOTIFY;
+	return 0;
+}
+
+/* Settled mode: the debouncer, and the index it asks whether a path existed before. */
+static int setup_settled(struct daemon *d, const struct run_opts *o)
+{
+	struct vw_debounce_opts dopts = {
+		.settle_ns = o->settle_ms * MS,
+		.max_delay_ns = o->max_delay_ms * MS,
+		.max_hold_ns = 30000 * MS,
+		.batch_max = o->batch_max,
+		.existed = path_existed,
+		.hold = vcs_locked,
+		.unchanged = o->skip_identical ? content_unchanged : NULL,
+		.ctx = d,
+	};
+
+	/* the crawl also finds the ignored directories to exclude in the kernel */
+	d->idx = index_new();
+	if (!d->idx)
+		return -ENOMEM;
+	for (size_t i = 0; i < d->projects.n; i++)
+		if (index_crawl(d->idx, &d->projects.v[i], "") < 0)
+			return -ENOMEM;
+	d->crawling = true;
+	if (o->raw)
+		return 0;
+	if (o->skip_identical && !(d->fps = fps_new()))
+		return -ENOMEM;
+	d->deb = debounce_new(&dopts);
+	if (!d->deb)
+		return -ENOMEM;
+	return loop_add(d->loop, d->dfd, on_debounce, d);
+}
+
+static int run_setup(struct daemon *d, const struct run_opts *o)
+{
+	int ret;
+
+	d->loop = loop_new();
+	if (!d->loop)
+		return -ENOMEM;
+	ret = setup_fds(d);
+	if (!ret)
+		ret = loop_add(d->loop, d->sfd, on_signal, d);
+	if (!ret)
+		ret = loop_add(d->loop, d->tfd, on_timer, d);
+	if (!ret)
+		ret = setup_settled(d, o);
+	if (!ret)
+		ret = setup_backend(d, o);
+	return ret;
+}
+
+static void run_teardown(struct daemon *d)
+{
+	/* Stop the hooks first, then drain what they already sent. */
+	if (d->loader)
+		loader_detach(d->loader);
+	if (d->rb)
+		ring_buffer__consume(d->rb);
+	if (d->fan)
+		fan_read(d->fan, on_event, d);
+	if (d->deb)
+		debounce_flush(d->deb, 0, true, on_settled, d);
+	if (d->rb || d->fan) {
+		check_losses(d);
+		json_out_stop(d->out, "signal");
+		fflush(d->out);
+	}
+	ring_buffer__free(d->rb);
+	fan_free(d->fan);
+	debounce_free(d->deb);
+	index_free(d->idx);
+	fps_free(d->fps);
+	decoder_free(d->dec);
+	loader_free(d->loader);
+	loop_free(d->loop);
+	if (d->sfd >= 0)
+		close(d->sfd);
+	if (d->tfd >= 0)
+		close(d->tfd);
+	if (d->dfd >= 0)
+		close(d->dfd);
+	projects_free(&d->projects);
+}
+
+int daemon_run(const struct run_opts *o)
+{
+	struct daemon d = { .sfd = -1, .tfd = -1, .dfd = -1, .out = stdout };
+	int ret, code = 0;
+
+	ret = run_projects(&d, o);
+	if (ret) {
+		projects_free(&d.projects);
+		return EXIT_USAGE;
+	}
+	if (require_root_and_btf(o->backend)) {
+		projects_free(&d.projects);
+		return EXIT_SETUP;
+	}
+	ret = run_setup(&d, o);
+	if (ret) {
+		if (ret != -EINVAL && ret != -EPERM)
+			log_warnx("setup: %s", errstr(ret));
+		code = EXIT_SETUP;
+		goto out;
+	}
+	json_out_ready(d.out, backend_name(d.backend), &d.projects, getpid());
+	flush_out(&d);
+	while (!loop_stopped(d.loop)) {
+		/* the crawl runs between events: it never delays one for long */
+		ret = loop_run_once(d.loop, d.crawling ? 0 : -1);
+		if (d.crawling)
+			d.crawling = index_crawl_step(d.idx, CRAWL_BUDGET, exclude_dir, crawl_file, &d);
+		if (ret) {
+			log_warnx("loop: %s", strerror(-ret));
+			code = EXIT_SETUP;
+			break;
+		}
+	}
+out:
+	run_teardown(&d);
+	return code;
+}

@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/* daemon.h: `vfswatch run`: set-up, the event loop and its handlers, teardown. */
+#ifndef VW_DAEMON_H
+#define VW_DAEMON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "loader.h"
+
+#define EXIT_SETUP 1
+#define EXIT_USAGE 2
+
+struct run_opts {
+	const char **watch;
+	size_t nwatch;
+	enum vw_backend backend;
+	bool raw;
+	bool no_default_ignores, gitignore;
+	const char **ignores;
+	size_t nignores;
+	uint64_t settle_ms, max_delay_ms, batch_max;
+	bool no_kernel_coalesce;
+	bool skip_identical;
+	const char *pin_dir;
+	uint32_t ringbuf_bytes;
+	int verbose;
+};
+
+/* The kernel's BTF file (VFSWATCH_BTF_PATH overrides it, for tests). */
+const char *daemon_btf_path(void);
+
+/* Run until SIGINT/SIGTERM. Returns the exit code: 0, EXIT_SETUP or EXIT_USAGE. */
+int daemon_run(const struct run_opts *o);
+
+#endif
