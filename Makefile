@@ -106,8 +106,16 @@ deps:
 vmlinux:
 	$(Q)sh scripts/gen-vmlinux.sh
 
+sbindir ?= $(prefix)/sbin
+unitdir ?= /lib/systemd/system
+sysconfdir ?= /etc
+
 install: all
-	install -D -m 0755 $(BUILD)/vfswatch $(DESTDIR)$(prefix)/sbin/vfswatch
+	install -D -m 0755 $(BUILD)/vfswatch $(DESTDIR)$(sbindir)/vfswatch
+	install -d $(DESTDIR)$(unitdir) $(DESTDIR)$(sysconfdir)/vfswatch
+	sed 's|@SBINDIR@|$(sbindir)|' scripts/vfswatch.service > $(DESTDIR)$(unitdir)/vfswatch.service
+	install -m 0644 scripts/config.example.json $(DESTDIR)$(sysconfdir)/vfswatch/config.example.json
+	install -D -m 0644 README.md $(DESTDIR)$(prefix)/share/doc/vfswatch/README.md
 
 format:
 	$(Q)clang-format -i src/*.c src/*.h bpf/*.c bpf/*.h include/*.h tests/unit/*.c

@@ -1,18 +1,23 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 // daemon.c: `vfswatch run`: backend choice, the epoll loop's handlers, settled output, teardown.
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
 #include <bpf/libbpf.h>
 
+#include "config.h"
 #include "daemon.h"
 #include "debounce.h"
 #include "events.h"
@@ -51,6 +56,8 @@ struct daemon {
 	uint64_t fan_lost_seen;
 	uint64_t fan_unresolved_seen;
 	bool out_broken;
+	int lock_fd;
+	char lock_path[PATH_MAX];
 	enum vw_backend backend;
 };
 
@@ -351,8 +358,9 @@ static int setup_fds(struct daemon *d)
 	return 0;
 }
 
-/* A project's ignore rules: the defaults, its .gitignore when asked, then --ignore patterns. */
-static int project_ignores(struct vw_project *p, const struct run_opts *o)
+/* A project's ignore rules: the defaults, its .gitignore when asked, then extra patterns. */
+static int project_ignores(struct vw_project *p, bool defaults, bool gitignore,
+			   const char *const *extra, size_t nextra)
 {
 	char path[PATH_MAX];
 	int ret = 0;
@@ -360,40 +368,132 @@ static int project_ignores(struct vw_project *p, const struct run_opts *o)
 	p->ignore = ignore_new();
 	if (!p->ignore)
 		return -ENOMEM;
-	for (size_t i = 0; !o->no_default_ignores && vw_default_ignores[i] && !ret; i++)
+	for (size_t i = 0; defaults && vw_default_ignores[i] && !ret; i++)
 		ret = ignore_add(p->ignore, vw_default_ignores[i]);
-	if (!ret && o->gitignore) {
+	if (!ret && gitignore) {
 		snprintf(path, sizeof(path), "%s/.gitignore", p->root);
 		ret = ignore_add_file(p->ignore, path);
 		if (ret)
 			log_warnx("watch: %s: %s", path, strerror(-ret));
 	}
-	for (size_t i = 0; i < o->nignores && !ret; i++)
-		ret = ignore_add(p->ignore, o->ignores[i]);
+	for (size_t i = 0; i < nextra && !ret; i++)
+		ret = ignore_add(p->ignore, extra[i]);
 	return ret;
 }
 
-static int run_projects(struct daemon *d, const struct run_opts *o)
+static int add_project(struct daemon *d, const char *dir, const char *name, bool defaults,
+		       bool gitignore, const char *const *extra, size_t nextra)
 {
 	char err[PATH_MAX + 256];
-	const char *here[] = { "." };
-	const char **dirs = o->nwatch ? o->watch : here;
-	size_t n = o->nwatch ? o->nwatch : 1;
+	int ret = projects_add(&d->projects, dir, name, err, sizeof(err));
 
-	if (!o->nwatch)
-		log_info("no --watch given: watching the current directory");
-	for (size_t i = 0; i < n; i++) {
-		int ret = projects_add(&d->projects, dirs[i], NULL, err, sizeof(err));
+	if (ret) {
+		log_warnx("watch: %s", err);
+		return ret;
+	}
+	return project_ignores(&d->projects.v[d->projects.n - 1], defaults, gitignore, extra,
+			       nextra);
+}
 
-		if (ret) {
-			log_warnx("watch: %s", err);
-			return ret;
-		}
-		ret = project_ignores(&d->projects.v[d->projects.n - 1], o);
+/* Projects from the config file, then --watch; the current directory when neither names one. */
+static int run_projects(struct daemon *d, const struct run_opts *o, const struct vw_config *cfg)
+{
+	for (size_t i = 0; cfg && i < cfg->nprojects; i++) {
+		const struct vw_config_project *p = &cfg->projects[i];
+		int ret = add_project(d, p->root, p->name, p->default_ignores, p->gitignore,
+				      (const char *const *)p->ignore, p->nignore);
+
 		if (ret)
 			return ret;
 	}
+	for (size_t i = 0; i < o->nwatch; i++) {
+		int ret = add_project(d, o->watch[i], NULL, !o->no_default_ignores, o->gitignore,
+				      o->ignores, o->nignores);
+
+		if (ret)
+			return ret;
+	}
+	if (d->projects.n)
+		return 0;
+	log_info("no --watch given: watching the current directory");
+	return add_project(d, ".", NULL, !o->no_default_ignores, o->gitignore, o->ignores,
+			   o->nignores);
+}
+
+/* One daemon per host: an flock on <run_dir>/vfswatch.lock, released by the kernel on a crash. */
+static int take_lock(struct daemon *d, const char *run_dir)
+{
+	char pid[32] = "";
+	ssize_t n;
+
+	if (mkdir(run_dir, 0755) < 0 && errno != EEXIST) {
+		log_warn("lock: mkdir %s", run_dir);
+		return -errno;
+	}
+	snprintf(d->lock_path, sizeof(d->lock_path), "%s/vfswatch.lock", run_dir);
+	d->lock_fd = open(d->lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (d->lock_fd < 0) {
+		log_warn("lock: open %s", d->lock_path);
+		return -errno;
+	}
+	if (flock(d->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+		n = pread(d->lock_fd, pid, sizeof(pid) - 1, 0);
+		pid[n > 0 ? n : 0] = 0;
+		pid[strcspn(pid, "\n")] = 0;
+		log_warnx("another vfswatch is already running (pid %s; lock %s)", *pid ? pid : "?",
+			  d->lock_path);
+		close(d->lock_fd);
+		d->lock_fd = -1;
+		d->lock_path[0] = 0;
+		return -EBUSY;
+	}
+	n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+	if (ftruncate(d->lock_fd, 0) < 0 || pwrite(d->lock_fd, pid, n, 0) != n)
+		log_warn("lock: write %s", d->lock_path);
 	return 0;
+}
+
+/* systemd's readiness protocol (Type=notify): one datagram to $NOTIFY_SOCKET. */
+static void sd_notify_send(const char *msg)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	socklen_t len;
+	int fd;
+
+	if (!path || !*path || strlen(path) >= sizeof(sa.sun_path))
+		return;
+	memcpy(sa.sun_path, path, strlen(path));
+	if (sa.sun_path[0] == '@')
+		sa.sun_path[0] = 0;	/* abstract namespace */
+	len = offsetof(struct sockaddr_un, sun_path) + strlen(path);
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	if (sendto(fd, msg, strlen(msg), 0, (struct sockaddr *)&sa, len) < 0)
+		log_warn("notify: %s", path);
+	close(fd);
+}
+
+/* Fill what the command line left unset from the config file. */
+static void merge_config(struct run_opts *o, const struct vw_config *cfg)
+{
+	if (cfg->has_settle && !(o->set & SET_SETTLE))
+		o->settle_ms = cfg->settle_ms;
+	if (cfg->has_max_delay && !(o->set & SET_MAX_DELAY))
+		o->max_delay_ms = cfg->max_delay_ms;
+	if (cfg->has_batch_max && !(o->set & SET_BATCH_MAX))
+		o->batch_max = cfg->batch_max;
+	if (cfg->has_backend && !(o->set & SET_BACKEND))
+		backend_parse(cfg->backend, &o->backend);
+	if (cfg->has_skip_identical && !(o->set & SET_SKIP))
+		o->skip_identical = cfg->skip_identical;
+	if (cfg->run_dir && !(o->set & SET_RUN_DIR))
+		o->run_dir = cfg->run_dir;
+	if (cfg->verbose > o->verbose) {
+		o->verbose = cfg->verbose;
+		log_init(o->verbose);
+	}
 }
 
 /* A BPF backend: load, register the projects, consume the ring buffer. */
@@ -559,23 +659,46 @@ static void run_teardown(struct daemon *d)
 	if (d->dfd >= 0)
 		close(d->dfd);
 	projects_free(&d->projects);
+	if (d->lock_fd >= 0) {
+		unlink(d->lock_path);	/* still holding it: nobody else can have taken it */
+		close(d->lock_fd);
+	}
 }
 
-int daemon_run(const struct run_opts *o)
+int daemon_run(const struct run_opts *opts)
 {
-	struct daemon d = { .sfd = -1, .tfd = -1, .dfd = -1, .out = stdout };
+	struct daemon d = { .sfd = -1, .tfd = -1, .dfd = -1, .lock_fd = -1, .out = stdout };
+	struct run_opts o = *opts;
+	struct vw_config *cfg = NULL;
+	char err[PATH_MAX + 512];
 	int ret, code = 0;
 
-	ret = run_projects(&d, o);
+	if (o.config) {
+		cfg = config_load(o.config, err, sizeof(err));
+		if (!cfg) {
+			log_warnx("config: %s", err);
+			return EXIT_USAGE;
+		}
+		merge_config(&o, cfg);
+		if (o.max_delay_ms < o.settle_ms) {
+			log_warnx("config: max_delay_ms must not be shorter than settle_ms");
+			config_free(cfg);
+			return EXIT_USAGE;
+		}
+	}
+	ret = run_projects(&d, &o, cfg);
+	config_free(cfg);
 	if (ret) {
 		projects_free(&d.projects);
 		return EXIT_USAGE;
 	}
-	if (require_root_and_btf(o->backend)) {
+	if (require_root_and_btf(o.backend) || take_lock(&d, o.run_dir)) {
 		projects_free(&d.projects);
+		if (d.lock_fd >= 0)
+			close(d.lock_fd);
 		return EXIT_SETUP;
 	}
-	ret = run_setup(&d, o);
+	ret = run_setup(&d, &o);
 	if (ret) {
 		if (ret != -EINVAL && ret != -EPERM)
 			log_warnx("setup: %s", errstr(ret));
@@ -584,6 +707,7 @@ int daemon_run(const struct run_opts *o)
 	}
 	json_out_ready(d.out, backend_name(d.backend), &d.projects, getpid());
 	flush_out(&d);
+	sd_notify_send("READY=1");
 	while (!loop_stopped(d.loop)) {
 		/* the crawl runs between events: it never delays one for long */
 		ret = loop_run_once(d.loop, d.crawling ? 0 : -1);
@@ -595,6 +719,7 @@ int daemon_run(const struct run_opts *o)
 			break;
 		}
 	}
+	sd_notify_send("STOPPING=1");
 out:
 	run_teardown(&d);
 	return code;

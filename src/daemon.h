@@ -12,7 +12,18 @@
 #define EXIT_SETUP 1
 #define EXIT_USAGE 2
 
+/* run_opts.set: options given on the command line, which win over the config file */
+#define SET_SETTLE	0x01
+#define SET_MAX_DELAY	0x02
+#define SET_BATCH_MAX	0x04
+#define SET_BACKEND	0x08
+#define SET_SKIP	0x10
+#define SET_RUN_DIR	0x20
+
 struct run_opts {
+	unsigned int set;
+	const char *config;	/* --config FILE, or NULL */
+	const char *run_dir;	/* lock file (and later the control socket) */
 	const char **watch;
 	size_t nwatch;
 	enum vw_backend backend;

@@ -2,6 +2,7 @@
 // main.c: argv and the subcommands run, probe, version, help.
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "config.h"
 #include "daemon.h"
 #include "fanotify.h"
 #include "loader.h"
@@ -19,10 +21,12 @@
 
 static void usage(FILE *f)
 {
-	fputs("usage: vfswatch run [--watch DIR]... [--backend auto|fentry|tracepoint|fanotify]\n"
+	fputs("usage: vfswatch run [--watch DIR]... [--config FILE] [--run-dir DIR]\n"
+	      "                    [--backend auto|fentry|tracepoint|fanotify]\n"
 	      "                    [--raw | --settle MS --max-delay MS --batch-max N --skip-identical]\n"
 	      "                    [--ignore PATTERN]... [--gitignore] [--no-default-ignores]\n"
 	      "                    [--pin-dir DIR | --no-pin] [--ringbuf-mb N] [-v]...\n"
+	      "       vfswatch config check FILE\n"
 	      "       vfswatch probe\n"
 	      "       vfswatch version\n"
 	      "\n"
@@ -30,6 +34,11 @@ static void usage(FILE *f)
 	      "        line per change on stdout; logs go to stderr. Needs root and a kernel\n"
 	      "        with BTF. SIGINT/SIGTERM drain pending events and exit 0.\n"
 	      "        --watch, -w DIR     a project root; repeat for more projects\n"
+	      "        --config, -c FILE   JSON config: settings and projects (default\n"
+	      "                            " VW_CONFIG_DEFAULT " when no --watch is given\n"
+	      "                            and it exists); command-line options win\n"
+	      "        --run-dir DIR       where the single-instance lock lives (default\n"
+	      "                            " VW_RUN_DIR_DEFAULT ")\n"
 	      "        --backend, -b B     auto tries fentry, then tracepoint, then fanotify\n"
 	      "        --raw               one line per kernel event instead of settled changes\n"
 	      "        --settle MS         quiet time before a project's changes flush (default 50)\n"
@@ -48,6 +57,7 @@ static void usage(FILE *f)
 	      "        --no-pin            do not pin\n"
 	      "        --ringbuf-mb N      ring buffer size in MiB, a power of two (default 8)\n"
 	      "        -v                  more diagnostics on stderr (-vv, -vvv for libbpf)\n"
+	      "config check FILE   validate a config file without starting (exit 0 or 2)\n"
 	      "probe   print as JSON which backends this kernel supports, and why not\n",
 	      f);
 }
@@ -110,10 +120,32 @@ static int cmd_probe(void)
 	return chosen ? 0 : EXIT_SETUP;
 }
 
+/* vfswatch config check FILE: exit 0 when the daemon would accept it, 2 with the reason if not. */
+static int cmd_config(int argc, char **argv)
+{
+	char err[PATH_MAX + 512];
+	struct vw_config *cfg;
+
+	if (argc != 2 || strcmp(argv[0], "check") != 0) {
+		log_warnx("usage: vfswatch config check FILE");
+		return EXIT_USAGE;
+	}
+	cfg = config_load(argv[1], err, sizeof(err));
+	if (!cfg) {
+		log_warnx("config: %s", err);
+		return EXIT_USAGE;
+	}
+	printf("%s: ok, %zu project%s\n", argv[1], cfg->nprojects, cfg->nprojects == 1 ? "" : "s");
+	config_free(cfg);
+	return 0;
+}
+
 static int parse_run(int argc, char **argv, struct run_opts *o)
 {
 	static const struct option opts[] = {
 		{ "watch", required_argument, NULL, 'w' },
+		{ "config", required_argument, NULL, 'c' },
+		{ "run-dir", required_argument, NULL, 'U' },
 		{ "backend", required_argument, NULL, 'b' },
 		{ "raw", no_argument, NULL, 'r' },
 		{ "settle", required_argument, NULL, 'S' },
@@ -135,15 +167,28 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 	int c;
 
 	o->pin_dir = VW_PIN_DIR_DEFAULT;
+	o->run_dir = VW_RUN_DIR_DEFAULT;
 	o->settle_ms = 50;
 	o->max_delay_ms = 1000;
 	o->batch_max = 10000;
-	while ((c = getopt_long(argc, argv, "w:b:vh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "w:c:b:vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'w':
 			o->watch[o->nwatch++] = optarg;
 			break;
+		case 'c':
+			o->config = optarg;
+			break;
+		case 'U':
+			if (optarg[0] != '/') {
+				log_warnx("--run-dir must be an absolute path");
+				return -EINVAL;
+			}
+			o->run_dir = optarg;
+			o->set |= SET_RUN_DIR;
+			break;
 		case 'b':
+			o->set |= SET_BACKEND;
 			if (backend_parse(optarg, &o->backend)) {
 				log_warnx("unknown backend '%s' (auto, fentry, tracepoint, fanotify)",
 					  optarg);
@@ -163,18 +208,21 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 			o->no_kernel_coalesce = true;
 			break;
 		case 'Z':
+			o->set |= SET_SKIP;
 			o->skip_identical = true;
 			break;
 		case 'g':
 			o->gitignore = true;
 			break;
 		case 'S':
+			o->set |= SET_SETTLE;
 			if (parse_u64(optarg, 1, 60000, &o->settle_ms)) {
 				log_warnx("--settle: '%s' is not a number of ms from 1 to 60000", optarg);
 				return -EINVAL;
 			}
 			break;
 		case 'D':
+			o->set |= SET_MAX_DELAY;
 			if (parse_u64(optarg, 1, 600000, &o->max_delay_ms)) {
 				log_warnx("--max-delay: '%s' is not a number of ms from 1 to 600000",
 					  optarg);
@@ -182,6 +230,7 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 			}
 			break;
 		case 'B':
+			o->set |= SET_BATCH_MAX;
 			if (parse_u64(optarg, 1, 10000000, &o->batch_max)) {
 				log_warnx("--batch-max: '%s' is not a count from 1 to 10000000", optarg);
 				return -EINVAL;
@@ -215,6 +264,8 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 			return -EINVAL;
 		}
 	}
+	if (!o->config && !o->nwatch && access(VW_CONFIG_DEFAULT, F_OK) == 0)
+		o->config = VW_CONFIG_DEFAULT;
 	if (o->max_delay_ms < o->settle_ms) {
 		log_warnx("--max-delay (%llu ms) must not be shorter than --settle (%llu ms)",
 			  (unsigned long long)o->max_delay_ms, (unsigned long long)o->settle_ms);
@@ -246,6 +297,8 @@ int main(int argc, char **argv)
 		log_init(argc > 2 && strcmp(argv[2], "-v") == 0);
 		return cmd_probe();
 	}
+	if (strcmp(cmd, "config") == 0)
+		return cmd_config(argc - 2, argv + 2);
 	if (strcmp(cmd, "run") != 0) {
 		log_warnx("unknown command '%s'", cmd);
 		usage(stderr);

@@ -14,6 +14,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 VFSWATCH = os.environ.get("VFSWATCH", os.path.join(HERE, "..", "..", "build", "vfswatch"))
 WRITES = int(os.environ.get("VW_BENCH_WRITES", "200000"))
+RUN_DIR = tempfile.mkdtemp(prefix="vw-bench-run-")   # apart from any daemon the host runs
 
 
 def dd_time(path, count):
@@ -30,7 +31,8 @@ def best(path, count, n=3):
 
 class Daemon:
     def __init__(self, roots, backend="tracepoint", raw=True, extra=()):
-        args = [VFSWATCH, "run", "--backend", backend] + (["--raw"] if raw else [])
+        args = [VFSWATCH, "run", "--backend", backend, "--run-dir", RUN_DIR]
+        args += ["--raw"] if raw else []
         args += list(extra) or ["--no-pin"]
         if backend != "fanotify":
             args += ["--ringbuf-mb", "64"]

@@ -14,6 +14,8 @@ import unittest
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 VFSWATCH = os.environ.get("VFSWATCH", os.path.join(ROOT, "build", "vfswatch"))
 READY_TIMEOUT = 60
+# one single-instance lock for the whole test run, apart from any daemon the host runs
+RUN_DIR = os.environ.get("VW_TEST_RUN_DIR") or tempfile.mkdtemp(prefix="vw-run-")
 EVENT_TIMEOUT = 10
 
 
@@ -51,8 +53,9 @@ class Daemon:
     """One `vfswatch run` process; lines are parsed as they arrive."""
 
     def __init__(self, roots, backend, extra=(), stdout_path=None, pin_dir=None, wrapper=(),
-                 raw=True):
-        args = list(wrapper) + [VFSWATCH, "run", "--backend", backend] + (["--raw"] if raw else [])
+                 raw=True, env=None, run_dir=RUN_DIR):
+        args = list(wrapper) + [VFSWATCH, "run", "--backend", backend, "--run-dir", run_dir]
+        args += ["--raw"] if raw else []
         for r in roots:
             args += ["--watch", r]
         if pin_dir:
@@ -64,7 +67,7 @@ class Daemon:
         self.seen = []
         self.stdout_path = stdout_path
         out = open(stdout_path, "wb") if stdout_path else subprocess.PIPE
-        self.proc = subprocess.Popen(args, stdout=out, stderr=subprocess.PIPE)
+        self.proc = subprocess.Popen(args, stdout=out, stderr=subprocess.PIPE, env=env)
         if stdout_path:
             out.close()
             self.reader = threading.Thread(target=self._tail_file, daemon=True)
@@ -189,7 +192,8 @@ class DaemonCase(unittest.TestCase):
         self.d = None
 
     def start(self, roots=None, **kw):
-        self.d = Daemon(roots or [t.path for t in self.trees], self.backend, **kw)
+        self.d = Daemon(roots if roots is not None else [t.path for t in self.trees], self.backend,
+                        **kw)
         return self.d
 
     def tearDown(self):

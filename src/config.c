@@ -1,0 +1,261 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+// config.c: load /etc/vfswatch/config.json with cJSON; every key checked for name, type and range.
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "config.h"
+#include "util.h"
+
+#define CONFIG_MAX_BYTES (1 << 20)
+
+struct cfg_ctx {
+	const char *file;
+	char *err;
+	size_t errlen;
+};
+
+__attribute__((format(printf, 3, 4)))
+static bool fail(struct cfg_ctx *c, const char *key, const char *fmt, ...)
+{
+	char reason[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof(reason), fmt, ap);
+	va_end(ap);
+	snprintf(c->err, c->errlen, "%s: %s: %s", c->file, key, reason);
+	return false;
+}
+
+static bool get_u64(struct cfg_ctx *c, const cJSON *v, const char *key, uint64_t min,
+		    uint64_t max, uint64_t *out)
+{
+	char range[64];
+
+	snprintf(range, sizeof(range), "%llu to %llu", (unsigned long long)min,
+		 (unsigned long long)max);
+	if (!cJSON_IsNumber(v) || v->valuedouble != (double)(uint64_t)v->valuedouble)
+		return fail(c, key, "must be a whole number from %s", range);
+	if (v->valuedouble < (double)min || v->valuedouble > (double)max)
+		return fail(c, key, "must be from %s", range);
+	*out = (uint64_t)v->valuedouble;
+	return true;
+}
+
+static bool get_str(struct cfg_ctx *c, const cJSON *v, const char *key, char **out)
+{
+	if (!cJSON_IsString(v) || !*v->valuestring)
+		return fail(c, key, "must be a non-empty string");
+	free(*out);
+	*out = strdup(v->valuestring);
+	return *out != NULL || fail(c, key, "out of memory");
+}
+
+static bool get_bool(struct cfg_ctx *c, const cJSON *v, const char *key, bool *out)
+{
+	if (!cJSON_IsBool(v))
+		return fail(c, key, "must be true or false");
+	*out = cJSON_IsTrue(v);
+	return true;
+}
+
+static bool get_project(struct cfg_ctx *c, const cJSON *o, size_t i, struct vw_config_project *p)
+{
+	char key[96];
+	const cJSON *v;
+
+	p->default_ignores = true;
+	snprintf(key, sizeof(key), "projects[%zu]", i);
+	if (!cJSON_IsObject(o))
+		return fail(c, key, "must be an object");
+	cJSON_ArrayForEach(v, o) {
+		snprintf(key, sizeof(key), "projects[%zu].%s", i, v->string);
+		if (strcmp(v->string, "name") == 0) {
+			if (!get_str(c, v, key, &p->name))
+				return false;
+			if (strchr(p->name, '/'))
+				return fail(c, key, "must not contain '/'");
+		} else if (strcmp(v->string, "root") == 0) {
+			if (!get_str(c, v, key, &p->root))
+				return false;
+			if (p->root[0] != '/')
+				return fail(c, key, "must be an absolute path, not '%s'", p->root);
+		} else if (strcmp(v->string, "ignore") == 0) {
+			const cJSON *pat;
+			size_t n = 0;
+
+			if (!cJSON_IsArray(v))
+				return fail(c, key, "must be an array of patterns");
+			p->ignore = calloc(cJSON_GetArraySize(v) + 1, sizeof(*p->ignore));
+			if (!p->ignore)
+				return fail(c, key, "out of memory");
+			cJSON_ArrayForEach(pat, v) {
+				if (!cJSON_IsString(pat))
+					return fail(c, key, "must hold strings only");
+				p->ignore[n] = strdup(pat->valuestring);
+				if (!p->ignore[n++])
+					return fail(c, key, "out of memory");
+			}
+			p->nignore = n;
+		} else if (strcmp(v->string, "gitignore") == 0) {
+			if (!get_bool(c, v, key, &p->gitignore))
+				return false;
+		} else if (strcmp(v->string, "default_ignores") == 0) {
+			if (!get_bool(c, v, key, &p->default_ignores))
+				return false;
+		} else {
+			return fail(c, key, "unknown key (known: name, root, ignore, gitignore, "
+					    "default_ignores)");
+		}
+	}
+	if (!p->root) {
+		snprintf(key, sizeof(key), "projects[%zu]", i);
+		return fail(c, key, "needs a \"root\"");
+	}
+	return true;
+}
+
+static bool get_global(struct cfg_ctx *c, struct vw_config *cfg, const cJSON *v)
+{
+	const char *k = v->string;
+	uint64_t lvl;
+
+	if (strcmp(k, "settle_ms") == 0)
+		return (cfg->has_settle = get_u64(c, v, k, 1, 60000, &cfg->settle_ms));
+	if (strcmp(k, "max_delay_ms") == 0)
+		return (cfg->has_max_delay = get_u64(c, v, k, 1, 600000, &cfg->max_delay_ms));
+	if (strcmp(k, "batch_max") == 0)
+		return (cfg->has_batch_max = get_u64(c, v, k, 1, 10000000, &cfg->batch_max));
+	if (strcmp(k, "skip_identical") == 0)
+		return (cfg->has_skip_identical = get_bool(c, v, k, &cfg->skip_identical));
+	if (strcmp(k, "run_dir") == 0) {
+		if (!get_str(c, v, k, &cfg->run_dir))
+			return false;
+		return cfg->run_dir[0] == '/' || fail(c, k, "must be an absolute path");
+	}
+	if (strcmp(k, "verbose") == 0) {
+		if (!get_u64(c, v, k, 0, 3, &lvl))
+			return false;
+		cfg->verbose = (int)lvl;
+		return true;
+	}
+	if (strcmp(k, "backend") == 0) {
+		static const char *const ok[] = { "auto", "fentry", "tracepoint", "fanotify" };
+
+		if (!get_str(c, v, k, &cfg->backend))
+			return false;
+		for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+			if (strcmp(cfg->backend, ok[i]) == 0)
+				return (cfg->has_backend = true);
+		return fail(c, k, "must be auto, fentry, tracepoint or fanotify, not '%s'",
+			    cfg->backend);
+	}
+	if (strcmp(k, "projects") == 0) {
+		const cJSON *p;
+		size_t i = 0;
+
+		if (!cJSON_IsArray(v))
+			return fail(c, k, "must be an array of project objects");
+		cfg->projects = calloc(cJSON_GetArraySize(v) + 1, sizeof(*cfg->projects));
+		if (!cfg->projects)
+			return fail(c, k, "out of memory");
+		cJSON_ArrayForEach(p, v) {
+			cfg->nprojects = i + 1;
+			if (!get_project(c, p, i, &cfg->projects[i]))
+				return false;
+			i++;
+		}
+		return true;
+	}
+	return fail(c, k, "unknown key (known: settle_ms, max_delay_ms, batch_max, backend, "
+			  "skip_identical, run_dir, verbose, projects)");
+}
+
+static char *read_file(const char *path, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "re");
+	char *buf;
+	size_t n;
+
+	if (!f) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	buf = malloc(CONFIG_MAX_BYTES + 1);
+	n = buf ? fread(buf, 1, CONFIG_MAX_BYTES + 1, f) : 0;
+	fclose(f);
+	if (!buf || n > CONFIG_MAX_BYTES) {
+		snprintf(err, errlen, "%s: larger than %d bytes", path, CONFIG_MAX_BYTES);
+		free(buf);
+		return NULL;
+	}
+	buf[n] = 0;
+	return buf;
+}
+
+struct vw_config *config_load(const char *path, char *err, size_t errlen)
+{
+	struct cfg_ctx c = { .file = path, .err = err, .errlen = errlen };
+	struct vw_config *cfg = calloc(1, sizeof(*cfg));
+	char *text = read_file(path, err, errlen);
+	const char *where = NULL;
+	cJSON *root, *v;
+
+	if (!cfg || !text) {
+		free(text);
+		config_free(cfg);
+		return NULL;
+	}
+	root = cJSON_ParseWithOpts(text, &where, true);
+	if (!root) {
+		size_t off = where ? (size_t)(where - text) : 0, line = 1;
+
+		for (size_t i = 0; i < off; i++)
+			line += text[i] == '\n';
+		snprintf(err, errlen, "%s: line %zu: not valid JSON", path, line);
+		goto fail;
+	}
+	if (!cJSON_IsObject(root)) {
+		snprintf(err, errlen, "%s: the top level must be an object", path);
+		goto fail;
+	}
+	cJSON_ArrayForEach(v, root)
+		if (!get_global(&c, cfg, v))
+			goto fail;
+	if (cfg->has_settle && cfg->has_max_delay && cfg->max_delay_ms < cfg->settle_ms) {
+		snprintf(err, errlen, "%s: max_delay_ms: must not be shorter than settle_ms", path);
+		goto fail;
+	}
+	cJSON_Delete(root);
+	free(text);
+	return cfg;
+fail:
+	cJSON_Delete(root);
+	free(text);
+	config_free(cfg);
+	return NULL;
+}
+
+void config_free(struct vw_config *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; i < c->nprojects; i++) {
+		struct vw_config_project *p = &c->projects[i];
+
+		free(p->name);
+		free(p->root);
+		for (size_t j = 0; j < p->nignore; j++)
+			free(p->ignore[j]);
+		free(p->ignore);
+	}
+	free(c->projects);
+	free(c->backend);
+	free(c->run_dir);
+	free(c);
+}

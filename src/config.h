@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/* config.h: the JSON config file: global settings and projects, validated key by key. */
+#ifndef VW_CONFIG_H
+#define VW_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define VW_CONFIG_DEFAULT "/etc/vfswatch/config.json"
+#define VW_RUN_DIR_DEFAULT "/run/vfswatch"
+
+struct vw_config_project {
+	char *name;		/* NULL: the root's base name */
+	char *root;
+	char **ignore;		/* extra patterns */
+	size_t nignore;
+	bool gitignore;
+	bool default_ignores;
+};
+
+struct vw_config {
+	/* each is set only when the file names it (has_*) */
+	bool has_settle, has_max_delay, has_batch_max, has_backend, has_skip_identical;
+	uint64_t settle_ms, max_delay_ms, batch_max;
+	char *backend;
+	bool skip_identical;
+	char *run_dir;		/* NULL: VW_RUN_DIR_DEFAULT */
+	int verbose;
+	struct vw_config_project *projects;
+	size_t nprojects;
+};
+
+/*
+ * Parse and validate @path. On failure returns NULL and writes "<file>: <key>:
+ * <reason>" into @err. Unknown keys, wrong types and bad values are errors.
+ */
+struct vw_config *config_load(const char *path, char *err, size_t errlen);
+void config_free(struct vw_config *c);	/* NULL is a no-op */
+
+#endif
