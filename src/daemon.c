@@ -17,7 +17,10 @@
 
 #include <bpf/libbpf.h>
 
+#include <cjson/cJSON.h>
+
 #include "config.h"
+#include "control.h"
 #include "daemon.h"
 #include "debounce.h"
 #include "events.h"
@@ -36,6 +39,7 @@
 #define CRAWL_BUDGET 2048	/* directory entries indexed per loop turn */
 #define MS (1000ull * 1000)
 #define BTF_PATH "/sys/kernel/btf/vmlinux"
+#define VW_VERSION "0.1.0"
 
 struct daemon {
 	struct vw_projects projects;
@@ -56,6 +60,9 @@ struct daemon {
 	uint64_t fan_lost_seen;
 	uint64_t fan_unresolved_seen;
 	bool out_broken;
+	struct vw_control *ctl;
+	const struct run_opts *opts;
+	uint64_t started_ns;
 	int lock_fd;
 	char lock_path[PATH_MAX];
 	enum vw_backend backend;
@@ -126,10 +133,41 @@ static void exclude_dir(void *ctx, const struct vw_project *p, uint32_t kdev, ui
 		log_warnx("loader: exclude a directory of %s: %s", p->name, errstr(ret));
 }
 
+static void on_settled(void *ctx, const struct vw_settled *s);
+
+/*
+ * The root directory was removed (or moved away), or made again. The project
+ * stays registered: its path is watched by name (the chains map), and when a
+ * directory appears there again it is registered under its new inode.
+ */
+static void root_changed(struct daemon *d, struct vw_project *p, bool back)
+{
+	struct stat st;
+
+	if (d->deb)
+		debounce_flush(d->deb, 0, true, on_settled, d);
+	json_out_project(d->out, back ? "root_back" : "root_gone", p);
+	log_warnx("project %s: root %s %s", p->name, p->root, back ? "is back" : "is gone");
+	if (!back || stat(p->root, &st) < 0 || !S_ISDIR(st.st_mode) || !d->loader)
+		return;
+	p->gone = true;		/* out under the old identity, in again under the new one */
+	loader_remove_project(d->loader, p, &d->projects);
+	p->gone = false;
+	p->dev = kernel_dev(st.st_dev);
+	p->ino = st.st_ino;
+	loader_add_project(d->loader, p);
+	if (d->idx && index_crawl(d->idx, p, "") == 0)
+		d->crawling = true;
+}
+
 static void on_out(void *ctx, const struct vw_out *o)
 {
 	struct daemon *d = ctx;
 
+	if (strcmp(o->event, "root_gone") == 0 || strcmp(o->event, "root_back") == 0) {
+		root_changed(d, (struct vw_project *)o->project, o->event[5] == 'b');
+		return;
+	}
 	if (o->ignored) {	/* a new ignored directory: keep what happens inside in the kernel */
 		char path[PATH_MAX];
 		struct stat st;
@@ -140,6 +178,7 @@ static void on_out(void *ctx, const struct vw_out *o)
 		return;
 	}
 	if (!d->deb) {
+		((struct vw_project *)o->project)->changes++;
 		if (!d->out_broken && json_out_change(d->out, o) < 0)
 			d->out_broken = true;
 		return;
@@ -153,6 +192,7 @@ static void on_settled(void *ctx, const struct vw_settled *s)
 {
 	struct daemon *d = ctx;
 
+	((struct vw_project *)s->project)->changes++;
 	if (!d->out_broken && json_out_settled(d->out, s) < 0)
 		d->out_broken = true;
 }
@@ -315,6 +355,8 @@ static int on_timer(void *ctx, uint32_t events)
 	return flush_out(d);
 }
 
+static void reload(struct daemon *d);
+
 static int on_signal(void *ctx, uint32_t events)
 {
 	struct daemon *d = ctx;
@@ -325,7 +367,7 @@ static int on_signal(void *ctx, uint32_t events)
 			log_info("signal %d: draining and stopping", si.ssi_signo);
 			loop_stop(d->loop);
 		} else if (si.ssi_signo == SIGHUP) {
-			log_info("SIGHUP: nothing to reload without a config file");
+			reload(d);
 		}
 	}
 	return 0;
@@ -405,6 +447,7 @@ static int run_projects(struct daemon *d, const struct run_opts *o, const struct
 
 		if (ret)
 			return ret;
+		d->projects.v[d->projects.n - 1].from_config = true;
 	}
 	for (size_t i = 0; i < o->nwatch; i++) {
 		int ret = add_project(d, o->watch[i], NULL, !o->no_default_ignores, o->gitignore,
@@ -609,6 +652,259 @@ static int setup_settled(struct daemon *d, const struct run_opts *o)
 	return loop_add(d->loop, d->dfd, on_debounce, d);
 }
 
+/* Register a project just added to the table with the backend and the crawl. */
+static int project_start(struct daemon *d, struct vw_project *p, char *err, size_t errlen)
+{
+	int ret = 0;
+
+	if (d->loader)
+		ret = loader_add_project(d->loader, p);
+	else if (d->fan)
+		ret = fan_add_project(d->fan, p, err, errlen);
+	if (ret) {
+		if (!err[0])
+			snprintf(err, errlen, "register %s: %s", p->root, errstr(ret));
+		return ret;
+	}
+	if (d->idx && index_crawl(d->idx, p, "") == 0)
+		d->crawling = true;
+	json_out_project(d->out, "project_added", p);
+	flush_out(d);
+	log_info("project %s (%s) added", p->name, p->root);
+	return 0;
+}
+
+/* Take a project out: what it has pending is flushed first, nothing else is touched. */
+static int project_stop(struct daemon *d, struct vw_project *p)
+{
+	int ret = 0;
+
+	if (d->deb)
+		debounce_flush(d->deb, 0, true, on_settled, d);
+	p->gone = true;
+	if (d->loader)
+		ret = loader_remove_project(d->loader, p, &d->projects);
+	json_out_project(d->out, "project_removed", p);
+	flush_out(d);
+	log_info("project %s (%s) removed", p->name, p->root);
+	return ret;
+}
+
+static const char **json_strings(const cJSON *arr, size_t *n)
+{
+	const char **v = calloc(cJSON_GetArraySize(arr) + 1, sizeof(*v));
+	const cJSON *it;
+
+	*n = 0;
+	if (!v)
+		return NULL;
+	cJSON_ArrayForEach(it, arr) {
+		if (!cJSON_IsString(it)) {
+			free(v);
+			return NULL;
+		}
+		v[(*n)++] = it->valuestring;
+	}
+	return v;
+}
+
+static int ctl_add(void *ctx, const cJSON *req, cJSON *reply, char *err, size_t errlen)
+{
+	struct daemon *d = ctx;
+	const cJSON *root = cJSON_GetObjectItemCaseSensitive(req, "root");
+	const cJSON *name = cJSON_GetObjectItemCaseSensitive(req, "name");
+	const cJSON *ign = cJSON_GetObjectItemCaseSensitive(req, "ignore");
+	const cJSON *git = cJSON_GetObjectItemCaseSensitive(req, "gitignore");
+	const char **pats = NULL;
+	struct vw_project *p;
+	size_t n = 0;
+	int ret;
+
+	if (!cJSON_IsString(root) || root->valuestring[0] != '/') {
+		snprintf(err, errlen, "add: \"root\" must be an absolute path");
+		return -EINVAL;
+	}
+	if ((name && !cJSON_IsString(name)) || (git && !cJSON_IsBool(git)) ||
+	    (ign && (!cJSON_IsArray(ign) || !(pats = json_strings(ign, &n))))) {
+		snprintf(err, errlen, "add: \"name\" must be a string, \"ignore\" an array of "
+				      "strings, \"gitignore\" a boolean");
+		return -EINVAL;
+	}
+	ret = projects_add(&d->projects, root->valuestring, name ? name->valuestring : NULL, err,
+			   errlen);
+	if (!ret) {
+		p = &d->projects.v[d->projects.n - 1];
+		ret = project_ignores(p, true, cJSON_IsTrue(git), pats, n);
+		if (!ret)
+			ret = project_start(d, p, err, errlen);
+		if (ret)
+			p->gone = true;
+		else
+			cJSON_AddStringToObject(reply, "name", p->name),
+			cJSON_AddStringToObject(reply, "root", p->root);
+	}
+	free(pats);
+	return ret;
+}
+
+static int ctl_remove(void *ctx, const cJSON *req, cJSON *reply, char *err, size_t errlen)
+{
+	struct daemon *d = ctx;
+	const cJSON *name = cJSON_GetObjectItemCaseSensitive(req, "name");
+	struct vw_project *p;
+
+	if (!cJSON_IsString(name)) {
+		snprintf(err, errlen, "remove: \"name\" must be a string");
+		return -EINVAL;
+	}
+	p = projects_by_name(&d->projects, name->valuestring);
+	if (!p) {
+		snprintf(err, errlen, "remove: no project named '%.128s'", name->valuestring);
+		return -ENOENT;
+	}
+	cJSON_AddStringToObject(reply, "removed", p->name);
+	return project_stop(d, p);
+}
+
+static cJSON *projects_json(const struct daemon *d)
+{
+	cJSON *arr = cJSON_CreateArray();
+
+	for (size_t i = 0; arr && i < d->projects.n; i++) {
+		const struct vw_project *p = &d->projects.v[i];
+		cJSON *o;
+
+		if (p->gone || !(o = cJSON_CreateObject()))
+			continue;
+		cJSON_AddItemToArray(arr, o);
+		cJSON_AddStringToObject(o, "name", p->name);
+		cJSON_AddStringToObject(o, "root", p->root);
+		cJSON_AddNumberToObject(o, "changes", (double)p->changes);
+	}
+	return arr;
+}
+
+static int ctl_list(void *ctx, const cJSON *req, cJSON *reply, char *err, size_t errlen)
+{
+	cJSON *arr = projects_json(ctx);
+
+	if (!arr || !cJSON_AddItemToObject(reply, "projects", arr))
+		return -ENOMEM;
+	return 0;
+}
+
+static long proc_status_kib(const char *key)
+{
+	char line[256];
+	size_t n = strlen(key);
+	long v = -1;
+	FILE *f = fopen("/proc/self/status", "re");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (strncmp(line, key, n) == 0 && line[n] == ':')
+			v = strtol(line + n + 1, NULL, 10);
+	if (f)
+		fclose(f);
+	return v;
+}
+
+static int ctl_status(void *ctx, const cJSON *req, cJSON *reply, char *err, size_t errlen)
+{
+	static const char *const stat_names[VW_STAT_MAX] = {
+		"seen", "rejected", "walked", "emitted", "ringbuf_full", "truncated", "excluded",
+		"unresolved", "read_fail", "cached", "coalesced",
+	};
+	struct daemon *d = ctx;
+	uint64_t st[VW_STAT_MAX];
+	cJSON *k;
+
+	cJSON_AddStringToObject(reply, "version", VW_VERSION);
+	cJSON_AddNumberToObject(reply, "pid", getpid());
+	cJSON_AddNumberToObject(reply, "uptime_s",
+				(double)((now_ns(CLOCK_MONOTONIC) - d->started_ns) / 1000000000ull));
+	cJSON_AddStringToObject(reply, "backend", backend_name(d->backend));
+	cJSON_AddStringToObject(reply, "mode", d->deb ? "settled" : "raw");
+	cJSON_AddItemToObject(reply, "projects", projects_json(d));
+	cJSON_AddNumberToObject(reply, "pending_paths", d->deb ? (double)debounce_pending(d->deb) : 0);
+	cJSON_AddNumberToObject(reply, "indexed_paths", d->idx ? (double)index_count(d->idx) : 0);
+	cJSON_AddBoolToObject(reply, "crawling", d->crawling);
+	cJSON_AddNumberToObject(reply, "lost", (double)(d->lost_seen + d->fan_lost_seen));
+	cJSON_AddNumberToObject(reply, "unresolved",
+				(double)(d->unresolved_seen + d->fan_unresolved_seen));
+	cJSON_AddNumberToObject(reply, "bad_records", (double)d->bad_seen);
+	cJSON_AddNumberToObject(reply, "rss_kib", proc_status_kib("VmRSS"));
+	cJSON_AddNumberToObject(reply, "rss_anon_kib", proc_status_kib("RssAnon"));
+	if (d->loader && loader_stats(d->loader, st) == 0 &&
+	    (k = cJSON_AddObjectToObject(reply, "kernel"))) {
+		for (int i = 0; i < VW_STAT_MAX; i++)
+			cJSON_AddNumberToObject(k, stat_names[i], (double)st[i]);
+	}
+	return 0;
+}
+
+static const struct ctl_verb ctl_verbs[] = {
+	{ "add", ctl_add },
+	{ "remove", ctl_remove },
+	{ "list", ctl_list },
+	{ "status", ctl_status },
+	{ NULL, NULL },
+};
+
+/*
+ * SIGHUP: read the config again and apply the difference in place: new roots
+ * are added, config projects no longer listed are removed, ignore rules of the
+ * others are replaced. A bad file changes nothing.
+ */
+static void reload(struct daemon *d)
+{
+	char err[PATH_MAX + 512] = "", real[PATH_MAX];
+	const char *path = d->opts->config;
+	struct vw_config *cfg;
+
+	if (!path) {
+		log_warnx("reload: no config file to read (started without --config)");
+		return;
+	}
+	cfg = config_load(path, err, sizeof(err));
+	if (!cfg) {
+		log_warnx("reload: %s; keeping the running configuration", err);
+		return;
+	}
+	for (size_t i = 0; i < d->projects.n; i++) {
+		struct vw_project *p = &d->projects.v[i];
+		bool listed = false;
+
+		for (size_t j = 0; !p->gone && p->from_config && j < cfg->nprojects; j++)
+			listed |= realpath(cfg->projects[j].root, real) && strcmp(real, p->root) == 0;
+		if (!p->gone && p->from_config && !listed)
+			project_stop(d, p);
+	}
+	for (size_t j = 0; j < cfg->nprojects; j++) {
+		const struct vw_config_project *c = &cfg->projects[j];
+		struct vw_project *p = realpath(c->root, real) ? projects_by_root(&d->projects, real) :
+								   NULL;
+
+		err[0] = 0;
+		if (p) {	/* kept: its rules may have changed */
+			ignore_free(p->ignore);
+			project_ignores(p, c->default_ignores, c->gitignore,
+					(const char *const *)c->ignore, c->nignore);
+			continue;
+		}
+		if (add_project(d, c->root, c->name, c->default_ignores, c->gitignore,
+				(const char *const *)c->ignore, c->nignore) == 0) {
+			p = &d->projects.v[d->projects.n - 1];
+			p->from_config = true;
+			if (project_start(d, p, err, sizeof(err))) {
+				log_warnx("reload: %s", err);
+				p->gone = true;
+			}
+		}
+	}
+	config_free(cfg);
+	log_info("reload: %zu projects", projects_live(&d->projects));
+}
+
 static int run_setup(struct daemon *d, const struct run_opts *o)
 {
 	int ret;
@@ -623,6 +919,16 @@ static int run_setup(struct daemon *d, const struct run_opts *o)
 		ret = loop_add(d->loop, d->tfd, on_timer, d);
 	if (!ret)
 		ret = setup_settled(d, o);
+	if (!ret) {
+		char path[PATH_MAX], err[PATH_MAX + 64];
+
+		snprintf(path, sizeof(path), "%s/ctl.sock", o->run_dir);
+		d->ctl = control_new(path, d->loop, ctl_verbs, d, err, sizeof(err));
+		if (!d->ctl) {
+			log_warnx("control: %s", err);
+			ret = -EINVAL;
+		}
+	}
 	if (!ret)
 		ret = setup_backend(d, o);
 	return ret;
@@ -630,6 +936,8 @@ static int run_setup(struct daemon *d, const struct run_opts *o)
 
 static void run_teardown(struct daemon *d)
 {
+	control_free(d->ctl);	/* stop accepting first */
+	d->ctl = NULL;
 	/* Stop the hooks first, then drain what they already sent. */
 	if (d->loader)
 		loader_detach(d->loader);
@@ -705,6 +1013,8 @@ int daemon_run(const struct run_opts *opts)
 		code = EXIT_SETUP;
 		goto out;
 	}
+	d.opts = &o;
+	d.started_ns = now_ns(CLOCK_MONOTONIC);
 	json_out_ready(d.out, backend_name(d.backend), &d.projects, getpid());
 	flush_out(&d);
 	sd_notify_send("READY=1");

@@ -65,6 +65,24 @@ static const char *below(const char *abs, bool have, const struct vw_project *q)
 	return r && *r ? r : NULL;
 }
 
+/* The root directory itself went away or came back: tell the daemon, once per project. */
+static int root_itself(const struct vw_project *q, const struct vw_event *ev, const char *nabs,
+		       bool have_new, const char *oabs, bool have_old, out_fn fn, void *ctx)
+{
+	struct vw_out o = { .project = q, .ev = ev, .path = "", .type = "dir" };
+
+	if ((ev->op == VW_OP_RMDIR && have_new && strcmp(nabs, q->root) == 0) ||
+	    (ev->op == VW_OP_RENAME && have_old && strcmp(oabs, q->root) == 0))
+		o.event = "root_gone";
+	else if ((ev->op == VW_OP_MKDIR || ev->op == VW_OP_RENAME) && have_new &&
+		 strcmp(nabs, q->root) == 0)
+		o.event = "root_back";
+	if (!o.event)
+		return 0;
+	fn(ctx, &o);
+	return 1;
+}
+
 /* Drop a side that the project ignores; a new ignored directory is reported as such. */
 static const char *unless_ignored(const struct vw_project *q, const char *rel, bool is_dir,
 				  bool created, out_fn fn, void *ctx, const struct vw_event *ev)
@@ -94,6 +112,10 @@ int events_route(struct vw_projects *t, const struct vw_event *ev, out_fn fn, vo
 	if (ftype == VW_FT_UNKNOWN && have_new && ev->op == VW_OP_RENAME)
 		ftype = ftype_now(nabs);
 	for (size_t i = 0; i < t->n; i++) {
+		if (t->v[i].gone)
+			continue;
+		if (root_itself(&t->v[i], ev, nabs, have_new, oabs, have_old, fn, ctx))
+			continue;
 		const struct vw_project *q = &t->v[i];
 		bool is_dir = ftype == VW_FT_DIR || ev->op == VW_OP_MKDIR || ev->op == VW_OP_RMDIR;
 		bool made = ev->op == VW_OP_MKDIR || ev->op == VW_OP_RENAME;

@@ -12,7 +12,8 @@
 /* One change as a user of one project sees it; borrowed pointers, valid during the callback. */
 struct vw_out {
 	const struct vw_project *project;
-	const char *event;	/* "create" "modify" "delete" "truncate" "rename" */
+	const char *event;	/* "create" "modify" "delete" "truncate" "rename";
+				 * "root_gone" / "root_back": the root directory itself */
 	const char *type;	/* "file" "dir" "symlink" "other", or NULL when unknown */
 	const char *path;	/* relative to the project root, NUL-terminated */
 	const char *old_path;	/* renames only */

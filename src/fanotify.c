@@ -133,13 +133,7 @@ struct vw_fan *fan_new(const struct vw_projects *t, char *err, size_t errlen)
 		goto fail;
 	}
 	for (size_t i = 0; i < t->n; i++) {
-		struct mount_ctx m = { .f = f, .err = err, .errlen = errlen };
-
-		ret = mark_fs(f, t->v[i].root, err, errlen);
-		if (!ret)
-			ret = project_mounts(&t->v[i], "/proc/self/mountinfo", mark_mount, &m);
-		if (!ret)
-			ret = m.ret;
+		ret = fan_add_project(f, &t->v[i], err, errlen);
 		if (ret)
 			goto fail;
 	}
@@ -148,6 +142,16 @@ fail:
 	fan_free(f);
 	errno = -ret;
 	return NULL;
+}
+
+int fan_add_project(struct vw_fan *f, const struct vw_project *p, char *err, size_t errlen)
+{
+	struct mount_ctx m = { .f = f, .err = err, .errlen = errlen };
+	int ret = mark_fs(f, p->root, err, errlen);
+
+	if (!ret)
+		ret = project_mounts(p, "/proc/self/mountinfo", mark_mount, &m);
+	return ret ? ret : m.ret;
 }
 
 void fan_free(struct vw_fan *f)
@@ -277,7 +281,7 @@ static bool proc_attr(pid_t pid, char *comm, size_t len, uint32_t *uid)
 static bool locate(const struct vw_fan *f, const char *abs, uint32_t *project, const char **rel)
 {
 	for (size_t i = 0; i < f->t->n; i++) {
-		const char *r = path_below(abs, f->t->v[i].root);
+		const char *r = f->t->v[i].gone ? NULL : path_below(abs, f->t->v[i].root);
 
 		if (r && *r) {
 			*project = f->t->v[i].id;

@@ -18,6 +18,8 @@ struct vw_fan;
  */
 struct vw_fan *fan_new(const struct vw_projects *t, char *err, size_t errlen);
 void fan_free(struct vw_fan *f);	/* NULL is a no-op */
+/* Mark the filesystems of a project added at run time. Returns 0 or -errno with @err. */
+int fan_add_project(struct vw_fan *f, const struct vw_project *p, char *err, size_t errlen);
 int fan_fd(const struct vw_fan *f);
 
 /*

@@ -132,7 +132,11 @@ int json_out_ready(FILE *f, const char *backend, const struct vw_projects *t, in
 	    !(arr = cJSON_AddArrayToObject(j, "projects")))
 		goto nomem;
 	for (size_t i = 0; i < t->n; i++) {
-		cJSON *p = cJSON_CreateObject();
+		cJSON *p;
+
+		if (t->v[i].gone)
+			continue;
+		p = cJSON_CreateObject();
 
 		if (!p)
 			goto nomem;
@@ -168,6 +172,19 @@ int json_out_stop(FILE *f, const char *reason)
 	if (!j)
 		return -ENOMEM;
 	if (!cJSON_AddStringToObject(j, "reason", reason)) {
+		cJSON_Delete(j);
+		return -ENOMEM;
+	}
+	return line_write(f, j);
+}
+
+int json_out_project(FILE *f, const char *event, const struct vw_project *p)
+{
+	cJSON *j = line_new(event, 0);
+
+	if (!j)
+		return -ENOMEM;
+	if (!cJSON_AddStringToObject(j, "project", p->name) || !add_name(j, "root", p->root)) {
 		cJSON_Delete(j);
 		return -ENOMEM;
 	}

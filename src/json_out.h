@@ -18,5 +18,7 @@ int json_out_settled(FILE *f, const struct vw_settled *s);	/* default: net chang
 int json_out_ready(FILE *f, const char *backend, const struct vw_projects *t, int pid);
 int json_out_overflow(FILE *f, const char *reason, uint64_t lost);
 int json_out_stop(FILE *f, const char *reason);
+/* "project_added" / "project_removed" with the project's name and root. */
+int json_out_project(FILE *f, const char *event, const struct vw_project *p);
 
 #endif

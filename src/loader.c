@@ -414,6 +414,17 @@ int loader_events_fd(const struct vw_loader *l)
 	return bpf_map__fd(l->skel->maps.vw_events);
 }
 
+static void bump_gen(struct vw_loader *l)
+{
+	uint32_t zero = 0, cur;
+	int fd = bpf_map__fd(l->skel->maps.vw_gen);
+
+	if (bpf_map_lookup_elem(fd, &zero, &cur) == 0) {
+		cur++;
+		bpf_map_update_elem(fd, &zero, &cur, BPF_ANY);
+	}
+}
+
 struct fill_ctx {
 	int fd;
 	int err;
@@ -457,13 +468,131 @@ int loader_add_project(struct vw_loader *l, const struct vw_project *p)
 	/* The root goes in last: from then on its events flow. */
 	if (bpf_map_update_elem(bpf_map__fd(l->skel->maps.vw_roots), &key, &p->id, BPF_ANY) < 0)
 		return -errno;
+	bump_gen(l);	/* open files judged "not watched" may be under it now */
 	return 0;
+}
+
+struct entries {
+	struct vw_chain_key *k;
+	struct vw_chain_val *v;
+	uint32_t *devs;
+	size_t n, cap, ndevs, capdevs;
+	int err;
+};
+
+static void collect_chain(void *ctx, const struct vw_chain_key *k, const struct vw_chain_val *v)
+{
+	struct entries *e = ctx;
+
+	for (size_t i = 0; i < e->n; i++) {
+		if (memcmp(&e->k[i], k, sizeof(*k)) == 0) {
+			if (v->final)
+				e->v[i] = *v;	/* as on add: a root reached wins */
+			return;
+		}
+	}
+	if (e->n == e->cap) {
+		size_t cap = e->cap ? e->cap * 2 : 64;
+		struct vw_chain_key *nk = reallocarray(e->k, cap, sizeof(*nk));
+		struct vw_chain_val *nv = nk ? reallocarray(e->v, cap, sizeof(*nv)) : NULL;
+
+		if (nk)
+			e->k = nk;
+		if (!nv) {
+			e->err = -ENOMEM;
+			return;
+		}
+		e->v = nv;
+		e->cap = cap;
+	}
+	e->k[e->n] = *k;
+	e->v[e->n++] = *v;
+}
+
+static void collect_dev(void *ctx, uint32_t dev)
+{
+	struct entries *e = ctx;
+
+	for (size_t i = 0; i < e->ndevs; i++)
+		if (e->devs[i] == dev)
+			return;
+	if (e->ndevs == e->capdevs) {
+		size_t cap = e->capdevs ? e->capdevs * 2 : 16;
+		uint32_t *n = reallocarray(e->devs, cap, sizeof(*n));
+
+		if (!n) {
+			e->err = -ENOMEM;
+			return;
+		}
+		e->devs = n;
+		e->capdevs = cap;
+	}
+	e->devs[e->ndevs++] = dev;
+}
+
+static void entries_free(struct entries *e)
+{
+	free(e->k);
+	free(e->v);
+	free(e->devs);
+}
+
+int loader_remove_project(struct vw_loader *l, const struct vw_project *p,
+			  const struct vw_projects *t)
+{
+	struct vw_dir_key key = { .ino = p->ino, .dev = p->dev };
+	struct entries mine = {}, keep = {};
+	int cfd = bpf_map__fd(l->skel->maps.vw_chains);
+	int dfd = bpf_map__fd(l->skel->maps.vw_watched_devs);
+	uint32_t cur;
+	int ret = 0;
+
+	/* the root first: from now on nothing of it is emitted */
+	if (bpf_map_lookup_elem(bpf_map__fd(l->skel->maps.vw_roots), &key, &cur) == 0 &&
+	    cur == p->id)
+		bpf_map_delete_elem(bpf_map__fd(l->skel->maps.vw_roots), &key);
+	project_chain_entries(p, collect_chain, &mine);
+	project_devs(p, "/proc/self/mountinfo", collect_dev, &mine);
+	for (size_t i = 0; i < t->n; i++) {
+		if (t->v[i].gone)
+			continue;
+		project_chain_entries(&t->v[i], collect_chain, &keep);
+		project_devs(&t->v[i], "/proc/self/mountinfo", collect_dev, &keep);
+	}
+	if (mine.err || keep.err) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < mine.n; i++) {
+		size_t j;
+
+		for (j = 0; j < keep.n; j++)
+			if (memcmp(&mine.k[i], &keep.k[j], sizeof(mine.k[i])) == 0)
+				break;
+		if (j < keep.n)
+			bpf_map_update_elem(cfd, &keep.k[j], &keep.v[j], BPF_ANY);
+		else
+			bpf_map_delete_elem(cfd, &mine.k[i]);
+	}
+	for (size_t i = 0; i < mine.ndevs; i++) {
+		size_t j;
+
+		for (j = 0; j < keep.ndevs && keep.devs[j] != mine.devs[i]; j++)
+			;
+		if (j == keep.ndevs)
+			bpf_map_delete_elem(dfd, &mine.devs[i]);
+	}
+	bump_gen(l);	/* files judged to be in it must be judged again */
+out:
+	entries_free(&mine);
+	entries_free(&keep);
+	return ret;
 }
 
 int loader_exclude(struct vw_loader *l, uint32_t kdev, uint64_t ino)
 {
 	struct vw_dir_key key = { .ino = ino, .dev = kdev };
-	uint32_t excluded = VW_PROJECT_EXCLUDED, zero = 0;
+	uint32_t excluded = VW_PROJECT_EXCLUDED;
 	int fd = bpf_map__fd(l->skel->maps.vw_roots);
 	uint32_t cur;
 
@@ -472,11 +601,7 @@ int loader_exclude(struct vw_loader *l, uint32_t kdev, uint64_t ino)
 		return cur == VW_PROJECT_EXCLUDED ? 0 : -EEXIST;
 	if (bpf_map_update_elem(fd, &key, &excluded, BPF_ANY) < 0)
 		return -errno;
-	/* files already judged "watched" below it must be judged again */
-	if (bpf_map_lookup_elem(bpf_map__fd(l->skel->maps.vw_gen), &zero, &cur) == 0) {
-		cur++;
-		bpf_map_update_elem(bpf_map__fd(l->skel->maps.vw_gen), &zero, &cur, BPF_ANY);
-	}
+	bump_gen(l);	/* files already judged "watched" below it must be judged again */
 	return 0;
 }
 

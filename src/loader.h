@@ -43,6 +43,13 @@ int loader_detach(struct vw_loader *l);
 enum vw_backend loader_backend(const struct vw_loader *l);
 int loader_events_fd(const struct vw_loader *l);
 int loader_add_project(struct vw_loader *l, const struct vw_project *p);
+/*
+ * Take @p out of the kernel maps; @t holds the projects that stay (p marked
+ * gone): entries they share with @p (ancestor chains, filesystems) are kept
+ * or rewritten, never deleted, so their events flow on. Returns 0 or -errno.
+ */
+int loader_remove_project(struct vw_loader *l, const struct vw_project *p,
+			  const struct vw_projects *t);
 int loader_quiet_add(struct vw_loader *l, uint32_t tgid);
 /* Mark the directory (kernel dev, ino) EXCLUDED: nothing below it leaves the kernel. */
 int loader_exclude(struct vw_loader *l, uint32_t kdev, uint64_t ino);

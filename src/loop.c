@@ -9,7 +9,7 @@
 #include "log.h"
 #include "loop.h"
 
-#define LOOP_MAX_SOURCES 32
+#define LOOP_MAX_SOURCES 64
 #define LOOP_BATCH 16
 
 struct source {
@@ -55,17 +55,33 @@ int loop_add(struct vw_loop *l, int fd, loop_cb_fn cb, void *ctx)
 	struct epoll_event ev = { .events = EPOLLIN };
 	struct source *s;
 
-	if (l->n >= LOOP_MAX_SOURCES)
+	/* a free slot (fd -1) first: registrations never move, epoll points at them */
+	for (s = l->src; s < l->src + l->n && s->fd >= 0; s++)
+		;
+	if (s == l->src + LOOP_MAX_SOURCES)
 		return -ENOSPC;
-	s = &l->src[l->n];
 	s->fd = fd;
 	s->cb = cb;
 	s->ctx = ctx;
 	ev.data.ptr = s;
-	if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+	if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		s->fd = -1;
 		return -errno;
-	l->n++;
+	}
+	if (s == l->src + l->n)
+		l->n++;
 	return 0;
+}
+
+int loop_del(struct vw_loop *l, int fd)
+{
+	for (int i = 0; i < l->n; i++) {
+		if (l->src[i].fd == fd) {
+			l->src[i].fd = -1;	/* a pending event for it is skipped below */
+			return epoll_ctl(l->epfd, EPOLL_CTL_DEL, fd, NULL) < 0 ? -errno : 0;
+		}
+	}
+	return -ENOENT;
 }
 
 void loop_stop(struct vw_loop *l)
@@ -87,7 +103,11 @@ int loop_run_once(struct vw_loop *l, int timeout_ms)
 		return errno == EINTR ? 0 : -errno;
 	for (int i = 0; i < n && !l->stop; i++) {
 		struct source *s = evs[i].data.ptr;
-		int ret = s->cb(s->ctx, evs[i].events);
+		int ret;
+
+		if (s->fd < 0)
+			continue;	/* removed by an earlier handler of this round */
+		ret = s->cb(s->ctx, evs[i].events);
 
 		if (ret < 0)
 			log_warnx("loop: handler for fd %d: %s", s->fd, strerror(-ret));

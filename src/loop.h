@@ -14,6 +14,8 @@ struct vw_loop;
 struct vw_loop *loop_new(void);
 void loop_free(struct vw_loop *l);	/* closes nothing it did not open; NULL is a no-op */
 int loop_add(struct vw_loop *l, int fd, loop_cb_fn cb, void *ctx);
+/* Stop watching @fd (it is not closed). Safe from inside a handler. Returns 0 or -errno. */
+int loop_del(struct vw_loop *l, int fd);
 void loop_stop(struct vw_loop *l);
 bool loop_stopped(const struct vw_loop *l);
 /* Wait up to @timeout_ms (-1: forever) and dispatch. Returns 0 or -errno; EINTR is 0. */

@@ -11,6 +11,7 @@
 #include <cjson/cJSON.h>
 
 #include "config.h"
+#include "control.h"
 #include "daemon.h"
 #include "fanotify.h"
 #include "loader.h"
@@ -26,6 +27,9 @@ static void usage(FILE *f)
 	      "                    [--raw | --settle MS --max-delay MS --batch-max N --skip-identical]\n"
 	      "                    [--ignore PATTERN]... [--gitignore] [--no-default-ignores]\n"
 	      "                    [--pin-dir DIR | --no-pin] [--ringbuf-mb N] [-v]...\n"
+	      "       vfswatch ctl [--run-dir DIR] add DIR [--name N] [--ignore P]... [--gitignore]\n"
+	      "       vfswatch ctl [--run-dir DIR] remove NAME | list\n"
+	      "       vfswatch status [--run-dir DIR]\n"
 	      "       vfswatch config check FILE\n"
 	      "       vfswatch probe\n"
 	      "       vfswatch version\n"
@@ -57,6 +61,9 @@ static void usage(FILE *f)
 	      "        --no-pin            do not pin\n"
 	      "        --ringbuf-mb N      ring buffer size in MiB, a power of two (default 8)\n"
 	      "        -v                  more diagnostics on stderr (-vv, -vvv for libbpf)\n"
+	      "ctl     talk to the running daemon over <run-dir>/ctl.sock (root only): add or\n"
+	      "        remove a project live, list projects\n"
+	      "status  the daemon's state as JSON: backend, projects, kernel counters, memory\n"
 	      "config check FILE   validate a config file without starting (exit 0 or 2)\n"
 	      "probe   print as JSON which backends this kernel supports, and why not\n",
 	      f);
@@ -118,6 +125,98 @@ static int cmd_probe(void)
 	cJSON_free(s);
 	cJSON_Delete(j);
 	return chosen ? 0 : EXIT_SETUP;
+}
+
+/* Send one control request; print the reply. Exit 0 when the daemon says ok. */
+static int ctl_send(const char *run_dir, cJSON *req)
+{
+	char path[PATH_MAX], *text = cJSON_PrintUnformatted(req), *reply;
+	cJSON *r, *ok, *err;
+	int code = 1;
+
+	cJSON_Delete(req);
+	snprintf(path, sizeof(path), "%s/ctl.sock", run_dir);
+	reply = text ? control_call(path, text) : NULL;
+	cJSON_free(text);
+	if (!reply) {
+		log_warn("ctl: cannot reach the daemon at %s", path);
+		return 1;
+	}
+	r = cJSON_Parse(reply);
+	ok = cJSON_GetObjectItemCaseSensitive(r, "ok");
+	err = cJSON_GetObjectItemCaseSensitive(r, "error");
+	if (cJSON_IsTrue(ok)) {
+		char *pretty = cJSON_Print(r);
+
+		if (pretty)
+			puts(pretty);
+		cJSON_free(pretty);
+		code = 0;
+	} else {
+		log_warnx("ctl: %s", cJSON_IsString(err) ? err->valuestring : reply);
+	}
+	cJSON_Delete(r);
+	free(reply);
+	return code;
+}
+
+/*
+ * vfswatch ctl [--run-dir DIR] add DIR [--name N] [--ignore P]... [--gitignore]
+ *              | remove NAME | list;  vfswatch status [--run-dir DIR]
+ */
+static int cmd_ctl(int argc, char **argv, bool status)
+{
+	const char *run_dir = VW_RUN_DIR_DEFAULT;
+	cJSON *req = cJSON_CreateObject(), *ign = NULL;
+	char real[PATH_MAX];
+	int i = 0;
+
+	if (!req)
+		return 1;
+	if (i + 1 < argc && strcmp(argv[i], "--run-dir") == 0) {
+		run_dir = argv[i + 1];
+		i += 2;
+	}
+	if (status) {
+		cJSON_AddStringToObject(req, "cmd", "status");
+		if (i == argc)
+			return ctl_send(run_dir, req);
+	} else if (i < argc && (strcmp(argv[i], "list") == 0) && i + 1 == argc) {
+		cJSON_AddStringToObject(req, "cmd", "list");
+		return ctl_send(run_dir, req);
+	} else if (i + 2 == argc && strcmp(argv[i], "remove") == 0) {
+		cJSON_AddStringToObject(req, "cmd", "remove");
+		cJSON_AddStringToObject(req, "name", argv[i + 1]);
+		return ctl_send(run_dir, req);
+	} else if (i + 1 < argc && strcmp(argv[i], "add") == 0) {
+		/* the daemon's working directory is not ours: send an absolute path */
+		if (!realpath(argv[i + 1], real)) {
+			log_warn("ctl: add %s", argv[i + 1]);
+			cJSON_Delete(req);
+			return EXIT_USAGE;
+		}
+		cJSON_AddStringToObject(req, "cmd", "add");
+		cJSON_AddStringToObject(req, "root", real);
+		for (i += 2; i < argc; i++) {
+			if (strcmp(argv[i], "--gitignore") == 0) {
+				cJSON_AddTrueToObject(req, "gitignore");
+			} else if (i + 1 < argc && strcmp(argv[i], "--name") == 0) {
+				cJSON_AddStringToObject(req, "name", argv[++i]);
+			} else if (i + 1 < argc && strcmp(argv[i], "--ignore") == 0) {
+				if (!ign)
+					ign = cJSON_AddArrayToObject(req, "ignore");
+				cJSON_AddItemToArray(ign, cJSON_CreateString(argv[++i]));
+			} else {
+				break;
+			}
+		}
+		if (i == argc)
+			return ctl_send(run_dir, req);
+	}
+	cJSON_Delete(req);
+	log_warnx("usage: vfswatch ctl [--run-dir DIR] add DIR [--name N] [--ignore P]... "
+		  "[--gitignore] | remove NAME | list;  vfswatch status [--run-dir DIR]");
+	return EXIT_USAGE;
 }
 
 /* vfswatch config check FILE: exit 0 when the daemon would accept it, 2 with the reason if not. */
@@ -299,6 +398,8 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(cmd, "config") == 0)
 		return cmd_config(argc - 2, argv + 2);
+	if (strcmp(cmd, "ctl") == 0 || strcmp(cmd, "status") == 0)
+		return cmd_ctl(argc - 2, argv + 2, strcmp(cmd, "status") == 0);
 	if (strcmp(cmd, "run") != 0) {
 		log_warnx("unknown command '%s'", cmd);
 		usage(stderr);

@@ -15,7 +15,7 @@
 static int name_taken(const struct vw_projects *t, const char *name)
 {
 	for (size_t i = 0; i < t->n; i++)
-		if (strcmp(t->v[i].name, name) == 0)
+		if (!t->v[i].gone && strcmp(t->v[i].name, name) == 0)
 			return 1;
 	return 0;
 }
@@ -58,7 +58,8 @@ int projects_add(struct vw_projects *t, const char *dir, const char *name, char 
 		return -ENOTDIR;
 	}
 	for (size_t i = 0; i < t->n; i++) {
-		if (t->v[i].ino == st.st_ino && t->v[i].dev == kernel_dev(st.st_dev)) {
+		if (!t->v[i].gone && t->v[i].ino == st.st_ino &&
+		    t->v[i].dev == kernel_dev(st.st_dev)) {
 			snprintf(err, errlen, "%s: already watched as project '%s' (%s)", dir,
 				 t->v[i].name, t->v[i].root);
 			return -EEXIST;
@@ -69,16 +70,17 @@ int projects_add(struct vw_projects *t, const char *dir, const char *name, char 
 			 *name && !strchr(name, '/') ? "already in use" : "invalid");
 		return -EINVAL;
 	}
-	if (t->n == t->cap) {
-		size_t cap = t->cap ? t->cap * 2 : 8;
-		struct vw_project *v = reallocarray(t->v, cap, sizeof(*v));
-
-		if (!v) {
+	if (!t->v) {
+		t->v = calloc(VW_PROJECTS_MAX, sizeof(*t->v));
+		if (!t->v) {
 			snprintf(err, errlen, "out of memory");
 			return -ENOMEM;
 		}
-		t->v = v;
-		t->cap = cap;
+		t->cap = VW_PROJECTS_MAX;
+	}
+	if (t->n == t->cap) {
+		snprintf(err, errlen, "%s: more than %d projects in one daemon", dir, VW_PROJECTS_MAX);
+		return -ENOSPC;
 	}
 	p = &t->v[t->n];
 	memset(p, 0, sizeof(*p));
@@ -99,10 +101,35 @@ int projects_add(struct vw_projects *t, const char *dir, const char *name, char 
 
 struct vw_project *projects_by_id(struct vw_projects *t, uint32_t id)
 {
+	/* ids are handed out in order and never reused: entry id-1 */
+	if (id == 0 || id > t->n || t->v[id - 1].gone)
+		return NULL;
+	return &t->v[id - 1];
+}
+
+struct vw_project *projects_by_name(struct vw_projects *t, const char *name)
+{
 	for (size_t i = 0; i < t->n; i++)
-		if (t->v[i].id == id)
+		if (!t->v[i].gone && strcmp(t->v[i].name, name) == 0)
 			return &t->v[i];
 	return NULL;
+}
+
+struct vw_project *projects_by_root(struct vw_projects *t, const char *real_root)
+{
+	for (size_t i = 0; i < t->n; i++)
+		if (!t->v[i].gone && strcmp(t->v[i].root, real_root) == 0)
+			return &t->v[i];
+	return NULL;
+}
+
+size_t projects_live(const struct vw_projects *t)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < t->n; i++)
+		n += !t->v[i].gone;
+	return n;
 }
 
 void projects_free(struct vw_projects *t)

@@ -3,6 +3,7 @@
 #ifndef VW_PROJECT_H
 #define VW_PROJECT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -18,7 +19,16 @@ struct vw_project {
 	uint32_t dev;		/* kernel dev_t of the root directory */
 	uint64_t ino;
 	struct vw_ignore *ignore;	/* owned; NULL: nothing ignored */
+	bool gone;		/* removed at run time: skipped everywhere, id never reused */
+	bool from_config;	/* came from the config file (a SIGHUP reload may drop it) */
+	uint64_t changes;	/* changes delivered, for status */
 };
+
+/*
+ * The table never moves its entries (other modules keep pointers to them):
+ * it is allocated once for VW_PROJECTS_MAX, and removal only marks "gone".
+ */
+#define VW_PROJECTS_MAX 1024
 
 struct vw_projects {
 	struct vw_project *v;
@@ -33,6 +43,10 @@ struct vw_projects {
  */
 int projects_add(struct vw_projects *t, const char *dir, const char *name, char *err, size_t errlen);
 struct vw_project *projects_by_id(struct vw_projects *t, uint32_t id);
+struct vw_project *projects_by_name(struct vw_projects *t, const char *name);
+struct vw_project *projects_by_root(struct vw_projects *t, const char *real_root);
+/* Live projects; iterate with: for (i = 0; i < t->n; i++) if (!t->v[i].gone) ... */
+size_t projects_live(const struct vw_projects *t);
 void projects_free(struct vw_projects *t);
 
 typedef void (*chain_entry_fn)(void *ctx, const struct vw_chain_key *k, const struct vw_chain_val *v);

@@ -1,0 +1,266 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+// control.c: control_accept/read/dispatch: peers checked with SO_PEERCRED, requests bounded.
+#define _GNU_SOURCE	/* struct ucred, accept4 */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "control.h"
+#include "log.h"
+
+#define CTL_CLIENTS 16
+
+struct client {
+	struct vw_control *c;
+	int fd;			/* -1: free */
+	size_t len;
+	char *buf;
+};
+
+struct vw_control {
+	int fd;
+	char path[108];
+	struct vw_loop *loop;
+	const struct ctl_verb *verbs;
+	void *ctx;
+	struct client clients[CTL_CLIENTS];
+};
+
+static void client_close(struct client *cl)
+{
+	if (cl->fd < 0)
+		return;
+	loop_del(cl->c->loop, cl->fd);
+	close(cl->fd);
+	cl->fd = -1;
+	cl->len = 0;
+}
+
+/* Write the reply line (best effort: a client that stopped reading just loses it). */
+static void reply_send(struct client *cl, cJSON *reply)
+{
+	char *s = cJSON_PrintUnformatted(reply);
+
+	if (s) {
+		size_t n = strlen(s);
+
+		s[n] = '\n';	/* PrintUnformatted's NUL becomes the line end */
+		if (write(cl->fd, s, n + 1) < 0)
+			log_debug("control: reply: %s", strerror(errno));
+		cJSON_free(s);
+	}
+	cJSON_Delete(reply);
+}
+
+static void reply_error(struct client *cl, const char *msg)
+{
+	cJSON *r = cJSON_CreateObject();
+
+	if (r) {
+		cJSON_AddFalseToObject(r, "ok");
+		cJSON_AddStringToObject(r, "error", msg);
+		reply_send(cl, r);
+	}
+	client_close(cl);
+}
+
+static void dispatch(struct client *cl, const char *line)
+{
+	cJSON *req = cJSON_Parse(line), *reply, *cmd;
+	const struct ctl_verb *v;
+	char err[512] = "";
+	int ret;
+
+	if (!req || !cJSON_IsObject(req)) {
+		cJSON_Delete(req);
+		reply_error(cl, "request is not a JSON object");
+		return;
+	}
+	cmd = cJSON_GetObjectItemCaseSensitive(req, "cmd");
+	if (!cJSON_IsString(cmd)) {
+		cJSON_Delete(req);
+		reply_error(cl, "request has no \"cmd\" string");
+		return;
+	}
+	for (v = cl->c->verbs; v->name && strcmp(v->name, cmd->valuestring); v++)
+		;
+	if (!v->name) {
+		snprintf(err, sizeof(err), "unknown cmd '%.64s'", cmd->valuestring);
+		cJSON_Delete(req);
+		reply_error(cl, err);
+		return;
+	}
+	reply = cJSON_CreateObject();
+	if (!reply) {
+		cJSON_Delete(req);
+		reply_error(cl, "out of memory");
+		return;
+	}
+	ret = v->fn(cl->c->ctx, req, reply, err, sizeof(err));
+	cJSON_Delete(req);
+	if (ret) {
+		cJSON_Delete(reply);
+		reply_error(cl, err[0] ? err : strerror(-ret));
+		return;
+	}
+	cJSON_AddTrueToObject(reply, "ok");
+	reply_send(cl, reply);
+	client_close(cl);
+}
+
+static int on_client(void *ctx, uint32_t events)
+{
+	struct client *cl = ctx;
+	ssize_t n = read(cl->fd, cl->buf + cl->len, VW_CTL_REQUEST_MAX - cl->len);
+	char *nl;
+
+	if (n < 0)
+		return errno == EAGAIN ? 0 : (client_close(cl), 0);
+	cl->len += n;
+	cl->buf[cl->len] = 0;
+	nl = memchr(cl->buf, '\n', cl->len);
+	if (nl) {
+		*nl = 0;
+		dispatch(cl, cl->buf);
+	} else if (cl->len == VW_CTL_REQUEST_MAX) {
+		reply_error(cl, "request too large");
+	} else if (n == 0) {
+		if (cl->len)
+			dispatch(cl, cl->buf);	/* a last line without its newline */
+		else
+			client_close(cl);
+	}
+	return 0;
+}
+
+static int on_accept(void *ctx, uint32_t events)
+{
+	struct vw_control *c = ctx;
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	struct client *cl = NULL;
+	int fd = accept4(c->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+	if (fd < 0)
+		return errno == EAGAIN ? 0 : -errno;
+	for (int i = 0; i < CTL_CLIENTS && !cl; i++)
+		if (c->clients[i].fd < 0)
+			cl = &c->clients[i];
+	if (!cl) {
+		close(fd);	/* busy: the client sees the connection close */
+		return 0;
+	}
+	cl->fd = fd;
+	cl->len = 0;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || cred.uid != 0) {
+		log_info("control: refused a client with uid %d", (int)cred.uid);
+		reply_error(cl, "permission denied: the control socket is for root only");
+		return 0;
+	}
+	if (loop_add(c->loop, fd, on_client, cl) < 0) {
+		close(fd);
+		cl->fd = -1;
+	}
+	return 0;
+}
+
+struct vw_control *control_new(const char *path, struct vw_loop *loop, const struct ctl_verb *verbs,
+			       void *ctx, char *err, size_t errlen)
+{
+	struct vw_control *c = calloc(1, sizeof(*c));
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	mode_t old;
+	int ret;
+
+	if (!c || strlen(path) >= sizeof(sa.sun_path)) {
+		snprintf(err, errlen, "%s: %s", path, c ? "path too long" : "out of memory");
+		free(c);
+		return NULL;
+	}
+	snprintf(c->path, sizeof(c->path), "%s", path);
+	memcpy(sa.sun_path, path, strlen(path));
+	c->loop = loop;
+	c->verbs = verbs;
+	c->ctx = ctx;
+	for (int i = 0; i < CTL_CLIENTS; i++) {
+		c->clients[i].fd = -1;
+		c->clients[i].c = c;
+		c->clients[i].buf = malloc(VW_CTL_REQUEST_MAX + 1);
+		if (!c->clients[i].buf) {
+			snprintf(err, errlen, "out of memory");
+			control_free(c);
+			return NULL;
+		}
+	}
+	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	unlink(path);	/* we hold the instance lock: a socket file here is a dead daemon's */
+	old = umask(077);
+	ret = c->fd < 0 ? -1 : bind(c->fd, (struct sockaddr *)&sa, sizeof(sa));
+	umask(old);
+	if (ret < 0 || chmod(path, 0600) < 0 || listen(c->fd, 16) < 0 ||
+	    loop_add(loop, c->fd, on_accept, c) < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		control_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+void control_free(struct vw_control *c)
+{
+	if (!c)
+		return;
+	for (int i = 0; i < CTL_CLIENTS; i++) {
+		if (c->clients[i].buf)
+			client_close(&c->clients[i]);
+		free(c->clients[i].buf);
+	}
+	if (c->fd >= 0) {
+		loop_del(c->loop, c->fd);
+		close(c->fd);
+		unlink(c->path);
+	}
+	free(c);
+}
+
+char *control_call(const char *path, const char *request)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	size_t cap = 1 << 20, len = 0;
+	char *buf = NULL;
+	ssize_t n;
+	int fd, e;
+
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		errno = ENAMETOOLONG;
+		return NULL;
+	}
+	memcpy(sa.sun_path, path, strlen(path));
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return NULL;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    write(fd, request, strlen(request)) < 0 || write(fd, "\n", 1) < 0 ||
+	    !(buf = malloc(cap + 1)))
+		goto fail;
+	while ((n = read(fd, buf + len, cap - len)) > 0 && len < cap)
+		len += n;
+	if (n < 0)
+		goto fail;
+	buf[len] = 0;
+	close(fd);
+	return buf;
+fail:
+	e = errno;
+	free(buf);
+	close(fd);
+	errno = e;
+	return NULL;
+}

@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/* control.h: the root-only Unix control socket: one JSON request line, one JSON reply line. */
+#ifndef VW_CONTROL_H
+#define VW_CONTROL_H
+
+#include <stddef.h>
+
+#include "loop.h"
+
+#define VW_CTL_REQUEST_MAX (64 * 1024)	/* a longer request is refused */
+
+struct cJSON;
+
+/*
+ * A verb handler: read the request, add fields to the reply. Returns 0, or
+ * -errno with a message for the client in @err (the reply then says ok:false).
+ */
+typedef int (*ctl_verb_fn)(void *ctx, const struct cJSON *req, struct cJSON *reply, char *err,
+			   size_t errlen);
+
+struct ctl_verb {
+	const char *name;
+	ctl_verb_fn fn;
+};
+
+struct vw_control;
+
+/* Listen on @path (mode 0600) and serve through @loop; @verbs ends with a NULL name. */
+struct vw_control *control_new(const char *path, struct vw_loop *loop, const struct ctl_verb *verbs,
+			       void *ctx, char *err, size_t errlen);
+void control_free(struct vw_control *c);	/* closes clients, removes the socket file */
+
+/* Client side: send one request, return the reply (a new string) or NULL with errno set. */
+char *control_call(const char *path, const char *request);
+
+#endif

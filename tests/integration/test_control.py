@@ -1,0 +1,195 @@
+# SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+# test_control.py: one daemon, many projects: live add/remove, status, reload, socket security.
+import json
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+
+from harness import RUN_DIR, VFSWATCH, DaemonCase, Tree, write
+
+
+def ctl(*args):
+    return subprocess.run([VFSWATCH, "ctl", "--run-dir", RUN_DIR] + list(args),
+                          capture_output=True, text=True, timeout=30)
+
+
+def status():
+    r = subprocess.run([VFSWATCH, "status", "--run-dir", RUN_DIR], capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def raw_request(data):
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(10)
+    s.connect(os.path.join(RUN_DIR, "ctl.sock"))
+    s.sendall(data)
+    out = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        out += chunk
+    s.close()
+    return out
+
+
+class Control(DaemonCase):
+    backend = "tracepoint"
+
+    def test_fifty_projects_each_get_exactly_their_own_events(self):
+        trees = [Tree() for _ in range(50)]
+        self.trees += trees
+        self.start(roots=[t.path for t in trees])
+        for i, t in enumerate(trees):
+            write(os.path.join(t.path, "only-%d" % i))
+        for i, t in enumerate(trees):
+            self.expect("create", "only-%d" % i, root=t.path)
+        for i, t in enumerate(trees):
+            self.assertEqual({e["path"] for e in self.d.changes(t.path)}, {"only-%d" % i})
+
+    def test_live_add_and_remove_lose_nothing_elsewhere(self):
+        other = Tree()
+        self.trees.append(other)
+        self.start(roots=[self.root])
+        stop = threading.Event()
+        written = []
+
+        def writer():
+            i = 0
+            while not stop.is_set():
+                name = "w%05d" % i
+                write(os.path.join(self.root, name))
+                written.append(name)
+                i += 1
+                time.sleep(0.002)
+        t = threading.Thread(target=writer)
+        t.start()
+        try:
+            for _ in range(3):
+                r = ctl("add", other.path, "--name", "other", "--ignore", "*.log")
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertEqual(json.loads(r.stdout)["name"], "other")
+                write(os.path.join(other.path, "seen"))
+                write(os.path.join(other.path, "hidden.log"))
+                self.expect("create", "seen", root=other.path)
+                r = ctl("remove", "other")
+                self.assertEqual(r.returncode, 0, r.stderr)
+                os.unlink(os.path.join(other.path, "seen"))
+        finally:
+            stop.set()
+            t.join()
+        self.marker()
+        got = {e["path"] for e in self.d.changes(self.root) if e["event"] == "create"}
+        self.assertEqual(set(written) - got, set(), "changes lost during add/remove")
+        self.assertFalse([e for e in self.d.changes(other.path) if e.get("path") == "hidden.log"])
+        # after the last remove nothing of it is reported
+        n = len(self.d.seen)
+        write(os.path.join(other.path, "after"))
+        self.marker()
+        self.assertFalse([e for e in self.d.seen[n:] if e.get("root") == other.path
+                          and "path" in e])
+        self.assertEqual([e["event"] for e in self.d.seen if e.get("project") == "other"
+                          and e["event"].startswith("project_")],
+                         ["project_added", "project_removed"] * 3)
+
+    def test_bad_requests_get_an_error_and_the_daemon_carries_on(self):
+        self.start()
+        r = ctl("add", self.root)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("already watched", r.stderr)
+        self.assertEqual(ctl("remove", "nope").returncode, 1)
+        for bad, want in [(b"not json\n", b"not a JSON object"),
+                          (b'{"cmd": 5}\n', b'no \\"cmd\\" string'),
+                          (b'{"cmd": "frobnicate"}\n', b"unknown cmd"),
+                          (b'{"cmd": "add", "root": "relative"}\n', b"absolute path"),
+                          (b'{"cmd": "add", "root": "/tmp", "ignore": [1]}\n', b"array of"),
+                          (b"x" * 65536, b"request too large")]:   # the limit, no newline
+            out = raw_request(bad)
+            reply = json.loads(out)
+            self.assertFalse(reply["ok"])
+            self.assertIn(want, out)
+        write(os.path.join(self.root, "still-alive"))
+        self.expect("create", "still-alive")
+
+    def test_status_reports_the_documented_fields(self):
+        self.start()
+        write(os.path.join(self.root, "s"))
+        self.expect("create", "s")
+        st = status()
+        for key in ("version", "pid", "uptime_s", "backend", "mode", "projects",
+                    "pending_paths", "indexed_paths", "lost", "unresolved", "rss_kib",
+                    "rss_anon_kib", "kernel", "ok"):
+            self.assertIn(key, st)
+        self.assertEqual(st["pid"], self.d.proc.pid)
+        self.assertEqual(st["backend"], "tracepoint")
+        self.assertEqual(st["projects"][0]["root"], self.root)
+        self.assertGreaterEqual(st["projects"][0]["changes"], 1)
+        self.assertGreater(st["kernel"]["emitted"], 0)
+
+    def test_non_root_client_is_refused(self):
+        self.start()
+        os.chmod(RUN_DIR, 0o755)
+        code = ("import socket,sys; s=socket.socket(socket.AF_UNIX); "
+                "s.connect(sys.argv[1]); s.sendall(b'{\"cmd\":\"list\"}\\n'); "
+                "print(s.recv(4096).decode())")
+        r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                            "python3", "-c", code, os.path.join(RUN_DIR, "ctl.sock")],
+                           capture_output=True, text=True, timeout=30)
+        # the socket is 0600 root: connect itself is refused; were it not, the peer check is
+        self.assertTrue("Permission denied" in r.stderr or "root only" in r.stdout,
+                        r.stdout + r.stderr)
+        self.assertEqual(oct(os.stat(os.path.join(RUN_DIR, "ctl.sock")).st_mode & 0o777), "0o600")
+
+    def test_sighup_reload_adds_and_drops_projects(self):
+        a, b = Tree(), Tree()
+        self.trees += [a, b]
+        cfg = os.path.join(tempfile.mkdtemp(prefix="vw-cfg-"), "c.json")
+        write(cfg, json.dumps({"projects": [{"name": "a", "root": a.path}]}).encode())
+        self.start(roots=[], extra=["--config", cfg])
+        write(cfg, json.dumps({"projects": [{"name": "b", "root": b.path}]}).encode())
+        self.d.proc.send_signal(signal.SIGHUP)
+        self.d.wait(lambda e: e.get("event") == "project_added" and e["project"] == "b")
+        self.assertIsNotNone(self.d.wait(lambda e: e.get("event") == "project_removed"
+                                         and e["project"] == "a"))
+        write(os.path.join(b.path, "in-b"))
+        self.expect("create", "in-b", root=b.path)
+        write(os.path.join(a.path, "in-a"))
+        self.marker(root=b.path)
+        self.assertFalse([e for e in self.d.changes(a.path) if "path" in e])
+        # a broken config on reload changes nothing
+        write(cfg, b"{broken")
+        self.d.proc.send_signal(signal.SIGHUP)
+        write(os.path.join(b.path, "still"))
+        self.expect("create", "still", root=b.path)
+        self.assertIn("keeping the running configuration", "".join(self.d.err))
+
+    def test_sigterm_during_a_burst_emits_every_settled_change(self):
+        self.start(raw=False)
+        self.marker()
+        for i in range(300):
+            write(os.path.join(self.root, "b%03d" % i))
+        d, self.d = self.d, None
+        self.assertEqual(d.stop(sig=signal.SIGTERM), 0)
+        got = {e["path"] for e in d.seen if e.get("event") == "create"}
+        self.assertEqual({"b%03d" % i for i in range(300)} - got, set())
+        self.assertEqual(d.seen[-1]["event"], "stop")
+
+    def test_deleted_root_is_reported_and_watched_again_when_back(self):
+        self.start()
+        os.rmdir(self.root)
+        self.assertIsNotNone(self.d.wait(lambda e: e.get("event") == "root_gone"))
+        # something else takes the old inode number first, so the new root gets another one
+        hold = Tree()
+        self.trees.append(hold)
+        os.mkdir(os.path.join(hold.path, "squat"))
+        os.mkdir(self.root)
+        self.assertIsNotNone(self.d.wait(lambda e: e.get("event") == "root_back"))
+        write(os.path.join(self.root, "after"))
+        self.expect("create", "after")
+        self.assertEqual(status()["projects"][0]["root"], self.root)
