@@ -26,6 +26,7 @@ struct vw_config {
 	char *backend;
 	bool skip_identical;
 	char *run_dir;		/* NULL: VW_RUN_DIR_DEFAULT */
+	char *socket_group;	/* NULL: the control socket is root's only */
 	int verbose;
 	struct vw_config_project *projects;
 	size_t nprojects;

@@ -2,6 +2,7 @@
 // control.c: control_accept/read/dispatch: peers checked with SO_PEERCRED, requests bounded.
 #define _GNU_SOURCE	/* struct ucred, accept4 */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,7 @@ struct client {
 
 struct vw_control {
 	int fd;
+	long gid;		/* -1: root only */
 	char path[108];
 	struct vw_loop *loop;
 	const struct ctl_verb *verbs;
@@ -140,6 +142,36 @@ static int on_client(void *ctx, uint32_t events)
 	return 0;
 }
 
+/* Is @gid among the groups of process @pid (its primary one was checked already)? */
+static bool in_group(pid_t pid, long gid)
+{
+	char path[64], line[4096];
+	bool found = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "re");
+	while (f && !found && fgets(line, sizeof(line), f)) {
+		char *tok, *save = NULL;
+
+		if (strncmp(line, "Groups:", 7) != 0)
+			continue;
+		for (tok = strtok_r(line + 7, " \t\n", &save); tok && !found;
+		     tok = strtok_r(NULL, " \t\n", &save))
+			found = strtol(tok, NULL, 10) == gid;
+	}
+	if (f)
+		fclose(f);
+	return found;
+}
+
+static bool peer_allowed(const struct vw_control *c, const struct ucred *cred)
+{
+	if (cred->uid == 0)
+		return true;
+	return c->gid >= 0 && ((long)cred->gid == c->gid || in_group(cred->pid, c->gid));
+}
+
 static int on_accept(void *ctx, uint32_t events)
 {
 	struct vw_control *c = ctx;
@@ -159,9 +191,9 @@ static int on_accept(void *ctx, uint32_t events)
 	}
 	cl->fd = fd;
 	cl->len = 0;
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || cred.uid != 0) {
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || !peer_allowed(c, &cred)) {
 		log_info("control: refused a client with uid %d", (int)cred.uid);
-		reply_error(cl, "permission denied: the control socket is for root only");
+		reply_error(cl, "permission denied: the control socket is for root and its group");
 		return 0;
 	}
 	if (loop_add(c->loop, fd, on_client, cl) < 0) {
@@ -171,8 +203,8 @@ static int on_accept(void *ctx, uint32_t events)
 	return 0;
 }
 
-struct vw_control *control_new(const char *path, struct vw_loop *loop, const struct ctl_verb *verbs,
-			       void *ctx, char *err, size_t errlen)
+struct vw_control *control_new(const char *path, long gid, struct vw_loop *loop,
+			       const struct ctl_verb *verbs, void *ctx, char *err, size_t errlen)
 {
 	struct vw_control *c = calloc(1, sizeof(*c));
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -187,6 +219,7 @@ struct vw_control *control_new(const char *path, struct vw_loop *loop, const str
 	snprintf(c->path, sizeof(c->path), "%s", path);
 	memcpy(sa.sun_path, path, strlen(path));
 	c->loop = loop;
+	c->gid = gid;
 	c->verbs = verbs;
 	c->ctx = ctx;
 	for (int i = 0; i < CTL_CLIENTS; i++) {
@@ -204,7 +237,8 @@ struct vw_control *control_new(const char *path, struct vw_loop *loop, const str
 	old = umask(077);
 	ret = c->fd < 0 ? -1 : bind(c->fd, (struct sockaddr *)&sa, sizeof(sa));
 	umask(old);
-	if (ret < 0 || chmod(path, 0600) < 0 || listen(c->fd, 16) < 0 ||
+	if (ret < 0 || (gid >= 0 && chown(path, 0, (gid_t)gid) < 0) ||
+	    chmod(path, gid >= 0 ? 0660 : 0600) < 0 || listen(c->fd, 16) < 0 ||
 	    loop_add(loop, c->fd, on_accept, c) < 0) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		control_free(c);

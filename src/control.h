@@ -25,9 +25,13 @@ struct ctl_verb {
 
 struct vw_control;
 
-/* Listen on @path (mode 0600) and serve through @loop; @verbs ends with a NULL name. */
-struct vw_control *control_new(const char *path, struct vw_loop *loop, const struct ctl_verb *verbs,
-			       void *ctx, char *err, size_t errlen);
+/*
+ * Listen on @path and serve through @loop; @verbs ends with a NULL name. The
+ * socket is root's, mode 0600; with @gid >= 0 it is group @gid's, mode 0660,
+ * and peers whose primary or supplementary groups hold @gid are served too.
+ */
+struct vw_control *control_new(const char *path, long gid, struct vw_loop *loop,
+			       const struct ctl_verb *verbs, void *ctx, char *err, size_t errlen);
 void control_free(struct vw_control *c);	/* closes clients, removes the socket file */
 
 /* Client side: send one request, return the reply (a new string) or NULL with errno set. */

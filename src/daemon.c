@@ -2,6 +2,7 @@
 // daemon.c: `vfswatch run`: backend choice, the epoll loop's handlers, settled output, teardown.
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -533,6 +534,8 @@ static void merge_config(struct run_opts *o, const struct vw_config *cfg)
 		o->skip_identical = cfg->skip_identical;
 	if (cfg->run_dir && !(o->set & SET_RUN_DIR))
 		o->run_dir = cfg->run_dir;
+	if (cfg->socket_group)
+		o->socket_group = cfg->socket_group;
 	if (cfg->verbose > o->verbose) {
 		o->verbose = cfg->verbose;
 		log_init(o->verbose);
@@ -922,8 +925,15 @@ static int run_setup(struct daemon *d, const struct run_opts *o)
 	if (!ret) {
 		char path[PATH_MAX], err[PATH_MAX + 64];
 
+		struct group *gr = o->socket_group ? getgrnam(o->socket_group) : NULL;
+
 		snprintf(path, sizeof(path), "%s/ctl.sock", o->run_dir);
-		d->ctl = control_new(path, d->loop, ctl_verbs, d, err, sizeof(err));
+		if (o->socket_group && !gr) {
+			log_warnx("control: no group named '%s'", o->socket_group);
+			return -EINVAL;
+		}
+		d->ctl = control_new(path, gr ? (long)gr->gr_gid : -1, d->loop, ctl_verbs, d, err,
+				     sizeof(err));
 		if (!d->ctl) {
 			log_warnx("control: %s", err);
 			ret = -EINVAL;
@@ -994,14 +1004,16 @@ int daemon_run(const struct run_opts *opts)
 			return EXIT_USAGE;
 		}
 	}
+	/* cfg stays alive to the end: o's strings may point into it */
 	ret = run_projects(&d, &o, cfg);
-	config_free(cfg);
 	if (ret) {
 		projects_free(&d.projects);
+		config_free(cfg);
 		return EXIT_USAGE;
 	}
 	if (require_root_and_btf(o.backend) || take_lock(&d, o.run_dir)) {
 		projects_free(&d.projects);
+		config_free(cfg);
 		if (d.lock_fd >= 0)
 			close(d.lock_fd);
 		return EXIT_SETUP;
@@ -1032,5 +1044,6 @@ int daemon_run(const struct run_opts *opts)
 	sd_notify_send("STOPPING=1");
 out:
 	run_teardown(&d);
+	config_free(cfg);
 	return code;
 }

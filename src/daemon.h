@@ -23,7 +23,8 @@
 struct run_opts {
 	unsigned int set;
 	const char *config;	/* --config FILE, or NULL */
-	const char *run_dir;	/* lock file (and later the control socket) */
+	const char *run_dir;	/* lock file and control socket */
+	const char *socket_group;	/* group also allowed on the control socket, or NULL */
 	const char **watch;
 	size_t nwatch;
 	enum vw_backend backend;

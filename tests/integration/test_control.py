@@ -193,3 +193,29 @@ class Control(DaemonCase):
         write(os.path.join(self.root, "after"))
         self.expect("create", "after")
         self.assertEqual(status()["projects"][0]["root"], self.root)
+
+    def test_configured_group_may_use_the_socket(self):
+        grp_name = "vwctl-test"
+        if subprocess.run(["getent", "group", grp_name], capture_output=True).returncode:
+            if subprocess.run(["groupadd", "-r", grp_name], capture_output=True).returncode:
+                self.skipTest("cannot create a group here (groupadd)")
+        gid = int(subprocess.run(["getent", "group", grp_name], capture_output=True,
+                                 text=True).stdout.split(":")[2])
+        cfg = os.path.join(tempfile.mkdtemp(prefix="vw-cfg-"), "c.json")
+        write(cfg, json.dumps({"socket_group": grp_name,
+                               "projects": [{"root": self.root}]}).encode())
+        self.start(roots=[], extra=["--config", cfg])
+        os.chmod(RUN_DIR, 0o755)
+        sock = os.path.join(RUN_DIR, "ctl.sock")
+        st = os.stat(sock)
+        self.assertEqual((oct(st.st_mode & 0o777), st.st_gid), ("0o660", gid))
+        code = ("import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); "
+                "s.sendall(b'{\"cmd\":\"list\"}\\n'); print(s.recv(4096).decode())")
+        ok = subprocess.run(["setpriv", "--reuid=65534", "--regid=%d" % gid, "--clear-groups",
+                             "python3", "-c", code, sock], capture_output=True, text=True,
+                            timeout=30)
+        self.assertTrue(json.loads(ok.stdout)["ok"], ok.stdout + ok.stderr)
+        other = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                                "python3", "-c", code, sock], capture_output=True, text=True,
+                               timeout=30)
+        self.assertIn("Permission denied", other.stderr)
