@@ -27,6 +27,7 @@ struct vw_config {
 	bool skip_identical;
 	char *run_dir;		/* NULL: VW_RUN_DIR_DEFAULT */
 	char *socket_group;	/* NULL: the control socket is root's only */
+	char *state_dir;	/* NULL: VW_STATE_DIR_DEFAULT */
 	int verbose;
 	struct vw_config_project *projects;
 	size_t nprojects;

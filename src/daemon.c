@@ -33,6 +33,7 @@
 #include "log.h"
 #include "loop.h"
 #include "project.h"
+#include "state.h"
 #include "ringbuf.h"
 #include "util.h"
 
@@ -52,7 +53,9 @@ struct daemon {
 	struct vw_debounce *deb;	/* NULL in --raw mode */
 	struct vw_index *idx;		/* paths known to exist, for the debouncer */
 	struct vw_fps *fps;		/* --skip-identical: content fingerprints */
+	struct vw_state *state;		/* snapshots: rescans at start and after losses */
 	bool crawling;
+	uint64_t rescan_batch;
 	int sfd, tfd, dfd;		/* signals, stats tick, debounce deadline */
 	FILE *out;
 	uint64_t lost_seen;	/* ring-buffer-full count already reported */
@@ -68,6 +71,9 @@ struct daemon {
 	char lock_path[PATH_MAX];
 	enum vw_backend backend;
 };
+
+static void state_update(struct daemon *d, const struct vw_settled *s);
+static int flush_out(struct daemon *d);
 
 /* The kernel's BTF; VFSWATCH_BTF_PATH overrides it so tests can play a kernel without BTF. */
 const char *daemon_btf_path(void)
@@ -194,6 +200,7 @@ static void on_settled(void *ctx, const struct vw_settled *s)
 	struct daemon *d = ctx;
 
 	((struct vw_project *)s->project)->changes++;
+	state_update(d, s);
 	if (!d->out_broken && json_out_settled(d->out, s) < 0)
 		d->out_broken = true;
 }
@@ -242,17 +249,93 @@ static bool content_unchanged(void *ctx, const struct vw_project *p, const char 
 	return false;
 }
 
-/* The crawl fingerprints what it finds, so that even a first rewrite is recognised. */
+/*
+ * Each entry the crawl finds: into the snapshot (for rescans), and fingerprinted
+ * (--skip-identical) so that even a first rewrite is recognised.
+ */
 static void crawl_file(void *ctx, const struct vw_project *p, const char *rel, int dirfd,
-		       const char *name)
+		       const char *name, bool is_dir)
 {
 	struct daemon *d = ctx;
 	char abs[PATH_MAX * 2];
+	struct stat st;
 
-	if (!d->fps)
+	if (d->state && fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		state_put(d->state, p, rel, &st);
+	if (!d->fps || is_dir)
 		return;
 	snprintf(abs, sizeof(abs), "%s/%s", p->root, rel);
 	fps_record(d->fps, p->id, rel, abs);
+}
+
+/* Keep the snapshot current with every settled change. */
+static void state_update(struct daemon *d, const struct vw_settled *s)
+{
+	char abs[PATH_MAX * 2];
+	struct stat st;
+
+	if (!d->state)
+		return;
+	if (s->old_path)
+		state_drop_tree(d->state, s->project, s->old_path);
+	snprintf(abs, sizeof(abs), "%s/%s", s->project->root, s->path);
+	if (strcmp(s->event, "delete") == 0 || lstat(abs, &st) < 0)
+		state_drop_tree(d->state, s->project, s->path);
+	else
+		state_put(d->state, s->project, s->path, &st);
+}
+
+/* A difference found by a rescan: a settled line with "source":"rescan". */
+static void on_rescan(void *ctx, const struct vw_rescan_change *c)
+{
+	static const struct vw_event none = {
+		.flags = VW_EVU_NO_PID | VW_EVU_NO_TID | VW_EVU_NO_COMM | VW_EVU_NO_UID |
+			 VW_EVU_NO_CGROUP,
+	};
+	struct daemon *d = ctx;
+	struct vw_settled s = {
+		.project = c->project,
+		.event = c->event,
+		.type = c->is_dir ? "dir" : NULL,
+		.path = c->path,
+		.batch = d->rescan_batch,
+		.ev = &none,
+		.source = "rescan",
+	};
+
+	((struct vw_project *)c->project)->changes++;
+	if (!d->out_broken && json_out_settled(d->out, &s) < 0)
+		d->out_broken = true;
+}
+
+/* The crawl is done: report what changed while nobody was looking, keep the new picture. */
+static void crawl_done(struct daemon *d)
+{
+	int ret;
+
+	if (!d->state)
+		return;
+	d->rescan_batch = 0;	/* json: rescans have their own batch 0 */
+	state_finish_rescans(d->state, on_rescan, d);
+	ret = state_save(d->state, &d->projects);
+	if (ret)
+		log_warnx("state: save: %s", strerror(-ret));
+	flush_out(d);
+}
+
+/* Records were lost: crawl every project again and report what differs from the snapshot. */
+static void rescan_all(struct daemon *d)
+{
+	if (!d->state || !d->idx)
+		return;
+	for (size_t i = 0; i < d->projects.n; i++) {
+		if (d->projects.v[i].gone)
+			continue;
+		state_begin_rescan(d->state, &d->projects.v[i]);
+		if (index_crawl(d->idx, &d->projects.v[i], "") == 0)
+			d->crawling = true;
+	}
+	log_warnx("rescan: changes were lost; crawling every project to reconcile");
 }
 
 /* While a VCS holds its lock, a checkout is under way: keep its changes in one batch. */
@@ -309,6 +392,7 @@ static void check_losses(struct daemon *d)
 
 	if (d->fan && fan_overflows(d->fan) > d->fan_lost_seen) {
 		json_out_overflow(d->out, "fanotify_queue", fan_overflows(d->fan) - d->fan_lost_seen);
+		rescan_all(d);
 		log_warnx("fanotify: event queue overflowed");
 		d->fan_lost_seen = fan_overflows(d->fan);
 	}
@@ -320,6 +404,7 @@ static void check_losses(struct daemon *d)
 		return;
 	if (loader_stats(d->loader, st) == 0 && st[VW_STAT_RINGBUF_FULL] > d->lost_seen) {
 		json_out_overflow(d->out, "ringbuf_full", st[VW_STAT_RINGBUF_FULL] - d->lost_seen);
+		rescan_all(d);
 		log_warnx("ringbuf: %llu records lost (ring buffer full)",
 			  (unsigned long long)(st[VW_STAT_RINGBUF_FULL] - d->lost_seen));
 		d->lost_seen = st[VW_STAT_RINGBUF_FULL];
@@ -536,6 +621,8 @@ static void merge_config(struct run_opts *o, const struct vw_config *cfg)
 		o->run_dir = cfg->run_dir;
 	if (cfg->socket_group)
 		o->socket_group = cfg->socket_group;
+	if (cfg->state_dir && !(o->set & SET_STATE_DIR))
+		o->state_dir = cfg->state_dir;
 	if (cfg->verbose > o->verbose) {
 		o->verbose = cfg->verbose;
 		log_init(o->verbose);
@@ -649,6 +736,18 @@ static int setup_settled(struct daemon *d, const struct run_opts *o)
 		return 0;
 	if (o->skip_identical && !(d->fps = fps_new()))
 		return -ENOMEM;
+	if (o->state_dir) {
+		d->state = state_new(o->state_dir);
+		if (!d->state)
+			return -ENOMEM;
+		for (size_t i = 0; i < d->projects.n; i++) {
+			int r = state_load(d->state, &d->projects.v[i]);
+
+			if (r < 0)
+				log_warnx("state: %s: cannot read its snapshot (%s); starting afresh",
+					  d->projects.v[i].name, strerror(-r));
+		}
+	}
 	d->deb = debounce_new(&dopts);
 	if (!d->deb)
 		return -ENOMEM;
@@ -957,6 +1056,12 @@ static void run_teardown(struct daemon *d)
 		fan_read(d->fan, on_event, d);
 	if (d->deb)
 		debounce_flush(d->deb, 0, true, on_settled, d);
+	if (d->state) {
+		int r = state_save(d->state, &d->projects);
+
+		if (r)
+			log_warnx("state: save: %s", strerror(-r));
+	}
 	if (d->rb || d->fan) {
 		check_losses(d);
 		json_out_stop(d->out, "signal");
@@ -967,6 +1072,7 @@ static void run_teardown(struct daemon *d)
 	debounce_free(d->deb);
 	index_free(d->idx);
 	fps_free(d->fps);
+	state_free(d->state);
 	decoder_free(d->dec);
 	loader_free(d->loader);
 	loop_free(d->loop);
@@ -1033,8 +1139,11 @@ int daemon_run(const struct run_opts *opts)
 	while (!loop_stopped(d.loop)) {
 		/* the crawl runs between events: it never delays one for long */
 		ret = loop_run_once(d.loop, d.crawling ? 0 : -1);
-		if (d.crawling)
+		if (d.crawling) {
 			d.crawling = index_crawl_step(d.idx, CRAWL_BUDGET, exclude_dir, crawl_file, &d);
+			if (!d.crawling)
+				crawl_done(&d);
+		}
 		if (ret) {
 			log_warnx("loop: %s", strerror(-ret));
 			code = EXIT_SETUP;

@@ -19,12 +19,14 @@
 #define SET_BACKEND	0x08
 #define SET_SKIP	0x10
 #define SET_RUN_DIR	0x20
+#define SET_STATE_DIR	0x40
 
 struct run_opts {
 	unsigned int set;
 	const char *config;	/* --config FILE, or NULL */
 	const char *run_dir;	/* lock file and control socket */
 	const char *socket_group;	/* group also allowed on the control socket, or NULL */
+	const char *state_dir;		/* snapshots for rescans; NULL: none kept */
 	const char **watch;
 	size_t nwatch;
 	enum vw_backend backend;

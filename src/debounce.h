@@ -21,6 +21,7 @@ struct vw_settled {
 	uint32_t batch_size;
 	bool truncated;
 	const struct vw_event *ev;	/* the last writer's attribution */
+	const char *source;	/* NULL ("kernel") or "rescan" */
 };
 
 typedef void (*settled_fn)(void *ctx, const struct vw_settled *s);

@@ -171,6 +171,8 @@ static size_t crawl_dir(struct vw_index *x, const struct vw_project *p, const ch
 	DIR *d;
 
 	snprintf(dir, sizeof(dir), "%s%s%s", p->root, *rel ? "/" : "", rel);
+	if (p->gone)
+		return 1;	/* removed while queued */
 	d = opendir(dir);
 	if (!d)
 		return 1;	/* gone since, or unreadable: its events will tell */
@@ -199,8 +201,8 @@ static size_t crawl_dir(struct vw_index *x, const struct vw_project *p, const ch
 		index_add(x, p->id, child);
 		if (is_dir)
 			index_crawl(x, p, child);
-		else if (ffn && de->d_type == DT_REG)
-			ffn(ctx, p, child, dirfd(d), de->d_name);
+		if (ffn)
+			ffn(ctx, p, child, dirfd(d), de->d_name, is_dir);
 	}
 	closedir(d);
 	return n + 1;

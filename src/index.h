@@ -30,9 +30,9 @@ typedef void (*excluded_fn)(void *ctx, const struct vw_project *p, uint32_t kdev
  * followed; ignored paths are left out). Returns true while work remains.
  * The projects must outlive the crawl.
  */
-/* Called for each regular file the crawl indexes (e.g. to fingerprint it); may be NULL. */
+/* Called for each entry the crawl indexes (to stat or fingerprint it); may be NULL. */
 typedef void (*file_fn)(void *ctx, const struct vw_project *p, const char *rel, int dirfd,
-			const char *name);
+			const char *name, bool is_dir);
 
 bool index_crawl_step(struct vw_index *x, size_t budget, excluded_fn fn, file_fn ffn, void *ctx);
 

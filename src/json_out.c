@@ -75,7 +75,7 @@ static cJSON *change_obj(const struct vw_out *o)
 	     add_name(j, "root", o->project->root) && add_name(j, "path", o->path) &&
 	     (!o->old_path || add_name(j, "old_path", o->old_path)) &&
 	     (!o->type || cJSON_AddStringToObject(j, "type", o->type)) &&
-	     cJSON_AddNumberToObject(j, "pid", ev->tgid) &&
+	     ((ev->flags & VW_EVU_NO_PID) || cJSON_AddNumberToObject(j, "pid", ev->tgid)) &&
 	     ((ev->flags & VW_EVU_NO_TID) || cJSON_AddNumberToObject(j, "tid", ev->pid)) &&
 	     ((ev->flags & VW_EVU_NO_COMM) || add_name(j, "comm", ev->comm)) &&
 	     ((ev->flags & VW_EVU_NO_UID) || cJSON_AddNumberToObject(j, "uid", ev->uid)) &&
@@ -107,6 +107,7 @@ int json_out_settled(FILE *f, const struct vw_settled *s)
 		.old_path = s->old_path,
 		.truncated = s->truncated,
 		.ev = s->ev,
+		.source = s->source,
 	};
 	cJSON *j = change_obj(&o);
 

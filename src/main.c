@@ -13,6 +13,7 @@
 #include "config.h"
 #include "control.h"
 #include "daemon.h"
+#include "state.h"
 #include "fanotify.h"
 #include "loader.h"
 #include "log.h"
@@ -41,8 +42,10 @@ static void usage(FILE *f)
 	      "        --config, -c FILE   JSON config: settings and projects (default\n"
 	      "                            " VW_CONFIG_DEFAULT " when no --watch is given\n"
 	      "                            and it exists); command-line options win\n"
-	      "        --run-dir DIR       where the single-instance lock lives (default\n"
-	      "                            " VW_RUN_DIR_DEFAULT ")\n"
+	      "        --run-dir DIR       lock file and control socket (default " VW_RUN_DIR_DEFAULT ")\n"
+	      "        --state-dir DIR     snapshots: changes made while the daemon was down, or\n"
+	      "                            lost, are reported by a rescan (default\n"
+	      "                            " VW_STATE_DIR_DEFAULT "); --no-state keeps none\n"
 	      "        --backend, -b B     auto tries fentry, then tracepoint, then fanotify\n"
 	      "        --raw               one line per kernel event instead of settled changes\n"
 	      "        --settle MS         quiet time before a project's changes flush (default 50)\n"
@@ -245,6 +248,8 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 		{ "watch", required_argument, NULL, 'w' },
 		{ "config", required_argument, NULL, 'c' },
 		{ "run-dir", required_argument, NULL, 'U' },
+		{ "state-dir", required_argument, NULL, 'T' },
+		{ "no-state", no_argument, NULL, 'X' },
 		{ "backend", required_argument, NULL, 'b' },
 		{ "raw", no_argument, NULL, 'r' },
 		{ "settle", required_argument, NULL, 'S' },
@@ -267,6 +272,7 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 
 	o->pin_dir = VW_PIN_DIR_DEFAULT;
 	o->run_dir = VW_RUN_DIR_DEFAULT;
+	o->state_dir = VW_STATE_DIR_DEFAULT;
 	o->settle_ms = 50;
 	o->max_delay_ms = 1000;
 	o->batch_max = 10000;
@@ -285,6 +291,18 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 			}
 			o->run_dir = optarg;
 			o->set |= SET_RUN_DIR;
+			break;
+		case 'T':
+			if (optarg[0] != '/') {
+				log_warnx("--state-dir must be an absolute path");
+				return -EINVAL;
+			}
+			o->state_dir = optarg;
+			o->set |= SET_STATE_DIR;
+			break;
+		case 'X':
+			o->state_dir = NULL;
+			o->set |= SET_STATE_DIR;
 			break;
 		case 'b':
 			o->set |= SET_BACKEND;

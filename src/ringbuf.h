@@ -17,6 +17,7 @@
 #define VW_EVU_NO_UID		0x2000
 #define VW_EVU_NO_COMM		0x4000
 #define VW_EVU_NO_CGROUP	0x8000
+#define VW_EVU_NO_PID		0x0800	/* a rescan: no writer is known */
 
 /* A decoded change; the strings point into the sample and live only during the callback. */
 struct vw_event {

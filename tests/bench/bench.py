@@ -31,7 +31,7 @@ def best(path, count, n=3):
 
 class Daemon:
     def __init__(self, roots, backend="tracepoint", raw=True, extra=()):
-        args = [VFSWATCH, "run", "--backend", backend, "--run-dir", RUN_DIR]
+        args = [VFSWATCH, "run", "--backend", backend, "--run-dir", RUN_DIR, "--no-state"]
         args += ["--raw"] if raw else []
         args += list(extra) or ["--no-pin"]
         if backend != "fanotify":

@@ -54,7 +54,8 @@ class Daemon:
 
     def __init__(self, roots, backend, extra=(), stdout_path=None, pin_dir=None, wrapper=(),
                  raw=True, env=None, run_dir=RUN_DIR):
-        args = list(wrapper) + [VFSWATCH, "run", "--backend", backend, "--run-dir", run_dir]
+        args = list(wrapper) + [VFSWATCH, "run", "--backend", backend, "--run-dir", run_dir,
+                                "--state-dir", os.path.join(RUN_DIR, "state")]
         args += ["--raw"] if raw else []
         for r in roots:
             args += ["--watch", r]
