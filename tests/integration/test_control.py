@@ -219,3 +219,15 @@ class Control(DaemonCase):
                                 "python3", "-c", code, sock], capture_output=True, text=True,
                                timeout=30)
         self.assertIn("Permission denied", other.stderr)
+
+    def test_nested_roots_each_get_the_change(self):
+        inner = os.path.join(self.root, "sub", "inner")
+        os.makedirs(inner)
+        self.start(roots=[self.root, inner])
+        write(os.path.join(inner, "deep.txt"))
+        self.expect("create", "sub/inner/deep.txt", root=self.root)
+        self.expect("create", "deep.txt", root=inner)
+        write(os.path.join(self.root, "top.txt"))
+        self.expect("create", "top.txt")
+        self.marker(root=inner)
+        self.assertFalse([e for e in self.d.changes(inner) if e.get("path") == "top.txt"])
