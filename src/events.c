@@ -11,6 +11,19 @@
 /* root + '/' + relative path, both up to VW_PATH_MAX */
 #define ABS_MAX (PATH_MAX + VW_PATH_MAX + 2)
 
+/* What each kernel op is called on the stream (renames are worked out per project). */
+static const struct {
+	const char *event;
+	bool dir;
+} op_events[] = {
+	[VW_OP_MODIFY] = { "modify", false },
+	[VW_OP_CREATE] = { "create", false },
+	[VW_OP_DELETE] = { "delete", false },
+	[VW_OP_TRUNCATE] = { "truncate", false },
+	[VW_OP_MKDIR] = { "create", true },
+	[VW_OP_RMDIR] = { "delete", true },
+};
+
 const char *ftype_name(unsigned int ftype)
 {
 	switch (ftype) {
@@ -138,33 +151,13 @@ int events_route(struct vw_projects *t, const struct vw_event *ev, out_fn fn, vo
 				o.path = orel;
 			}
 			break;
-		case VW_OP_MODIFY:
-			o.event = "modify";
-			o.path = nrel;
-			break;
-		case VW_OP_CREATE:
-			o.event = "create";
-			o.path = nrel;
-			break;
-		case VW_OP_MKDIR:
-			o.event = "create";
-			o.type = "dir";
-			o.path = nrel;
-			break;
-		case VW_OP_DELETE:
-			o.event = "delete";
-			o.path = nrel;
-			break;
-		case VW_OP_RMDIR:
-			o.event = "delete";
-			o.type = "dir";
-			o.path = nrel;
-			break;
-		case VW_OP_TRUNCATE:
-			o.event = "truncate";
-			o.path = nrel;
-			break;
 		default:
+			if (ev->op < sizeof(op_events) / sizeof(op_events[0]) && op_events[ev->op].event) {
+				o.event = op_events[ev->op].event;
+				if (op_events[ev->op].dir)
+					o.type = "dir";
+				o.path = nrel;
+			}
 			break;
 		}
 		if (!o.event || !o.path)
