@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1133,6 +1134,8 @@ int daemon_run(const struct run_opts *opts)
 	}
 	d.opts = &o;
 	d.started_ns = now_ns(CLOCK_MONOTONIC);
+	/* loading parsed the kernel's BTF (megabytes, freed): give the heap back */
+	malloc_trim(0);
 	json_out_ready(d.out, backend_name(d.backend), &d.projects, getpid());
 	flush_out(&d);
 	sd_notify_send("READY=1");
