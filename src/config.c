@@ -8,6 +8,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "analyze.h"
 #include "config.h"
 #include "util.h"
 
@@ -64,6 +65,105 @@ static bool get_bool(struct cfg_ctx *c, const cJSON *v, const char *key, bool *o
 	return true;
 }
 
+/* A NULL-terminated copy of an array of strings; an empty array is refused when @nonempty. */
+static bool get_strv(struct cfg_ctx *c, const cJSON *v, const char *key, bool nonempty,
+		     char ***out, size_t *n)
+{
+	const cJSON *it;
+	size_t k = 0;
+
+	if (!cJSON_IsArray(v) || (nonempty && cJSON_GetArraySize(v) == 0))
+		return fail(c, key, "must be a%s array of strings", nonempty ? " non-empty" : "n");
+	*out = calloc(cJSON_GetArraySize(v) + 1, sizeof(**out));
+	if (!*out)
+		return fail(c, key, "out of memory");
+	cJSON_ArrayForEach(it, v) {
+		if (!cJSON_IsString(it))
+			return fail(c, key, "must hold strings only");
+		if (!((*out)[k++] = strdup(it->valuestring)))
+			return fail(c, key, "out of memory");
+	}
+	if (n)
+		*n = k;
+	return true;
+}
+
+static bool get_analyzer(struct cfg_ctx *c, const cJSON *o, const char *where,
+			 struct vw_analyzer *a)
+{
+	char key[160];
+	const cJSON *v;
+	uint64_t u;
+
+	a->events = VW_AN_EV_CREATE | VW_AN_EV_MODIFY | VW_AN_EV_DELETE | VW_AN_EV_RENAME;
+	a->timeout_ms = 30000;
+	a->retries = 2;
+	a->concurrency = 1;
+	if (!cJSON_IsObject(o))
+		return fail(c, where, "must be an object");
+	cJSON_ArrayForEach(v, o) {
+		snprintf(key, sizeof(key), "%s.%s", where, v->string);
+		if (strcmp(v->string, "name") == 0) {
+			if (!get_str(c, v, key, &a->name))
+				return false;
+		} else if (strcmp(v->string, "match") == 0) {
+			if (!get_strv(c, v, key, false, &a->match, &a->nmatch))
+				return false;
+		} else if (strcmp(v->string, "on_change") == 0) {
+			if (!get_strv(c, v, key, true, &a->on_change, NULL))
+				return false;
+		} else if (strcmp(v->string, "on_delete") == 0) {
+			if (!get_strv(c, v, key, true, &a->on_delete, NULL))
+				return false;
+		} else if (strcmp(v->string, "events") == 0) {
+			const cJSON *e;
+
+			if (!cJSON_IsArray(v))
+				return fail(c, key, "must be an array of event names");
+			a->events = 0;
+			cJSON_ArrayForEach(e, v) {
+				const char *n = cJSON_IsString(e) ? e->valuestring : "";
+
+				if (strcmp(n, "create") == 0)
+					a->events |= VW_AN_EV_CREATE;
+				else if (strcmp(n, "modify") == 0)
+					a->events |= VW_AN_EV_MODIFY;
+				else if (strcmp(n, "delete") == 0)
+					a->events |= VW_AN_EV_DELETE;
+				else if (strcmp(n, "rename") == 0)
+					a->events |= VW_AN_EV_RENAME;
+				else
+					return fail(c, key, "'%s' is not one of create, modify, delete, "
+							    "rename", n);
+			}
+		} else if (strcmp(v->string, "timeout_ms") == 0) {
+			if (!get_u64(c, v, key, 1, 3600000, &a->timeout_ms))
+				return false;
+		} else if (strcmp(v->string, "retries") == 0) {
+			if (!get_u64(c, v, key, 0, 10, &u))
+				return false;
+			a->retries = (unsigned int)u;
+		} else if (strcmp(v->string, "concurrency") == 0) {
+			if (!get_u64(c, v, key, 1, 64, &u))
+				return false;
+			a->concurrency = (unsigned int)u;
+		} else if (strcmp(v->string, "user") == 0) {
+			if (!cJSON_IsString(v) || (strcmp(v->valuestring, "owner") != 0 &&
+						   strcmp(v->valuestring, "root") != 0))
+				return fail(c, key, "must be \"owner\" (of the root) or \"root\"");
+			a->as_root = strcmp(v->valuestring, "root") == 0;
+		} else {
+			return fail(c, key, "unknown key (known: name, match, events, on_change, "
+					    "on_delete, timeout_ms, retries, concurrency, user)");
+		}
+	}
+	if (!a->name)
+		return fail(c, where, "needs a \"name\"");
+	if (!a->on_change && !a->on_delete)
+		return fail(c, where, "needs \"on_change\" or \"on_delete\"");
+	return true;
+}
+
 static bool get_project(struct cfg_ctx *c, const cJSON *o, size_t i, struct vw_config_project *p)
 {
 	char key[96];
@@ -108,9 +208,24 @@ static bool get_project(struct cfg_ctx *c, const cJSON *o, size_t i, struct vw_c
 		} else if (strcmp(v->string, "default_ignores") == 0) {
 			if (!get_bool(c, v, key, &p->default_ignores))
 				return false;
+		} else if (strcmp(v->string, "analyzers") == 0) {
+			const cJSON *an;
+
+			if (!cJSON_IsArray(v))
+				return fail(c, key, "must be an array of analyzer objects");
+			p->analyzers = calloc(cJSON_GetArraySize(v) + 1, sizeof(*p->analyzers));
+			if (!p->analyzers)
+				return fail(c, key, "out of memory");
+			cJSON_ArrayForEach(an, v) {
+				char where[128];
+
+				snprintf(where, sizeof(where), "%s[%zu]", key, p->nanalyzers);
+				if (!get_analyzer(c, an, where, &p->analyzers[p->nanalyzers++]))
+					return false;
+			}
 		} else {
 			return fail(c, key, "unknown key (known: name, root, ignore, gitignore, "
-					    "default_ignores)");
+					    "default_ignores, analyzers)");
 		}
 	}
 	if (!p->root) {
@@ -260,6 +375,7 @@ void config_free(struct vw_config *c)
 		for (size_t j = 0; j < p->nignore; j++)
 			free(p->ignore[j]);
 		free(p->ignore);
+		analyzers_free(p->analyzers, p->nanalyzers);
 	}
 	free(c->projects);
 	free(c->backend);

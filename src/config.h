@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct vw_analyzer;
+
 #define VW_CONFIG_DEFAULT "/etc/vfswatch/config.json"
 #define VW_RUN_DIR_DEFAULT "/run/vfswatch"
 
@@ -17,6 +19,8 @@ struct vw_config_project {
 	size_t nignore;
 	bool gitignore;
 	bool default_ignores;
+	struct vw_analyzer *analyzers;	/* handed over to the project that uses them */
+	size_t nanalyzers;
 };
 
 struct vw_config {

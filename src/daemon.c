@@ -21,6 +21,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "analyze.h"
 #include "config.h"
 #include "control.h"
 #include "daemon.h"
@@ -55,6 +56,7 @@ struct daemon {
 	struct vw_index *idx;		/* paths known to exist, for the debouncer */
 	struct vw_fps *fps;		/* --skip-identical: content fingerprints */
 	struct vw_state *state;		/* snapshots: rescans at start and after losses */
+	struct vw_runner *runner;	/* analyzer jobs (settled mode) */
 	bool crawling;
 	uint64_t rescan_batch;
 	int sfd, tfd, dfd;		/* signals, stats tick, debounce deadline */
@@ -196,12 +198,19 @@ static void on_out(void *ctx, const struct vw_out *o)
 	index_update(d, o);
 }
 
-static void on_settled(void *ctx, const struct vw_settled *s)
+static void on_settled(void *ctx, const struct vw_settled *cs)
 {
 	struct daemon *d = ctx;
+	struct vw_settled tagged = *cs, *s = &tagged;
 
+	if (d->runner && s->ev)
+		s->by = runner_child_name(d->runner, s->ev->tgid);	/* an analyzer's own write */
 	((struct vw_project *)s->project)->changes++;
 	state_update(d, s);
+	if (d->runner && s->project->nanalyzers) {
+		runner_submit(d->runner, s);
+		runner_tick(d->runner, now_ns(CLOCK_MONOTONIC));
+	}
 	if (!d->out_broken && json_out_settled(d->out, s) < 0)
 		d->out_broken = true;
 }
@@ -438,6 +447,8 @@ static int on_timer(void *ctx, uint32_t events)
 
 	if (read(d->tfd, &expirations, sizeof(expirations)) < 0 && errno != EAGAIN)
 		return -errno;
+	if (d->runner)
+		runner_tick(d->runner, now_ns(CLOCK_MONOTONIC));	/* timeouts, retries */
 	check_losses(d);
 	return flush_out(d);
 }
@@ -531,10 +542,16 @@ static int run_projects(struct daemon *d, const struct run_opts *o, const struct
 		const struct vw_config_project *p = &cfg->projects[i];
 		int ret = add_project(d, p->root, p->name, p->default_ignores, p->gitignore,
 				      (const char *const *)p->ignore, p->nignore);
+		struct vw_project *np;
 
 		if (ret)
 			return ret;
-		d->projects.v[d->projects.n - 1].from_config = true;
+		np = &d->projects.v[d->projects.n - 1];
+		np->from_config = true;
+		np->analyzers = p->analyzers;	/* handed over */
+		np->nanalyzers = p->nanalyzers;
+		((struct vw_config_project *)p)->analyzers = NULL;
+		((struct vw_config_project *)p)->nanalyzers = 0;
 	}
 	for (size_t i = 0; i < o->nwatch; i++) {
 		int ret = add_project(d, o->watch[i], NULL, !o->no_default_ignores, o->gitignore,
@@ -750,7 +767,8 @@ static int setup_settled(struct daemon *d, const struct run_opts *o)
 		}
 	}
 	d->deb = debounce_new(&dopts);
-	if (!d->deb)
+	d->runner = runner_new(d->loop, d->out, o->state_dir);
+	if (!d->deb || !d->runner)
 		return -ENOMEM;
 	return loop_add(d->loop, d->dfd, on_debounce, d);
 }
@@ -992,12 +1010,17 @@ static void reload(struct daemon *d)
 			ignore_free(p->ignore);
 			project_ignores(p, c->default_ignores, c->gitignore,
 					(const char *const *)c->ignore, c->nignore);
+			/* queued jobs point at the old analyzers: they go with them */
 			continue;
 		}
 		if (add_project(d, c->root, c->name, c->default_ignores, c->gitignore,
 				(const char *const *)c->ignore, c->nignore) == 0) {
 			p = &d->projects.v[d->projects.n - 1];
 			p->from_config = true;
+			p->analyzers = c->analyzers;	/* handed over */
+			p->nanalyzers = c->nanalyzers;
+			((struct vw_config_project *)c)->analyzers = NULL;
+			((struct vw_config_project *)c)->nanalyzers = 0;
 			if (project_start(d, p, err, sizeof(err))) {
 				log_warnx("reload: %s", err);
 				p->gone = true;
@@ -1057,6 +1080,8 @@ static void run_teardown(struct daemon *d)
 		fan_read(d->fan, on_event, d);
 	if (d->deb)
 		debounce_flush(d->deb, 0, true, on_settled, d);
+	runner_free(d->runner);	/* what still runs is stopped; queued jobs are dropped */
+	d->runner = NULL;
 	if (d->state) {
 		int r = state_save(d->state, &d->projects);
 

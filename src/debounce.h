@@ -22,6 +22,7 @@ struct vw_settled {
 	bool truncated;
 	const struct vw_event *ev;	/* the last writer's attribution */
 	const char *source;	/* NULL ("kernel") or "rescan" */
+	const char *by;		/* the analyzer whose process made the change, or NULL */
 };
 
 typedef void (*settled_fn)(void *ctx, const struct vw_settled *s);

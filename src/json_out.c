@@ -114,6 +114,7 @@ int json_out_settled(FILE *f, const struct vw_settled *s)
 	if (!j)
 		return -ENOMEM;
 	if ((s->writes && !cJSON_AddNumberToObject(j, "writes", s->writes)) ||
+	    (s->by && !cJSON_AddStringToObject(j, "by", s->by)) ||
 	    !cJSON_AddNumberToObject(j, "batch", (double)s->batch) ||
 	    !cJSON_AddNumberToObject(j, "batch_size", s->batch_size)) {
 		cJSON_Delete(j);
@@ -186,6 +187,36 @@ int json_out_project(FILE *f, const char *event, const struct vw_project *p)
 	if (!j)
 		return -ENOMEM;
 	if (!cJSON_AddStringToObject(j, "project", p->name) || !add_name(j, "root", p->root)) {
+		cJSON_Delete(j);
+		return -ENOMEM;
+	}
+	return line_write(f, j);
+}
+
+int json_out_analyzer(FILE *f, const struct vw_analyzer_result *r)
+{
+	cJSON *j = line_new("analyzer", 0), *paths;
+	bool ok;
+
+	if (!j)
+		return -ENOMEM;
+	ok = cJSON_AddStringToObject(j, "analyzer", r->analyzer) &&
+	     cJSON_AddStringToObject(j, "project", r->project->name) &&
+	     cJSON_AddStringToObject(j, "change", r->event) &&
+	     (paths = cJSON_AddArrayToObject(j, "paths")) &&
+	     cJSON_AddStringToObject(j, "status", r->status) &&
+	     cJSON_AddNumberToObject(j, "attempt", r->attempt) &&
+	     cJSON_AddNumberToObject(j, "duration_ms", (double)r->duration_ms) &&
+	     (r->exit_code < 0 || cJSON_AddNumberToObject(j, "exit_code", r->exit_code)) &&
+	     (!r->signal || cJSON_AddNumberToObject(j, "signal", r->signal));
+	if (ok) {
+		cJSON *p = cJSON_CreateObject();
+
+		ok = p && add_name(p, "path", r->path);
+		if (p)
+			cJSON_AddItemToArray(paths, p);
+	}
+	if (!ok) {
 		cJSON_Delete(j);
 		return -ENOMEM;
 	}

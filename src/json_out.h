@@ -18,6 +18,20 @@ int json_out_settled(FILE *f, const struct vw_settled *s);	/* default: net chang
 int json_out_ready(FILE *f, const char *backend, const struct vw_projects *t, int pid);
 int json_out_overflow(FILE *f, const char *reason, uint64_t lost);
 int json_out_stop(FILE *f, const char *reason);
+/* One finished (or dropped) analyzer job. */
+struct vw_analyzer_result {
+	const char *analyzer;
+	const struct vw_project *project;
+	const char *event, *path;
+	const char *status;	/* "ok" "failed" (will be retried) "dead" "dropped" */
+	int exit_code;		/* -1: none (signal, or never ran) */
+	int signal;
+	unsigned int attempt;
+	uint64_t duration_ms;
+};
+
+int json_out_analyzer(FILE *f, const struct vw_analyzer_result *r);
+
 /* "project_added" / "project_removed" with the project's name and root. */
 int json_out_project(FILE *f, const char *event, const struct vw_project *p);
 

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
+#include "analyze.h"
 #include "ignore.h"
 #include "project.h"
 #include "util.h"
@@ -140,6 +141,7 @@ void projects_free(struct vw_projects *t)
 		free(t->v[i].name);
 		free(t->v[i].root);
 		ignore_free(t->v[i].ignore);
+		analyzers_free(t->v[i].analyzers, t->v[i].nanalyzers);
 	}
 	free(t->v);
 	memset(t, 0, sizeof(*t));

@@ -11,6 +11,7 @@
 #include "vw_events.h"
 
 struct vw_ignore;
+struct vw_analyzer;
 
 struct vw_project {
 	uint32_t id;		/* value in the kernel roots map, >= 1 */
@@ -22,6 +23,8 @@ struct vw_project {
 	bool gone;		/* removed at run time: skipped everywhere, id never reused */
 	bool from_config;	/* came from the config file (a SIGHUP reload may drop it) */
 	uint64_t changes;	/* changes delivered, for status */
+	struct vw_analyzer *analyzers;	/* owned */
+	size_t nanalyzers;
 };
 
 /*

@@ -1,0 +1,425 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+// analyze.c: analyzer jobs: fork+execvp (no shell), own process group, owner's uid, pidfd reaping.
+#define _GNU_SOURCE	/* clearenv */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "analyze.h"
+#include "ignore.h"
+#include "json_out.h"
+#include "log.h"
+#include "util.h"
+
+#define RUNNER_MAX 8		/* analyzer processes at once, all analyzers together */
+#define KILL_GRACE_NS (1000ull * 1000 * 1000)
+#define BACKOFF_NS (200ull * 1000 * 1000)	/* first retry; doubles each time */
+#define RECENT_CHILDREN 256
+
+struct job {
+	struct job *next;
+	const struct vw_project *p;
+	const struct vw_analyzer *a;
+	char event[16];
+	char *path, *old_path;	/* relative */
+	unsigned int attempt;
+	uint64_t not_before_ns, started_ns, deadline_ns;
+	pid_t pid;
+	int pidfd;
+	bool termed;
+	struct vw_runner *r;
+};
+
+struct recent {
+	pid_t pid;
+	const char *name;
+};
+
+struct vw_runner {
+	struct vw_loop *loop;
+	FILE *out;
+	char *dead_path;
+	struct job *queue, *running;
+	size_t nqueued, nrunning;
+	struct recent recent[RECENT_CHILDREN];
+	size_t nrecent;
+};
+
+void analyzers_free(struct vw_analyzer *a, size_t n)
+{
+	for (size_t i = 0; a && i < n; i++) {
+		char **lists[] = { a[i].match, a[i].on_change, a[i].on_delete };
+
+		for (size_t l = 0; l < 3; l++) {
+			for (char **s = lists[l]; s && *s; s++)
+				free(*s);
+			free(lists[l]);
+		}
+		free(a[i].name);
+	}
+	free(a);
+}
+
+struct vw_runner *runner_new(struct vw_loop *loop, FILE *out, const char *state_dir)
+{
+	struct vw_runner *r = calloc(1, sizeof(*r));
+	char path[PATH_MAX];
+
+	if (!r)
+		return NULL;
+	r->loop = loop;
+	r->out = out;
+	if (state_dir) {
+		snprintf(path, sizeof(path), "%s/dead-letters.jsonl", state_dir);
+		r->dead_path = strdup(path);
+	}
+	return r;
+}
+
+static void job_free(struct job *j)
+{
+	free(j->path);
+	free(j->old_path);
+	free(j);
+}
+
+void runner_free(struct vw_runner *r)
+{
+	struct job *j, *n;
+
+	if (!r)
+		return;
+	for (j = r->running; j; j = n) {
+		n = j->next;
+		kill(-j->pid, SIGKILL);
+		waitpid(j->pid, NULL, 0);
+		loop_del(r->loop, j->pidfd);
+		close(j->pidfd);
+		job_free(j);
+	}
+	for (j = r->queue; j; j = n) {
+		n = j->next;
+		job_free(j);
+	}
+	free(r->dead_path);
+	free(r);
+}
+
+size_t runner_running(const struct vw_runner *r)
+{
+	return r->nrunning;
+}
+
+size_t runner_queued(const struct vw_runner *r)
+{
+	return r->nqueued;
+}
+
+const char *runner_child_name(const struct vw_runner *r, uint32_t tgid)
+{
+	for (size_t i = 0; i < RECENT_CHILDREN; i++)
+		if (r->recent[i].pid == (pid_t)tgid && tgid)
+			return r->recent[i].name;
+	return NULL;
+}
+
+static bool matches(const struct vw_analyzer *a, const char *rel)
+{
+	const char *base = strrchr(rel, '/');
+
+	base = base ? base + 1 : rel;
+	if (!a->nmatch)
+		return true;
+	for (size_t i = 0; i < a->nmatch; i++)
+		if (glob_match(a->match[i], strchr(a->match[i], '/') ? rel : base))
+			return true;
+	return false;
+}
+
+static unsigned int event_bit(const char *event)
+{
+	if (strcmp(event, "create") == 0)
+		return VW_AN_EV_CREATE;
+	if (strcmp(event, "delete") == 0)
+		return VW_AN_EV_DELETE;
+	if (strcmp(event, "rename") == 0)
+		return VW_AN_EV_RENAME;
+	return VW_AN_EV_MODIFY;	/* modify, truncate */
+}
+
+static void report(struct vw_runner *r, const struct job *j, const char *status, int code,
+		   int sig)
+{
+	struct vw_analyzer_result res = {
+		.analyzer = j->a->name,
+		.project = j->p,
+		.event = j->event,
+		.path = j->path,
+		.status = status,
+		.exit_code = code,
+		.signal = sig,
+		.attempt = j->attempt + 1,
+		.duration_ms = j->started_ns ? (now_ns(CLOCK_MONOTONIC) - j->started_ns) / 1000000 : 0,
+	};
+
+	json_out_analyzer(r->out, &res);
+	fflush(r->out);
+	if (strcmp(status, "dead") == 0 && r->dead_path) {
+		FILE *f = fopen(r->dead_path, "ae");
+
+		if (f) {
+			json_out_analyzer(f, &res);
+			fclose(f);
+		}
+	}
+}
+
+void runner_submit(struct vw_runner *r, const struct vw_settled *s)
+{
+	const struct vw_project *p = s->project;
+	const char *by = s->ev ? runner_child_name(r, s->ev->tgid) : NULL;
+
+	for (size_t i = 0; i < p->nanalyzers; i++) {
+		const struct vw_analyzer *a = &p->analyzers[i];
+		bool del = strcmp(s->event, "delete") == 0;
+		struct job *j, **tail;
+		size_t mine = 0;
+
+		if (!(a->events & event_bit(s->event)) || !matches(a, s->path) ||
+		    !(del ? a->on_delete : a->on_change))
+			continue;
+		if (by && strcmp(by, a->name) == 0)
+			continue;	/* its own write: never fed back to it */
+		for (tail = &r->queue; *tail; tail = &(*tail)->next) {
+			j = *tail;
+			if (j->a == a && strcmp(j->path, s->path) == 0) {
+				/* a newer change of the same path replaces the queued one */
+				snprintf(j->event, sizeof(j->event), "%s", s->event);
+				j->attempt = 0;
+				j->not_before_ns = 0;
+				goto next;
+			}
+			mine += j->a == a;
+		}
+		j = calloc(1, sizeof(*j));
+		if (mine >= VW_AN_QUEUE_MAX || !j || !(j->path = strdup(s->path)) ||
+		    (s->old_path && !(j->old_path = strdup(s->old_path)))) {
+			struct job tmp = { .p = p, .a = a, .path = (char *)s->path };
+
+			snprintf(tmp.event, sizeof(tmp.event), "%s", s->event);
+			report(r, &tmp, "dropped", -1, 0);	/* never silent */
+			if (j)
+				job_free(j);
+			continue;
+		}
+		j->p = p;
+		j->a = a;
+		j->r = r;
+		j->pidfd = -1;
+		snprintf(j->event, sizeof(j->event), "%s", s->event);
+		*tail = j;
+		r->nqueued++;
+next:;
+	}
+}
+
+/* "{path}" and friends inside one argument; returns a new string. */
+static char *expand(const char *tmpl, const struct job *j)
+{
+	char abs[PATH_MAX * 2], oabs[PATH_MAX * 2], out[PATH_MAX * 4];
+	const struct {
+		const char *key, *val;
+	} subs[] = {
+		{ "{path}", abs },
+		{ "{relpath}", j->path },
+		{ "{root}", j->p->root },
+		{ "{project}", j->p->name },
+		{ "{event}", j->event },
+		{ "{old_path}", j->old_path ? oabs : "" },
+	};
+	size_t o = 0;
+
+	snprintf(abs, sizeof(abs), "%s/%s", j->p->root, j->path);
+	snprintf(oabs, sizeof(oabs), "%s/%s", j->p->root, j->old_path ? j->old_path : "");
+	while (*tmpl && o + 1 < sizeof(out)) {
+		size_t k;
+
+		for (k = 0; k < sizeof(subs) / sizeof(subs[0]); k++) {
+			size_t kl = strlen(subs[k].key), vl = strlen(subs[k].val);
+
+			if (strncmp(tmpl, subs[k].key, kl) == 0 && o + vl < sizeof(out)) {
+				memcpy(out + o, subs[k].val, vl);
+				o += vl;
+				tmpl += kl;
+				break;
+			}
+		}
+		if (k == sizeof(subs) / sizeof(subs[0]))
+			out[o++] = *tmpl++;
+	}
+	out[o] = 0;
+	return strdup(out);
+}
+
+/* In the child: own process group, the owner's identity, a clean environment, then exec. */
+static void __attribute__((noreturn)) child_exec(const struct job *j, char **argv, uid_t uid,
+						 gid_t gid)
+{
+	sigset_t none;
+	int null = open("/dev/null", O_RDONLY);
+
+	setpgid(0, 0);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	signal(SIGPIPE, SIG_DFL);
+	if (null >= 0)
+		dup2(null, 0);
+	dup2(2, 1);	/* stdout is the JSON stream: the analyzer's output goes to the log */
+	if (!j->a->as_root && (setgroups(0, NULL) < 0 || setgid(gid) < 0 || setuid(uid) < 0))
+		_exit(126);
+	clearenv();
+	setenv("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", 1);
+	setenv("VFSWATCH_PROJECT", j->p->name, 1);
+	setenv("VFSWATCH_ROOT", j->p->root, 1);
+	setenv("VFSWATCH_EVENT", j->event, 1);
+	execvp(argv[0], argv);
+	_exit(127);
+}
+
+static void finish(struct vw_runner *r, struct job *j, int status);
+
+static int on_child(void *ctx, uint32_t events)
+{
+	struct job *j = ctx;
+	int status;
+
+	if (waitpid(j->pid, &status, WNOHANG) != j->pid)
+		return 0;
+	finish(j->r, j, status);
+	return 0;
+}
+
+static int spawn(struct vw_runner *r, struct job *j, uint64_t now)
+{
+	char **tmpl = strcmp(j->event, "delete") == 0 ? j->a->on_delete : j->a->on_change;
+	char *argv[64];
+	size_t n = 0;
+	struct stat st;
+	int ret = 0;
+
+	if (stat(j->p->root, &st) < 0)
+		st.st_uid = st.st_gid = 0;
+	for (; tmpl[n] && n < 63; n++)
+		argv[n] = expand(tmpl[n], j);
+	argv[n] = NULL;
+	j->pid = fork();
+	if (j->pid == 0)
+		child_exec(j, argv, st.st_uid, st.st_gid);
+	for (size_t i = 0; i < n; i++)
+		free(argv[i]);
+	if (j->pid < 0)
+		return -errno;
+	setpgid(j->pid, j->pid);	/* also here: no race with the kill below */
+	j->pidfd = (int)syscall(SYS_pidfd_open, j->pid, 0);
+	if (j->pidfd < 0 || loop_add(r->loop, j->pidfd, on_child, j) < 0) {
+		ret = -errno;
+		kill(-j->pid, SIGKILL);
+		waitpid(j->pid, NULL, 0);
+		if (j->pidfd >= 0)
+			close(j->pidfd);
+		return ret ? ret : -EIO;
+	}
+	j->started_ns = now;
+	j->deadline_ns = now + j->a->timeout_ms * 1000000ull;
+	j->termed = false;
+	r->recent[r->nrecent++ % RECENT_CHILDREN] = (struct recent){ j->pid, j->a->name };
+	return 0;
+}
+
+static void finish(struct vw_runner *r, struct job *j, int status)
+{
+	struct job **pp;
+	bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+	int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+	int sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+
+	for (pp = &r->running; *pp && *pp != j; pp = &(*pp)->next)
+		;
+	if (*pp)
+		*pp = j->next;
+	r->nrunning--;
+	loop_del(r->loop, j->pidfd);
+	close(j->pidfd);
+	j->pidfd = -1;
+	if (ok) {
+		report(r, j, "ok", 0, 0);
+		job_free(j);
+	} else if (j->attempt < j->a->retries) {
+		report(r, j, "failed", code, sig);
+		j->not_before_ns = now_ns(CLOCK_MONOTONIC) + (BACKOFF_NS << j->attempt);
+		j->attempt++;
+		j->started_ns = 0;
+		j->next = r->queue;	/* ahead of newer work */
+		r->queue = j;
+		r->nqueued++;
+	} else {
+		report(r, j, "dead", code, sig);
+		job_free(j);
+	}
+	runner_tick(r, now_ns(CLOCK_MONOTONIC));
+}
+
+static size_t running_of(const struct vw_runner *r, const struct vw_analyzer *a)
+{
+	size_t n = 0;
+
+	for (const struct job *j = r->running; j; j = j->next)
+		n += j->a == a;
+	return n;
+}
+
+void runner_tick(struct vw_runner *r, uint64_t now)
+{
+	struct job **pp;
+
+	for (struct job *j = r->running; j; j = j->next) {
+		if (now < j->deadline_ns)
+			continue;
+		kill(-j->pid, j->termed ? SIGKILL : SIGTERM);	/* the whole process group */
+		j->termed = true;
+		j->deadline_ns = now + KILL_GRACE_NS;
+	}
+	for (pp = &r->queue; *pp && r->nrunning < RUNNER_MAX;) {
+		struct job *j = *pp;
+
+		if (j->p->gone) {	/* its project was removed */
+			*pp = j->next;
+			r->nqueued--;
+			job_free(j);
+			continue;
+		}
+		if (j->not_before_ns > now || running_of(r, j->a) >= j->a->concurrency) {
+			pp = &j->next;
+			continue;
+		}
+		*pp = j->next;
+		r->nqueued--;
+		if (spawn(r, j, now) < 0) {
+			report(r, j, "dead", -1, 0);
+			job_free(j);
+			continue;
+		}
+		j->next = r->running;
+		r->running = j;
+		r->nrunning++;
+	}
+}

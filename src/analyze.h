@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/* analyze.h: per-event analyzer commands run for settled changes: isolated, bounded, retried. */
+#ifndef VW_ANALYZE_H
+#define VW_ANALYZE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "debounce.h"
+#include "loop.h"
+#include "project.h"
+
+#define VW_AN_QUEUE_MAX 10000	/* jobs waiting per analyzer; a newer change of a path replaces its job */
+
+/* One analyzer rule of a project (from the config). */
+struct vw_analyzer {
+	char *name;
+	char **match;		/* globs; a pattern without '/' matches the base name */
+	size_t nmatch;
+	unsigned int events;	/* VW_AN_EV_* */
+	char **on_change;	/* argv template for create/modify/rename, NULL-terminated */
+	char **on_delete;	/* argv template for delete */
+	uint64_t timeout_ms;
+	unsigned int retries;
+	unsigned int concurrency;
+	bool as_root;		/* "user": "root"; else the owner of the project root */
+};
+
+#define VW_AN_EV_CREATE 0x1
+#define VW_AN_EV_MODIFY 0x2
+#define VW_AN_EV_DELETE 0x4
+#define VW_AN_EV_RENAME 0x8
+
+void analyzers_free(struct vw_analyzer *a, size_t n);
+
+struct vw_runner;
+
+/* Jobs write "analyzer" lines to @out and dead letters under @state_dir (may be NULL). */
+struct vw_runner *runner_new(struct vw_loop *loop, FILE *out, const char *state_dir);
+void runner_free(struct vw_runner *r);	/* kills what still runs */
+
+/* Queue the jobs a settled change calls for. */
+void runner_submit(struct vw_runner *r, const struct vw_settled *s);
+
+/* Timeouts, retries whose backoff is over, queued jobs with a free slot. Call periodically. */
+void runner_tick(struct vw_runner *r, uint64_t now_ns);
+
+/* Is @tgid a running analyzer child (its own changes are not fed back to it)? */
+const char *runner_child_name(const struct vw_runner *r, uint32_t tgid);
+
+size_t runner_running(const struct vw_runner *r);
+size_t runner_queued(const struct vw_runner *r);
+
+#endif

@@ -1,0 +1,123 @@
+# SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+# test_analyzers.py: analyzer commands run for settled changes: no shell, owner's uid, retries.
+import json
+import os
+import tempfile
+
+from harness import RUN_DIR, DaemonCase, Tree, write
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+RECORD = os.path.join(os.path.dirname(os.path.dirname(HERE)), "scripts", "analyzers",
+                      "record-file.sh")
+
+
+class Analyzers(DaemonCase):
+    backend = "tracepoint"
+
+    def setUp(self):
+        super().setUp()
+        self.logdir = tempfile.mkdtemp(prefix="vw-an-")
+        os.chmod(self.logdir, 0o777)
+        self.log = os.path.join(self.logdir, "calls.log")
+
+    def start_with(self, analyzers, extra_projects=()):
+        cfg = os.path.join(self.logdir, "c.json")
+        projects = [{"root": self.root, "analyzers": analyzers}] + list(extra_projects)
+        write(cfg, json.dumps({"projects": projects}).encode())
+        self.start(roots=[], raw=False, extra=["--config", cfg])
+        self.marker()
+
+    def calls(self):
+        if not os.path.exists(self.log):
+            return []
+        with open(self.log, "rb") as f:
+            return [tuple(l.split(b"\t")) for l in f.read().splitlines()]
+
+    def results(self, name):
+        return [e for e in self.d.seen if e.get("event") == "analyzer" and e["analyzer"] == name]
+
+    def wait_results(self, name, n, timeout=20):
+        self.d.wait(lambda e: len(self.results(name)) >= n, timeout)
+        return self.results(name)
+
+    def test_per_event_analyzer_gets_the_matching_settled_changes(self):
+        self.start_with([{"name": "py", "match": ["*.py"],
+                          "on_change": [RECORD, self.log, "{event}", "{path}"],
+                          "on_delete": [RECORD, self.log, "{event}", "{relpath}"]}])
+        write(os.path.join(self.root, "a.py"), b"1")
+        write(os.path.join(self.root, "notes.txt"), b"1")
+        self.wait_results("py", 1)
+        write(os.path.join(self.root, "a.py"), b"2", "ab")
+        self.wait_results("py", 2)
+        os.unlink(os.path.join(self.root, "a.py"))
+        res = self.wait_results("py", 3)
+        self.assertEqual([r["status"] for r in res], ["ok", "ok", "ok"])
+        self.assertEqual([r["change"] for r in res], ["create", "modify", "delete"])
+        abs_a = os.path.join(self.root, "a.py").encode()
+        self.assertEqual([c[:2] for c in self.calls()],
+                         [(b"create", abs_a), (b"modify", abs_a), (b"delete", b"a.py")])
+
+    def test_hostile_name_is_one_literal_argument_and_owner_uid_is_used(self):
+        os.chown(self.root, 65534, 65534)
+        self.start_with([{"name": "rec", "match": ["*rm -rf*"],
+                          "on_change": [RECORD, self.log, "{event}", "{path}"]}])
+        name = "; rm -rf ~ $(touch pwned) 'x' \"y\" *"
+        write(os.path.join(self.root, name), b"z")
+        res = self.wait_results("rec", 1)
+        self.assertEqual(res[0]["status"], "ok")
+        (event, path, uid), = self.calls()
+        self.assertEqual(path.decode(), os.path.join(self.root, name))
+        self.assertEqual(uid, b"65534")
+        self.assertFalse(os.path.exists(os.path.join(self.root, "pwned")))
+
+    def test_failing_analyzer_is_retried_then_dead_lettered(self):
+        self.start_with([{"name": "bad", "retries": 2, "match": ["f"],
+                          "on_change": [RECORD, self.log, "{event}", "{path}", "fail"]}])
+        write(os.path.join(self.root, "f"), b"x")
+        res = self.wait_results("bad", 3)
+        self.assertEqual([(r["status"], r["exit_code"], r["attempt"]) for r in res],
+                         [("failed", 3, 1), ("failed", 3, 2), ("dead", 3, 3)])
+        self.assertEqual(len(self.calls()), 3)
+        with open(os.path.join(RUN_DIR, "state", "dead-letters.jsonl")) as f:
+            dead = [json.loads(l) for l in f]
+        self.assertIn(("bad", os.path.join("f")), [(d["analyzer"], d["paths"][0]["path"])
+                                                  for d in dead])
+
+    def test_hanging_analyzer_times_out_while_others_keep_flowing(self):
+        other = Tree()
+        self.trees.append(other)
+        self.start_with([{"name": "slow", "timeout_ms": 500, "retries": 0, "match": ["h"],
+                          "on_change": [RECORD, self.log, "{event}", "{path}", "hang"]}],
+                        extra_projects=[{"root": other.path}])
+        write(os.path.join(self.root, "h"), b"x")
+        write(os.path.join(other.path, "meanwhile"), b"y")
+        self.expect("create", "meanwhile", root=other.path)
+        res = self.wait_results("slow", 1)
+        self.assertEqual(res[0]["status"], "dead")
+        self.assertEqual(res[0]["signal"], 15)
+        self.assertLess(res[0]["duration_ms"], 5000)
+
+    def test_flooding_analyzer_does_not_disturb_the_stream(self):
+        self.start_with([{"name": "loud", "match": ["f1"],
+                          "on_change": [RECORD, self.log, "{event}", "{path}", "flood"]}])
+        write(os.path.join(self.root, "f1"), b"x")
+        res = self.wait_results("loud", 1)
+        self.assertEqual(res[0]["status"], "ok")
+        write(os.path.join(self.root, "f2"), b"x")
+        self.expect("create", "f2")
+
+    def test_an_analyzer_rewriting_its_file_is_not_fed_back(self):
+        stamp = os.path.join(os.path.dirname(RECORD), "append-stamp.sh")
+        self.start_with([{"name": "fmt", "match": ["*.go"], "on_change": [stamp, "{path}"]}])
+        write(os.path.join(self.root, "main.go"), b"package main\n")
+        self.wait_results("fmt", 1)
+        by = self.d.wait(lambda e: e.get("by") == "fmt", 10)
+        self.assertIsNotNone(by, "the analyzer's own change is not tagged on the stream")
+        self.assertEqual(by["path"], "main.go")
+        self.marker()
+        import time
+        time.sleep(1)
+        self.marker()
+        self.assertEqual(len(self.results("fmt")), 1, "the formatter ran on its own write")
+        with open(os.path.join(self.root, "main.go")) as f:
+            self.assertEqual(f.read().count("stamped"), 1)
