@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -35,8 +36,23 @@ struct job {
 	uint64_t not_before_ns, started_ns, deadline_ns;
 	pid_t pid;
 	int pidfd;
+	int outfd;		/* the analyzer's stdout+stderr, copied (bounded) into the log */
+	size_t logged;
+	char *input;		/* batch jobs: the JSON lines for stdin */
+	size_t input_len;
+	unsigned int changes;
 	bool termed;
 	struct vw_runner *r;
+};
+
+/* Lines waiting for a batch analyzer while it runs (it runs once at a time per project). */
+struct pending_batch {
+	struct pending_batch *next;
+	const struct vw_project *p;
+	const struct vw_analyzer *a;
+	char *buf;
+	size_t len;
+	unsigned int changes;
 };
 
 struct recent {
@@ -52,14 +68,15 @@ struct vw_runner {
 	size_t nqueued, nrunning;
 	struct recent recent[RECENT_CHILDREN];
 	size_t nrecent;
+	struct pending_batch *batches;
 };
 
 void analyzers_free(struct vw_analyzer *a, size_t n)
 {
 	for (size_t i = 0; a && i < n; i++) {
-		char **lists[] = { a[i].match, a[i].on_change, a[i].on_delete };
+		char **lists[] = { a[i].match, a[i].on_change, a[i].on_delete, a[i].batch };
 
-		for (size_t l = 0; l < 3; l++) {
+		for (size_t l = 0; l < 4; l++) {
 			for (char **s = lists[l]; s && *s; s++)
 				free(*s);
 			free(lists[l]);
@@ -89,6 +106,7 @@ static void job_free(struct job *j)
 {
 	free(j->path);
 	free(j->old_path);
+	free(j->input);
 	free(j);
 }
 
@@ -104,11 +122,20 @@ void runner_free(struct vw_runner *r)
 		waitpid(j->pid, NULL, 0);
 		loop_del(r->loop, j->pidfd);
 		close(j->pidfd);
+		if (j->outfd >= 0) {
+			loop_del(r->loop, j->outfd);
+			close(j->outfd);
+		}
 		job_free(j);
 	}
 	for (j = r->queue; j; j = n) {
 		n = j->next;
 		job_free(j);
+	}
+	for (struct pending_batch *b = r->batches, *nb; b; b = nb) {
+		nb = b->next;
+		free(b->buf);
+		free(b);
 	}
 	free(r->dead_path);
 	free(r);
@@ -168,6 +195,7 @@ static void report(struct vw_runner *r, const struct job *j, const char *status,
 		.exit_code = code,
 		.signal = sig,
 		.attempt = j->attempt + 1,
+		.changes = j->changes,
 		.duration_ms = j->started_ns ? (now_ns(CLOCK_MONOTONIC) - j->started_ns) / 1000000 : 0,
 	};
 
@@ -183,7 +211,36 @@ static void report(struct vw_runner *r, const struct job *j, const char *status,
 	}
 }
 
-void runner_submit(struct vw_runner *r, const struct vw_settled *s)
+/* Add one JSON line to the lines waiting for (p, a); false when over VW_AN_BATCH_MAX. */
+static bool batch_append(struct vw_runner *r, const struct vw_project *p,
+			 const struct vw_analyzer *a, const char *line)
+{
+	struct pending_batch *b;
+	size_t n = strlen(line);
+	char *nb;
+
+	for (b = r->batches; b && (b->p != p || b->a != a); b = b->next)
+		;
+	if (!b) {
+		b = calloc(1, sizeof(*b));
+		if (!b)
+			return false;
+		b->p = p;
+		b->a = a;
+		b->next = r->batches;
+		r->batches = b;
+	}
+	if (b->len + n + 1 > VW_AN_BATCH_MAX || !(nb = realloc(b->buf, b->len + n + 1)))
+		return false;
+	b->buf = nb;
+	memcpy(b->buf + b->len, line, n);
+	b->len += n;
+	b->buf[b->len++] = '\n';
+	b->changes++;
+	return true;
+}
+
+void runner_submit(struct vw_runner *r, const struct vw_settled *s, const char *line)
 {
 	const struct vw_project *p = s->project;
 	const char *by = s->ev ? runner_child_name(r, s->ev->tgid) : NULL;
@@ -194,11 +251,21 @@ void runner_submit(struct vw_runner *r, const struct vw_settled *s)
 		struct job *j, **tail;
 		size_t mine = 0;
 
-		if (!(a->events & event_bit(s->event)) || !matches(a, s->path) ||
-		    !(del ? a->on_delete : a->on_change))
+		if (!(a->events & event_bit(s->event)) || !matches(a, s->path))
 			continue;
 		if (by && strcmp(by, a->name) == 0)
 			continue;	/* its own write: never fed back to it */
+		if (a->batch) {
+			if (!line || !batch_append(r, p, a, line)) {
+				struct job tmp = { .p = p, .a = a, .path = (char *)s->path };
+
+				snprintf(tmp.event, sizeof(tmp.event), "%s", s->event);
+				report(r, &tmp, "dropped", -1, 0);
+			}
+			continue;
+		}
+		if (!(del ? a->on_delete : a->on_change))
+			continue;
 		for (tail = &r->queue; *tail; tail = &(*tail)->next) {
 			j = *tail;
 			if (j->a == a && strcmp(j->path, s->path) == 0) {
@@ -225,6 +292,7 @@ void runner_submit(struct vw_runner *r, const struct vw_settled *s)
 		j->a = a;
 		j->r = r;
 		j->pidfd = -1;
+		j->outfd = -1;
 		snprintf(j->event, sizeof(j->event), "%s", s->event);
 		*tail = j;
 		r->nqueued++;
@@ -240,7 +308,7 @@ static char *expand(const char *tmpl, const struct job *j)
 		const char *key, *val;
 	} subs[] = {
 		{ "{path}", abs },
-		{ "{relpath}", j->path },
+		{ "{relpath}", j->path ? j->path : "" },
 		{ "{root}", j->p->root },
 		{ "{project}", j->p->name },
 		{ "{event}", j->event },
@@ -248,7 +316,7 @@ static char *expand(const char *tmpl, const struct job *j)
 	};
 	size_t o = 0;
 
-	snprintf(abs, sizeof(abs), "%s/%s", j->p->root, j->path);
+	snprintf(abs, sizeof(abs), "%s/%s", j->p->root, j->path ? j->path : "");
 	snprintf(oabs, sizeof(oabs), "%s/%s", j->p->root, j->old_path ? j->old_path : "");
 	while (*tmpl && o + 1 < sizeof(out)) {
 		size_t k;
@@ -272,30 +340,76 @@ static char *expand(const char *tmpl, const struct job *j)
 
 /* In the child: own process group, the owner's identity, a clean environment, then exec. */
 static void __attribute__((noreturn)) child_exec(const struct job *j, char **argv, uid_t uid,
-						 gid_t gid)
+						 gid_t gid, int in, int out)
 {
 	sigset_t none;
-	int null = open("/dev/null", O_RDONLY);
 
 	setpgid(0, 0);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	signal(SIGPIPE, SIG_DFL);
-	if (null >= 0)
-		dup2(null, 0);
-	dup2(2, 1);	/* stdout is the JSON stream: the analyzer's output goes to the log */
+	if (in < 0)
+		in = open("/dev/null", O_RDONLY);
+	if (in >= 0)
+		dup2(in, 0);
+	/* never our stdout (the JSON stream): a pipe the daemon copies into its log */
+	if (out >= 0) {
+		dup2(out, 1);
+		dup2(out, 2);
+	}
 	if (!j->a->as_root && (setgroups(0, NULL) < 0 || setgid(gid) < 0 || setuid(uid) < 0))
 		_exit(126);
 	clearenv();
 	setenv("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", 1);
 	setenv("VFSWATCH_PROJECT", j->p->name, 1);
 	setenv("VFSWATCH_ROOT", j->p->root, 1);
-	setenv("VFSWATCH_EVENT", j->event, 1);
+	if (j->a->batch)
+		setenv("VFSWATCH_BATCH", "1", 1);
+	else
+		setenv("VFSWATCH_EVENT", j->event, 1);
 	execvp(argv[0], argv);
 	_exit(127);
 }
 
 static void finish(struct vw_runner *r, struct job *j, int status);
+
+/*
+ * The analyzer's output: copied line by line into the log, up to VW_AN_LOG_MAX
+ * bytes a job. Returns the bytes read (0 at EOF or when nothing is there).
+ */
+static ssize_t output_read(struct job *j)
+{
+	char buf[4096];
+	ssize_t n = read(j->outfd, buf, sizeof(buf) - 1);
+
+	if (n <= 0) {
+		if (n < 0 && errno == EAGAIN)
+			return 0;
+		loop_del(j->r->loop, j->outfd);
+		close(j->outfd);
+		j->outfd = -1;
+		return 0;
+	}
+	if (j->logged < VW_AN_LOG_MAX) {
+		size_t take = (size_t)n < VW_AN_LOG_MAX - j->logged ? (size_t)n :
+								       VW_AN_LOG_MAX - j->logged;
+
+		buf[take] = 0;
+		for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n"))
+			log_warnx("analyzer %s: %s", j->a->name, line);
+		if (j->logged + n >= VW_AN_LOG_MAX)
+			log_warnx("analyzer %s: more output than %u bytes; the rest is dropped",
+				  j->a->name, VW_AN_LOG_MAX);
+	}
+	j->logged += n;
+	return n;
+}
+
+static int on_output(void *ctx, uint32_t events)
+{
+	output_read(ctx);
+	return 0;
+}
 
 static int on_child(void *ctx, uint32_t events)
 {
@@ -310,22 +424,44 @@ static int on_child(void *ctx, uint32_t events)
 
 static int spawn(struct vw_runner *r, struct job *j, uint64_t now)
 {
-	char **tmpl = strcmp(j->event, "delete") == 0 ? j->a->on_delete : j->a->on_change;
+	char **tmpl = j->a->batch ? j->a->batch :
+		      strcmp(j->event, "delete") == 0 ? j->a->on_delete : j->a->on_change;
 	char *argv[64];
 	size_t n = 0;
 	struct stat st;
-	int ret = 0;
+	int ret = 0, in = -1, pipefd[2] = { -1, -1 };
 
 	if (stat(j->p->root, &st) < 0)
 		st.st_uid = st.st_gid = 0;
+	if (j->input) {	/* a memfd: the child reads at its pace, we never block on it */
+		in = memfd_create("vfswatch-batch", MFD_CLOEXEC);
+		if (in < 0 || write(in, j->input, j->input_len) != (ssize_t)j->input_len ||
+		    lseek(in, 0, SEEK_SET) < 0) {
+			if (in >= 0)
+				close(in);
+			return -EIO;
+		}
+	}
+	if (pipe2(pipefd, O_CLOEXEC | O_NONBLOCK) < 0)
+		pipefd[0] = pipefd[1] = -1;
 	for (; tmpl[n] && n < 63; n++)
 		argv[n] = expand(tmpl[n], j);
 	argv[n] = NULL;
 	j->pid = fork();
 	if (j->pid == 0)
-		child_exec(j, argv, st.st_uid, st.st_gid);
+		child_exec(j, argv, st.st_uid, st.st_gid, in, pipefd[1]);
 	for (size_t i = 0; i < n; i++)
 		free(argv[i]);
+	if (in >= 0)
+		close(in);
+	if (pipefd[1] >= 0)
+		close(pipefd[1]);
+	j->outfd = pipefd[0];
+	j->logged = 0;
+	if (j->outfd >= 0 && loop_add(r->loop, j->outfd, on_output, j) < 0) {
+		close(j->outfd);
+		j->outfd = -1;
+	}
 	if (j->pid < 0)
 		return -errno;
 	setpgid(j->pid, j->pid);	/* also here: no race with the kill below */
@@ -360,6 +496,14 @@ static void finish(struct vw_runner *r, struct job *j, int status)
 	loop_del(r->loop, j->pidfd);
 	close(j->pidfd);
 	j->pidfd = -1;
+	/* what is left in the pipe (a pipe's worth at most: the writer is gone) */
+	while (j->outfd >= 0 && output_read(j) > 0)
+		;
+	if (j->outfd >= 0) {
+		loop_del(r->loop, j->outfd);
+		close(j->outfd);
+		j->outfd = -1;
+	}
 	if (ok) {
 		report(r, j, "ok", 0, 0);
 		job_free(j);
@@ -387,10 +531,46 @@ static size_t running_of(const struct vw_runner *r, const struct vw_analyzer *a)
 	return n;
 }
 
+/* A batch analyzer with lines waiting and not running (nor queued for a retry): start it. */
+static void start_batches(struct vw_runner *r)
+{
+	for (struct pending_batch *b = r->batches; b; b = b->next) {
+		struct job *j;
+		bool busy = false;
+
+		if (!b->len || b->p->gone)
+			continue;
+		for (j = r->running; j && !busy; j = j->next)
+			busy = j->a == b->a && j->p == b->p;
+		for (j = r->queue; j && !busy; j = j->next)
+			busy = j->a == b->a && j->p == b->p;
+		if (busy)
+			continue;	/* the next run gets everything collected meanwhile */
+		j = calloc(1, sizeof(*j));
+		if (!j)
+			return;
+		j->p = b->p;
+		j->a = b->a;
+		j->r = r;
+		j->pidfd = j->outfd = -1;
+		snprintf(j->event, sizeof(j->event), "batch");
+		j->input = b->buf;
+		j->input_len = b->len;
+		j->changes = b->changes;
+		b->buf = NULL;
+		b->len = 0;
+		b->changes = 0;
+		j->next = r->queue;
+		r->queue = j;
+		r->nqueued++;
+	}
+}
+
 void runner_tick(struct vw_runner *r, uint64_t now)
 {
 	struct job **pp;
 
+	start_batches(r);
 	for (struct job *j = r->running; j; j = j->next) {
 		if (now < j->deadline_ns)
 			continue;

@@ -13,6 +13,8 @@
 #include "project.h"
 
 #define VW_AN_QUEUE_MAX 10000	/* jobs waiting per analyzer; a newer change of a path replaces its job */
+#define VW_AN_BATCH_MAX (16u << 20)	/* bytes of JSON lines waiting for one batch analyzer */
+#define VW_AN_LOG_MAX (64u * 1024)	/* bytes of an analyzer's output copied into the log */
 
 /* One analyzer rule of a project (from the config). */
 struct vw_analyzer {
@@ -22,6 +24,7 @@ struct vw_analyzer {
 	unsigned int events;	/* VW_AN_EV_* */
 	char **on_change;	/* argv template for create/modify/rename, NULL-terminated */
 	char **on_delete;	/* argv template for delete */
+	char **batch;		/* argv template run once per batch, changes as JSON lines on stdin */
 	uint64_t timeout_ms;
 	unsigned int retries;
 	unsigned int concurrency;
@@ -41,8 +44,11 @@ struct vw_runner;
 struct vw_runner *runner_new(struct vw_loop *loop, FILE *out, const char *state_dir);
 void runner_free(struct vw_runner *r);	/* kills what still runs */
 
-/* Queue the jobs a settled change calls for. */
-void runner_submit(struct vw_runner *r, const struct vw_settled *s);
+/*
+ * Queue the jobs a settled change calls for; @line is its JSON line (for
+ * batch analyzers, which get every line of their project's batches on stdin).
+ */
+void runner_submit(struct vw_runner *r, const struct vw_settled *s, const char *line);
 
 /* Timeouts, retries whose backoff is over, queued jobs with a free slot. Call periodically. */
 void runner_tick(struct vw_runner *r, uint64_t now_ns);

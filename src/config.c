@@ -115,6 +115,9 @@ static bool get_analyzer(struct cfg_ctx *c, const cJSON *o, const char *where,
 		} else if (strcmp(v->string, "on_delete") == 0) {
 			if (!get_strv(c, v, key, true, &a->on_delete, NULL))
 				return false;
+		} else if (strcmp(v->string, "batch") == 0) {
+			if (!get_strv(c, v, key, true, &a->batch, NULL))
+				return false;
 		} else if (strcmp(v->string, "events") == 0) {
 			const cJSON *e;
 
@@ -154,13 +157,15 @@ static bool get_analyzer(struct cfg_ctx *c, const cJSON *o, const char *where,
 			a->as_root = strcmp(v->valuestring, "root") == 0;
 		} else {
 			return fail(c, key, "unknown key (known: name, match, events, on_change, "
-					    "on_delete, timeout_ms, retries, concurrency, user)");
+					    "on_delete, batch, timeout_ms, retries, concurrency, user)");
 		}
 	}
 	if (!a->name)
 		return fail(c, where, "needs a \"name\"");
-	if (!a->on_change && !a->on_delete)
-		return fail(c, where, "needs \"on_change\" or \"on_delete\"");
+	if (!a->on_change && !a->on_delete && !a->batch)
+		return fail(c, where, "needs \"on_change\", \"on_delete\" or \"batch\"");
+	if (a->batch && (a->on_change || a->on_delete))
+		return fail(c, where, "\"batch\" goes alone, without \"on_change\"/\"on_delete\"");
 	return true;
 }
 

@@ -208,8 +208,19 @@ static void on_settled(void *ctx, const struct vw_settled *cs)
 	((struct vw_project *)s->project)->changes++;
 	state_update(d, s);
 	if (d->runner && s->project->nanalyzers) {
-		runner_submit(d->runner, s);
-		runner_tick(d->runner, now_ns(CLOCK_MONOTONIC));
+		char *line = NULL;
+		size_t len = 0;
+		FILE *mem = open_memstream(&line, &len);
+
+		/* the line exactly as printed, for batch analyzers' stdin */
+		if (mem) {
+			json_out_settled(mem, s);
+			fclose(mem);
+			if (len && line[len - 1] == '\n')
+				line[len - 1] = 0;
+		}
+		runner_submit(d->runner, s, line);
+		free(line);
 	}
 	if (!d->out_broken && json_out_settled(d->out, s) < 0)
 		d->out_broken = true;
@@ -235,6 +246,8 @@ static int on_debounce(void *ctx, uint32_t events)
 		return -errno;
 	debounce_flush(d->deb, now_ns(CLOCK_MONOTONIC), false, on_settled, d);
 	arm_debounce(d);
+	if (d->runner)
+		runner_tick(d->runner, now_ns(CLOCK_MONOTONIC));	/* the batch is complete now */
 	return 0;
 }
 

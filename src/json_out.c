@@ -202,14 +202,15 @@ int json_out_analyzer(FILE *f, const struct vw_analyzer_result *r)
 		return -ENOMEM;
 	ok = cJSON_AddStringToObject(j, "analyzer", r->analyzer) &&
 	     cJSON_AddStringToObject(j, "project", r->project->name) &&
-	     cJSON_AddStringToObject(j, "change", r->event) &&
+	     (!r->event || cJSON_AddStringToObject(j, "change", r->event)) &&
+	     (r->path || cJSON_AddNumberToObject(j, "changes", r->changes)) &&
 	     (paths = cJSON_AddArrayToObject(j, "paths")) &&
 	     cJSON_AddStringToObject(j, "status", r->status) &&
 	     cJSON_AddNumberToObject(j, "attempt", r->attempt) &&
 	     cJSON_AddNumberToObject(j, "duration_ms", (double)r->duration_ms) &&
 	     (r->exit_code < 0 || cJSON_AddNumberToObject(j, "exit_code", r->exit_code)) &&
 	     (!r->signal || cJSON_AddNumberToObject(j, "signal", r->signal));
-	if (ok) {
+	if (ok && r->path) {
 		cJSON *p = cJSON_CreateObject();
 
 		ok = p && add_name(p, "path", r->path);

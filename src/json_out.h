@@ -22,7 +22,8 @@ int json_out_stop(FILE *f, const char *reason);
 struct vw_analyzer_result {
 	const char *analyzer;
 	const struct vw_project *project;
-	const char *event, *path;
+	const char *event, *path;	/* per-event jobs; NULL for a batch job */
+	unsigned int changes;		/* batch jobs: changes given on stdin */
 	const char *status;	/* "ok" "failed" (will be retried) "dead" "dropped" */
 	int exit_code;		/* -1: none (signal, or never ran) */
 	int signal;

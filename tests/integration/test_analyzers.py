@@ -121,3 +121,47 @@ class Analyzers(DaemonCase):
         self.assertEqual(len(self.results("fmt")), 1, "the formatter ran on its own write")
         with open(os.path.join(self.root, "main.go")) as f:
             self.assertEqual(f.read().count("stamped"), 1)
+
+    def batches(self):
+        if not os.path.exists(self.log):
+            return []
+        out, cur = [], []
+        with open(self.log) as f:
+            for line in f:
+                if line.startswith("--- end of batch"):
+                    out.append(cur)
+                    cur = []
+                else:
+                    cur.append(json.loads(line))
+        return out
+
+    def test_batch_analyzer_gets_whole_batches_and_what_came_meanwhile(self):
+        batch = os.path.join(os.path.dirname(RECORD), "batch-log.sh")
+        self.start_with([{"name": "lint", "match": ["*.c"], "batch": [batch, self.log, "1"]}])
+        write(os.path.join(self.root, "a.c"), b"1")
+        write(os.path.join(self.root, "readme.md"), b"1")
+        self.d.wait(lambda e: len(self.batches()) >= 1, 10)
+        # the first run is still busy for a second: these wait, then go together
+        import time
+        time.sleep(0.2)
+        write(os.path.join(self.root, "b.c"), b"2")
+        time.sleep(0.2)
+        write(os.path.join(self.root, "c.c"), b"3")
+        res = self.wait_results("lint", 2)
+        self.assertEqual([(r["status"], r["changes"]) for r in res], [("ok", 1), ("ok", 2)])
+        got = [[(e["event"], e["path"]) for e in b] for b in self.batches()]
+        self.assertEqual(got, [[("create", "a.c")], [("create", "b.c"), ("create", "c.c")]])
+        self.assertTrue(all("batch" in e for b in self.batches() for e in b))
+
+    def test_analyzer_output_reaches_the_log_bounded(self):
+        self.start_with([{"name": "loud", "match": ["f1"],
+                          "on_change": [RECORD, self.log, "{event}", "{path}", "flood"]}])
+        write(os.path.join(self.root, "f1"), b"x")
+        self.wait_results("loud", 1)
+        import time
+        time.sleep(0.5)
+        err = "".join(self.d.err)
+        self.assertTrue("analyzer loud: analyzer output that nobody asked for" in err,
+                        "no output in the log")
+        self.assertTrue("the rest is dropped" in err, "no note of the cut: %s" % err[-300:])
+        self.assertLess(len(err), 200 * 1024)
