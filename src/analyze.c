@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -357,6 +358,13 @@ static void __attribute__((noreturn)) child_exec(const struct job *j, char **arg
 		dup2(out, 1);
 		dup2(out, 2);
 	}
+	if (j->a->limit_memory_mb)
+		setrlimit(RLIMIT_AS, &(struct rlimit){ j->a->limit_memory_mb << 20,
+						       j->a->limit_memory_mb << 20 });
+	if (j->a->limit_cpu_s)
+		setrlimit(RLIMIT_CPU, &(struct rlimit){ j->a->limit_cpu_s, j->a->limit_cpu_s });
+	if (j->a->limit_nofile)
+		setrlimit(RLIMIT_NOFILE, &(struct rlimit){ j->a->limit_nofile, j->a->limit_nofile });
 	if (!j->a->as_root && (setgroups(0, NULL) < 0 || setgid(gid) < 0 || setuid(uid) < 0))
 		_exit(126);
 	clearenv();
@@ -602,4 +610,52 @@ void runner_tick(struct vw_runner *r, uint64_t now)
 		r->running = j;
 		r->nrunning++;
 	}
+}
+
+int runner_retry_dead(struct vw_runner *r, struct vw_projects *t, const char *project)
+{
+	char tmp[PATH_MAX], *line = NULL;
+	size_t cap = 0;
+	FILE *in, *keep;
+	int n = 0;
+
+	if (!r->dead_path)
+		return -ENOENT;
+	in = fopen(r->dead_path, "re");
+	if (!in)
+		return errno == ENOENT ? 0 : -errno;
+	snprintf(tmp, sizeof(tmp), "%s.tmp", r->dead_path);
+	keep = fopen(tmp, "we");
+	if (!keep) {
+		fclose(in);
+		return -errno;
+	}
+	while (getline(&line, &cap, in) > 0) {
+		struct vw_dead d = {};
+		struct vw_project *p = NULL;
+		const struct vw_analyzer *a = NULL;
+
+		if (json_parse_dead(line, &d) == 0 && (!project || strcmp(d.project, project) == 0))
+			p = projects_by_name(t, d.project);
+		for (size_t i = 0; p && i < p->nanalyzers; i++)
+			if (strcmp(p->analyzers[i].name, d.analyzer) == 0)
+				a = &p->analyzers[i];
+		if (a && d.path && !a->batch) {
+			struct vw_settled s = { .project = p, .event = d.event, .path = d.path };
+
+			runner_submit(r, &s, NULL);
+			n++;
+		} else {
+			fputs(line, keep);	/* not this project's, or no longer configured */
+		}
+		json_dead_free(&d);
+	}
+	free(line);
+	fclose(in);
+	if (fclose(keep) == EOF || rename(tmp, r->dead_path) < 0) {
+		unlink(tmp);
+		return -errno;
+	}
+	runner_tick(r, now_ns(CLOCK_MONOTONIC));
+	return n;
 }

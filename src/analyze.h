@@ -29,6 +29,7 @@ struct vw_analyzer {
 	unsigned int retries;
 	unsigned int concurrency;
 	bool as_root;		/* "user": "root"; else the owner of the project root */
+	uint64_t limit_memory_mb, limit_cpu_s, limit_nofile;	/* 0: not limited */
 };
 
 #define VW_AN_EV_CREATE 0x1
@@ -55,6 +56,12 @@ void runner_tick(struct vw_runner *r, uint64_t now_ns);
 
 /* Is @tgid a running analyzer child (its own changes are not fed back to it)? */
 const char *runner_child_name(const struct vw_runner *r, uint32_t tgid);
+
+/*
+ * Queue again the dead letters of @project (NULL: all) from the dead-letter
+ * file; the others stay in it. Returns how many were queued, or -errno.
+ */
+int runner_retry_dead(struct vw_runner *r, struct vw_projects *t, const char *project);
 
 size_t runner_running(const struct vw_runner *r);
 size_t runner_queued(const struct vw_runner *r);

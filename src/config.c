@@ -150,6 +150,25 @@ static bool get_analyzer(struct cfg_ctx *c, const cJSON *o, const char *where,
 			if (!get_u64(c, v, key, 1, 64, &u))
 				return false;
 			a->concurrency = (unsigned int)u;
+		} else if (strcmp(v->string, "limits") == 0) {
+			const cJSON *l;
+
+			if (!cJSON_IsObject(v))
+				return fail(c, key, "must be an object (memory_mb, cpu_s, nofile)");
+			cJSON_ArrayForEach(l, v) {
+				char lkey[200];
+				uint64_t *dst = strcmp(l->string, "memory_mb") == 0 ? &a->limit_memory_mb :
+						strcmp(l->string, "cpu_s") == 0	    ? &a->limit_cpu_s :
+						strcmp(l->string, "nofile") == 0    ? &a->limit_nofile :
+										      NULL;
+
+				snprintf(lkey, sizeof(lkey), "%s.%s", key, l->string);
+				if (!dst)
+					return fail(c, lkey, "unknown limit (known: memory_mb, cpu_s, "
+							     "nofile)");
+				if (!get_u64(c, l, lkey, 1, 1u << 30, dst))
+					return false;
+			}
 		} else if (strcmp(v->string, "user") == 0) {
 			if (!cJSON_IsString(v) || (strcmp(v->valuestring, "owner") != 0 &&
 						   strcmp(v->valuestring, "root") != 0))
@@ -157,7 +176,7 @@ static bool get_analyzer(struct cfg_ctx *c, const cJSON *o, const char *where,
 			a->as_root = strcmp(v->valuestring, "root") == 0;
 		} else {
 			return fail(c, key, "unknown key (known: name, match, events, on_change, "
-					    "on_delete, batch, timeout_ms, retries, concurrency, user)");
+					    "on_delete, batch, timeout_ms, retries, concurrency, limits, user)");
 		}
 	}
 	if (!a->name)

@@ -966,6 +966,10 @@ static int ctl_status(void *ctx, const cJSON *req, cJSON *reply, char *err, size
 	cJSON_AddNumberToObject(reply, "unresolved",
 				(double)(d->unresolved_seen + d->fan_unresolved_seen));
 	cJSON_AddNumberToObject(reply, "bad_records", (double)d->bad_seen);
+	if (d->runner) {
+		cJSON_AddNumberToObject(reply, "analyzer_jobs_running", runner_running(d->runner));
+		cJSON_AddNumberToObject(reply, "analyzer_jobs_queued", runner_queued(d->runner));
+	}
 	cJSON_AddNumberToObject(reply, "rss_kib", proc_status_kib("VmRSS"));
 	cJSON_AddNumberToObject(reply, "rss_anon_kib", proc_status_kib("RssAnon"));
 	if (d->loader && loader_stats(d->loader, st) == 0 &&
@@ -976,7 +980,31 @@ static int ctl_status(void *ctx, const cJSON *req, cJSON *reply, char *err, size
 	return 0;
 }
 
+static int ctl_retry_dead(void *ctx, const cJSON *req, cJSON *reply, char *err, size_t errlen)
+{
+	struct daemon *d = ctx;
+	const cJSON *proj = cJSON_GetObjectItemCaseSensitive(req, "project");
+	int n;
+
+	if (proj && !cJSON_IsString(proj)) {
+		snprintf(err, errlen, "retry-dead: \"project\" must be a string");
+		return -EINVAL;
+	}
+	if (!d->runner) {
+		snprintf(err, errlen, "retry-dead: analyzers run in settled mode only");
+		return -EINVAL;
+	}
+	n = runner_retry_dead(d->runner, &d->projects, proj ? proj->valuestring : NULL);
+	if (n < 0) {
+		snprintf(err, errlen, "retry-dead: %s", strerror(-n));
+		return n;
+	}
+	cJSON_AddNumberToObject(reply, "queued", n);
+	return 0;
+}
+
 static const struct ctl_verb ctl_verbs[] = {
+	{ "retry-dead", ctl_retry_dead },
 	{ "add", ctl_add },
 	{ "remove", ctl_remove },
 	{ "list", ctl_list },

@@ -223,3 +223,41 @@ int json_out_analyzer(FILE *f, const struct vw_analyzer_result *r)
 	}
 	return line_write(f, j);
 }
+
+static char *dup_str(const cJSON *o, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+	return cJSON_IsString(v) ? strdup(v->valuestring) : NULL;
+}
+
+int json_parse_dead(const char *line, struct vw_dead *d)
+{
+	cJSON *j = cJSON_Parse(line), *paths, *first;
+	int ret = -EINVAL;
+
+	memset(d, 0, sizeof(*d));
+	if (!j)
+		return -EINVAL;
+	paths = cJSON_GetObjectItemCaseSensitive(j, "paths");
+	first = cJSON_IsArray(paths) ? cJSON_GetArrayItem(paths, 0) : NULL;
+	d->project = dup_str(j, "project");
+	d->analyzer = dup_str(j, "analyzer");
+	d->event = dup_str(j, "change");
+	/* the exact bytes when the name is not UTF-8 are in path_b64: such jobs stay dead */
+	d->path = first && !cJSON_GetObjectItemCaseSensitive(first, "path_b64") ?
+			  dup_str(first, "path") :
+			  NULL;
+	if (d->project && d->analyzer && d->event)
+		ret = 0;
+	cJSON_Delete(j);
+	return ret;
+}
+
+void json_dead_free(struct vw_dead *d)
+{
+	free(d->project);
+	free(d->analyzer);
+	free(d->event);
+	free(d->path);
+}

@@ -33,6 +33,14 @@ struct vw_analyzer_result {
 
 int json_out_analyzer(FILE *f, const struct vw_analyzer_result *r);
 
+/* One dead-letter line read back (for ctl retry-dead); strings owned, freed by json_dead_free. */
+struct vw_dead {
+	char *project, *analyzer, *event, *path;
+};
+
+int json_parse_dead(const char *line, struct vw_dead *d);
+void json_dead_free(struct vw_dead *d);
+
 /* "project_added" / "project_removed" with the project's name and root. */
 int json_out_project(FILE *f, const char *event, const struct vw_project *p);
 

@@ -29,7 +29,7 @@ static void usage(FILE *f)
 	      "                    [--ignore PATTERN]... [--gitignore] [--no-default-ignores]\n"
 	      "                    [--pin-dir DIR | --no-pin] [--ringbuf-mb N] [-v]...\n"
 	      "       vfswatch ctl [--run-dir DIR] add DIR [--name N] [--ignore P]... [--gitignore]\n"
-	      "       vfswatch ctl [--run-dir DIR] remove NAME | list\n"
+	      "       vfswatch ctl [--run-dir DIR] remove NAME | list | retry-dead [PROJECT]\n"
 	      "       vfswatch status [--run-dir DIR]\n"
 	      "       vfswatch config check FILE\n"
 	      "       vfswatch probe\n"
@@ -187,6 +187,11 @@ static int cmd_ctl(int argc, char **argv, bool status)
 	} else if (i < argc && (strcmp(argv[i], "list") == 0) && i + 1 == argc) {
 		cJSON_AddStringToObject(req, "cmd", "list");
 		return ctl_send(run_dir, req);
+	} else if ((i + 1 == argc || i + 2 == argc) && strcmp(argv[i], "retry-dead") == 0) {
+		cJSON_AddStringToObject(req, "cmd", "retry-dead");
+		if (i + 2 == argc)
+			cJSON_AddStringToObject(req, "project", argv[i + 1]);
+		return ctl_send(run_dir, req);
 	} else if (i + 2 == argc && strcmp(argv[i], "remove") == 0) {
 		cJSON_AddStringToObject(req, "cmd", "remove");
 		cJSON_AddStringToObject(req, "name", argv[i + 1]);
@@ -218,7 +223,8 @@ static int cmd_ctl(int argc, char **argv, bool status)
 	}
 	cJSON_Delete(req);
 	log_warnx("usage: vfswatch ctl [--run-dir DIR] add DIR [--name N] [--ignore P]... "
-		  "[--gitignore] | remove NAME | list;  vfswatch status [--run-dir DIR]");
+		  "[--gitignore] | remove NAME | list | retry-dead [PROJECT];  "
+		  "vfswatch status [--run-dir DIR]");
 	return EXIT_USAGE;
 }
 

@@ -65,7 +65,7 @@ class Analyzers(DaemonCase):
         write(os.path.join(self.root, name), b"z")
         res = self.wait_results("rec", 1)
         self.assertEqual(res[0]["status"], "ok")
-        (event, path, uid), = self.calls()
+        (event, path, uid, _), = self.calls()
         self.assertEqual(path.decode(), os.path.join(self.root, name))
         self.assertEqual(uid, b"65534")
         self.assertFalse(os.path.exists(os.path.join(self.root, "pwned")))
@@ -165,3 +165,59 @@ class Analyzers(DaemonCase):
                         "no output in the log")
         self.assertTrue("the rest is dropped" in err, "no note of the cut: %s" % err[-300:])
         self.assertLess(len(err), 200 * 1024)
+
+    def test_crashing_analyzer_is_retried_then_dead(self):
+        self.start_with([{"name": "boom", "retries": 1, "match": ["f"],
+                          "on_change": [RECORD, self.log, "{event}", "{path}", "crash"]}])
+        write(os.path.join(self.root, "f"), b"x")
+        res = self.wait_results("boom", 2)
+        self.assertEqual([(r["status"], r.get("signal")) for r in res],
+                         [("failed", 11), ("dead", 11)])
+
+    def test_dead_letters_can_be_retried(self):
+        from test_control import ctl
+        flag = os.path.join(self.logdir, "broken")
+        write(flag, b"")
+        self.start_with([{"name": "flaky", "retries": 0, "match": ["doc*"],
+                          "on_change": [RECORD, self.log, "{event}", "{path}", "fail-if",
+                                        flag]}])
+        write(os.path.join(self.root, "doc1"), b"x")
+        self.assertEqual(self.wait_results("flaky", 1)[0]["status"], "dead")
+        os.unlink(flag)                     # fixed
+        r = ctl("retry-dead", os.path.basename(self.root))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(json.loads(r.stdout)["queued"], 1)
+        res = self.wait_results("flaky", 2)
+        self.assertEqual(res[1]["status"], "ok")
+        with open(os.path.join(RUN_DIR, "state", "dead-letters.jsonl")) as f:
+            left = [json.loads(l) for l in f]
+        self.assertFalse([d for d in left if d["analyzer"] == "flaky"
+                          and d["project"] == os.path.basename(self.root)],
+                         "a retried job stayed in the dead-letter file")
+
+    def test_resource_limits_apply_to_the_analyzer(self):
+        self.start_with([{"name": "lim", "match": ["f"], "limits": {"nofile": 17},
+                          "on_change": [RECORD, self.log, "{event}", "{path}"]}])
+        write(os.path.join(self.root, "f"), b"x")
+        self.wait_results("lim", 1)
+        self.assertEqual(self.calls()[0][3], b"17")
+
+    def test_queue_stays_bounded_under_a_flood_and_rss_flat(self):
+        from test_control import status
+        self.start_with([{"name": "slow", "match": ["flood/*"], "concurrency": 2,
+                          "on_change": [RECORD, self.log, "{event}", "{path}", "slow"]}])
+        before = status()["rss_anon_kib"]
+        d = os.path.join(self.root, "flood")
+        os.mkdir(d)
+        import subprocess
+        subprocess.run("cd %s && seq -f 'f%%g' 100000 | xargs touch" % d, shell=True,
+                       check=True)
+        self.d.wait(lambda e: e.get("event") == "analyzer" and e["status"] == "dropped", 60)
+        self.d.wait(lambda e: False, 3)
+        st = status()
+        self.assertLessEqual(st["analyzer_jobs_queued"], 10000)
+        dropped = len([e for e in self.d.seen if e.get("event") == "analyzer"
+                       and e["status"] == "dropped"])
+        self.assertGreater(dropped, 0, "no job was ever refused: the queue is not bounded")
+        self.assertLess(st["rss_anon_kib"] - before, 64 * 1024,
+                        "RSS grew by %d KiB" % (st["rss_anon_kib"] - before))
