@@ -146,6 +146,10 @@ static __always_inline void ev_begin(struct vw_scratch *s, __u16 op, __u16 ftype
 	ev->ftype = ftype;
 	ev->path_len = 0;
 	ev->old_path_len = 0;
+	ev->pad = 0;
+	/* the process group, so that a whole analyzer job (its children too) is recognised */
+	ev->pgid = BPF_CORE_READ((struct task_struct *)bpf_get_current_task(), signal,
+				 pids[PIDTYPE_PGID], numbers[0].nr);
 	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
 }
 

@@ -80,6 +80,8 @@ struct vw_change {
 	__u16 ftype;		/* enum vw_ftype */
 	__u16 path_len;
 	__u16 old_path_len;
+	__u32 pgid;		/* process group of the writer (analyzer jobs run in their own) */
+	__u32 pad;
 	char comm[VW_COMM_LEN];
 	char data[VW_DATA_MAX];	/* only hdr.size - offsetof(data) bytes are sent */
 };
@@ -140,8 +142,9 @@ enum vw_stat {
 _Static_assert(sizeof(struct vw_ev_hdr) == 16, "vw_ev_hdr layout");
 _Static_assert(__builtin_offsetof(struct vw_change, cgroup_id) == 16, "vw_change layout");
 _Static_assert(__builtin_offsetof(struct vw_change, op) == 56, "vw_change layout");
-_Static_assert(__builtin_offsetof(struct vw_change, comm) == 64, "vw_change layout");
-_Static_assert(__builtin_offsetof(struct vw_change, data) == 80, "vw_change layout");
+_Static_assert(__builtin_offsetof(struct vw_change, pgid) == 64, "vw_change layout");
+_Static_assert(__builtin_offsetof(struct vw_change, comm) == 72, "vw_change layout");
+_Static_assert(__builtin_offsetof(struct vw_change, data) == 88, "vw_change layout");
 _Static_assert(sizeof(struct vw_result) == 32, "vw_result layout");
 _Static_assert(sizeof(struct vw_dir_key) == 16, "vw_dir_key layout");
 _Static_assert(sizeof(struct vw_chain_key) == 24, "vw_chain_key layout");

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <pwd.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -24,7 +25,6 @@
 
 #define RUNNER_MAX 8		/* analyzer processes at once, all analyzers together */
 #define KILL_GRACE_NS (1000ull * 1000 * 1000)
-#define BACKOFF_NS (200ull * 1000 * 1000)	/* first retry; doubles each time */
 #define RECENT_CHILDREN 256
 
 struct job {
@@ -83,6 +83,7 @@ void analyzers_free(struct vw_analyzer *a, size_t n)
 			free(lists[l]);
 		}
 		free(a[i].name);
+		free(a[i].user);
 	}
 	free(a);
 }
@@ -111,12 +112,23 @@ static void job_free(struct job *j)
 	free(j);
 }
 
-void runner_free(struct vw_runner *r)
+void runner_free(struct vw_runner *r, unsigned int grace_ms)
 {
 	struct job *j, *n;
+	uint64_t until = now_ns(CLOCK_MONOTONIC) + grace_ms * 1000000ull;
 
 	if (!r)
 		return;
+	/* a grace period: SIGTERM, then wait for them (at most grace_ms) before SIGKILL */
+	for (j = r->running; j; j = j->next)
+		kill(-j->pid, SIGTERM);
+	for (bool left = r->running != NULL; left && now_ns(CLOCK_MONOTONIC) < until;) {
+		left = false;
+		for (j = r->running; j; j = j->next)
+			left |= waitpid(j->pid, NULL, WNOHANG) == 0;
+		if (left)
+			usleep(20000);
+	}
 	for (j = r->running; j; j = n) {
 		n = j->next;
 		kill(-j->pid, SIGKILL);
@@ -152,10 +164,11 @@ size_t runner_queued(const struct vw_runner *r)
 	return r->nqueued;
 }
 
-const char *runner_child_name(const struct vw_runner *r, uint32_t tgid)
+const char *runner_child_name(const struct vw_runner *r, uint32_t tgid, uint32_t pgid)
 {
 	for (size_t i = 0; i < RECENT_CHILDREN; i++)
-		if (r->recent[i].pid == (pid_t)tgid && tgid)
+		if (r->recent[i].pid &&
+		    (r->recent[i].pid == (pid_t)tgid || r->recent[i].pid == (pid_t)pgid))
 			return r->recent[i].name;
 	return NULL;
 }
@@ -244,7 +257,7 @@ static bool batch_append(struct vw_runner *r, const struct vw_project *p,
 void runner_submit(struct vw_runner *r, const struct vw_settled *s, const char *line)
 {
 	const struct vw_project *p = s->project;
-	const char *by = s->ev ? runner_child_name(r, s->ev->tgid) : NULL;
+	const char *by = s->ev ? runner_child_name(r, s->ev->tgid, s->ev->pgid) : NULL;
 
 	for (size_t i = 0; i < p->nanalyzers; i++) {
 		const struct vw_analyzer *a = &p->analyzers[i];
@@ -439,8 +452,16 @@ static int spawn(struct vw_runner *r, struct job *j, uint64_t now)
 	struct stat st;
 	int ret = 0, in = -1, pipefd[2] = { -1, -1 };
 
-	if (stat(j->p->root, &st) < 0)
+	if (j->a->user && !j->a->as_root) {
+		struct passwd *pw = getpwnam(j->a->user);
+
+		if (!pw)
+			return -ESRCH;	/* no such account: the job is dead, with a reason in the log */
+		st.st_uid = pw->pw_uid;
+		st.st_gid = pw->pw_gid;
+	} else if (stat(j->p->root, &st) < 0) {
 		st.st_uid = st.st_gid = 0;
+	}
 	if (j->input) {	/* a memfd: the child reads at its pace, we never block on it */
 		in = memfd_create("vfswatch-batch", MFD_CLOEXEC);
 		if (in < 0 || write(in, j->input, j->input_len) != (ssize_t)j->input_len ||
@@ -517,7 +538,8 @@ static void finish(struct vw_runner *r, struct job *j, int status)
 		job_free(j);
 	} else if (j->attempt < j->a->retries) {
 		report(r, j, "failed", code, sig);
-		j->not_before_ns = now_ns(CLOCK_MONOTONIC) + (BACKOFF_NS << j->attempt);
+		j->not_before_ns = now_ns(CLOCK_MONOTONIC) +
+				   ((j->a->retry_delay_ms * 1000000ull) << j->attempt);
 		j->attempt++;
 		j->started_ns = 0;
 		j->next = r->queue;	/* ahead of newer work */
@@ -602,6 +624,8 @@ void runner_tick(struct vw_runner *r, uint64_t now)
 		*pp = j->next;
 		r->nqueued--;
 		if (spawn(r, j, now) < 0) {
+			log_warnx("analyzer %s: cannot start (%s)", j->a->name,
+				  j->a->user ? "unknown user" : strerror(errno));
 			report(r, j, "dead", -1, 0);
 			job_free(j);
 			continue;

@@ -28,7 +28,9 @@ struct vw_analyzer {
 	uint64_t timeout_ms;
 	unsigned int retries;
 	unsigned int concurrency;
-	bool as_root;		/* "user": "root"; else the owner of the project root */
+	bool as_root;		/* "user": "root" */
+	char *user;		/* "user": another account by name; NULL: the owner of the root */
+	uint64_t retry_delay_ms;	/* first retry after this; doubles each time */
 	uint64_t limit_memory_mb, limit_cpu_s, limit_nofile;	/* 0: not limited */
 };
 
@@ -43,7 +45,8 @@ struct vw_runner;
 
 /* Jobs write "analyzer" lines to @out and dead letters under @state_dir (may be NULL). */
 struct vw_runner *runner_new(struct vw_loop *loop, FILE *out, const char *state_dir);
-void runner_free(struct vw_runner *r);	/* kills what still runs */
+/* What still runs gets SIGTERM and up to @grace_ms to finish, then SIGKILL. */
+void runner_free(struct vw_runner *r, unsigned int grace_ms);
 
 /*
  * Queue the jobs a settled change calls for; @line is its JSON line (for
@@ -54,8 +57,12 @@ void runner_submit(struct vw_runner *r, const struct vw_settled *s, const char *
 /* Timeouts, retries whose backoff is over, queued jobs with a free slot. Call periodically. */
 void runner_tick(struct vw_runner *r, uint64_t now_ns);
 
-/* Is @tgid a running analyzer child (its own changes are not fed back to it)? */
-const char *runner_child_name(const struct vw_runner *r, uint32_t tgid);
+/*
+ * Which analyzer's job made a change (its own changes are not fed back to it)?
+ * @pgid covers the job's whole process tree (jobs run in their own process
+ * group); @tgid the job itself when the backend knows no process group.
+ */
+const char *runner_child_name(const struct vw_runner *r, uint32_t tgid, uint32_t pgid);
 
 /*
  * Queue again the dead letters of @project (NULL: all) from the dead-letter

@@ -99,6 +99,7 @@ static bool get_analyzer(struct cfg_ctx *c, const cJSON *o, const char *where,
 	a->timeout_ms = 30000;
 	a->retries = 2;
 	a->concurrency = 1;
+	a->retry_delay_ms = 200;
 	if (!cJSON_IsObject(o))
 		return fail(c, where, "must be an object");
 	cJSON_ArrayForEach(v, o) {
@@ -170,13 +171,20 @@ static bool get_analyzer(struct cfg_ctx *c, const cJSON *o, const char *where,
 					return false;
 			}
 		} else if (strcmp(v->string, "user") == 0) {
-			if (!cJSON_IsString(v) || (strcmp(v->valuestring, "owner") != 0 &&
-						   strcmp(v->valuestring, "root") != 0))
-				return fail(c, key, "must be \"owner\" (of the root) or \"root\"");
-			a->as_root = strcmp(v->valuestring, "root") == 0;
+			if (!get_str(c, v, key, &a->user))
+				return false;
+			a->as_root = strcmp(a->user, "root") == 0;
+			if (strcmp(a->user, "owner") == 0 || a->as_root) {
+				free(a->user);	/* the two that need no account lookup */
+				a->user = NULL;
+			}
+		} else if (strcmp(v->string, "retry_delay_ms") == 0) {
+			if (!get_u64(c, v, key, 1, 3600000, &a->retry_delay_ms))
+				return false;
 		} else {
 			return fail(c, key, "unknown key (known: name, match, events, on_change, "
-					    "on_delete, batch, timeout_ms, retries, concurrency, limits, user)");
+					    "on_delete, batch, timeout_ms, retries, retry_delay_ms, concurrency, limits, "
+					    "user)");
 		}
 	}
 	if (!a->name)

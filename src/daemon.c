@@ -204,7 +204,7 @@ static void on_settled(void *ctx, const struct vw_settled *cs)
 	struct vw_settled tagged = *cs, *s = &tagged;
 
 	if (d->runner && s->ev)
-		s->by = runner_child_name(d->runner, s->ev->tgid);	/* an analyzer's own write */
+		s->by = runner_child_name(d->runner, s->ev->tgid, s->ev->pgid);	/* its own write */
 	((struct vw_project *)s->project)->changes++;
 	state_update(d, s);
 	if (d->runner && s->project->nanalyzers) {
@@ -1121,7 +1121,7 @@ static void run_teardown(struct daemon *d)
 		fan_read(d->fan, on_event, d);
 	if (d->deb)
 		debounce_flush(d->deb, 0, true, on_settled, d);
-	runner_free(d->runner);	/* what still runs is stopped; queued jobs are dropped */
+	runner_free(d->runner, 2000);	/* running jobs get 2 s; queued ones are dropped */
 	d->runner = NULL;
 	if (d->state) {
 		int r = state_save(d->state, &d->projects);

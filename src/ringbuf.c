@@ -64,6 +64,7 @@ static void deliver(struct vw_decoder *d, const struct vw_change *c)
 		.pid = c->pid,
 		.tgid = c->tgid,
 		.uid = c->uid,
+		.pgid = c->pgid,
 		.project = c->project,
 		.old_project = c->old_project,
 		.op = c->op,

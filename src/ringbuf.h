@@ -25,6 +25,7 @@ struct vw_event {
 	uint64_t cgroup_id;
 	uint64_t ino;
 	uint32_t dev, pid, tgid, uid;
+	uint32_t pgid;		/* 0 when the backend does not know it */
 	uint32_t project, old_project;
 	uint16_t op, ftype, flags;
 	char comm[VW_COMM_LEN + 1];

@@ -129,6 +129,15 @@ class Daemon:
                 return e
         return None
 
+    def wait_err(self, text, timeout=EVENT_TIMEOUT):
+        """True once the daemon's stderr (read by its own thread) holds text."""
+        end = time.time() + timeout
+        while time.time() < end:
+            if text in "".join(self.err):
+                return True
+            time.sleep(0.02)
+        return text in "".join(self.err)
+
     def changes(self, root):
         return [e for e in self.seen if e.get("root") == root]
 

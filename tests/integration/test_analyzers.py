@@ -158,8 +158,7 @@ class Analyzers(DaemonCase):
                           "on_change": [RECORD, self.log, "{event}", "{path}", "flood"]}])
         write(os.path.join(self.root, "f1"), b"x")
         self.wait_results("loud", 1)
-        import time
-        time.sleep(0.5)
+        self.d.wait_err("the rest is dropped")
         err = "".join(self.d.err)
         self.assertTrue("analyzer loud: analyzer output that nobody asked for" in err,
                         "no output in the log")
@@ -221,3 +220,30 @@ class Analyzers(DaemonCase):
         self.assertGreater(dropped, 0, "no job was ever refused: the queue is not bounded")
         self.assertLess(st["rss_anon_kib"] - before, 64 * 1024,
                         "RSS grew by %d KiB" % (st["rss_anon_kib"] - before))
+
+    def test_named_user_and_retry_delay(self):
+        self.start_with([{"name": "who", "match": ["f"], "user": "nobody", "retries": 1,
+                          "retry_delay_ms": 300,
+                          "on_change": [RECORD, self.log, "{event}", "{path}", "fail"]}])
+        write(os.path.join(self.root, "f"), b"x")
+        res = self.wait_results("who", 2)
+        self.assertEqual([r["status"] for r in res], ["failed", "dead"])
+        self.assertEqual({c[2] for c in self.calls()}, {b"65534"})
+        t = [json.loads(json.dumps(r))["time"] for r in res]
+        import datetime
+        gap = (datetime.datetime.fromisoformat(t[1][:-1]) -
+               datetime.datetime.fromisoformat(t[0][:-1])).total_seconds()
+        self.assertGreaterEqual(gap, 0.3)
+
+    def test_a_grandchild_of_the_analyzer_is_not_fed_back_either(self):
+        stamp = os.path.join(os.path.dirname(RECORD), "stamp-via-child.sh")
+        self.start_with([{"name": "fmt2", "match": ["*.rs"], "on_change": [stamp, "{path}"]}])
+        write(os.path.join(self.root, "lib.rs"), b"fn main() {}\n")
+        self.wait_results("fmt2", 1)
+        by = self.d.wait(lambda e: e.get("by") == "fmt2", 10)
+        self.assertIsNotNone(by, "the grandchild's change is not tagged")
+        self.marker()
+        import time
+        time.sleep(1)
+        self.marker()
+        self.assertEqual(len(self.results("fmt2")), 1, "the formatter ran on its own write")

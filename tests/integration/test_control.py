@@ -167,7 +167,7 @@ class Control(DaemonCase):
         self.d.proc.send_signal(signal.SIGHUP)
         write(os.path.join(b.path, "still"))
         self.expect("create", "still", root=b.path)
-        self.assertIn("keeping the running configuration", "".join(self.d.err))
+        self.assertTrue(self.d.wait_err("keeping the running configuration"))
 
     def test_sigterm_during_a_burst_emits_every_settled_change(self):
         self.start(raw=False)
