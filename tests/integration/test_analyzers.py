@@ -87,11 +87,16 @@ class Analyzers(DaemonCase):
         other = Tree()
         self.trees.append(other)
         self.start_with([{"name": "slow", "timeout_ms": 500, "retries": 0, "match": ["h"],
-                          "on_change": [RECORD, self.log, "{event}", "{path}", "hang"]}],
+                          "on_change": [RECORD, self.log, "{event}", "{path}", "hang"]},
+                         {"name": "quick", "match": ["q"],
+                          "on_change": [RECORD, self.log, "{event}", "{path}"]}],
                         extra_projects=[{"root": other.path}])
         write(os.path.join(self.root, "h"), b"x")
+        write(os.path.join(self.root, "q"), b"x")
         write(os.path.join(other.path, "meanwhile"), b"y")
         self.expect("create", "meanwhile", root=other.path)
+        quick = self.wait_results("quick", 1, timeout=0.4)     # while "slow" still hangs
+        self.assertEqual([r["status"] for r in quick], ["ok"])
         res = self.wait_results("slow", 1)
         self.assertEqual(res[0]["status"], "dead")
         self.assertEqual(res[0]["signal"], 15)
