@@ -423,18 +423,20 @@ static void check_losses(struct daemon *d)
 		json_out_overflow(d->out, "unresolved", fan_unresolved(d->fan) - d->fan_unresolved_seen);
 		d->fan_unresolved_seen = fan_unresolved(d->fan);
 	}
-	if (!d->loader)
-		return;
-	if (loader_stats(d->loader, st) == 0 && st[VW_STAT_RINGBUF_FULL] > d->lost_seen) {
-		json_out_overflow(d->out, "ringbuf_full", st[VW_STAT_RINGBUF_FULL] - d->lost_seen);
-		rescan_all(d);
-		log_warnx("ringbuf: %llu records lost (ring buffer full)",
-			  (unsigned long long)(st[VW_STAT_RINGBUF_FULL] - d->lost_seen));
-		d->lost_seen = st[VW_STAT_RINGBUF_FULL];
-	}
-	if (loader_stats(d->loader, st) == 0 && st[VW_STAT_UNRESOLVED] > d->unresolved_seen) {
-		json_out_overflow(d->out, "unresolved", st[VW_STAT_UNRESOLVED] - d->unresolved_seen);
-		d->unresolved_seen = st[VW_STAT_UNRESOLVED];
+	if (d->loader && loader_stats(d->loader, st) == 0) {	/* one read of the per-CPU map */
+		if (st[VW_STAT_RINGBUF_FULL] > d->lost_seen) {
+			json_out_overflow(d->out, "ringbuf_full",
+					  st[VW_STAT_RINGBUF_FULL] - d->lost_seen);
+			rescan_all(d);
+			log_warnx("ringbuf: %llu records lost (ring buffer full)",
+				  (unsigned long long)(st[VW_STAT_RINGBUF_FULL] - d->lost_seen));
+			d->lost_seen = st[VW_STAT_RINGBUF_FULL];
+		}
+		if (st[VW_STAT_UNRESOLVED] > d->unresolved_seen) {
+			json_out_overflow(d->out, "unresolved",
+					  st[VW_STAT_UNRESOLVED] - d->unresolved_seen);
+			d->unresolved_seen = st[VW_STAT_UNRESOLVED];
+		}
 	}
 	if (bad > d->bad_seen) {
 		json_out_overflow(d->out, "bad_record", bad - d->bad_seen);

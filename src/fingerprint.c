@@ -46,14 +46,6 @@ void fps_free(struct vw_fps *f)
 	free(f);
 }
 
-static uint64_t key_of(uint32_t project, const char *rel)
-{
-	uint64_t h = vw_hash_component(VW_HASH_INIT, (const char *)&project, sizeof(project), true);
-
-	h = vw_hash_component(h, rel, strlen(rel), false);
-	return h == 0 || h == UINT64_MAX ? 1 : h;
-}
-
 static struct fp *slot(struct vw_fps *f, uint64_t key, bool insert)
 {
 	struct fp *tomb = NULL;
@@ -137,7 +129,7 @@ static void put(struct vw_fps *f, uint64_t key, uint32_t crc, uint32_t size)
 
 bool fps_unchanged(struct vw_fps *f, uint32_t project, const char *rel, const char *abs)
 {
-	uint64_t key = key_of(project, rel);
+	uint64_t key = vw_path_key(project, rel);
 	struct fp *e = slot(f, key, false);
 	uint32_t crc, size;
 	bool same;
@@ -156,12 +148,12 @@ void fps_record(struct vw_fps *f, uint32_t project, const char *rel, const char 
 	uint32_t crc, size;
 
 	if (fingerprint(abs, &crc, &size))
-		put(f, key_of(project, rel), crc, size);
+		put(f, vw_path_key(project, rel), crc, size);
 }
 
 void fps_forget(struct vw_fps *f, uint32_t project, const char *rel)
 {
-	struct fp *e = slot(f, key_of(project, rel), false);
+	struct fp *e = slot(f, vw_path_key(project, rel), false);
 
 	if (e)
 		e->key = UINT64_MAX;

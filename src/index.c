@@ -53,14 +53,6 @@ void index_free(struct vw_index *x)
 	free(x);
 }
 
-static uint64_t key_of(uint32_t project, const char *path)
-{
-	uint64_t h = vw_hash_component(VW_HASH_INIT, (const char *)&project, sizeof(project), true);
-
-	h = vw_hash_component(h, path, strlen(path), false);
-	return h == EMPTY || h == GONE ? 1 : h;
-}
-
 static void rehash(struct vw_index *x, size_t cap)
 {
 	uint64_t *old = x->slots, *n = calloc(cap, sizeof(*n));
@@ -87,7 +79,7 @@ static void rehash(struct vw_index *x, size_t cap)
 
 void index_add(struct vw_index *x, uint32_t project, const char *path)
 {
-	uint64_t k = key_of(project, path);
+	uint64_t k = vw_path_key(project, path);
 	size_t j, tomb = SIZE_MAX;
 
 	if ((x->used + 1) * 10 > x->cap * 7)
@@ -120,7 +112,7 @@ static size_t find(const struct vw_index *x, uint64_t k)
 
 void index_del(struct vw_index *x, uint32_t project, const char *path)
 {
-	size_t j = find(x, key_of(project, path));
+	size_t j = find(x, vw_path_key(project, path));
 
 	if (j != SIZE_MAX) {
 		x->slots[j] = GONE;
@@ -130,7 +122,7 @@ void index_del(struct vw_index *x, uint32_t project, const char *path)
 
 bool index_has(const struct vw_index *x, uint32_t project, const char *path)
 {
-	return find(x, key_of(project, path)) != SIZE_MAX;
+	return find(x, vw_path_key(project, path)) != SIZE_MAX;
 }
 
 size_t index_count(const struct vw_index *x)

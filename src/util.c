@@ -205,6 +205,14 @@ uint64_t vw_hash_component(uint64_t h, const char *comp, size_t len, bool first)
 	return h;
 }
 
+uint64_t vw_path_key(uint32_t project, const char *path)
+{
+	uint64_t h = vw_hash_component(VW_HASH_INIT, (const char *)&project, sizeof(project), true);
+
+	h = vw_hash_component(h, path, strlen(path), false);
+	return h == 0 || h == UINT64_MAX ? 1 : h;
+}
+
 uint64_t now_ns(int clock)
 {
 	struct timespec ts;

@@ -43,6 +43,12 @@ uint32_t kernel_dev(dev_t dev);
 /* FNV-1a step and the component hash used by the chains map (see vw_events.h). */
 uint64_t vw_hash_component(uint64_t h, const char *comp, size_t len, bool first);
 
+/*
+ * Key of (project, relative path) in the path-hash tables (index, fingerprints):
+ * never 0 or UINT64_MAX, which those tables keep for empty and removed slots.
+ */
+uint64_t vw_path_key(uint32_t project, const char *path);
+
 /* CLOCK_BOOTTIME nanoseconds as a wall-clock ISO 8601 UTC string with microseconds. */
 void format_boot_ns(uint64_t boot_ns, char *buf, size_t size);
 uint64_t now_ns(int clock);
