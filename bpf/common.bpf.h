@@ -11,6 +11,14 @@
 #define S_IFREG		0100000
 #define S_IFDIR		0040000
 #define S_IFLNK		0120000
+#define S_IFIFO		0010000
+#define ATTR_MODE	(1 << 0)
+#define ATTR_UID	(1 << 1)
+#define ATTR_GID	(1 << 2)
+#define ATTR_SIZE	(1 << 3)
+#define ATTR_ATIME	(1 << 4)
+#define ATTR_MTIME	(1 << 5)
+#define RENAME_EXCHANGE	(1 << 1)
 #define FMODE_WRITE	0x2
 /* include/linux/fs.h: 0x100000 in 6.1 and (1 << 20) after the 6.9 reshuffle: same bit. */
 #define FMODE_CREATED	0x100000
@@ -86,6 +94,7 @@ extern int vw_resolve(__u64 mnt, __u64 dentry);
 /* Report op on (mnt, dentry); VW_PC_* options. op_ftype = op | ftype << 16. Returns the project or 0. */
 #define VW_PC_REGULAR_ONLY	0x1
 #define VW_PC_PENDING		0x2
+#define VW_PC_LINKED_ONLY	0x4	/* drop when the inode has no name left (i_nlink == 0) */
 extern int vw_path_change(__u64 mnt, __u64 dentry, __u32 op_ftype, __u32 opts);
 
 /* Append '/' and the string at s->name[from] to the path of length @len (NUL included). */
@@ -136,6 +145,8 @@ static __always_inline void ev_begin(struct vw_scratch *s, __u16 op, __u16 ftype
 	ev->hdr.ts_ns = bpf_ktime_get_boot_ns();
 	ev->cgroup_id = bpf_get_current_cgroup_id();
 	ev->ino = 0;
+	ev->anchor_ino = 0;
+	ev->old_anchor_ino = 0;
 	ev->dev = 0;
 	ev->pid = (__u32)id;
 	ev->tgid = id >> 32;
@@ -262,6 +273,16 @@ static __always_inline void file_change(__u64 file, __u16 op, __u32 opts)
 
 	if (!g || !inode)
 		return;
+	/*
+	 * A write or truncate through a file whose last name is gone (unlinked
+	 * while open) changes nothing anyone can see by name: its dentry still
+	 * carries the old name, which may by now belong to another file. Not
+	 * cached: a tmpfile can still be given a name with linkat().
+	 */
+	if ((opts & VW_PC_LINKED_ONLY) && BPF_CORE_READ(inode, i_nlink) == 0) {
+		stat_inc(VW_STAT_REJECTED);
+		return;
+	}
 	nv.ino = BPF_CORE_READ(inode, i_ino);
 	nv.igen = BPF_CORE_READ(inode, i_generation);
 	if (v && v->inode == (__u64)inode && v->ino == nv.ino && v->igen == nv.igen &&

@@ -30,7 +30,7 @@ SEC("fentry/security_file_permission")
 int BPF_PROG(fe_file_perm, struct file *file, int mask)
 {
 	if (mask & MAY_WRITE)
-		file_change(ptr_scalar(file), VW_OP_MODIFY, VW_PC_REGULAR_ONLY);
+		file_change(ptr_scalar(file), VW_OP_MODIFY, VW_PC_REGULAR_ONLY | VW_PC_LINKED_ONLY);
 	return 0;
 }
 
@@ -53,7 +53,7 @@ int BPF_PROG(fe_path_trunc, const struct path *path)
 SEC("fentry/security_file_truncate")
 int BPF_PROG(fe_file_trunc, struct file *file)
 {
-	file_change(ptr_scalar(file), VW_OP_TRUNCATE, VW_PC_REGULAR_ONLY);
+	file_change(ptr_scalar(file), VW_OP_TRUNCATE, VW_PC_REGULAR_ONLY | VW_PC_LINKED_ONLY);
 	return 0;
 }
 
@@ -99,12 +99,73 @@ int BPF_PROG(fe_path_link, struct dentry *old_dentry, const struct path *new_dir
 	return 0;
 }
 
+/*
+ * mknod: fifos, sockets and device nodes. open(O_CREAT) passes through this
+ * hook too (may_o_create) with S_IFREG; those creates are reported by
+ * security_file_open, so regular modes are left to it.
+ */
+SEC("fentry/security_path_mknod")
+int BPF_PROG(fe_path_mknod, const struct path *dir, struct dentry *dentry, umode_t mode)
+{
+	__u32 fmt = mode & S_IFMT;
+
+	if (fmt != 0 && fmt != S_IFREG)
+		dir_change(dir, dentry, OPF(VW_OP_CREATE, VW_FT_OTHER));
+	return 0;
+}
+
+/*
+ * Metadata: chmod, chown and utimes all end in notify_change(), whose fexit
+ * sees the outcome. Only a dentry is passed (no vfsmount), so the walk cannot
+ * cross into a parent mount; size changes are truncates, reported elsewhere.
+ * The first argument is a user namespace (5.12+) or an idmap (6.3+): the
+ * dentry is the second on every kernel this set supports.
+ */
+SEC("fexit/notify_change")
+int BPF_PROG(fx_notify_change, void *idmap, struct dentry *dentry, struct iattr *attr,
+	     struct inode **delegated, int ret)
+{
+	unsigned int valid;
+
+	if (ret)
+		return 0;
+	valid = BPF_CORE_READ(attr, ia_valid);
+	if ((valid & ATTR_SIZE) || !(valid & (ATTR_MODE | ATTR_UID | ATTR_GID | ATTR_ATIME |
+					      ATTR_MTIME)))
+		return 0;
+	vw_path_change(0, ptr_scalar(dentry), OPF(VW_OP_ATTRIB, VW_FT_UNKNOWN), 0);
+	return 0;
+}
+
+static __always_inline int xattr_done(struct dentry *dentry, int ret)
+{
+	if (!ret)
+		vw_path_change(0, ptr_scalar(dentry), OPF(VW_OP_ATTRIB, VW_FT_UNKNOWN), 0);
+	return 0;
+}
+
+SEC("fexit/__vfs_setxattr_locked")
+int BPF_PROG(fx_setxattr, void *idmap, struct dentry *dentry, const char *name, const void *value,
+	     size_t size, int flags, struct inode **delegated, int ret)
+{
+	return xattr_done(dentry, ret);
+}
+
+SEC("fexit/__vfs_removexattr_locked")
+int BPF_PROG(fx_removexattr, void *idmap, struct dentry *dentry, const char *name,
+	     struct inode **delegated, int ret)
+{
+	return xattr_done(dentry, ret);
+}
+
 /* Both sides of a rename; either may lie outside every root (global: verified once). */
-__noinline int vw_rename_change(__u64 old_mnt, __u64 old_dentry, __u64 new_mnt, __u64 new_dentry)
+__noinline int vw_rename_change(__u64 old_mnt, __u64 old_dentry, __u64 new_mnt, __u64 new_dentry,
+				__u32 rflags)
 {
 	struct vw_scratch *s = scratch_get();
 	struct inode *inode = BPF_CORE_READ((struct dentry *)old_dentry, d_inode);
 	__u32 proj, oproj, len = 0, olen = 0, cut = 0, ocut = 0;
+	__u64 anchor = 0, oanchor = 0;
 
 	stat_inc(VW_STAT_SEEN);
 	if (!s)
@@ -114,12 +175,14 @@ __noinline int vw_rename_change(__u64 old_mnt, __u64 old_dentry, __u64 new_mnt, 
 	if (proj != VW_PROJECT_NONE) {
 		len = s->res_len;
 		cut = s->res_cut;
+		anchor = s->res_anchor;
 		path_store(s, 0, len);
 	}
 	oproj = vw_resolve(old_mnt, old_dentry);
 	if (oproj != VW_PROJECT_NONE) {
 		olen = s->res_len;
 		ocut = s->res_cut;
+		oanchor = s->res_anchor;
 		path_store(s, len, olen);
 	}
 	if (proj == VW_PROJECT_NONE && oproj == VW_PROJECT_NONE)
@@ -131,6 +194,10 @@ __noinline int vw_rename_change(__u64 old_mnt, __u64 old_dentry, __u64 new_mnt, 
 	s->ev.old_path_len = olen;
 	s->ev.ino = inode ? BPF_CORE_READ(inode, i_ino) : 0;
 	s->ev.dev = BPF_CORE_READ((struct dentry *)old_dentry, d_sb, s_dev);
+	s->ev.anchor_ino = anchor;
+	s->ev.old_anchor_ino = oanchor;
+	if (rflags & RENAME_EXCHANGE)
+		s->ev.hdr.flags |= VW_EVF_EXCHANGE;
 	if (cut)
 		s->ev.hdr.flags |= VW_EVF_TRUNCATED;
 	if (ocut)
@@ -143,10 +210,10 @@ __noinline int vw_rename_change(__u64 old_mnt, __u64 old_dentry, __u64 new_mnt, 
 
 SEC("fentry/security_path_rename")
 int BPF_PROG(fe_path_rename, const struct path *old_dir, struct dentry *old_dentry,
-	     const struct path *new_dir, struct dentry *new_dentry)
+	     const struct path *new_dir, struct dentry *new_dentry, unsigned int flags)
 {
 	vw_rename_change((__u64)BPF_CORE_READ(old_dir, mnt), ptr_scalar(old_dentry),
-			 (__u64)BPF_CORE_READ(new_dir, mnt), ptr_scalar(new_dentry));
+			 (__u64)BPF_CORE_READ(new_dir, mnt), ptr_scalar(new_dentry), flags);
 	return 0;
 }
 
@@ -173,6 +240,9 @@ int fx_vfs_symlink(void *ctx) { return result_from(ctx); }
 
 SEC("fexit/vfs_link")
 int fx_vfs_link(void *ctx) { return result_from(ctx); }
+
+SEC("fexit/vfs_mknod")
+int fx_vfs_mknod(void *ctx) { return result_from(ctx); }
 
 SEC("fexit/vfs_rename")
 int fx_vfs_rename(void *ctx) { return result_from(ctx); }

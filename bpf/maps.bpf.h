@@ -20,6 +20,7 @@ struct vw_walk_state {
 	__u32 project;
 	__u32 levels;
 	__u32 pad;
+	__u64 anchor_ino;	/* the directory above the VW_MAX_DEPTH names kept */
 };
 
 struct vw_assemble_state {
@@ -49,6 +50,7 @@ struct vw_scratch {
 	__u64 chain[VW_MAX_DEPTH];	/* dentries from the changed one up to below the root */
 	__u32 res_len;			/* out of vw_resolve(): s->path length, NUL included */
 	__u32 res_cut;			/* out of vw_resolve(): the path was cut */
+	__u64 res_anchor;		/* out of vw_resolve(): anchor inode when cut, else 0 */
 	struct vw_walk_state walk;
 	struct vw_assemble_state as;
 	struct vw_chain_state ch;

@@ -44,6 +44,9 @@ static long walk_step(__u32 i, void *arg)
 			c->project = *proj;
 			return 1;
 		}
+		/* the names kept end below this directory: userspace finds it by identity */
+		if (i == VW_MAX_DEPTH)
+			c->anchor_ino = key.ino;
 	}
 	if (c->mnt) {
 		struct mount *m = (void *)c->mnt;
@@ -115,6 +118,7 @@ __noinline int vw_resolve(__u64 mnt, __u64 dentry)
 		return VW_PROJECT_NONE;
 	s->res_len = 0;
 	s->res_cut = 0;
+	s->res_anchor = 0;
 	__builtin_memset(&s->walk, 0, sizeof(s->walk));
 	s->walk.dentry = dentry;
 	s->walk.mnt = mnt ? (__u64)real_mount_of((void *)mnt) : 0;
@@ -138,6 +142,8 @@ __noinline int vw_resolve(__u64 mnt, __u64 dentry)
 	s->path[VW_IDX(off)] = 0;
 	s->res_len = off + 1;
 	s->res_cut = s->as.cut || s->walk.levels > VW_MAX_DEPTH;
+	if (s->walk.levels > VW_MAX_DEPTH && !s->as.cut)
+		s->res_anchor = s->walk.anchor_ino;
 	return project;
 }
 
@@ -169,6 +175,7 @@ __noinline int vw_path_change(__u64 mnt, __u64 dentry, __u32 op_ftype, __u32 opt
 	s->ev.project = proj;
 	s->ev.ino = inode ? BPF_CORE_READ(inode, i_ino) : 0;
 	s->ev.dev = dev;
+	s->ev.anchor_ino = s->res_anchor;
 	if (s->res_cut)
 		s->ev.hdr.flags |= VW_EVF_TRUNCATED;
 	s->ev.path_len = len;

@@ -46,6 +46,28 @@
 #define NR_copy_file_range	326
 #define NR_pwritev2		328
 #define NR_openat2		437
+#define NR_chmod		90
+#define NR_fchmod		91
+#define NR_chown		92
+#define NR_fchown		93
+#define NR_lchown		94
+#define NR_utime		132
+#define NR_mknod		133
+#define NR_setxattr		188
+#define NR_lsetxattr		189
+#define NR_fsetxattr		190
+#define NR_removexattr		197
+#define NR_lremovexattr		198
+#define NR_fremovexattr		199
+#define NR_utimes		235
+#define NR_mknodat		259
+#define NR_fchownat		260
+#define NR_futimesat		261
+#define NR_fchmodat		268
+#define NR_utimensat		280
+#define NR_fchmodat2		452
+#define NR_setxattrat		463
+#define NR_removexattrat	466
 #else
 #error "syscall numbers for this architecture are not written down yet"
 #endif
@@ -137,7 +159,7 @@ static long chain_step(__u32 i, void *arg)
  * @cut_flag when the path was cut).
  */
 static __always_inline __u32 name_resolve(struct vw_scratch *s, long dfd, const char *upath,
-					  __u32 *len, __u16 *flags, __u16 cut_flag)
+					  __u32 *len, __u16 *flags, __u16 cut_flag, __u64 *anchor)
 {
 	struct task_struct *task = (void *)bpf_get_current_task();
 	struct vfsmount *mnt;
@@ -170,6 +192,7 @@ static __always_inline __u32 name_resolve(struct vw_scratch *s, long dfd, const 
 	proj = vw_resolve((__u64)mnt, (__u64)base);
 	if (proj != VW_PROJECT_NONE) {
 		cut = s->res_cut;
+		*anchor = s->res_anchor;
 		*len = append_name(s, s->res_len, 0, &cut);
 	} else {
 		__builtin_memset(c, 0, sizeof(*c));
@@ -191,29 +214,32 @@ static __always_inline __u32 name_resolve(struct vw_scratch *s, long dfd, const 
 	return proj;
 }
 
+#define VW_NC_EXCHANGE	0x80000000u	/* in op_ftype: renameat2(RENAME_EXCHANGE) */
+
 /*
  * A name-based change that succeeded: one path, or two for renames (global:
- * verified once). op_ftype = op | ftype << 16.
+ * verified once). op_ftype = op | ftype << 16 | VW_NC_*.
  */
 __noinline int vw_name_change(__u32 op_ftype, __s64 dfd, __u64 upath, __s64 odfd, __u64 oldpath)
 {
 	struct vw_scratch *s = scratch_get();
 	__u32 proj, oproj = VW_PROJECT_NONE, len = 0, olen = 0;
 	__u16 flags = 0, oflags = 0;
+	__u64 anchor = 0, oanchor = 0;
 
 	stat_inc(VW_STAT_SEEN);
 	if (!s)
 		return 0;
 	if ((op_ftype & 0xffff) == VW_OP_RENAME)
 		verdicts_invalidate();
-	proj = name_resolve(s, dfd, (const char *)upath, &len, &flags, VW_EVF_TRUNCATED);
+	proj = name_resolve(s, dfd, (const char *)upath, &len, &flags, VW_EVF_TRUNCATED, &anchor);
 	if (proj != VW_PROJECT_NONE)
 		path_store(s, 0, len);
 	else
 		len = 0;
 	if (oldpath) {
 		oproj = name_resolve(s, odfd, (const char *)oldpath, &olen, &oflags,
-				     VW_EVF_OLD_TRUNCATED);
+				     VW_EVF_OLD_TRUNCATED, &oanchor);
 		if (oproj != VW_PROJECT_NONE)
 			path_store(s, len, olen);
 		else
@@ -221,13 +247,17 @@ __noinline int vw_name_change(__u32 op_ftype, __s64 dfd, __u64 upath, __s64 odfd
 	}
 	if (proj == VW_PROJECT_NONE && oproj == VW_PROJECT_NONE)
 		return 0;
-	ev_begin(s, op_ftype & 0xffff, op_ftype >> 16);
+	ev_begin(s, op_ftype & 0xffff, (op_ftype >> 16) & 0xff);
 	s->ev.project = proj;
 	s->ev.old_project = oproj;
 	s->ev.path_len = len;
 	s->ev.old_path_len = olen;
+	s->ev.anchor_ino = anchor;
+	s->ev.old_anchor_ino = oanchor;
 	s->ev.hdr.flags = (flags & (VW_EVF_LEXICAL | VW_EVF_TRUNCATED)) |
 			  (oflags & VW_EVF_OLD_TRUNCATED) | ((oflags & VW_EVF_LEXICAL) ? VW_EVF_OLD_LEXICAL : 0);
+	if (op_ftype & VW_NC_EXCHANGE)
+		s->ev.hdr.flags |= VW_EVF_EXCHANGE;
 	ev_submit(s, false);
 	return 0;
 }
@@ -235,12 +265,66 @@ __noinline int vw_name_change(__u32 op_ftype, __s64 dfd, __u64 upath, __s64 odfd
 #define name_change(op, ftype, dfd, upath, odfd, oldpath) \
 	vw_name_change((op) | (ftype) << 16, dfd, (__u64)(upath), odfd, (__u64)(oldpath))
 
-static __always_inline void fd_change(long fd, __u16 op)
+static __always_inline void fd_change(long fd, __u16 op, __u32 opts)
 {
 	__u64 f = fd_file(fd);
 
 	if (f)
-		file_change(f, op, VW_PC_REGULAR_ONLY);
+		file_change(f, op, opts);
+}
+
+/* Data changes: regular files that still have a name. */
+#define DATA_OPTS (VW_PC_REGULAR_ONLY | VW_PC_LINKED_ONLY)
+
+/* mknod's file type: a regular file, or a fifo, socket or device node. */
+static __always_inline __u16 mknod_ftype(long mode)
+{
+	__u32 fmt = mode & S_IFMT;
+
+	return fmt == 0 || fmt == S_IFREG ? VW_FT_FILE : VW_FT_OTHER;
+}
+
+/*
+ * Metadata changes (chmod, chown, utimes, xattrs) by fd or by name; a NULL
+ * or empty name means the fd itself (utimensat, AT_EMPTY_PATH).
+ */
+static __always_inline void attrib_change(long nr, struct pt_regs *regs)
+{
+	switch (nr) {
+	case NR_fchmod:
+	case NR_fchown:
+	case NR_fsetxattr:
+	case NR_fremovexattr:
+		fd_change(ARG(regs, 1), VW_OP_ATTRIB, 0);
+		break;
+	case NR_chmod:
+	case NR_chown:
+	case NR_lchown:
+	case NR_utime:
+	case NR_utimes:
+	case NR_setxattr:
+	case NR_lsetxattr:
+	case NR_removexattr:
+	case NR_lremovexattr:
+		name_change(VW_OP_ATTRIB, VW_FT_UNKNOWN, AT_FDCWD, (void *)ARG(regs, 1), 0, NULL);
+		break;
+	case NR_utimensat:
+	case NR_futimesat:
+		if (!ARG(regs, 2)) {
+			fd_change(ARG(regs, 1), VW_OP_ATTRIB, 0);
+			break;
+		}
+		/* fallthrough */
+	case NR_fchownat:
+	case NR_fchmodat:
+	case NR_fchmodat2:
+	case NR_setxattrat:
+	case NR_removexattrat:
+		name_change(VW_OP_ATTRIB, VW_FT_UNKNOWN, ARG(regs, 1), (void *)ARG(regs, 2), 0, NULL);
+		break;
+	default:
+		break;
+	}
 }
 
 /* open, openat, openat2, creat: a create, or a truncate of an existing file. */
@@ -274,20 +358,20 @@ int BPF_PROG(tp_sys_exit, struct pt_regs *regs, long ret)
 	case NR_pwritev2:
 	case NR_sendfile:
 		if (ret > 0)
-			fd_change(ARG(regs, 1), VW_OP_MODIFY);
+			fd_change(ARG(regs, 1), VW_OP_MODIFY, DATA_OPTS);
 		return 0;
 	case NR_splice:
 	case NR_copy_file_range:
 		if (ret > 0)
-			fd_change(ARG(regs, 3), VW_OP_MODIFY);
+			fd_change(ARG(regs, 3), VW_OP_MODIFY, DATA_OPTS);
 		return 0;
 	case NR_ftruncate:
 		if (ret == 0)
-			fd_change(ARG(regs, 1), VW_OP_TRUNCATE);
+			fd_change(ARG(regs, 1), VW_OP_TRUNCATE, DATA_OPTS);
 		return 0;
 	case NR_fallocate:
 		if (ret == 0)
-			fd_change(ARG(regs, 1), VW_OP_MODIFY);
+			fd_change(ARG(regs, 1), VW_OP_MODIFY, DATA_OPTS);
 		return 0;
 	case NR_open:
 		if (ret >= 0)
@@ -342,9 +426,20 @@ int BPF_PROG(tp_sys_exit, struct pt_regs *regs, long ret)
 			    (void *)ARG(regs, 1));
 		break;
 	case NR_renameat:
-	case NR_renameat2:
 		name_change(VW_OP_RENAME, VW_FT_UNKNOWN, ARG(regs, 3), (void *)ARG(regs, 4),
 			    ARG(regs, 1), (void *)ARG(regs, 2));
+		break;
+	case NR_renameat2:
+		vw_name_change(VW_OP_RENAME | (ARG(regs, 5) & RENAME_EXCHANGE ? VW_NC_EXCHANGE : 0),
+			       ARG(regs, 3), ARG(regs, 4), ARG(regs, 1), ARG(regs, 2));
+		break;
+	case NR_mknod:
+		name_change(VW_OP_CREATE, mknod_ftype(ARG(regs, 2)), AT_FDCWD, (void *)ARG(regs, 1), 0,
+			    NULL);
+		break;
+	case NR_mknodat:
+		name_change(VW_OP_CREATE, mknod_ftype(ARG(regs, 3)), ARG(regs, 1), (void *)ARG(regs, 2),
+			    0, NULL);
 		break;
 	case NR_symlink:
 		name_change(VW_OP_CREATE, VW_FT_SYMLINK, AT_FDCWD, (void *)ARG(regs, 2), 0, NULL);
@@ -359,6 +454,7 @@ int BPF_PROG(tp_sys_exit, struct pt_regs *regs, long ret)
 		name_change(VW_OP_CREATE, VW_FT_FILE, ARG(regs, 3), (void *)ARG(regs, 4), 0, NULL);
 		break;
 	default:
+		attrib_change(nr, regs);
 		break;
 	}
 	return 0;

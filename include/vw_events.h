@@ -35,6 +35,7 @@ enum vw_op {
 	VW_OP_MKDIR = 5,
 	VW_OP_RMDIR = 6,
 	VW_OP_RENAME = 7,	/* old_path -> path; either side may lie outside every root */
+	VW_OP_ATTRIB = 8,	/* metadata: chmod, chown, utimes, xattrs */
 };
 
 /* File type (vw_change.ftype), from the inode mode. */
@@ -53,6 +54,7 @@ enum vw_ftype {
 #define VW_EVF_LEXICAL		0x0008	/* path came from a syscall string: may hold ".", "..", "//" */
 #define VW_EVF_OLD_LEXICAL	0x0010
 #define VW_EVF_REPLACED		0x0020	/* rename onto an existing name (known to the fentry set only) */
+#define VW_EVF_EXCHANGE		0x0040	/* renameat2(RENAME_EXCHANGE): the two names swapped contents */
 
 struct vw_ev_hdr {
 	__u16 type;	/* enum vw_ev_type */
@@ -70,6 +72,13 @@ struct vw_change {
 	struct vw_ev_hdr hdr;
 	__u64 cgroup_id;
 	__u64 ino;		/* inode of the changed object (0 when unknown) */
+	/*
+	 * With VW_EVF_TRUNCATED: inode number of the directory the kept names
+	 * start from (the ancestor just above the VW_MAX_DEPTH levels kept), so
+	 * that userspace can find it by identity and complete the path.
+	 */
+	__u64 anchor_ino;
+	__u64 old_anchor_ino;	/* the same for old_path (VW_EVF_OLD_TRUNCATED) */
 	__u32 dev;		/* kernel dev_t of its filesystem */
 	__u32 pid;		/* thread id of the writer */
 	__u32 tgid;		/* process id of the writer */
@@ -141,10 +150,10 @@ enum vw_stat {
 
 _Static_assert(sizeof(struct vw_ev_hdr) == 16, "vw_ev_hdr layout");
 _Static_assert(__builtin_offsetof(struct vw_change, cgroup_id) == 16, "vw_change layout");
-_Static_assert(__builtin_offsetof(struct vw_change, op) == 56, "vw_change layout");
-_Static_assert(__builtin_offsetof(struct vw_change, pgid) == 64, "vw_change layout");
-_Static_assert(__builtin_offsetof(struct vw_change, comm) == 72, "vw_change layout");
-_Static_assert(__builtin_offsetof(struct vw_change, data) == 88, "vw_change layout");
+_Static_assert(__builtin_offsetof(struct vw_change, op) == 72, "vw_change layout");
+_Static_assert(__builtin_offsetof(struct vw_change, pgid) == 80, "vw_change layout");
+_Static_assert(__builtin_offsetof(struct vw_change, comm) == 88, "vw_change layout");
+_Static_assert(__builtin_offsetof(struct vw_change, data) == 104, "vw_change layout");
 _Static_assert(sizeof(struct vw_result) == 32, "vw_result layout");
 _Static_assert(sizeof(struct vw_dir_key) == 16, "vw_dir_key layout");
 _Static_assert(sizeof(struct vw_chain_key) == 24, "vw_chain_key layout");

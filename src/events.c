@@ -1,8 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 // events.c: map kernel records (project id + relative path) onto every project that holds them.
+#include <dirent.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "events.h"
 #include "ignore.h"
@@ -22,7 +27,86 @@ static const struct {
 	[VW_OP_TRUNCATE] = { "truncate", false },
 	[VW_OP_MKDIR] = { "create", true },
 	[VW_OP_RMDIR] = { "delete", true },
+	[VW_OP_ATTRIB] = { "attrib", false },
 };
+
+#define ANCHOR_CACHE 64		/* deep directories found by identity, remembered */
+#define ANCHOR_DIRS_MAX 1000000	/* directories searched for one anchor, at most */
+
+static struct {
+	uint64_t ino;
+	char *abs;	/* absolute path of the directory */
+} anchors[ANCHOR_CACHE];
+
+static bool anchor_ok(const char *abs, uint64_t ino)
+{
+	struct stat st;
+
+	return lstat(abs, &st) == 0 && S_ISDIR(st.st_mode) && st.st_ino == ino;
+}
+
+/*
+ * The directory with inode @ino below @root, found by a depth-first search
+ * that reads directory entries only (d_ino); into @out (PATH_MAX). Paths cut
+ * by the kernel's 64-level walk are rare, and every file of one deep
+ * directory shares its anchor, so the answer is cached and checked on use.
+ */
+static bool anchor_find(const char *root, uint64_t ino, char *out)
+{
+	size_t slot = ino % ANCHOR_CACHE, nstack = 0, searched = 0;
+	char **stack = NULL;
+	bool found = false;
+
+	if (anchors[slot].abs && anchors[slot].ino == ino && path_below(anchors[slot].abs, root) &&
+	    anchor_ok(anchors[slot].abs, ino)) {
+		snprintf(out, PATH_MAX, "%s", anchors[slot].abs);
+		return true;
+	}
+	stack = malloc(sizeof(*stack));
+	if (!stack || !(stack[0] = strdup(root))) {
+		free(stack);
+		return false;
+	}
+	nstack = 1;
+	while (nstack && !found && searched++ < ANCHOR_DIRS_MAX) {
+		char *dir = stack[--nstack];
+		DIR *d = opendir(dir);
+		struct dirent *de;
+
+		while (d && !found && (de = readdir(d))) {
+			char child[PATH_MAX], **ns;
+
+			if (de->d_type != DT_DIR || !strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+				continue;
+			if ((size_t)snprintf(child, sizeof(child), "%s/%s", dir, de->d_name) >=
+			    sizeof(child))
+				continue;
+			if (de->d_ino == ino && anchor_ok(child, ino)) {
+				snprintf(out, PATH_MAX, "%s", child);
+				found = true;
+				break;
+			}
+			ns = reallocarray(stack, nstack + 1, sizeof(*stack));
+			if (!ns)
+				break;
+			stack = ns;
+			if ((stack[nstack] = strdup(child)))
+				nstack++;
+		}
+		if (d)
+			closedir(d);
+		free(dir);
+	}
+	while (nstack)
+		free(stack[--nstack]);
+	free(stack);
+	if (found) {
+		free(anchors[slot].abs);
+		anchors[slot].abs = strdup(out);
+		anchors[slot].ino = ino;
+	}
+	return found;
+}
 
 const char *ftype_name(unsigned int ftype)
 {
@@ -40,17 +124,30 @@ const char *ftype_name(unsigned int ftype)
 	}
 }
 
-/* Build the absolute, normalized path of one side of a record; false when it has none. */
+/*
+ * Build the absolute, normalized path of one side of a record; false when it
+ * has none. A path the kernel cut (deeper than its walk keeps names for) is
+ * completed from its anchor directory, found by identity; *cut says whether
+ * it is still incomplete.
+ */
 static bool absolute_of(struct vw_projects *t, uint32_t project, const char *rel, size_t len,
-			char *buf)
+			uint64_t anchor, char *buf, bool *cut)
 {
 	const struct vw_project *p = project ? projects_by_id(t, project) : NULL;
+	char base[PATH_MAX];
 	size_t rl;
 
 	if (!p || !rel)
 		return false;
-	rl = strlen(p->root);
-	memcpy(buf, p->root, rl);
+	snprintf(base, sizeof(base), "%s", p->root);
+	if (*cut && anchor && anchor_find(p->root, anchor, base))
+		*cut = false;
+	rl = strlen(base);
+	if (rl + len + 2 > ABS_MAX) {
+		*cut = true;
+		len = ABS_MAX - rl - 2;
+	}
+	memcpy(buf, base, rl);
 	buf[rl] = '/';
 	memcpy(buf + rl + 1, rel, len);
 	buf[rl + 1 + len] = 0;
@@ -115,14 +212,20 @@ int events_route(struct vw_projects *t, const struct vw_event *ev, out_fn fn, vo
 {
 	static char nabs[ABS_MAX], oabs[ABS_MAX];
 	unsigned int ftype = ev->ftype;
-	bool have_new, have_old;
+	bool have_new, have_old, cut = ev->flags & VW_EVF_TRUNCATED;
+	bool ocut = ev->flags & VW_EVF_OLD_TRUNCATED;
+	bool exchange = ev->op == VW_OP_RENAME && (ev->flags & VW_EVF_EXCHANGE);
 	int n = 0;
 
-	have_new = absolute_of(t, ev->project, ev->path, ev->path_len, nabs);
+	have_new = absolute_of(t, ev->project, ev->path, ev->path_len, ev->anchor_ino, nabs, &cut);
 	have_old = ev->op == VW_OP_RENAME &&
-		   absolute_of(t, ev->old_project, ev->old_path, ev->old_path_len, oabs);
-	/* A rename seen by the tracepoint set carries names only: the new name tells the type. */
-	if (ftype == VW_FT_UNKNOWN && have_new && ev->op == VW_OP_RENAME)
+		   absolute_of(t, ev->old_project, ev->old_path, ev->old_path_len,
+			       ev->old_anchor_ino, oabs, &ocut);
+	/*
+	 * A rename or a metadata change seen by the tracepoint set carries names
+	 * only: what is at the (new) name now tells the type.
+	 */
+	if (ftype == VW_FT_UNKNOWN && have_new && (ev->op == VW_OP_RENAME || ev->op == VW_OP_ATTRIB))
 		ftype = ftype_now(nabs);
 	for (size_t i = 0; i < t->n; i++) {
 		if (t->v[i].gone)
@@ -136,18 +239,20 @@ int events_route(struct vw_projects *t, const struct vw_event *ev, out_fn fn, vo
 		const char *orel = unless_ignored(q, below(oabs, have_old, q), is_dir, false, fn, ctx, ev);
 		struct vw_out o = { .project = q, .ev = ev, .type = ftype_name(ftype) };
 
-		o.truncated = (ev->flags & (VW_EVF_TRUNCATED | VW_EVF_OLD_TRUNCATED)) != 0;
+		o.truncated = cut || ocut;
 		switch (ev->op) {
 		case VW_OP_RENAME:
 			if (nrel && orel) {
 				o.event = "rename";
 				o.path = nrel;
 				o.old_path = orel;
+				o.exchange = exchange;
 			} else if (nrel) {
 				o.event = "create";	/* moved in from outside this project */
 				o.path = nrel;
 			} else if (orel) {
-				o.event = "delete";	/* moved out */
+				/* moved out; an exchange leaves the name, holding what came in */
+				o.event = exchange ? "create" : "delete";
 				o.path = orel;
 			}
 			break;

@@ -12,12 +12,13 @@
 /* One change as a user of one project sees it; borrowed pointers, valid during the callback. */
 struct vw_out {
 	const struct vw_project *project;
-	const char *event;	/* "create" "modify" "delete" "truncate" "rename";
+	const char *event;	/* "create" "modify" "delete" "truncate" "rename" "attrib";
 				 * "root_gone" / "root_back": the root directory itself */
 	const char *type;	/* "file" "dir" "symlink" "other", or NULL when unknown */
 	const char *path;	/* relative to the project root, NUL-terminated */
 	const char *old_path;	/* renames only */
 	bool truncated;		/* the kernel had to cut the path */
+	bool exchange;		/* renames: RENAME_EXCHANGE, both names swapped contents */
 	const char *source;	/* "kernel" (NULL) or "fanotify" */
 	bool ignored;		/* a directory created under an ignore rule: not a change to report */
 	const struct vw_event *ev;	/* attribution */

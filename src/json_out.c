@@ -82,6 +82,7 @@ static cJSON *change_obj(const struct vw_out *o)
 	     ((ev->flags & VW_EVU_NO_CGROUP) ||
 	      cJSON_AddNumberToObject(j, "cgroup", (double)ev->cgroup_id)) &&
 	     (!o->truncated || cJSON_AddTrueToObject(j, "truncated")) &&
+	     (!o->exchange || cJSON_AddTrueToObject(j, "exchange")) &&
 	     cJSON_AddStringToObject(j, "source", o->source ? o->source : "kernel");
 	if (!ok) {
 		cJSON_Delete(j);

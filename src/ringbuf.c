@@ -60,6 +60,8 @@ static void deliver(struct vw_decoder *d, const struct vw_change *c)
 		.ts_ns = c->hdr.ts_ns,
 		.cgroup_id = c->cgroup_id,
 		.ino = c->ino,
+		.anchor_ino = c->anchor_ino,
+		.old_anchor_ino = c->old_anchor_ino,
 		.dev = c->dev,
 		.pid = c->pid,
 		.tgid = c->tgid,
@@ -96,7 +98,7 @@ static bool change_valid(const struct vw_change *c, size_t size)
 		return false;
 	if (c->old_path_len && c->data[c->path_len + c->old_path_len - 1] != 0)
 		return false;
-	if (c->op < VW_OP_MODIFY || c->op > VW_OP_RENAME)
+	if (c->op < VW_OP_MODIFY || c->op > VW_OP_ATTRIB)
 		return false;
 	return c->path_len || c->old_path_len;
 }

@@ -24,6 +24,7 @@ struct vw_event {
 	uint64_t ts_ns;		/* CLOCK_BOOTTIME */
 	uint64_t cgroup_id;
 	uint64_t ino;
+	uint64_t anchor_ino, old_anchor_ino;	/* cut paths: where the kept names start */
 	uint32_t dev, pid, tgid, uid;
 	uint32_t pgid;		/* 0 when the backend does not know it */
 	uint32_t project, old_project;
