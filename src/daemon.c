@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 // daemon.c: `vfswatch run`: backend choice, the epoll loop's handlers, settled output, teardown.
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -35,6 +36,7 @@
 #include "log.h"
 #include "loop.h"
 #include "project.h"
+#include "reconcile.h"
 #include "state.h"
 #include "ringbuf.h"
 #include "util.h"
@@ -145,6 +147,44 @@ static void exclude_dir(void *ctx, const struct vw_project *p, uint32_t kdev, ui
 
 static void on_settled(void *ctx, const struct vw_settled *s);
 
+static void root_changed(struct daemon *d, struct vw_project *p, bool back);
+
+/* A root that came back: each entry in it is a create (directories are listed whole). */
+static void describe_root(struct daemon *d, struct vw_project *p)
+{
+	static const struct vw_event none = {
+		.flags = VW_EVU_NO_PID | VW_EVU_NO_TID | VW_EVU_NO_COMM | VW_EVU_NO_UID |
+			 VW_EVU_NO_CGROUP,
+	};
+	DIR *dir = opendir(p->root);
+	struct dirent *de;
+
+	while (dir && (de = readdir(dir))) {
+		struct vw_out o = { .project = p, .event = "create", .path = de->d_name, .ev = &none };
+
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") &&
+		    !(p->ignore && ignore_match(p->ignore, de->d_name, de->d_type == DT_DIR)))
+			debounce_add(d->deb, &o, now_ns(CLOCK_MONOTONIC));
+	}
+	if (dir)
+		closedir(dir);
+}
+
+/* Is the root still the directory registered? (It may have been renamed away, or above.) */
+static void check_roots(struct daemon *d)
+{
+	for (size_t i = 0; i < d->projects.n; i++) {
+		struct vw_project *p = &d->projects.v[i];
+		struct stat st;
+
+		if (p->gone || p->root_lost)
+			continue;
+		if (stat(p->root, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_ino != p->ino ||
+		    kernel_dev(st.st_dev) != p->dev)
+			root_changed(d, p, false);
+	}
+}
+
 /*
  * The root directory was removed (or moved away), or made again. The project
  * stays registered: its path is watched by name (the chains map), and when a
@@ -154,12 +194,26 @@ static void root_changed(struct daemon *d, struct vw_project *p, bool back)
 {
 	struct stat st;
 
-	if (d->deb)
+	if (back != p->root_lost)
+		return;	/* said already */
+	if (d->deb && back)
 		debounce_flush(d->deb, 0, true, on_settled, d);
+	else if (d->deb)
+		debounce_discard(d->deb, p);	/* its paths name nothing, or something else, now */
+	p->root_lost = !back;
 	json_out_project(d->out, back ? "root_back" : "root_gone", p);
 	log_warnx("project %s: root %s %s", p->name, p->root, back ? "is back" : "is gone");
-	if (!back || stat(p->root, &st) < 0 || !S_ISDIR(st.st_mode) || !d->loader)
+	if (!back || stat(p->root, &st) < 0 || !S_ISDIR(st.st_mode))
 		return;
+	if (d->state)
+		state_reset(d->state, p);	/* a new tree: what it holds is described anew */
+	if (d->deb)
+		describe_root(d, p);
+	if (!d->loader) {
+		if (d->idx && index_crawl(d->idx, p, "") == 0)
+			d->crawling = true;
+		return;
+	}
 	p->gone = true;		/* out under the old identity, in again under the new one */
 	loader_remove_project(d->loader, p, &d->projects);
 	p->gone = false;
@@ -258,6 +312,26 @@ static bool path_existed(void *ctx, const struct vw_project *p, const char *path
 	return index_has(d->idx, p->id, path);
 }
 
+static bool content_unchanged(void *ctx, const struct vw_project *p, const char *path,
+			      const char *event);
+
+/* A settled batch: decided by comparing its paths with the file system and the model. */
+static size_t settle_batch(void *ctx, const struct vw_project *p, const struct vw_dirty *v,
+			   size_t n, uint64_t batch, settled_fn fn, void *fctx)
+{
+	struct daemon *d = ctx;
+	struct stat st;
+
+	if (p->root_lost || stat(p->root, &st) < 0 || st.st_ino != p->ino ||
+	    kernel_dev(st.st_dev) != p->dev) {
+		if (!p->root_lost)
+			root_changed(d, (struct vw_project *)p, false);
+		return 0;	/* nothing is reported under a root path that names something else */
+	}
+	return reconcile_batch(d->state, p, v, n, batch, fn, fctx,
+			       d->fps ? content_unchanged : NULL, d);
+}
+
 /* --skip-identical: a "modify" whose bytes are what they were is not a change. */
 static bool content_unchanged(void *ctx, const struct vw_project *p, const char *path,
 			      const char *event)
@@ -283,7 +357,12 @@ static void crawl_file(void *ctx, const struct vw_project *p, const char *rel, i
 	char abs[PATH_MAX * 2];
 	struct stat st;
 
-	if (d->state && fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+	/*
+	 * A path with changes pending is described by its batch, from what was
+	 * known before them: the crawl must not make it look old already.
+	 */
+	if (d->state && !(d->deb && debounce_dirty(d->deb, p, rel)) &&
+	    fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
 		state_put(d->state, p, rel, &st);
 	if (!d->fps || is_dir)
 		return;
@@ -299,13 +378,17 @@ static void state_update(struct daemon *d, const struct vw_settled *s)
 
 	if (!d->state)
 		return;
-	if (s->old_path)
-		state_drop_tree(d->state, s->project, s->old_path);
+	if (s->old_path)	/* what it holds moved with it */
+		state_move_tree(d->state, s->project, s->old_path, s->path);
 	snprintf(abs, sizeof(abs), "%s/%s", s->project->root, s->path);
-	if (strcmp(s->event, "delete") == 0 || lstat(abs, &st) < 0)
+	if (strcmp(s->event, "delete") == 0)
 		state_drop_tree(d->state, s->project, s->path);
-	else
+	else if (s->st)	/* the picture is what the line said, even if it is gone again */
+		state_put(d->state, s->project, s->path, s->st);
+	else if (lstat(abs, &st) == 0)
 		state_put(d->state, s->project, s->path, &st);
+	else
+		state_drop_tree(d->state, s->project, s->path);
 }
 
 /* A difference found by a rescan: a settled line with "source":"rescan". */
@@ -338,6 +421,8 @@ static void crawl_done(struct daemon *d)
 
 	if (!d->state)
 		return;
+	if (d->deb)	/* pending paths the crawl left out: into the picture first */
+		debounce_flush(d->deb, 0, true, on_settled, d);
 	d->rescan_batch = 0;	/* json: rescans have their own batch 0 */
 	state_finish_rescans(d->state, on_rescan, d);
 	ret = state_save(d->state, &d->projects);
@@ -464,6 +549,7 @@ static int on_timer(void *ctx, uint32_t events)
 		return -errno;
 	if (d->runner)
 		runner_tick(d->runner, now_ns(CLOCK_MONOTONIC));	/* timeouts, retries */
+	check_roots(d);
 	check_losses(d);
 	return flush_out(d);
 }
@@ -754,6 +840,7 @@ static int setup_settled(struct daemon *d, const struct run_opts *o)
 		.existed = path_existed,
 		.hold = vcs_locked,
 		.unchanged = o->skip_identical ? content_unchanged : NULL,
+		.reconcile = settle_batch,
 		.ctx = d,
 	};
 
@@ -769,17 +856,16 @@ static int setup_settled(struct daemon *d, const struct run_opts *o)
 		return 0;
 	if (o->skip_identical && !(d->fps = fps_new()))
 		return -ENOMEM;
-	if (o->state_dir) {
-		d->state = state_new(o->state_dir);
-		if (!d->state)
-			return -ENOMEM;
-		for (size_t i = 0; i < d->projects.n; i++) {
-			int r = state_load(d->state, &d->projects.v[i]);
+	/* the model of what the stream has described; kept on disk when there is a state dir */
+	d->state = state_new(o->state_dir);
+	if (!d->state)
+		return -ENOMEM;
+	for (size_t i = 0; i < d->projects.n; i++) {
+		int r = state_load(d->state, &d->projects.v[i]);
 
-			if (r < 0)
-				log_warnx("state: %s: cannot read its snapshot (%s); starting afresh",
-					  d->projects.v[i].name, strerror(-r));
-		}
+		if (r < 0)
+			log_warnx("state: %s: cannot read its snapshot (%s); starting afresh",
+				  d->projects.v[i].name, strerror(-r));
 	}
 	d->deb = debounce_new(&dopts);
 	d->runner = runner_new(d->loop, d->out, o->state_dir);
@@ -802,6 +888,8 @@ static int project_start(struct daemon *d, struct vw_project *p, char *err, size
 			snprintf(err, errlen, "register %s: %s", p->root, errstr(ret));
 		return ret;
 	}
+	if (d->state)
+		state_load(d->state, p);
 	if (d->idx && index_crawl(d->idx, p, "") == 0)
 		d->crawling = true;
 	json_out_project(d->out, "project_added", p);

@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 // debounce.c: per-path merge rules, per-project batches, a min-heap of deadlines (clock passed in).
+#define _GNU_SOURCE	/* asprintf */
 #include <errno.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,6 +27,9 @@ struct entry {
 	bool moved_away;	/* its pre-batch content now lives under another name */
 	bool cut;		/* the kernel flagged the path as cut */
 	bool same;		/* at flush: content unchanged, nothing to report */
+	bool attrib;		/* metadata changed */
+	bool moved_here;	/* a rename brought its content */
+	bool created_first;	/* the batch's first change of this path created it */
 	uint32_t writes;
 	const char *type;	/* static strings from ftype_name() */
 	char *src;
@@ -338,6 +344,191 @@ static int on_rename(struct vw_debounce *d, struct batch *b, const struct vw_out
 	return 0;
 }
 
+/* --- reconcile mode: dirty paths ---------------------------------------------- */
+
+/* What the events said of a path's content and metadata, carried by renames. */
+static void flags_copy(struct entry *dst, const struct entry *src)
+{
+	dst->modified = src->modified;
+	dst->truncated_only = src->truncated_only;
+	dst->attrib = src->attrib;
+	dst->moved_here = src->moved_here;
+	dst->writes = src->writes;
+	dst->cut = src->cut;
+	if (src->type)
+		dst->type = src->type;
+	dst->ev = src->ev;
+}
+
+static void flags_clear(struct entry *e)
+{
+	e->modified = e->truncated_only = e->attrib = e->moved_here = false;
+	e->writes = 0;
+}
+
+struct moved {
+	char *path;
+	struct entry flags;	/* only the flag fields are used */
+};
+
+/*
+ * Entries below directory @from now live below @to (and, for an exchange,
+ * those below @to below @from): pending writes follow their files.
+ */
+static int rekey(struct batch *b, const char *from, const char *to, bool swap)
+{
+	size_t fl = strlen(from), tl = strlen(to), n = 0, cap = 0;
+	struct moved *v = NULL;
+	struct entry *e, *next;
+	int ret = 0;
+
+	for (e = b->head; e; e = next) {
+		const char *src = NULL, *dst = NULL;
+		size_t sl = 0;
+		struct moved *nv;
+
+		next = e->next;
+		if (strncmp(e->path, from, fl) == 0 && e->path[fl] == '/')
+			src = from, dst = to, sl = fl;
+		else if (swap && strncmp(e->path, to, tl) == 0 && e->path[tl] == '/')
+			src = to, dst = from, sl = tl;
+		if (!src)
+			continue;
+		if (n == cap) {
+			nv = reallocarray(v, cap ? cap * 2 : 8, sizeof(*v));
+			if (!nv) {
+				ret = -ENOMEM;
+				break;
+			}
+			v = nv;
+			cap = cap ? cap * 2 : 8;
+		}
+		if (asprintf(&v[n].path, "%s%s", dst, e->path + sl) < 0) {
+			ret = -ENOMEM;
+			break;
+		}
+		v[n].flags = *e;
+		v[n].flags.src = NULL;
+		n++;
+		unlink_entry(b, e);
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct entry *t = lookup(b, v[i].path);
+
+		if (!t && (t = get(b, v[i].path, false)))
+			t->created_first = false;
+		if (t) {
+			flags_copy(t, &v[i].flags);
+			t->moved_here = true;
+		} else
+			ret = -ENOMEM;
+		free(v[i].path);
+	}
+	free(v);
+	return ret;
+}
+
+static int dirty_rename(struct vw_debounce *d, struct batch *b, const struct vw_out *o)
+{
+	bool replaced = o->ev->flags & VW_EVF_REPLACED;
+	bool dirish = !o->type || strcmp(o->type, "dir") == 0;
+	struct entry *a = get(b, o->old_path, true), *t, tmp;
+
+	if (!a)
+		return -ENOMEM;
+	t = lookup(b, o->path);
+	if (!t) {
+		bool existed = replaced || o->exchange ||
+			       (d->o.existed && d->o.existed(d->o.ctx, b->project, o->path));
+
+		t = get(b, o->path, existed);
+		if (!t)
+			return -ENOMEM;
+	}
+	if (t == a)
+		return 0;
+	if (o->exchange) {
+		tmp = *t;
+		flags_copy(t, a);
+		flags_copy(a, &tmp);
+		a->moved_here = true;
+	} else {
+		flags_copy(t, a);
+		flags_clear(a);
+	}
+	t->moved_here = true;
+	note(t, o);
+	return dirish ? rekey(b, o->old_path, o->path, o->exchange) : 0;
+}
+
+static int dirty_add(struct vw_debounce *d, struct batch *b, const struct vw_out *o)
+{
+	bool creates = strcmp(o->event, "create") == 0;
+	struct entry *e;
+
+	if (strcmp(o->event, "rename") == 0)
+		return dirty_rename(d, b, o);
+	e = lookup(b, o->path);
+	if (!e) {
+		e = get(b, o->path, !creates);
+		if (!e)
+			return -ENOMEM;
+		e->created_first = creates;
+	}
+	if (creates || strcmp(o->event, "delete") == 0) {
+		flags_clear(e);	/* what was written before belongs to another file */
+	} else if (strcmp(o->event, "attrib") == 0) {
+		e->attrib = true;
+	} else {	/* modify, truncate */
+		bool trunc = strcmp(o->event, "truncate") == 0;
+
+		if (!e->modified)
+			e->truncated_only = trunc;
+		else if (!trunc)
+			e->truncated_only = false;
+		e->modified = true;
+		if (!trunc)
+			e->writes++;
+	}
+	note(e, o);
+	return 0;
+}
+
+bool debounce_dirty(const struct vw_debounce *d, const struct vw_project *p, const char *rel)
+{
+	char path[PATH_MAX];
+	struct batch *b = NULL;
+
+	for (size_t i = 0; i < d->nbatches && !b; i++)
+		if (d->batches[i]->project == p)
+			b = d->batches[i];
+	if (!b || !b->n || snprintf(path, sizeof(path), "%s", rel) >= (int)sizeof(path))
+		return false;
+	for (;;) {
+		char *slash;
+
+		if (lookup(b, path))
+			return true;
+		slash = strrchr(path, '/');
+		if (!slash)
+			return false;
+		*slash = 0;
+	}
+}
+
+void debounce_discard(struct vw_debounce *d, const struct vw_project *p)
+{
+	for (size_t i = 0; i < d->nbatches; i++) {
+		struct batch *b = d->batches[i];
+
+		if (b->project != p)
+			continue;
+		if (b->heap_pos != SIZE_MAX)
+			heap_remove(d, b);
+		batch_clear(b);
+	}
+}
+
 int debounce_add(struct vw_debounce *d, const struct vw_out *o, uint64_t now_ns)
 {
 	struct batch *b = batch_of(d, o->project);
@@ -346,7 +537,14 @@ int debounce_add(struct vw_debounce *d, const struct vw_out *o, uint64_t now_ns)
 
 	if (!b)
 		return -ENOMEM;
-	if (strcmp(o->event, "rename") == 0) {
+	if (d->o.reconcile) {
+		ret = dirty_add(d, b, o);
+	} else if (strcmp(o->event, "attrib") == 0) {
+		e = get(b, o->path, true);
+		if (!e)
+			return -ENOMEM;
+		note(e, o);	/* the rules alone report data changes only */
+	} else if (strcmp(o->event, "rename") == 0) {
 		ret = on_rename(d, b, o);
 	} else if (strcmp(o->event, "create") == 0) {
 		e = get(b, o->path, false);
@@ -418,11 +616,43 @@ static const char *net_event(const struct entry *e, const char **old_path)
 	return NULL;
 }
 
+static size_t flush_reconcile(struct vw_debounce *d, struct batch *b, settled_fn fn, void *ctx)
+{
+	struct vw_dirty *v = calloc(b->n ? b->n : 1, sizeof(*v));
+	size_t i = 0, n = 0;
+
+	if (v) {
+		for (struct entry *e = b->head; e; e = e->next, i++) {
+			v[i] = (struct vw_dirty){
+				.path = e->path,
+				.hint_before = e->before,
+				.created = e->created_first,
+				.modified = e->modified,
+				.truncated_only = e->truncated_only,
+				.attrib = e->attrib,
+				.moved_here = e->moved_here,
+				.cut = e->cut,
+				.writes = e->writes,
+				.type = e->type,
+				.ev = &e->ev,
+			};
+		}
+		n = d->o.reconcile(d->o.ctx, b->project, v, i, d->next_batch, fn, ctx);
+		if (n)
+			d->next_batch++;
+	}
+	free(v);
+	batch_clear(b);
+	return n;
+}
+
 static size_t flush_batch(struct vw_debounce *d, struct batch *b, settled_fn fn, void *ctx)
 {
 	struct vw_settled s = { .project = b->project };
 	size_t n = 0;
 
+	if (d->o.reconcile)
+		return flush_reconcile(d, b, fn, ctx);
 	for (struct entry *e = b->head; e; e = e->next) {
 		const char *ev = net_event(e, &s.old_path);
 

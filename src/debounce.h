@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include "events.h"
 
@@ -23,6 +24,7 @@ struct vw_settled {
 	const struct vw_event *ev;	/* the last writer's attribution */
 	const char *source;	/* NULL ("kernel") or "rescan" */
 	const char *by;		/* the analyzer whose process made the change, or NULL */
+	const struct stat *st;	/* what the line describes (lstat when decided), or NULL */
 };
 
 typedef void (*settled_fn)(void *ctx, const struct vw_settled *s);
@@ -41,6 +43,32 @@ typedef bool (*existed_fn)(void *ctx, const struct vw_project *p, const char *pa
 typedef bool (*unchanged_fn)(void *ctx, const struct vw_project *p, const char *path,
 			     const char *event);
 
+/*
+ * One path a batch touched, as handed to a reconcile_fn: what the events said
+ * of it. The events name the paths; what to report is decided by comparing
+ * the file system now with what was reported before (reconcile.c).
+ */
+struct vw_dirty {
+	const char *path;
+	bool hint_before;	/* its first change in the batch implies it existed before */
+	bool created;		/* its first change in the batch made it */
+	bool modified;		/* data written or truncated (content moved here by a rename too) */
+	bool truncated_only;	/* only truncations */
+	bool attrib;		/* metadata changed */
+	bool moved_here;	/* a rename put what is here now here (inode numbers are reused) */
+	bool cut;		/* the kernel flagged the path as cut */
+	uint32_t writes;
+	const char *type;	/* as the last event said; may be NULL */
+	const struct vw_event *ev;	/* the last writer */
+};
+
+/*
+ * Report a batch of @n dirty paths of @p through @fn, every line with batch
+ * id @batch. Returns how many lines were emitted.
+ */
+typedef size_t (*reconcile_fn)(void *ctx, const struct vw_project *p, const struct vw_dirty *v,
+			       size_t n, uint64_t batch, settled_fn fn, void *fctx);
+
 /* Holds a project's batch while it returns true (e.g. a VCS lock file exists). */
 typedef bool (*hold_fn)(void *ctx, const struct vw_project *p);
 
@@ -52,6 +80,12 @@ struct vw_debounce_opts {
 	existed_fn existed;
 	hold_fn hold;
 	unchanged_fn unchanged;
+	/*
+	 * When set, batches only collect which paths changed (renames carry
+	 * what is pending below a moved directory along) and this decides what
+	 * to report; otherwise the events are merged by rules alone.
+	 */
+	reconcile_fn reconcile;
 	void *ctx;
 };
 
@@ -68,6 +102,12 @@ uint64_t debounce_deadline(const struct vw_debounce *d);
 
 /* Flush the batches due at @now_ns (all of them when @all). Returns the changes emitted. */
 size_t debounce_flush(struct vw_debounce *d, uint64_t now_ns, bool all, settled_fn fn, void *ctx);
+
+/* Is (p, rel) or one of its ancestors pending in @p's batch? */
+bool debounce_dirty(const struct vw_debounce *d, const struct vw_project *p, const char *rel);
+
+/* Forget @p's pending batch without reporting it (its root is gone). */
+void debounce_discard(struct vw_debounce *d, const struct vw_project *p);
 
 /* Paths pending in every batch together. */
 size_t debounce_pending(const struct vw_debounce *d);

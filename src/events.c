@@ -232,6 +232,8 @@ int events_route(struct vw_projects *t, const struct vw_event *ev, out_fn fn, vo
 			continue;
 		if (root_itself(&t->v[i], ev, nabs, have_new, oabs, have_old, fn, ctx))
 			continue;
+		if (t->v[i].root_lost)
+			continue;	/* the old root path names nothing (or something else) now */
 		const struct vw_project *q = &t->v[i];
 		bool is_dir = ftype == VW_FT_DIR || ev->op == VW_OP_MKDIR || ev->op == VW_OP_RMDIR;
 		bool made = ev->op == VW_OP_MKDIR || ev->op == VW_OP_RENAME;

@@ -22,6 +22,7 @@ struct vw_project {
 	struct vw_ignore *ignore;	/* owned; NULL: nothing ignored */
 	bool gone;		/* removed at run time: skipped everywhere, id never reused */
 	bool from_config;	/* came from the config file (a SIGHUP reload may drop it) */
+	bool root_lost;		/* root_gone said: nothing is reported until root_back */
 	uint64_t changes;	/* changes delivered, for status */
 	struct vw_analyzer *analyzers;	/* owned */
 	size_t nanalyzers;

@@ -151,7 +151,7 @@ struct vw_state *state_new(const char *dir)
 {
 	struct vw_state *s = calloc(1, sizeof(*s));
 
-	if (!s || !(s->dir = strdup(dir))) {
+	if (!s || (dir && !(s->dir = strdup(dir)))) {
 		free(s);
 		return NULL;
 	}
@@ -213,6 +213,8 @@ int state_load(struct vw_state *s, const struct vw_project *p)
 	if (!ps)
 		return -ENOMEM;
 	ps->rescanning = true;	/* the start-up crawl is its rescan */
+	if (!s->dir)
+		return 0;
 	snap_path(s, p, path, sizeof(path));
 	f = fopen(path, "re");
 	if (!f)
@@ -256,6 +258,88 @@ void state_put(struct vw_state *s, const struct vw_project *p, const char *rel,
 	}
 	table_put(&ps->now, rel, st->st_ino, st->st_size,
 		  (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec, st->st_mode);
+}
+
+bool state_lookup(struct vw_state *s, const struct vw_project *p, const char *rel,
+		  struct vw_state_entry *out)
+{
+	struct proj_state *ps = ps_of(s, p);
+	struct rec *r = ps && *rel ? table_get(&ps->now, rel) : NULL;
+
+	/* while a rescan refills the picture, what it has not reached is as it was */
+	if (!r && ps && *rel && ps->rescanning)
+		r = table_get(&ps->before, rel);
+	if (!r)
+		return false;
+	out->ino = r->ino;
+	out->size = r->size;
+	out->mtime_ns = r->mtime_ns;
+	out->mode = r->mode;
+	return true;
+}
+
+bool state_complete(struct vw_state *s, const struct vw_project *p)
+{
+	struct proj_state *ps = ps_of(s, p);
+
+	return ps && !ps->rescanning;
+}
+
+void state_move_tree(struct vw_state *s, const struct vw_project *p, const char *from,
+		     const char *to)
+{
+	struct proj_state *ps = ps_of(s, p);
+	size_t flen = strlen(from), n = 0, cap = 0;
+	struct rec **moved = NULL;
+
+	if (!ps || !*from || !*to || !ps->now.nb)
+		return;
+	table_del(&ps->now, to, true);
+	/* unhook every record at or below @from, then put each back under @to */
+	for (size_t i = 0; i < ps->now.nb; i++) {
+		for (struct rec **pp = &ps->now.b[i]; *pp;) {
+			struct rec *r = *pp;
+
+			if (strncmp(r->path, from, flen) == 0 &&
+			    (r->path[flen] == 0 || r->path[flen] == '/')) {
+				if (n == cap) {
+					struct rec **v = reallocarray(moved, cap ? cap * 2 : 16,
+								      sizeof(*v));
+
+					if (!v)
+						break;
+					moved = v;
+					cap = cap ? cap * 2 : 16;
+				}
+				*pp = r->next;
+				ps->now.n--;
+				moved[n++] = r;
+			} else {
+				pp = &r->next;
+			}
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		char path[PATH_MAX];
+
+		if ((size_t)snprintf(path, sizeof(path), "%s%s", to, moved[i]->path + flen) <
+		    sizeof(path))
+			table_put(&ps->now, path, moved[i]->ino, moved[i]->size, moved[i]->mtime_ns,
+				  moved[i]->mode);
+		free(moved[i]);
+	}
+	free(moved);
+}
+
+void state_reset(struct vw_state *s, const struct vw_project *p)
+{
+	struct proj_state *ps = ps_of(s, p);
+
+	if (!ps)
+		return;
+	table_clear(&ps->now);
+	table_clear(&ps->before);
+	ps->rescanning = false;
 }
 
 void state_drop_tree(struct vw_state *s, const struct vw_project *p, const char *rel)
@@ -352,6 +436,8 @@ int state_save(struct vw_state *s, const struct vw_projects *t)
 {
 	int ret = 0;
 
+	if (!s->dir)
+		return 0;	/* in memory only */
 	if (mkdir(s->dir, 0700) < 0 && errno != EEXIST)
 		return -errno;
 	for (size_t i = 0; i < s->n; i++) {

@@ -24,6 +24,14 @@ struct vw_rescan_change {
 
 typedef void (*rescan_fn)(void *ctx, const struct vw_rescan_change *c);
 
+/* What the snapshot holds for one path. */
+struct vw_state_entry {
+	uint64_t ino, size;
+	int64_t mtime_ns;
+	uint32_t mode;
+};
+
+/* @dir NULL: in memory only (the settled stream's model; nothing is loaded or saved). */
 struct vw_state *state_new(const char *dir);
 void state_free(struct vw_state *s);	/* NULL is a no-op */
 
@@ -36,6 +44,16 @@ void state_begin_rescan(struct vw_state *s, const struct vw_project *p);
 /* Record what is at (p, rel) now (from the crawl, or after a change); NULL st: it is gone. */
 void state_put(struct vw_state *s, const struct vw_project *p, const char *rel,
 	       const struct stat *st);
+/* What is known of (p, rel): the tree as the settled stream has described it. */
+bool state_lookup(struct vw_state *s, const struct vw_project *p, const char *rel,
+		  struct vw_state_entry *out);
+/* False while the crawl is still filling the picture of @p (start-up, rescans). */
+bool state_complete(struct vw_state *s, const struct vw_project *p);
+/* Move (p, from) and everything below it to (p, to), replacing what was there. */
+void state_move_tree(struct vw_state *s, const struct vw_project *p, const char *from,
+		     const char *to);
+/* Forget all of @p: its root is a new directory, described from nothing. */
+void state_reset(struct vw_state *s, const struct vw_project *p);
 /* Forget everything at and below (p, rel): a directory moved away or removed. */
 void state_drop_tree(struct vw_state *s, const struct vw_project *p, const char *rel);
 

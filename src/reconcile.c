@@ -1,0 +1,523 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+// reconcile.c: a settled batch decided by identity: dirty paths vs the file system vs the model.
+#define _GNU_SOURCE	/* asprintf */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "events.h"
+#include "ignore.h"
+#include "reconcile.h"
+#include "util.h"
+
+enum rc_class {
+	RC_NONE,	/* not there before, not there now */
+	RC_GONE,	/* there before, not now */
+	RC_NEW,		/* there now, not before */
+	RC_REPL,	/* there before and now, but another inode or type */
+	RC_SAME,	/* the same inode */
+};
+
+struct rc_item {
+	const struct vw_dirty *d;
+	struct stat st;		/* valid when live */
+	struct vw_state_entry m;	/* valid when known */
+	bool live, known;
+	enum rc_class cls;
+	long src;		/* a rename target: index of its source, else -1 */
+	bool is_src;
+};
+
+/* One line to emit; strings owned (event, type and source are static). */
+struct rc_line {
+	const char *event, *type, *source;
+	char *path, *old_path;
+	const struct rc_item *it;	/* attribution, writes, cut; NULL for none */
+	struct stat st;		/* what the line says is there (not for deletes) */
+	bool have_st;
+};
+
+/* A set of paths, as 64-bit hashes in open addressing (a collision only costs exactness of a skip). */
+struct pset {
+	uint64_t *k;
+	size_t cap, n;
+};
+
+struct rc {
+	struct vw_state *st;
+	const struct vw_project *p;
+	struct rc_item *it;
+	size_t n;
+	struct pset unstable;	/* names whose identity changed: no rename below them */
+	struct pset dropped;	/* deleted names: what is below them went with them */
+	struct pset listed;	/* created names: everything below them is described */
+	struct rc_line *out;
+	size_t nout, capout;
+};
+
+static uint64_t pkey(const char *path)
+{
+	uint64_t k = vw_hash_component(VW_HASH_INIT, path, strlen(path), true);
+
+	return k ? k : 1;
+}
+
+static void pset_add(struct pset *s, const char *path)
+{
+	uint64_t k = pkey(path);
+	size_t j;
+
+	if ((s->n + 1) * 2 > s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 64;
+		uint64_t *nk = calloc(cap, sizeof(*nk));
+
+		if (!nk)
+			return;
+		for (size_t i = 0; i < s->cap; i++) {
+			if (!s->k[i])
+				continue;
+			for (j = s->k[i] & (cap - 1); nk[j]; j = (j + 1) & (cap - 1))
+				;
+			nk[j] = s->k[i];
+		}
+		free(s->k);
+		s->k = nk;
+		s->cap = cap;
+	}
+	for (j = k & (s->cap - 1); s->k[j]; j = (j + 1) & (s->cap - 1))
+		if (s->k[j] == k)
+			return;
+	s->k[j] = k;
+	s->n++;
+}
+
+static bool pset_has(const struct pset *s, const char *path)
+{
+	uint64_t k;
+
+	if (!s->n)
+		return false;
+	k = pkey(path);
+	for (size_t j = k & (s->cap - 1); s->k[j]; j = (j + 1) & (s->cap - 1))
+		if (s->k[j] == k)
+			return true;
+	return false;
+}
+
+/* Is a strict ancestor of @path in @s? */
+static bool pset_above(const struct pset *s, const char *path)
+{
+	char buf[PATH_MAX];
+	char *slash;
+
+	if (!s->n || snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
+		return false;
+	while ((slash = strrchr(buf, '/'))) {
+		*slash = 0;
+		if (pset_has(s, buf))
+			return true;
+	}
+	return false;
+}
+
+static const char *type_of(mode_t mode)
+{
+	if (S_ISREG(mode))
+		return "file";
+	if (S_ISDIR(mode))
+		return "dir";
+	return S_ISLNK(mode) ? "symlink" : "other";
+}
+
+static bool same_type(mode_t a, mode_t b)
+{
+	return (a & S_IFMT) == (b & S_IFMT);
+}
+
+static int emit_st(struct rc *r, const char *event, const char *path, const char *old_path,
+		   const char *type, const struct rc_item *it, const char *source,
+		   const struct stat *st)
+{
+	struct rc_line *l;
+
+	if (r->nout == r->capout) {
+		size_t cap = r->capout ? r->capout * 2 : 32;
+		struct rc_line *v = reallocarray(r->out, cap, sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		r->out = v;
+		r->capout = cap;
+	}
+	l = &r->out[r->nout];
+	*l = (struct rc_line){ .event = event, .type = type, .source = source, .it = it };
+	if (st) {
+		l->st = *st;
+		l->have_st = true;
+	}
+	if (!(l->path = strdup(path)) || (old_path && !(l->old_path = strdup(old_path)))) {
+		free(l->path);
+		return -ENOMEM;
+	}
+	r->nout++;
+	return 0;
+}
+
+/* A line about an item: what it says is there is what lstat found when deciding. */
+static int emit(struct rc *r, const char *event, const char *path, const char *old_path,
+		const char *type, const struct rc_item *it, const char *source)
+{
+	return emit_st(r, event, path, old_path, type, it, source,
+		       it && it->live && strcmp(event, "delete") != 0 ? &it->st : NULL);
+}
+
+/* --- classification ---------------------------------------------------------------- */
+
+static void classify(struct rc_item *it)
+{
+	bool before = it->known;
+
+	if (!it->live)
+		it->cls = before ? RC_GONE : RC_NONE;
+	else if (!before)
+		it->cls = RC_NEW;
+	else if (it->m.ino != (uint64_t)it->st.st_ino || !same_type(it->m.mode, it->st.st_mode))
+		it->cls = RC_REPL;
+	else
+		it->cls = RC_SAME;
+}
+
+static void look(struct rc *r, struct rc_item *it, bool complete)
+{
+	char abs[PATH_MAX * 2];
+
+	snprintf(abs, sizeof(abs), "%s/%s", r->p->root, it->d->path);
+	it->live = lstat(abs, &it->st) == 0;
+	it->known = state_lookup(r->st, r->p, it->d->path, &it->m);
+	if (!it->known && !complete && it->d->hint_before) {
+		/* the picture is still being filled: the events say it was there */
+		it->known = true;
+		memset(&it->m, 0, sizeof(it->m));
+		if (it->live) {
+			it->m.ino = it->st.st_ino;
+			it->m.mode = it->st.st_mode;
+		}
+	}
+	/*
+	 * Created in this batch, yet already in the model as this very inode: the
+	 * crawl read it before its create event arrived. It is news all the same.
+	 */
+	if (it->d->created && it->known && it->live && it->m.ino == (uint64_t)it->st.st_ino)
+		it->known = false;
+	it->src = -1;
+	classify(it);
+}
+
+static int cmp_ino(const void *a, const void *b)
+{
+	const struct rc_item *const *x = a, *const *y = b;
+
+	return (*x)->m.ino < (*y)->m.ino ? -1 : (*x)->m.ino > (*y)->m.ino;
+}
+
+/* Pair new names with the gone names whose inode they hold: renames. */
+static void pair_renames(struct rc *r)
+{
+	struct rc_item **gone = calloc(r->n ? r->n : 1, sizeof(*gone));
+	size_t ng = 0;
+
+	if (!gone)
+		return;	/* no renames: deletes and creates, still correct */
+	for (size_t i = 0; i < r->n; i++) {
+		if (r->it[i].cls != RC_NONE && r->it[i].cls != RC_SAME)
+			pset_add(&r->unstable, r->it[i].d->path);
+		if (r->it[i].cls == RC_GONE && r->it[i].m.ino)
+			gone[ng++] = &r->it[i];
+	}
+	qsort(gone, ng, sizeof(*gone), cmp_ino);
+	for (size_t i = 0; i < r->n && ng; i++) {
+		struct rc_item *t = &r->it[i], key, *kp = &key, **hit;
+
+		if ((t->cls != RC_NEW && t->cls != RC_REPL) || !t->d->moved_here)
+			continue;	/* inode numbers are reused: only a rename seen makes a rename */
+		key.m.ino = t->st.st_ino;
+		hit = bsearch(&kp, gone, ng, sizeof(*gone), cmp_ino);
+		if (!hit)
+			continue;
+		while (hit > gone && hit[-1]->m.ino == key.m.ino)
+			hit--;
+		for (; hit < gone + ng && (*hit)->m.ino == key.m.ino; hit++) {
+			struct rc_item *s = *hit;
+
+			if (s->is_src || !same_type(s->m.mode, t->st.st_mode) ||
+			    pset_above(&r->unstable, s->d->path) || pset_above(&r->unstable, t->d->path))
+				continue;
+			s->is_src = true;
+			t->src = s - r->it;
+			break;
+		}
+	}
+	free(gone);
+}
+
+/*
+ * Names below a rename's target are looked up in the model under the source's
+ * name (where the rename puts them); names below a source are gone from it.
+ */
+static void translate(struct rc *r)
+{
+	size_t *ends = calloc(r->n ? r->n : 1, sizeof(*ends)), nends = 0;
+
+	if (!ends)
+		return;
+	for (size_t j = 0; j < r->n; j++)
+		if (r->it[j].src >= 0 || r->it[j].is_src)
+			ends[nends++] = j;
+	for (size_t i = 0; i < r->n && nends; i++) {
+		struct rc_item *it = &r->it[i];
+		const char *path = it->d->path;
+
+		for (size_t k = 0; k < nends; k++) {
+			const struct rc_item *e = &r->it[ends[k]];
+			const char *ep = e->d->path;
+			size_t el = strlen(ep);
+			char moved[PATH_MAX];
+
+			if (strncmp(path, ep, el) != 0 || path[el] != '/')
+				continue;
+			if (e->src >= 0) {
+				snprintf(moved, sizeof(moved), "%s%s", r->it[e->src].d->path, path + el);
+				it->known = state_lookup(r->st, r->p, moved, &it->m);
+			} else {
+				it->known = false;
+			}
+			if (it->d->created && it->known && it->live &&
+			    it->m.ino == (uint64_t)it->st.st_ino)
+				it->known = false;
+			classify(it);
+			break;
+		}
+	}
+	free(ends);
+}
+
+/* --- lines --------------------------------------------------------------------------- */
+
+/* A created directory: one create per entry below it, parents first. */
+static int list_tree(struct rc *r, const char *rel, const struct rc_item *it)
+{
+	char abs[PATH_MAX * 2];
+	struct dirent *de;
+	int ret = 0;
+	DIR *dir;
+
+	snprintf(abs, sizeof(abs), "%s/%s", r->p->root, rel);
+	dir = opendir(abs);
+	if (!dir)
+		return 0;	/* gone again: its delete will come */
+	while (!ret && (de = readdir(dir))) {
+		char child[PATH_MAX];
+		struct stat st;
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if ((size_t)snprintf(child, sizeof(child), "%s/%s", rel, de->d_name) >= sizeof(child) ||
+		    fstatat(dirfd(dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		if (r->p->ignore && ignore_match(r->p->ignore, child, S_ISDIR(st.st_mode)))
+			continue;
+		pset_add(&r->listed, child);
+		ret = emit_st(r, "create", child, NULL, type_of(st.st_mode), it, "scan", &st);
+		if (!ret && S_ISDIR(st.st_mode))
+			ret = list_tree(r, child, it);
+	}
+	closedir(dir);
+	return ret;
+}
+
+static int depth_cmp(const void *a, const void *b)
+{
+	const struct rc_item *const *x = a, *const *y = b;
+	const char *p = (*x)->d->path, *q = (*y)->d->path;
+	int dp = 0, dq = 0;
+
+	for (const char *c = p; *c; c++)
+		dp += *c == '/';
+	for (const char *c = q; *c; c++)
+		dq += *c == '/';
+	return dp != dq ? dp - dq : strcmp(p, q);
+}
+
+/* A replaced name that cannot be a modify: another type, or a directory (its contents differ). */
+static bool recreated(const struct rc_item *it)
+{
+	return it->cls == RC_REPL && it->src < 0 &&
+	       (!same_type(it->m.mode, it->st.st_mode) || S_ISDIR(it->st.st_mode));
+}
+
+static int lines_renames_deletes(struct rc *r)
+{
+	int ret = 0;
+
+	for (size_t i = 0; i < r->n && !ret; i++) {
+		struct rc_item *t = &r->it[i];
+
+		if (t->src >= 0)
+			ret = emit(r, "rename", t->d->path, r->it[t->src].d->path,
+				   type_of(t->st.st_mode), t, NULL);
+	}
+	for (size_t i = 0; i < r->n; i++) {
+		struct rc_item *it = &r->it[i];
+
+		if ((it->cls == RC_GONE && !it->is_src) || recreated(it))
+			pset_add(&r->dropped, it->d->path);
+	}
+	for (size_t i = 0; i < r->n && !ret; i++) {
+		struct rc_item *it = &r->it[i];
+
+		if (((it->cls == RC_GONE && !it->is_src) || recreated(it)) &&
+		    !pset_above(&r->dropped, it->d->path))
+			ret = emit(r, "delete", it->d->path, NULL,
+				   it->m.mode ? type_of(it->m.mode) : it->d->type, it, NULL);
+	}
+	return ret;
+}
+
+static int lines_creates(struct rc *r)
+{
+	struct rc_item **v = calloc(r->n ? r->n : 1, sizeof(*v));
+	size_t nv = 0;
+	int ret = 0;
+
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < r->n; i++)
+		if ((r->it[i].cls == RC_NEW && r->it[i].src < 0) || recreated(&r->it[i]))
+			v[nv++] = &r->it[i];
+	qsort(v, nv, sizeof(*v), depth_cmp);
+	for (size_t i = 0; i < nv && !ret; i++) {
+		const char *path = v[i]->d->path;
+
+		if (pset_has(&r->listed, path) || pset_above(&r->listed, path))
+			continue;
+		pset_add(&r->listed, path);
+		ret = emit(r, "create", path, NULL, type_of(v[i]->st.st_mode), v[i], NULL);
+		if (!ret && S_ISDIR(v[i]->st.st_mode))
+			ret = list_tree(r, path, v[i]);
+	}
+	free(v);
+	return ret;
+}
+
+static int lines_changes(struct rc *r)
+{
+	int ret = 0;
+
+	for (size_t i = 0; i < r->n && !ret; i++) {
+		struct rc_item *it = &r->it[i];
+		const struct vw_dirty *d = it->d;
+		const char *ev = NULL;
+		bool file = it->live && S_ISREG(it->st.st_mode);
+
+		if (pset_above(&r->listed, d->path) || pset_above(&r->dropped, d->path))
+			continue;
+		if (it->cls == RC_REPL && it->src < 0 && !recreated(it))
+			ev = "modify";	/* replaced by another file: an atomic save, a swap */
+		else if (it->cls == RC_SAME || it->src >= 0) {
+			if (d->modified)
+				ev = d->truncated_only ? "truncate" : "modify";
+			else if (file && it->cls == RC_SAME && it->known && it->m.mode &&
+				 (it->m.size != (uint64_t)it->st.st_size ||
+				  it->m.mtime_ns != (int64_t)it->st.st_mtim.tv_sec * 1000000000 +
+							    it->st.st_mtim.tv_nsec) && !d->attrib)
+				ev = "modify";	/* the model says it changed: a write it missed */
+			else if (d->attrib)
+				ev = "attrib";
+		}
+		if (ev)
+			ret = emit(r, ev, d->path, NULL, type_of(it->st.st_mode), it, NULL);
+	}
+	return ret;
+}
+
+static size_t deliver(struct rc *r, uint64_t batch, settled_fn fn, void *fctx,
+		      unchanged_fn unchanged, void *uctx)
+{
+	static const struct vw_event none = {
+		.flags = VW_EVU_NO_PID | VW_EVU_NO_TID | VW_EVU_NO_COMM | VW_EVU_NO_UID |
+			 VW_EVU_NO_CGROUP,
+	};
+	struct vw_settled s = { .project = r->p, .batch = batch };
+	size_t n = 0;
+	bool *skip = calloc(r->nout ? r->nout : 1, sizeof(*skip));
+
+	for (size_t i = 0; i < r->nout; i++) {
+		struct rc_line *l = &r->out[i];
+
+		if (skip && unchanged && strcmp(l->event, "delete") != 0 && !l->source &&
+		    unchanged(uctx, r->p, l->path, l->event))
+			skip[i] = true;
+		else
+			n++;
+	}
+	s.batch_size = n;
+	for (size_t i = 0; i < r->nout; i++) {
+		struct rc_line *l = &r->out[i];
+
+		if (skip && skip[i])
+			continue;
+		s.event = l->event;
+		s.type = l->type;
+		s.path = l->path;
+		s.old_path = l->old_path;
+		s.source = l->source;
+		s.ev = l->it ? l->it->d->ev : &none;
+		s.writes = l->it && strcmp(l->event, "modify") == 0 ? l->it->d->writes : 0;
+		s.truncated = l->it && l->it->d->cut && !l->source;
+		s.st = l->have_st ? &l->st : NULL;
+		fn(fctx, &s);
+	}
+	free(skip);
+	return n;
+}
+
+size_t reconcile_batch(struct vw_state *st, const struct vw_project *p, const struct vw_dirty *v,
+		       size_t n, uint64_t batch, settled_fn fn, void *fctx,
+		       unchanged_fn unchanged, void *uctx)
+{
+	struct rc r = { .st = st, .p = p, .n = n };
+	bool complete = state_complete(st, p);
+	size_t emitted = 0;
+	int ret;
+
+	r.it = calloc(n ? n : 1, sizeof(*r.it));
+	if (!r.it)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		r.it[i].d = &v[i];
+		look(&r, &r.it[i], complete);
+	}
+	pair_renames(&r);
+	translate(&r);
+	ret = lines_renames_deletes(&r);
+	if (!ret)
+		ret = lines_creates(&r);
+	if (!ret)
+		ret = lines_changes(&r);
+	emitted = deliver(&r, batch, fn, fctx, unchanged, uctx);
+	for (size_t i = 0; i < r.nout; i++) {
+		free(r.out[i].path);
+		free(r.out[i].old_path);
+	}
+	free(r.out);
+	free(r.unstable.k);
+	free(r.dropped.k);
+	free(r.listed.k);
+	free(r.it);
+	return emitted;
+}

@@ -1,0 +1,403 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+# model.py: model-based exactness test: random operations, the stream replayed, compared with the tree.
+"""
+Each seed runs a random sequence of file operations over a small namespace
+(so that names collide often) in its own directory below a watched root, then
+checks the daemon's stream against the file system:
+
+settled: a consumer that starts from the tree at `ready` and applies every
+  settled line in order ends with exactly the live tree's paths and types, and
+  every path whose content or metadata changed during the seed got a line.
+raw: every line names a path that the replayed stream says exists at that
+  moment (deletes, modifies, attribs, rename sources), the replay ends with the
+  live tree, and every changed path appears in a line.
+
+Usage: model.py [--backend B] [--mode settled|raw] [--seeds N] [--first S] [--ops N]
+Prints one line per failing seed (with a minimized operation list) and ends with
+"model: N passed, N failed, N skipped".
+"""
+import argparse
+import ctypes
+import hashlib
+import os
+import random
+import shutil
+import stat
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "integration"))
+from harness import Daemon, Tree, backend_reason  # noqa: E402
+
+NAMES = ["a", "b", "c", "dd"]
+DIRS = ["", "x", "y", "x/z"]
+SETTLE_MS = 40
+libc = ctypes.CDLL(None, use_errno=True)
+RENAME_NOREPLACE, RENAME_EXCHANGE = 1, 2
+NB = os.O_NONBLOCK
+
+
+def renameat2(a, b, flags):
+    if libc.renameat2(-100, a.encode(), -100, b.encode(), flags) != 0:
+        raise OSError(ctypes.get_errno(), "renameat2")
+
+
+# --- operations ---------------------------------------------------------------------
+
+def gen_ops(rng, n):
+    """A list of operations; each is a tuple (name, args...) with paths relative to the seed dir."""
+    def path():
+        d = rng.choice(DIRS)
+        return os.path.join(d, rng.choice(NAMES)) if d else rng.choice(NAMES)
+
+    def anypath():
+        return rng.choice([path(), path(), rng.choice(DIRS[1:])])
+
+    kinds = ["create", "create", "write", "append", "truncate", "otrunc", "unlink", "mkdir",
+             "mkdir", "rmdir", "rmtree", "rename", "rename", "rename", "exchange", "noreplace",
+             "link", "symlink", "chmod", "touch", "mkfifo", "unlinked_write", "move_in",
+             "move_out", "pause"]
+    ops = []
+    for _ in range(n):
+        k = rng.choice(kinds)
+        if k in ("rename", "exchange", "noreplace", "link"):
+            ops.append((k, anypath(), anypath()))
+        elif k == "symlink":
+            ops.append((k, rng.choice(NAMES), path()))
+        elif k in ("mkdir", "rmdir", "rmtree"):
+            ops.append((k, rng.choice([rng.choice(DIRS[1:]), path()])))
+        elif k == "move_in":
+            ops.append((k, anypath(), rng.randint(0, 3)))
+        elif k == "pause":
+            ops.append((k, rng.choice([SETTLE_MS * 2, 5])))
+        elif k in ("write", "append", "create"):
+            ops.append((k, path(), rng.randint(1, 64)))
+        else:
+            ops.append((k, anypath() if k in ("move_out", "chmod", "touch") else path()))
+    return ops
+
+
+def run_op(op, base, outside):
+    k, a = op[0], op[1]
+    p = lambda q: os.path.join(base, q)  # noqa: E731
+    try:
+        if k == "create":   # O_NONBLOCK: a fifo of the namespace must not block the test
+            fd = os.open(p(a), os.O_WRONLY | os.O_CREAT | os.O_TRUNC | NB, 0o644)
+            try:
+                os.write(fd, os.urandom(op[2]))
+            finally:
+                os.close(fd)
+        elif k in ("write", "append"):
+            fd = os.open(p(a), os.O_WRONLY | NB | (os.O_APPEND if k == "append" else 0))
+            try:
+                os.write(fd, os.urandom(op[2]))
+            finally:
+                os.close(fd)
+        elif k == "truncate":
+            os.truncate(p(a), 1)
+        elif k == "otrunc":
+            os.close(os.open(p(a), os.O_WRONLY | os.O_TRUNC | NB))
+        elif k == "unlink":
+            os.unlink(p(a))
+        elif k == "mkdir":
+            os.mkdir(p(a))
+        elif k == "rmdir":
+            os.rmdir(p(a))
+        elif k == "rmtree":
+            if os.path.isdir(p(a)) and not os.path.islink(p(a)):
+                shutil.rmtree(p(a))
+        elif k == "rename":
+            os.rename(p(a), p(op[2]))
+        elif k == "exchange":
+            renameat2(p(a), p(op[2]), RENAME_EXCHANGE)
+        elif k == "noreplace":
+            renameat2(p(a), p(op[2]), RENAME_NOREPLACE)
+        elif k == "link":
+            os.link(p(a), p(op[2]), follow_symlinks=False)
+        elif k == "symlink":
+            os.symlink(a, p(op[2]))
+        elif k == "chmod":
+            os.chmod(p(a), 0o600 if os.stat(p(a)).st_mode & 0o044 else 0o644,
+                     follow_symlinks=True)
+        elif k == "touch":
+            os.utime(p(a), follow_symlinks=False)
+        elif k == "mkfifo":
+            os.mkfifo(p(a))
+        elif k == "unlinked_write":
+            fd = os.open(p(a), os.O_WRONLY | NB)
+            try:
+                os.unlink(p(a))
+                os.write(fd, b"after unlink")
+            finally:
+                os.close(fd)
+        elif k == "move_in":
+            src = os.path.join(outside, "in%d" % time.monotonic_ns())
+            os.mkdir(src)
+            for i in range(op[2]):
+                with open(os.path.join(src, "f%d" % i), "wb") as f:
+                    f.write(b"moved in %d" % i)
+            if op[2] >= 2:
+                os.mkdir(os.path.join(src, "sub"))
+                with open(os.path.join(src, "sub", "g"), "wb") as f:
+                    f.write(b"deep")
+            os.rename(src, p(a))
+        elif k == "move_out":
+            os.rename(p(a), os.path.join(outside, "out%d" % time.monotonic_ns()))
+        elif k == "pause":
+            time.sleep(a / 1000.0)
+    except OSError:
+        pass    # the operation did not apply: the tree did not change
+
+
+# --- the truth and the replay ---------------------------------------------------------
+
+def kind(st):
+    if stat.S_ISDIR(st.st_mode):
+        return "dir"
+    if stat.S_ISLNK(st.st_mode):
+        return "symlink"
+    if stat.S_ISREG(st.st_mode):
+        return "file"
+    return "other"
+
+
+def snapshot(top, prefix):
+    """rel path (prefix/...) -> (type, digest of content and metadata) for everything below top."""
+    snap = {}
+    for dirpath, dirnames, filenames in os.walk(top):
+        for name in dirnames + filenames:
+            full = os.path.join(dirpath, name)
+            st = os.lstat(full)
+            t = kind(st)
+            rel = prefix + "/" + os.path.relpath(full, top)
+            if t == "file":
+                with open(full, "rb") as f:
+                    content = hashlib.sha256(f.read()).hexdigest()
+            elif t == "symlink":
+                content = os.readlink(full)
+            else:
+                content = ""
+            snap[rel] = (t, (content, st.st_mode, st.st_uid, st.st_mtime_ns if t != "dir" else 0,
+                             st.st_ino))
+    return snap
+
+
+class Replay:
+    """The tree as a consumer of the stream believes it to be: path -> type."""
+
+    def __init__(self):
+        self.paths = {}
+        self.named = set()      # paths a line named since the seed began, carried by renames
+        self.violations = []
+
+    def below(self, p):
+        return [q for q in self.paths if q == p or q.startswith(p + "/")]
+
+    def drop(self, p):
+        for q in self.below(p):
+            del self.paths[q]
+
+    def move(self, old, new):
+        moved = {new + q[len(old):]: self.paths[q] for q in self.below(old)}
+        self.drop(old)
+        self.drop(new)
+        self.paths.update(moved)
+        self.named |= {new + q[len(old):] for q in self.named if q.startswith(old + "/")}
+
+    def apply(self, e, strict):
+        ev, p, t = e["event"], e.get("path"), e.get("type")
+        self.named |= {p, e.get("old_path")}
+        if ev == "create":
+            if t != "dir":
+                self.drop(p)
+            self.paths[p] = t
+        elif ev == "delete":
+            if strict and p not in self.paths:
+                self.violations.append("delete of %s, which the stream never said exists" % p)
+            self.drop(p)
+        elif ev in ("modify", "truncate", "attrib"):
+            if strict and p not in self.paths:
+                self.violations.append("%s of %s, which the stream never said exists" % (ev, p))
+            self.drop(p) if self.paths.get(p) == "dir" and t != "dir" else None
+            self.paths[p] = t
+        elif ev == "rename":
+            old = e["old_path"]
+            if strict and old not in self.paths:
+                self.violations.append("rename from %s, which the stream never said exists" % old)
+            if e.get("exchange"):
+                a = {q: self.paths[q] for q in self.below(old)}
+                b = {q: self.paths[q] for q in self.below(p)}
+                self.drop(old)
+                self.drop(p)
+                self.paths.update({p + q[len(old):]: v for q, v in a.items()})
+                self.paths.update({old + q[len(p):]: v for q, v in b.items()})
+                na = {q for q in self.named if q.startswith(old + "/")}
+                nb = {q for q in self.named if q.startswith(p + "/")}
+                self.named |= {p + q[len(old):] for q in na} | {old + q[len(p):] for q in nb}
+            else:
+                self.move(old, p)
+                if t:
+                    self.paths[p] = t
+
+
+# --- one seed -------------------------------------------------------------------------
+
+class World:
+    """One daemon on one root for many seeds."""
+
+    def __init__(self, backend, mode):
+        self.backend, self.mode = backend, mode
+        self.tree = Tree("vw-model-")
+        self.root = self.tree.mkdir("root")
+        self.outside = self.tree.mkdir("outside")
+        extra = ["--no-default-ignores"]
+        if mode == "settled":
+            extra += ["--settle", str(SETTLE_MS), "--max-delay", "400"]
+        self.d = Daemon([self.root], backend, raw=(mode == "raw"), extra=extra)
+        self.replay = Replay()
+        self.pos = 0
+        self.n = 0
+
+    def sync(self):
+        """Wait until every change made so far has been reported."""
+        self.n += 1
+        name = ".sync-%d" % self.n
+        with open(os.path.join(self.root, name), "wb"):
+            pass
+        e = self.d.wait(lambda e: e.get("event") == "create" and e.get("path") == name, 20)
+        if e is None:
+            raise AssertionError("no line for sync file %s; last lines:\n%s\nstderr: %s" %
+                                 (name, "\n".join(str(x) for x in self.d.seen[-8:]),
+                                  "".join(self.d.err)[-2000:]))
+        if self.mode == "settled":   # the rest of its batch (lines come parents first)
+            b = e["batch"]
+            self.d.wait(lambda _: sum(1 for x in self.d.seen if x.get("batch") == b and
+                                      x.get("root") == self.root) >= e["batch_size"], 20)
+        os.unlink(os.path.join(self.root, name))
+
+    def consume(self, strict):
+        lines = self.d.seen[self.pos:]
+        self.pos = len(self.d.seen)
+        for e in lines:
+            if "path" in e and e.get("root") == self.root and e["event"] in (
+                    "create", "delete", "modify", "truncate", "attrib", "rename"):
+                self.replay.apply(e, strict)
+        return lines
+
+    def run_seed(self, name, ops):
+        """Returns a list of problems (empty: the contract held)."""
+        base = os.path.join(self.root, name)
+        os.mkdir(base)
+        for d in ("x", "y", "x/z"):
+            os.mkdir(os.path.join(base, d))
+        for i, n in enumerate(NAMES[:3]):
+            with open(os.path.join(base, n), "wb") as f:
+                f.write(b"initial %d" % i)
+        self.sync()
+        self.consume(False)
+        self.replay.violations = []
+        self.replay.named = set()
+        before = snapshot(base, name)
+        for op in ops:
+            run_op(op, base, self.outside)
+        self.sync()
+        lines = [e for e in self.consume(True) if e.get("root") == self.root and "path" in e]
+        after = snapshot(base, name)
+        problems = list(self.replay.violations)
+        believed = {p: t for p, t in self.replay.paths.items()
+                    if p == name or p.startswith(name + "/")}
+        truth = {p: v[0] for p, v in after.items()}
+        truth[name] = "dir"
+        for p in sorted(set(believed) | set(truth)):
+            if believed.get(p) != truth.get(p):
+                problems.append("replay has %s as %s, the tree as %s" %
+                                (p, believed.get(p), truth.get(p)))
+        named = self.replay.named
+        renames = [(e["path"], e["old_path"]) for e in lines if e["event"] == "rename"]
+
+        def moved_unchanged(p, v):
+            # below a renamed directory, with the content and metadata it had under the old name
+            for new, old in renames:
+                if p.startswith(new + "/") and before.get(old + p[len(new):]) == v:
+                    return True
+            return False
+        for p, v in after.items():
+            if before.get(p) != v and p not in named and not moved_unchanged(p, v):
+                problems.append("%s changed (%s) but no line names it" %
+                                ("created" if p not in before else "content or metadata", p))
+        for p in before:
+            if p not in after and p not in named and not any(
+                    p.startswith(q + "/") for q in named if q):
+                problems.append("%s is gone but no line names it or a directory above it" % p)
+        if problems:
+            problems.append("lines: " + " | ".join(
+                "%s %s%s" % (e["event"], e["path"], " <- " + e["old_path"] if "old_path" in e
+                             else "") for e in lines if not e["path"].startswith(".sync")))
+        return problems
+
+    def close(self):
+        rc = self.d.stop()
+        self.tree.cleanup()
+        return rc
+
+
+def minimize(world, seed, ops):
+    """Drop operations one at a time while the seed still fails."""
+    k = 0
+    i = len(ops) - 1
+    while i >= 0:
+        trial = ops[:i] + ops[i + 1:]
+        k += 1
+        if world.run_seed("min%d-%d" % (seed, k), trial):
+            ops = trial
+        i -= 1
+    return ops
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--backend", default="tracepoint")
+    ap.add_argument("--mode", default="settled", choices=["settled", "raw"])
+    ap.add_argument("--seeds", type=int, default=200)
+    ap.add_argument("--first", type=int, default=1)
+    ap.add_argument("--ops", type=int, default=50)
+    ap.add_argument("--no-minimize", action="store_true")
+    a = ap.parse_args()
+    tag = "model %s %s" % (a.backend, a.mode)
+    reason = backend_reason(a.backend)
+    if reason:
+        print("%s: skipped: %s" % (tag, reason))
+        print("model: 0 passed, 0 failed, 1 skipped")
+        return 0
+    world = World(a.backend, a.mode)
+    passed = failed = 0
+    t0 = time.time()
+    try:
+        for seed in range(a.first, a.first + a.seeds):
+            ops = gen_ops(random.Random(seed), a.ops)
+            problems = world.run_seed("s%d" % seed, ops)
+            if not problems:
+                passed += 1
+                continue
+            failed += 1
+            print("FAIL %s seed %d:" % (tag, seed))
+            for p in problems:
+                print("   ", p)
+            if not a.no_minimize and failed == 1:
+                small = minimize(world, seed, ops)
+                print("    minimized (%d of %d operations): %s" % (len(small), len(ops), small))
+            sys.stdout.flush()
+    finally:
+        rc = world.close()
+    if rc != 0:
+        failed += 1
+        print("FAIL %s: daemon exit code %d" % (tag, rc))
+    print("%s: %d seeds of %d operations in %.0f s" % (tag, a.seeds, a.ops, time.time() - t0))
+    print("model: %d passed, %d failed, 0 skipped" % (passed, failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
