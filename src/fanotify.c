@@ -30,7 +30,7 @@
 #endif
 
 /* What is marked; FAN_RENAME (5.17+) gives both names of a move in one event. */
-#define FAN_BASE_MASK (FAN_MODIFY | FAN_CREATE | FAN_DELETE | FAN_ONDIR)
+#define FAN_BASE_MASK (FAN_MODIFY | FAN_ATTRIB | FAN_CREATE | FAN_DELETE | FAN_ONDIR)
 
 struct fs_mark {
 	fsid_t fsid;
@@ -346,16 +346,18 @@ static const struct fan_op fan_ops_created_last[] = {
 	{ FAN_DELETE | FAN_MOVED_FROM, VW_OP_DELETE, VW_OP_RMDIR },
 	{ FAN_CREATE | FAN_MOVED_TO, VW_OP_CREATE, VW_OP_MKDIR },
 	{ FAN_MODIFY, VW_OP_MODIFY, VW_OP_MODIFY },
+	{ FAN_ATTRIB, VW_OP_ATTRIB, VW_OP_ATTRIB },
 };
 
 static const struct fan_op fan_ops_deleted_last[] = {
 	{ FAN_RENAME, VW_OP_RENAME, VW_OP_RENAME },
 	{ FAN_CREATE | FAN_MOVED_TO, VW_OP_CREATE, VW_OP_MKDIR },
 	{ FAN_MODIFY, VW_OP_MODIFY, VW_OP_MODIFY },
+	{ FAN_ATTRIB, VW_OP_ATTRIB, VW_OP_ATTRIB },
 	{ FAN_DELETE | FAN_MOVED_FROM, VW_OP_DELETE, VW_OP_RMDIR },
 };
 
-#define FAN_OPS 4
+#define FAN_OPS 5
 
 static void deliver(struct vw_fan *f, const struct fanotify_event_metadata *md,
 		    const struct fan_names *n, event_fn fn, void *ctx)
@@ -399,7 +401,7 @@ static void deliver(struct vw_fan *f, const struct fanotify_event_metadata *md,
 			ev.ftype = VW_FT_DIR;
 		else if (ev.op == VW_OP_MODIFY)
 			ev.ftype = VW_FT_FILE;
-		else if (ev.op == VW_OP_CREATE || ev.op == VW_OP_RENAME)
+		else if (ev.op == VW_OP_CREATE || ev.op == VW_OP_RENAME || ev.op == VW_OP_ATTRIB)
 			ev.ftype = have ? ftype_now(abs) : VW_FT_UNKNOWN;
 		else
 			ev.ftype = VW_FT_UNKNOWN;

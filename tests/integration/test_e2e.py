@@ -17,7 +17,6 @@ class Scenarios:
     """
 
     truncate_event = "truncate"     # fanotify reports a truncate as FAN_MODIFY
-    cuts_deep_paths = True          # BPF keeps 64 levels of names and flags the rest
     loses_gone_dirs = False         # fanotify cannot name a directory deleted before it reads
     has_tid_cgroup = True           # fanotify reports the process only
 
@@ -289,18 +288,16 @@ class Scenarios:
             self.expect("modify", "f%d" % i)
         self.assertFalse([e for e in self.d.seen if e.get("path") == "stream.jsonl"])
 
-    def test_deep_path_is_flagged_not_cut_silently(self):
+    def test_deep_path_is_reported_in_full_not_cut(self):
         self.start()
         deep = os.path.join(self.root, *["d%02d" % i for i in range(70)])
         os.makedirs(deep)
         write(os.path.join(deep, "leaf"))
         e = self.d.wait(lambda e: e.get("event") == "modify" and e.get("path", "").endswith("leaf"))
         self.assertIsNotNone(e)
-        if self.cuts_deep_paths:
-            self.assertTrue(e.get("truncated"))
-        else:
-            self.assertEqual(e["path"], os.path.relpath(os.path.join(deep, "leaf"), self.root))
-            self.assertNotIn("truncated", e)
+        # the kernel keeps 64 names; the daemon finds the rest from the anchor's identity
+        self.assertEqual(e["path"], os.path.relpath(os.path.join(deep, "leaf"), self.root))
+        self.assertNotIn("truncated", e)
         shallow = os.path.join(self.root, *["s%02d" % i for i in range(10)])
         os.makedirs(shallow)
         write(os.path.join(shallow, "leaf"))
@@ -342,6 +339,5 @@ class FentryE2E(Scenarios, DaemonCase):
 class FanotifyE2E(Scenarios, DaemonCase):
     backend = "fanotify"
     truncate_event = "modify"
-    cuts_deep_paths = False
     loses_gone_dirs = True
     has_tid_cgroup = False

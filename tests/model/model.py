@@ -208,7 +208,7 @@ class Replay:
 
     def apply(self, e, strict):
         ev, p, t = e["event"], e.get("path"), e.get("type")
-        self.named |= {p, e.get("old_path")}
+        self.named |= {q for q in (p, e.get("old_path")) if q}
         if ev == "create":
             if t != "dir":
                 self.drop(p)

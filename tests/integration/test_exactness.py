@@ -1,0 +1,217 @@
+# SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+# test_exactness.py: regression tests for the exactness contract (replay of the stream vs the tree).
+import ctypes
+import os
+import time
+
+from harness import DaemonCase, Tree, write
+
+libc = ctypes.CDLL(None, use_errno=True)
+RENAME_EXCHANGE = 2
+
+
+def exchange(a, b):
+    if libc.renameat2(-100, a.encode(), -100, b.encode(), RENAME_EXCHANGE) != 0:
+        raise OSError(ctypes.get_errno(), "renameat2")
+
+
+def tree_types(root):
+    """rel path -> type for everything below root but the test's sync files."""
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            p = os.path.join(dirpath, name)
+            rel = os.path.relpath(p, root)
+            if rel.startswith(".marker-"):
+                continue
+            if os.path.islink(p):
+                out[rel] = "symlink"
+            elif os.path.isdir(p):
+                out[rel] = "dir"
+            elif os.path.isfile(p):
+                out[rel] = "file"
+            else:
+                out[rel] = "other"
+    return out
+
+
+def replay(start, lines):
+    """Apply settled lines to a path -> type map, as a consumer would."""
+    t = dict(start)
+
+    def drop(p):
+        for q in [q for q in t if q == p or q.startswith(p + "/")]:
+            del t[q]
+    for e in lines:
+        ev, p = e["event"], e["path"]
+        if ev == "delete":
+            drop(p)
+        elif ev == "rename":
+            old = e["old_path"]
+            moved = {p + q[len(old):]: v for q, v in t.items() if q == old or q.startswith(old + "/")}
+            drop(old)
+            drop(p)
+            t.update(moved)
+        elif ev in ("create", "modify", "truncate", "attrib"):
+            if t.get(p) == "dir" and e.get("type") != "dir":
+                drop(p)
+            t[p] = e.get("type")
+    return t
+
+
+class Exactness(DaemonCase):
+    backend = "tracepoint"
+
+    def start_settled(self):
+        self.start(raw=False, extra=["--no-default-ignores"])
+        self.marker()
+
+    def settled(self, op):
+        """Run op(root) in one batch; return its lines, after checking the replay contract."""
+        before = tree_types(self.root)
+        n = len(self.d.seen)
+        op(self.root)
+        time.sleep(0.3)
+        self.marker()
+        lines = [e for e in self.d.seen[n:] if "path" in e and not e["path"].startswith(".marker")]
+        after = tree_types(self.root)
+        self.assertEqual(replay(before, lines), after,
+                         "replaying the settled lines does not give the tree: %s" % lines)
+        return [(e["event"], e["path"], e.get("old_path")) for e in lines]
+
+    def test_swap_through_temporary_name_is_two_modifies(self):
+        write(os.path.join(self.root, "a"), b"A")
+        write(os.path.join(self.root, "b"), b"B")
+        self.start_settled()
+
+        def swap(r):
+            os.rename(os.path.join(r, "a"), os.path.join(r, "t"))
+            os.rename(os.path.join(r, "b"), os.path.join(r, "a"))
+            os.rename(os.path.join(r, "t"), os.path.join(r, "b"))
+        got = self.settled(swap)
+        self.assertEqual(sorted(got), [("modify", "a", None), ("modify", "b", None)])
+
+    def test_rename_exchange_is_two_modifies_settled(self):
+        write(os.path.join(self.root, "a"), b"A")
+        write(os.path.join(self.root, "b"), b"B")
+        self.start_settled()
+        got = self.settled(lambda r: exchange(os.path.join(r, "a"), os.path.join(r, "b")))
+        self.assertEqual(sorted(got), [("modify", "a", None), ("modify", "b", None)])
+
+    def test_rename_exchange_raw_line_says_exchange(self):
+        write(os.path.join(self.root, "a"), b"A")
+        write(os.path.join(self.root, "b"), b"B")
+        self.start()
+        exchange(os.path.join(self.root, "a"), os.path.join(self.root, "b"))
+        e = self.d.wait(lambda e: e.get("event") == "rename" and e.get("root") == self.root)
+        self.assertIsNotNone(e, "no rename line for the exchange")
+        self.assertEqual({e["path"], e["old_path"]}, {"a", "b"})
+        if not e.get("exchange"):   # fanotify: one rename event per direction
+            self.assertEqual(self.backend, "fanotify", "the BPF backends flag the exchange")
+            back = self.d.wait(lambda x: x.get("event") == "rename" and x is not e and
+                               x.get("path") == e["old_path"] and x.get("old_path") == e["path"])
+            self.assertIsNotNone(back, "only one direction of the exchange was reported")
+
+    def test_directory_replaced_in_one_batch_names_only_live_paths(self):
+        os.mkdir(os.path.join(self.root, "dir"))
+        write(os.path.join(self.root, "dir", "old"))
+        self.start_settled()
+
+        def op(r):
+            os.mkdir(os.path.join(r, "alt"))
+            write(os.path.join(r, "alt", "a"))
+            os.rename(os.path.join(r, "dir"), os.path.join(r, "bye"))
+            os.rename(os.path.join(r, "alt"), os.path.join(r, "dir"))
+        got = self.settled(op)
+        self.assertNotIn(("create", "alt/a", None), got)
+        self.assertIn(("create", "dir/a", None), got)
+
+    def test_symlink_made_where_a_file_moved_away_is_reported(self):
+        write(os.path.join(self.root, "foo"), b"x")
+        self.start_settled()
+
+        def op(r):
+            os.rename(os.path.join(r, "foo"), os.path.join(r, "bar"))
+            os.symlink("bar", os.path.join(r, "foo"))
+        got = self.settled(op)
+        self.assertTrue(any(p == "foo" for _, p, _ in got), got)
+
+    def test_write_through_unlinked_file_is_not_reported(self):
+        write(os.path.join(self.root, "f"), b"x")
+        self.start()
+        fd = os.open(os.path.join(self.root, "f"), os.O_WRONLY)
+        os.unlink(os.path.join(self.root, "f"))
+        os.write(fd, b"written after the unlink")
+        os.close(fd)
+        self.expect("delete", "f")
+        self.marker()
+        after = self.d.seen[self.d.seen.index(self.expect("delete", "f")):]
+        self.assertFalse([e for e in after if e.get("path") == "f" and e["event"] != "delete"],
+                         "a line names f after its delete")
+
+    def test_root_renamed_away_is_root_gone_then_silent(self):
+        self.start()
+        away = self.root + "-away"
+        os.rename(self.root, away)
+        try:
+            e = self.d.wait(lambda e: e.get("event") == "root_gone" and e.get("root") == self.root)
+            self.assertIsNotNone(e, "no root_gone line")
+            n = len(self.d.seen)
+            write(os.path.join(away, "later"))
+            time.sleep(0.5)
+            self.d.wait(lambda e: False, 0.3)
+            self.assertFalse([e for e in self.d.seen[n:] if e.get("root") == self.root],
+                             "lines under a root path that names nothing")
+        finally:
+            os.rename(away, self.root)
+
+    def test_populated_directory_moved_in_is_listed(self):
+        out = Tree()
+        try:
+            src = out.mkdir("pkg")
+            os.makedirs(os.path.join(src, "sub", "deeper"))
+            write(os.path.join(src, "one"))
+            write(os.path.join(src, "sub", "deeper", "two"))
+            self.start_settled()
+            got = self.settled(lambda r: os.rename(src, os.path.join(r, "pkg")))
+            for p in ("pkg", "pkg/one", "pkg/sub", "pkg/sub/deeper", "pkg/sub/deeper/two"):
+                self.assertIn(("create", p, None), got)
+        finally:
+            out.cleanup()
+
+    def test_populated_directory_moved_in_raw_is_scanned(self):
+        out = Tree()
+        try:
+            src = out.mkdir("pkg")
+            write(os.path.join(src, "one"))
+            self.start()
+            os.rename(src, os.path.join(self.root, "pkg"))
+            e = self.expect("create", "pkg/one")
+            self.assertEqual(e["source"], "scan")
+        finally:
+            out.cleanup()
+
+    def test_chmod_chown_touch_setxattr_are_attrib(self):
+        f = os.path.join(self.root, "f")
+        write(f, b"x")
+        self.start_settled()
+        for op in (lambda: os.chmod(f, 0o600), lambda: os.chown(f, 1, 1),
+                   lambda: os.utime(f, (1, 1)), lambda: os.setxattr(f, "user.k", b"v")):
+            got = self.settled(lambda r: op())
+            self.assertEqual(got, [("attrib", "f", None)])
+
+    def test_mkfifo_and_mknod_are_created_as_other(self):
+        self.start_settled()
+        n = len(self.d.seen)
+        self.settled(lambda r: os.mkfifo(os.path.join(r, "fifo")))
+        e = self.expect("create", "fifo")
+        self.assertEqual(e["type"], "other")
+        self.assertGreater(self.d.seen.index(e), n - 1)
+
+
+class FanotifyExactness(Exactness):
+    backend = "fanotify"
+
+
+class FentryExactness(Exactness):
+    backend = "fentry"
