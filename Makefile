@@ -55,7 +55,7 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 
 DEPS := $(BPF_OBJS:.o=.d) $(LIB_OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(UNIT_BINS:=.d)
 
-.PHONY: all clean test check unit integration vmtest bench install format check-format vmlinux deps
+.PHONY: all clean test check unit integration vmtest bench model install format check-format vmlinux deps
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -99,6 +99,16 @@ check test: all unit
 
 bench: all
 	$(Q)python3 tests/bench/bench.py
+
+# The model-based exactness test: SEEDS random operation sequences of OPS operations per
+# backend and mode; prints each failing seed with a minimized operation list.
+SEEDS ?= 200
+OPS ?= 50
+MODEL_BACKENDS ?= tracepoint fanotify
+model: all
+	$(Q)rc=0; for b in $(MODEL_BACKENDS); do for m in settled raw; do \
+		python3 tests/model/model.py --backend $$b --mode $$m --seeds $(SEEDS) --ops $(OPS) \
+			|| rc=1; done; done; exit $$rc
 
 deps:
 	$(Q)sh scripts/deps.sh

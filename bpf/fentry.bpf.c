@@ -144,9 +144,10 @@ static __always_inline int xattr_done(struct dentry *dentry, int ret)
 	return 0;
 }
 
-SEC("fexit/__vfs_setxattr_locked")
+/* _noperm: six arguments (BPF trampolines before 6.4 take at most six); _locked has seven */
+SEC("fexit/__vfs_setxattr_noperm")
 int BPF_PROG(fx_setxattr, void *idmap, struct dentry *dentry, const char *name, const void *value,
-	     size_t size, int flags, struct inode **delegated, int ret)
+	     size_t size, int flags, int ret)
 {
 	return xattr_done(dentry, ret);
 }

@@ -32,7 +32,7 @@ struct vw_loader {
 };
 
 /* Functions the fentry set may live without (absent before 6.2). */
-static const char *const optional_targets[] = { "security_file_truncate", "__vfs_setxattr_locked",
+static const char *const optional_targets[] = { "security_file_truncate", "__vfs_setxattr_noperm",
 						 "__vfs_removexattr_locked" };
 
 static char verifier_tail[VERIFIER_TAIL][256];
