@@ -152,15 +152,12 @@ static void root_changed(struct daemon *d, struct vw_project *p, bool back);
 /* A root that came back: each entry in it is a create (directories are listed whole). */
 static void describe_root(struct daemon *d, struct vw_project *p)
 {
-	static const struct vw_event none = {
-		.flags = VW_EVU_NO_PID | VW_EVU_NO_TID | VW_EVU_NO_COMM | VW_EVU_NO_UID |
-			 VW_EVU_NO_CGROUP,
-	};
 	DIR *dir = opendir(p->root);
 	struct dirent *de;
 
 	while (dir && (de = readdir(dir))) {
-		struct vw_out o = { .project = p, .event = "create", .path = de->d_name, .ev = &none };
+		struct vw_out o = { .project = p, .event = "create", .path = de->d_name,
+				    .ev = &vw_no_writer };
 
 		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") &&
 		    !(p->ignore && ignore_match(p->ignore, de->d_name, de->d_type == DT_DIR)))
@@ -170,17 +167,21 @@ static void describe_root(struct daemon *d, struct vw_project *p)
 		closedir(dir);
 }
 
-/* Is the root still the directory registered? (It may have been renamed away, or above.) */
+/* Does the root path still name the directory registered? (It may have been renamed away.) */
+static bool root_intact(const struct vw_project *p)
+{
+	struct stat st;
+
+	return stat(p->root, &st) == 0 && S_ISDIR(st.st_mode) && st.st_ino == p->ino &&
+	       kernel_dev(st.st_dev) == p->dev;
+}
+
 static void check_roots(struct daemon *d)
 {
 	for (size_t i = 0; i < d->projects.n; i++) {
 		struct vw_project *p = &d->projects.v[i];
-		struct stat st;
 
-		if (p->gone || p->root_lost)
-			continue;
-		if (stat(p->root, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_ino != p->ino ||
-		    kernel_dev(st.st_dev) != p->dev)
+		if (!p->gone && !p->root_lost && !root_intact(p))
 			root_changed(d, p, false);
 	}
 }
@@ -247,8 +248,7 @@ static void scan_moved_in(struct daemon *d, const struct vw_out *o, const char *
 		c.event = "create";
 		c.path = child;
 		c.old_path = NULL;
-		c.type = S_ISDIR(st.st_mode) ? "dir" : S_ISREG(st.st_mode) ? "file" :
-			 S_ISLNK(st.st_mode) ? "symlink" : "other";
+		c.type = ftype_name(ftype_of_mode(st.st_mode));
 		c.source = "scan";
 		((struct vw_project *)o->project)->changes++;
 		if (!d->out_broken && json_out_change(d->out, &c) < 0)
@@ -359,10 +359,8 @@ static size_t settle_batch(void *ctx, const struct vw_project *p, const struct v
 			   size_t n, uint64_t batch, settled_fn fn, void *fctx)
 {
 	struct daemon *d = ctx;
-	struct stat st;
 
-	if (p->root_lost || stat(p->root, &st) < 0 || st.st_ino != p->ino ||
-	    kernel_dev(st.st_dev) != p->dev) {
+	if (p->root_lost || !root_intact(p)) {
 		if (!p->root_lost)
 			root_changed(d, (struct vw_project *)p, false);
 		return 0;	/* nothing is reported under a root path that names something else */
@@ -433,10 +431,6 @@ static void state_update(struct daemon *d, const struct vw_settled *s)
 /* A difference found by a rescan: a settled line with "source":"rescan". */
 static void on_rescan(void *ctx, const struct vw_rescan_change *c)
 {
-	static const struct vw_event none = {
-		.flags = VW_EVU_NO_PID | VW_EVU_NO_TID | VW_EVU_NO_COMM | VW_EVU_NO_UID |
-			 VW_EVU_NO_CGROUP,
-	};
 	struct daemon *d = ctx;
 	struct vw_settled s = {
 		.project = c->project,
@@ -444,7 +438,7 @@ static void on_rescan(void *ctx, const struct vw_rescan_change *c)
 		.type = c->is_dir ? "dir" : NULL,
 		.path = c->path,
 		.batch = d->rescan_batch,
-		.ev = &none,
+		.ev = &vw_no_writer,
 		.source = "rescan",
 	};
 

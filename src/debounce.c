@@ -297,6 +297,18 @@ static void note(struct entry *e, const struct vw_out *o)
 		e->cut = true;
 }
 
+/* A data write or truncate merged into @e's pending change. */
+static void note_data(struct entry *e, bool trunc)
+{
+	if (!e->modified)
+		e->truncated_only = trunc;
+	else if (!trunc)
+		e->truncated_only = false;
+	e->modified = true;
+	if (!trunc)
+		e->writes++;
+}
+
 static int on_rename(struct vw_debounce *d, struct batch *b, const struct vw_out *o)
 {
 	bool replaced = o->ev->flags & VW_EVF_REPLACED;
@@ -480,15 +492,7 @@ static int dirty_add(struct vw_debounce *d, struct batch *b, const struct vw_out
 	} else if (strcmp(o->event, "attrib") == 0) {
 		e->attrib = true;
 	} else {	/* modify, truncate */
-		bool trunc = strcmp(o->event, "truncate") == 0;
-
-		if (!e->modified)
-			e->truncated_only = trunc;
-		else if (!trunc)
-			e->truncated_only = false;
-		e->modified = true;
-		if (!trunc)
-			e->writes++;
+		note_data(e, strcmp(o->event, "truncate") == 0);
 	}
 	note(e, o);
 	return 0;
@@ -565,19 +569,11 @@ int debounce_add(struct vw_debounce *d, const struct vw_out *o, uint64_t now_ns)
 		e->writes = 0;
 		note(e, o);
 	} else {	/* modify, truncate */
-		bool trunc = strcmp(o->event, "truncate") == 0;
-
 		e = get(b, o->path, true);
 		if (!e)
 			return -ENOMEM;
 		e->now = true;
-		if (!e->modified)
-			e->truncated_only = trunc;
-		else if (!trunc)
-			e->truncated_only = false;
-		e->modified = true;
-		if (!trunc)
-			e->writes++;
+		note_data(e, strcmp(o->event, "truncate") == 0);
 		note(e, o);
 	}
 	if (ret)

@@ -155,17 +155,24 @@ static bool absolute_of(struct vw_projects *t, uint32_t project, const char *rel
 	return true;
 }
 
+const struct vw_event vw_no_writer = {
+	.flags = VW_EVU_NO_PID | VW_EVU_NO_TID | VW_EVU_NO_COMM | VW_EVU_NO_UID | VW_EVU_NO_CGROUP,
+};
+
+unsigned int ftype_of_mode(unsigned int mode)
+{
+	if (S_ISREG(mode))
+		return VW_FT_FILE;
+	if (S_ISDIR(mode))
+		return VW_FT_DIR;
+	return S_ISLNK(mode) ? VW_FT_SYMLINK : VW_FT_OTHER;
+}
+
 unsigned int ftype_now(const char *abs)
 {
 	struct stat st;
 
-	if (lstat(abs, &st) < 0)
-		return VW_FT_UNKNOWN;
-	if (S_ISREG(st.st_mode))
-		return VW_FT_FILE;
-	if (S_ISDIR(st.st_mode))
-		return VW_FT_DIR;
-	return S_ISLNK(st.st_mode) ? VW_FT_SYMLINK : VW_FT_OTHER;
+	return lstat(abs, &st) < 0 ? VW_FT_UNKNOWN : ftype_of_mode(st.st_mode);
 }
 
 static const char *below(const char *abs, bool have, const struct vw_project *q)

@@ -38,6 +38,12 @@ int events_route(struct vw_projects *t, const struct vw_event *ev, out_fn fn, vo
 
 const char *ftype_name(unsigned int ftype);
 
+/* enum vw_ftype of an lstat() mode. */
+unsigned int ftype_of_mode(unsigned int mode);
+
+/* Attribution of a change no process is known for (rescans, a root described anew). */
+extern const struct vw_event vw_no_writer;
+
 /* enum vw_ftype of what sits at @abs now (lstat), for changes the kernel side could not type. */
 unsigned int ftype_now(const char *abs);
 

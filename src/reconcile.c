@@ -127,11 +127,7 @@ static bool pset_above(const struct pset *s, const char *path)
 
 static const char *type_of(mode_t mode)
 {
-	if (S_ISREG(mode))
-		return "file";
-	if (S_ISDIR(mode))
-		return "dir";
-	return S_ISLNK(mode) ? "symlink" : "other";
+	return ftype_name(ftype_of_mode(mode));
 }
 
 static bool same_type(mode_t a, mode_t b)
@@ -448,10 +444,6 @@ static int lines_changes(struct rc *r)
 static size_t deliver(struct rc *r, uint64_t batch, settled_fn fn, void *fctx,
 		      unchanged_fn unchanged, void *uctx)
 {
-	static const struct vw_event none = {
-		.flags = VW_EVU_NO_PID | VW_EVU_NO_TID | VW_EVU_NO_COMM | VW_EVU_NO_UID |
-			 VW_EVU_NO_CGROUP,
-	};
 	struct vw_settled s = { .project = r->p, .batch = batch };
 	size_t n = 0;
 	bool *skip = calloc(r->nout ? r->nout : 1, sizeof(*skip));
@@ -476,7 +468,7 @@ static size_t deliver(struct rc *r, uint64_t batch, settled_fn fn, void *fctx,
 		s.path = l->path;
 		s.old_path = l->old_path;
 		s.source = l->source;
-		s.ev = l->it ? l->it->d->ev : &none;
+		s.ev = l->it ? l->it->d->ev : &vw_no_writer;
 		s.writes = l->it && strcmp(l->event, "modify") == 0 ? l->it->d->writes : 0;
 		s.truncated = l->it && l->it->d->cut && !l->source;
 		s.st = l->have_st ? &l->st : NULL;
