@@ -125,8 +125,12 @@ struct vw_fan *fan_new(const struct vw_projects *t, char *err, size_t errlen)
 	f->t = t;
 	f->self = getpid();
 	f->rename_event = true;
-	f->fd = fanotify_init(FAN_CLASS_NOTIF | FAN_REPORT_DFID_NAME | FAN_CLOEXEC | FAN_NONBLOCK,
-			      O_RDONLY | O_CLOEXEC | O_LARGEFILE);
+	/* the object's own handle too (5.9+): a write through an unlinked file is told apart */
+	f->fd = fanotify_init(FAN_CLASS_NOTIF | FAN_REPORT_DFID_NAME | FAN_REPORT_FID | FAN_CLOEXEC |
+			      FAN_NONBLOCK, O_RDONLY | O_CLOEXEC | O_LARGEFILE);
+	if (f->fd < 0 && errno == EINVAL)
+		f->fd = fanotify_init(FAN_CLASS_NOTIF | FAN_REPORT_DFID_NAME | FAN_CLOEXEC |
+				      FAN_NONBLOCK, O_RDONLY | O_CLOEXEC | O_LARGEFILE);
 	if (f->fd < 0) {
 		ret = -errno;
 		snprintf(err, errlen, "fanotify_init(FAN_REPORT_DFID_NAME): %s", strerror(-ret));
@@ -295,6 +299,8 @@ static bool locate(const struct vw_fan *f, const char *abs, uint32_t *project, c
 struct fan_names {
 	const char *dir, *name;		/* FAN_EVENT_INFO_TYPE_DFID_NAME or NEW_DFID_NAME */
 	const char *odir, *oname;	/* OLD_DFID_NAME */
+	const fsid_t *ofsid;		/* FAN_EVENT_INFO_TYPE_FID: the object itself */
+	struct file_handle *obj;
 };
 
 /* Walk the info records of one event; resolve each directory handle. */
@@ -324,6 +330,9 @@ static void parse_info(struct vw_fan *f, const struct fanotify_event_metadata *m
 			dir = dir_path(f, (const fsid_t *)&fid->fsid, fh);
 			n->odir = dir;
 			n->oname = name;
+		} else if (h->info_type == FAN_EVENT_INFO_TYPE_FID) {
+			n->ofsid = (const fsid_t *)&fid->fsid;
+			n->obj = fh;
 		}
 		p += h->len;
 	}
@@ -359,6 +368,33 @@ static const struct fan_op fan_ops_deleted_last[] = {
 
 #define FAN_OPS 5
 
+/*
+ * True when the event's object has no name left: a file held open, unlinked,
+ * then written or chmod'ed through its descriptor. The event still carries the
+ * name it had, which now names nothing (or another file), so it is not
+ * reported; its delete was. A handle that no longer opens is gone as well.
+ */
+static bool object_unlinked(const struct vw_fan *f, const struct fan_names *n)
+{
+	struct stat st;
+	int mfd = -1, fd;
+	bool gone;
+
+	if (!n->obj || n->obj->handle_bytes > FAN_HANDLE_MAX)
+		return false;
+	for (int i = 0; i < f->nfs; i++)
+		if (fsid_eq(&f->fs[i].fsid, n->ofsid))
+			mfd = f->fs[i].mount_fd;
+	if (mfd < 0)
+		return false;
+	fd = open_by_handle_at(mfd, n->obj, O_PATH | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ESTALE;
+	gone = fstat(fd, &st) == 0 && st.st_nlink == 0;
+	close(fd);
+	return gone;
+}
+
 static void deliver(struct vw_fan *f, const struct fanotify_event_metadata *md,
 		    const struct fan_names *n, event_fn fn, void *ctx)
 {
@@ -369,6 +405,8 @@ static void deliver(struct vw_fan *f, const struct fanotify_event_metadata *md,
 
 	ev.ts_ns = now_ns(CLOCK_BOOTTIME);
 	ev.flags = VW_EVU_NO_TID | VW_EVU_NO_CGROUP;
+	if (!(md->mask & ~(FAN_MODIFY | FAN_ATTRIB | FAN_ONDIR)) && object_unlinked(f, n))
+		return;
 	if (!n->dir || !n->name) {
 		f->unresolved++;
 		return;
