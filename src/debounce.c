@@ -30,6 +30,7 @@ struct entry {
 	bool attrib;		/* metadata changed */
 	bool moved_here;	/* a rename brought its content */
 	bool created_first;	/* the batch's first change of this path created it */
+	uint8_t left;		/* how what was here when the batch began left: VW_LEFT_* */
 	uint32_t writes;
 	const char *type;	/* static strings from ftype_name() */
 	char *src;
@@ -431,6 +432,7 @@ static int rekey(struct batch *b, const char *from, const char *to, bool swap)
 			t->created_first = false;
 		if (t) {
 			flags_copy(t, &v[i].flags);
+			t->left = v[i].flags.left;	/* children move with their history */
 			t->moved_here = true;
 		} else
 			ret = -ENOMEM;
@@ -459,6 +461,10 @@ static int dirty_rename(struct vw_debounce *d, struct batch *b, const struct vw_
 	}
 	if (t == a)
 		return 0;
+	if (!a->left)
+		a->left = VW_LEFT_RENAME;
+	if (!t->left)	/* replaced: what was there is destroyed (an exchange moves it) */
+		t->left = o->exchange ? VW_LEFT_RENAME : VW_LEFT_DELETE;
 	if (o->exchange) {
 		tmp = *t;
 		flags_copy(t, a);
@@ -487,6 +493,8 @@ static int dirty_add(struct vw_debounce *d, struct batch *b, const struct vw_out
 			return -ENOMEM;
 		e->created_first = creates;
 	}
+	if (!creates && !e->left && strcmp(o->event, "delete") == 0)
+		e->left = VW_LEFT_DELETE;
 	if (creates || strcmp(o->event, "delete") == 0) {
 		flags_clear(e);	/* what was written before belongs to another file */
 	} else if (strcmp(o->event, "attrib") == 0) {
@@ -627,6 +635,7 @@ static size_t flush_reconcile(struct vw_debounce *d, struct batch *b, settled_fn
 				.truncated_only = e->truncated_only,
 				.attrib = e->attrib,
 				.moved_here = e->moved_here,
+				.left = e->left,
 				.cut = e->cut,
 				.writes = e->writes,
 				.type = e->type,

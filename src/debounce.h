@@ -48,6 +48,8 @@ typedef bool (*unchanged_fn)(void *ctx, const struct vw_project *p, const char *
  * of it. The events name the paths; what to report is decided by comparing
  * the file system now with what was reported before (reconcile.c).
  */
+enum { VW_LEFT_NONE, VW_LEFT_RENAME, VW_LEFT_DELETE };
+
 struct vw_dirty {
 	const char *path;
 	bool hint_before;	/* its first change in the batch implies it existed before */
@@ -56,6 +58,7 @@ struct vw_dirty {
 	bool truncated_only;	/* only truncations */
 	bool attrib;		/* metadata changed */
 	bool moved_here;	/* a rename put what is here now here (inode numbers are reused) */
+	uint8_t left;		/* how what was here when the batch began left (VW_LEFT_*) */
 	bool cut;		/* the kernel flagged the path as cut */
 	uint32_t writes;
 	const char *type;	/* as the last event said; may be NULL */

@@ -182,8 +182,9 @@ static void classify(struct rc_item *it)
 		it->cls = before ? RC_GONE : RC_NONE;
 	else if (!before)
 		it->cls = RC_NEW;
-	else if (it->m.ino != (uint64_t)it->st.st_ino || !same_type(it->m.mode, it->st.st_mode))
-		it->cls = RC_REPL;
+	else if (it->m.ino != (uint64_t)it->st.st_ino || !same_type(it->m.mode, it->st.st_mode) ||
+		 it->d->left == VW_LEFT_DELETE)
+		it->cls = RC_REPL;	/* deleted in the batch: the same number is another inode */
 	else
 		it->cls = RC_SAME;
 }
@@ -250,7 +251,8 @@ static void pair_renames(struct rc *r)
 		for (; hit < gone + ng && (*hit)->m.ino == key.m.ino; hit++) {
 			struct rc_item *s = *hit;
 
-			if (s->is_src || !same_type(s->m.mode, t->st.st_mode) ||
+			if (s->is_src || s->d->left != VW_LEFT_RENAME ||
+			    !same_type(s->m.mode, t->st.st_mode) ||
 			    pset_above(&r->unstable, s->d->path) || pset_above(&r->unstable, t->d->path))
 				continue;
 			s->is_src = true;
@@ -441,6 +443,104 @@ static int lines_changes(struct rc *r)
 	return ret;
 }
 
+/*
+ * A file with several names changed through one of them changed under all of
+ * them: the other names the model knows for that inode get the same line.
+ */
+struct link_ctx {
+	struct rc *r;
+	size_t *origin;			/* indexes of lines about linked files */
+	size_t n;
+	struct pset named;		/* paths that already have a line */
+	char **peer;			/* (path, origin index) found in the model */
+	size_t *of;
+	size_t npeer, cap;
+};
+
+static bool link_peer(void *ctx, const char *rel, const struct vw_state_entry *e)
+{
+	struct link_ctx *c = ctx;
+
+	if (!S_ISREG(e->mode) || pset_has(&c->named, rel))
+		return true;
+	for (size_t i = 0; i < c->n; i++) {
+		if (e->ino != (uint64_t)c->r->out[c->origin[i]].st.st_ino)
+			continue;
+		if (c->npeer == c->cap) {
+			size_t cap = c->cap ? c->cap * 2 : 8;
+			char **v = reallocarray(c->peer, cap, sizeof(*v));
+			size_t *o = v ? reallocarray(c->of, cap, sizeof(*o)) : NULL;
+
+			if (v)
+				c->peer = v;
+			if (!o)
+				return false;
+			c->of = o;
+			c->cap = cap;
+		}
+		if (!(c->peer[c->npeer] = strdup(rel)))
+			return false;
+		c->of[c->npeer++] = i;
+		break;
+	}
+	return true;
+}
+
+static const char *link_event(const struct rc_line *l)
+{
+	const struct vw_dirty *d = l->it ? l->it->d : NULL;
+
+	if (!l->have_st || !S_ISREG(l->st.st_mode) || l->st.st_nlink < 2 || !d || l->source)
+		return NULL;
+	if (strcmp(l->event, "create") == 0 || strcmp(l->event, "rename") == 0)
+		return d->modified ? (d->truncated_only ? "truncate" : "modify") :
+		       d->attrib ? "attrib" : NULL;
+	if (strcmp(l->event, "modify") == 0 || strcmp(l->event, "truncate") == 0 ||
+	    strcmp(l->event, "attrib") == 0)
+		return l->event;
+	return NULL;
+}
+
+static int lines_links(struct rc *r)
+{
+	struct link_ctx c = { .r = r };
+	int ret = 0;
+
+	for (size_t i = 0; i < r->nout; i++)
+		if (link_event(&r->out[i]))
+			c.n++;
+	if (!c.n)
+		return 0;
+	c.origin = calloc(c.n, sizeof(*c.origin));
+	if (!c.origin)
+		return -ENOMEM;
+	c.n = 0;
+	for (size_t i = 0; i < r->nout; i++) {
+		pset_add(&c.named, r->out[i].path);
+		if (link_event(&r->out[i]))
+			c.origin[c.n++] = i;
+	}
+	state_each(r->st, r->p, link_peer, &c);
+	for (size_t i = 0; i < c.npeer; i++) {
+		struct rc_line o = r->out[c.origin[c.of[i]]];	/* a copy: emitting moves r->out */
+		char abs[PATH_MAX * 2];
+		struct stat st;
+
+		snprintf(abs, sizeof(abs), "%s/%s", r->p->root, c.peer[i]);
+		if (!ret && lstat(abs, &st) == 0 && st.st_ino == o.st.st_ino &&
+		    st.st_dev == o.st.st_dev && !pset_has(&c.named, c.peer[i])) {
+			pset_add(&c.named, c.peer[i]);
+			ret = emit_st(r, link_event(&o), c.peer[i], NULL, "file", o.it, NULL, &st);
+		}
+		free(c.peer[i]);
+	}
+	free(c.peer);
+	free(c.of);
+	free(c.origin);
+	free(c.named.k);
+	return ret;
+}
+
 static size_t deliver(struct rc *r, uint64_t batch, settled_fn fn, void *fctx,
 		      unchanged_fn unchanged, void *uctx)
 {
@@ -501,6 +601,8 @@ size_t reconcile_batch(struct vw_state *st, const struct vw_project *p, const st
 		ret = lines_creates(&r);
 	if (!ret)
 		ret = lines_changes(&r);
+	if (!ret)
+		ret = lines_links(&r);
 	emitted = deliver(&r, batch, fn, fctx, unchanged, uctx);
 	for (size_t i = 0; i < r.nout; i++) {
 		free(r.out[i].path);

@@ -278,6 +278,22 @@ bool state_lookup(struct vw_state *s, const struct vw_project *p, const char *re
 	return true;
 }
 
+void state_each(struct vw_state *s, const struct vw_project *p, state_each_fn fn, void *ctx)
+{
+	struct proj_state *ps = ps_of(s, p);
+
+	if (!ps)
+		return;
+	for (size_t i = 0; i < ps->now.nb; i++)
+		for (struct rec *r = ps->now.b[i]; r; r = r->next) {
+			struct vw_state_entry e = { .ino = r->ino, .size = r->size,
+						    .mtime_ns = r->mtime_ns, .mode = r->mode };
+
+			if (!fn(ctx, r->path, &e))
+				return;
+		}
+}
+
 bool state_complete(struct vw_state *s, const struct vw_project *p)
 {
 	struct proj_state *ps = ps_of(s, p);

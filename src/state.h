@@ -48,6 +48,10 @@ void state_put(struct vw_state *s, const struct vw_project *p, const char *rel,
 bool state_lookup(struct vw_state *s, const struct vw_project *p, const char *rel,
 		  struct vw_state_entry *out);
 /* False while the crawl is still filling the picture of @p (start-up, rescans). */
+/* Call @fn for every path of @p's current picture (no order); stop when it returns false. */
+typedef bool (*state_each_fn)(void *ctx, const char *rel, const struct vw_state_entry *e);
+void state_each(struct vw_state *s, const struct vw_project *p, state_each_fn fn, void *ctx);
+
 bool state_complete(struct vw_state *s, const struct vw_project *p);
 /* Move (p, from) and everything below it to (p, to), replacing what was there. */
 void state_move_tree(struct vw_state *s, const struct vw_project *p, const char *from,

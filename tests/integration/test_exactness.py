@@ -138,6 +138,28 @@ class Exactness(DaemonCase):
         got = self.settled(op)
         self.assertTrue(any(p == "foo" for _, p, _ in got), got)
 
+    def test_write_through_one_hard_link_names_every_link(self):
+        write(os.path.join(self.root, "a"), b"A")
+        os.mkdir(os.path.join(self.root, "d"))
+        os.link(os.path.join(self.root, "a"), os.path.join(self.root, "d", "b"))
+        self.start_settled()
+
+        def op(r):
+            with open(os.path.join(r, "d", "b"), "ab") as f:
+                f.write(b" more")
+        got = self.settled(op)
+        self.assertEqual(sorted(got), [("modify", "a", None), ("modify", "d/b", None)])
+        got = self.settled(lambda r: os.chmod(os.path.join(r, "a"), 0o600))
+        self.assertEqual(sorted(got), [("attrib", "a", None), ("attrib", "d/b", None)])
+
+        def link_then_write(r):     # a name made in the batch, written: the old name changed
+            os.link(os.path.join(r, "a"), os.path.join(r, "c"))
+            with open(os.path.join(r, "c"), "wb") as f:
+                f.write(b"new")
+        got = self.settled(link_then_write)
+        self.assertEqual(sorted(got), [("create", "c", None), ("modify", "a", None),
+                                       ("modify", "d/b", None)])
+
     def test_write_through_unlinked_file_is_not_reported(self):
         write(os.path.join(self.root, "f"), b"x")
         self.start()

@@ -18,6 +18,7 @@ Prints one line per failing seed (with a minimized operation list) and ends with
 "model: N passed, N failed, N skipped".
 """
 import argparse
+import ast
 import ctypes
 import hashlib
 import os
@@ -364,6 +365,8 @@ def main():
     ap.add_argument("--first", type=int, default=1)
     ap.add_argument("--ops", type=int, default=50)
     ap.add_argument("--no-minimize", action="store_true")
+    ap.add_argument("--run", metavar="OPS", help="run this operation list (as printed by a "
+                    "failure) instead of seeds, and print what it found")
     a = ap.parse_args()
     tag = "model %s %s" % (a.backend, a.mode)
     reason = backend_reason(a.backend)
@@ -372,6 +375,13 @@ def main():
         print("model: 0 passed, 0 failed, 1 skipped")
         return 0
     world = World(a.backend, a.mode)
+    if a.run:
+        try:
+            problems = world.run_seed("run", ast.literal_eval(a.run))
+        finally:
+            world.close()
+        print("\n".join(problems) or "the contract held")
+        return 1 if problems else 0
     passed = failed = 0
     t0 = time.time()
     try:
