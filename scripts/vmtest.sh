@@ -2,13 +2,15 @@
 # SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 # vmtest.sh: boot Debian's packaged 6.1 kernel under qemu (software emulation) with a busybox
 # initramfs holding vfswatch and the end-to-end suite, run the suite there with --backend
-# fentry, and report "vmtest: N passed, N failed, N skipped". Non-zero exit when the VM does not
-# boot, the backend does not attach (its tests would skip), or any test fails.
+# fentry, then the model-based exactness test (VMTEST_SEEDS seeds, settled), and report
+# "vmtest: N passed, N failed, N skipped". Non-zero exit when the VM does not boot, the backend
+# does not attach (its tests would skip), or any test fails.
 set -eu
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 VM=$BUILD/vm
-SUITE=${VMTEST_SUITE:-FentryE2E FentrySettled}	# which test classes run inside
+SUITE=${VMTEST_SUITE:-FentryE2E FentrySettled FentryExactness}	# which test classes run inside
+SEEDS=${VMTEST_SEEDS:-50}	# model seeds (50 operations each) run inside; 0: none
 BACKEND_TIMEOUT=${VMTEST_TIMEOUT:-1500}	# seconds for boot + suite
 PY=/usr/bin/python3
 
@@ -75,7 +77,9 @@ for so in "$root$pylib"/lib-dynload/*.so; do
 		[ -e "$root$lib" ] || { mkdir -p "$root$(dirname "$lib")"; cp -L "$lib" "$root$lib"; }
 	done
 done
+mkdir -p "$root/tests/model"
 cp tests/integration/*.py "$root/tests/"
+cp tests/model/model.py "$root/tests/model/"
 mkdir -p "$root/usr/share/git-core/templates"
 
 cat >"$root/init" <<EOF
@@ -89,6 +93,7 @@ mount -t bpf bpf /sys/fs/bpf
 echo "vmtest-guest: kernel \$(uname -r)"
 /usr/bin/vfswatch probe
 ${VMTEST_CMD:-python3 /tests/run.py 'test_*.py' $SUITE 2>&1}
+[ "$SEEDS" -gt 0 ] && python3 /tests/model/model.py --backend fentry --seeds $SEEDS 2>&1
 echo "vmtest-guest: done"
 poweroff -f
 EOF
@@ -111,6 +116,16 @@ line=$(tr -d '\r' <"$out" | grep '^integration: ' | tail -n 1)
 [ -n "$line" ] || die "the suite did not report (see $out)"
 set -- $(echo "$line" | sed 's/[^0-9 ]//g')
 passed=$1 failed=$2 skipped=$3
+if [ "$SEEDS" -gt 0 ] && [ -z "${VMTEST_CMD:-}" ]; then
+	line=$(tr -d '\r' <"$out" | grep '^model: ' | tail -n 1)
+	if [ -z "$line" ]; then
+		echo "vmtest: the model test did not report" >&2
+		failed=$((failed + 1))
+	else
+		set -- $(echo "$line" | sed 's/[^0-9 ]//g')
+		passed=$((passed + $1)) failed=$((failed + $2)) skipped=$((skipped + $3))
+	fi
+fi
 # A skip here means the fentry backend did not attach: that is a failure of this test.
 if [ "$skipped" -gt 0 ]; then
 	failed=$((failed + skipped))

@@ -79,6 +79,7 @@ struct daemon {
 
 static void state_update(struct daemon *d, const struct vw_settled *s);
 static int flush_out(struct daemon *d);
+static void on_event(void *ctx, const struct vw_event *ev);
 
 /* The kernel's BTF; VFSWATCH_BTF_PATH overrides it so tests can play a kernel without BTF. */
 const char *daemon_btf_path(void)
@@ -337,11 +338,26 @@ static int on_debounce(void *ctx, uint32_t events)
 
 	if (read(d->dfd, &expirations, sizeof(expirations)) < 0 && errno != EAGAIN)
 		return -errno;
+	/* what the hooks already sent belongs in the batches before they are decided */
+	if (d->rb && ring_buffer__consume(d->rb) < 0)
+		log_warnx("ringbuf: consume failed");
+	if (d->fan && fan_read(d->fan, on_event, d) < 0)
+		log_warnx("fanotify: read failed");
 	debounce_flush(d->deb, now_ns(CLOCK_MONOTONIC), false, on_settled, d);
 	arm_debounce(d);
 	if (d->runner)
 		runner_tick(d->runner, now_ns(CLOCK_MONOTONIC));	/* the batch is complete now */
 	return 0;
+}
+
+static bool path_gone(void *ctx, const struct vw_project *p, const char *path)
+{
+	char abs[PATH_MAX * 2];
+	struct stat st;
+
+	(void)ctx;
+	snprintf(abs, sizeof(abs), "%s/%s", p->root, path);
+	return lstat(abs, &st) < 0 && (errno == ENOENT || errno == ENOTDIR);
 }
 
 static bool path_existed(void *ctx, const struct vw_project *p, const char *path)
@@ -356,7 +372,7 @@ static bool content_unchanged(void *ctx, const struct vw_project *p, const char 
 
 /* A settled batch: decided by comparing its paths with the file system and the model. */
 static size_t settle_batch(void *ctx, const struct vw_project *p, const struct vw_dirty *v,
-			   size_t n, uint64_t batch, settled_fn fn, void *fctx)
+			   size_t n, uint64_t batch, bool may_defer, settled_fn fn, void *fctx)
 {
 	struct daemon *d = ctx;
 
@@ -365,7 +381,7 @@ static size_t settle_batch(void *ctx, const struct vw_project *p, const struct v
 			root_changed(d, (struct vw_project *)p, false);
 		return 0;	/* nothing is reported under a root path that names something else */
 	}
-	return reconcile_batch(d->state, p, v, n, batch, fn, fctx,
+	return reconcile_batch(d->state, p, v, n, batch, may_defer, fn, fctx,
 			       d->fps ? content_unchanged : NULL, d);
 }
 
@@ -874,6 +890,7 @@ static int setup_settled(struct daemon *d, const struct run_opts *o)
 		.hold = vcs_locked,
 		.unchanged = o->skip_identical ? content_unchanged : NULL,
 		.reconcile = settle_batch,
+		.gone = path_gone,
 		.ctx = d,
 	};
 

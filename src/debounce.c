@@ -11,6 +11,8 @@
 #include "util.h"
 
 #define BUCKETS_MIN 64
+#define VW_DEFER_MAX 50			/* looks again at most this often... */
+#define VW_DEFER_NS (10 * 1000000ull)	/* ...this long apart */
 
 /*
  * One path's net change within the current batch. "before" is whether the
@@ -45,6 +47,7 @@ struct batch {
 	struct entry *head, *tail;
 	uint64_t first_ns, deadline;
 	size_t heap_pos;	/* SIZE_MAX when not pending */
+	unsigned defers;	/* looks again while the file system is ahead of the events */
 };
 
 struct vw_debounce {
@@ -84,6 +87,7 @@ static void batch_clear(struct batch *b)
 	memset(b->buckets, 0, b->nbuckets * sizeof(*b->buckets));
 	b->head = b->tail = NULL;
 	b->n = 0;
+	b->defers = 0;
 }
 
 void debounce_free(struct vw_debounce *d)
@@ -433,6 +437,7 @@ static int rekey(struct batch *b, const char *from, const char *to, bool swap)
 		if (t) {
 			flags_copy(t, &v[i].flags);
 			t->left = v[i].flags.left;	/* children move with their history */
+			t->now = v[i].flags.now;
 			t->moved_here = true;
 		} else
 			ret = -ENOMEM;
@@ -445,7 +450,8 @@ static int rekey(struct batch *b, const char *from, const char *to, bool swap)
 static int dirty_rename(struct vw_debounce *d, struct batch *b, const struct vw_out *o)
 {
 	bool replaced = o->ev->flags & VW_EVF_REPLACED;
-	bool dirish = !o->type || strcmp(o->type, "dir") == 0;
+	/* a type read after the fact may be that of a later occupant: carry children then too */
+	bool dirish = !o->type || strcmp(o->type, "dir") == 0 || o->type_late;
 	struct entry *a = get(b, o->old_path, true), *t, tmp;
 
 	if (!a)
@@ -470,11 +476,14 @@ static int dirty_rename(struct vw_debounce *d, struct batch *b, const struct vw_
 		flags_copy(t, a);
 		flags_copy(a, &tmp);
 		a->moved_here = true;
+		a->now = true;
 	} else {
 		flags_copy(t, a);
 		flags_clear(a);
+		a->now = false;
 	}
 	t->moved_here = true;
+	t->now = true;
 	note(t, o);
 	return dirish ? rekey(b, o->old_path, o->path, o->exchange) : 0;
 }
@@ -495,6 +504,7 @@ static int dirty_add(struct vw_debounce *d, struct batch *b, const struct vw_out
 	}
 	if (!creates && !e->left && strcmp(o->event, "delete") == 0)
 		e->left = VW_LEFT_DELETE;
+	e->now = strcmp(o->event, "delete") != 0;
 	if (creates || strcmp(o->event, "delete") == 0) {
 		flags_clear(e);	/* what was written before belongs to another file */
 	} else if (strcmp(o->event, "attrib") == 0) {
@@ -620,7 +630,8 @@ static const char *net_event(const struct entry *e, const char **old_path)
 	return NULL;
 }
 
-static size_t flush_reconcile(struct vw_debounce *d, struct batch *b, settled_fn fn, void *ctx)
+static size_t flush_reconcile(struct vw_debounce *d, struct batch *b, bool may_defer,
+			      settled_fn fn, void *ctx)
 {
 	struct vw_dirty *v = calloc(b->n ? b->n : 1, sizeof(*v));
 	size_t i = 0, n = 0;
@@ -642,7 +653,11 @@ static size_t flush_reconcile(struct vw_debounce *d, struct batch *b, settled_fn
 				.ev = &e->ev,
 			};
 		}
-		n = d->o.reconcile(d->o.ctx, b->project, v, i, d->next_batch, fn, ctx);
+		n = d->o.reconcile(d->o.ctx, b->project, v, i, d->next_batch, may_defer, fn, ctx);
+		if (n == VW_RECONCILE_AGAIN) {
+			free(v);
+			return n;	/* kept as it is: looked at again */
+		}
 		if (n)
 			d->next_batch++;
 	}
@@ -651,13 +666,14 @@ static size_t flush_reconcile(struct vw_debounce *d, struct batch *b, settled_fn
 	return n;
 }
 
-static size_t flush_batch(struct vw_debounce *d, struct batch *b, settled_fn fn, void *ctx)
+static size_t flush_batch(struct vw_debounce *d, struct batch *b, bool may_defer, settled_fn fn,
+			  void *ctx)
 {
 	struct vw_settled s = { .project = b->project };
 	size_t n = 0;
 
 	if (d->o.reconcile)
-		return flush_reconcile(d, b, fn, ctx);
+		return flush_reconcile(d, b, may_defer, fn, ctx);
 	for (struct entry *e = b->head; e; e = e->next) {
 		const char *ev = net_event(e, &s.old_path);
 
@@ -685,9 +701,44 @@ static size_t flush_batch(struct vw_debounce *d, struct batch *b, settled_fn fn,
 	return n;
 }
 
+/*
+ * A path the events say is there, and no event in the batch took it or a
+ * directory above it away, yet the file system has nothing there: the change
+ * that did is still on its way (the hooks report a syscall as it returns).
+ */
+static bool ahead_of_events(struct vw_debounce *d, struct batch *b)
+{
+	for (struct entry *e = b->head; e; e = e->next) {
+		char up[PATH_MAX];
+		bool explained = false;
+		char *slash;
+
+		if (!e->now || snprintf(up, sizeof(up), "%s", e->path) >= (int)sizeof(up))
+			continue;
+		while (!explained && (slash = strrchr(up, '/'))) {
+			struct entry *a;
+
+			*slash = 0;
+			a = lookup(b, up);
+			explained = a && !a->now;
+		}
+		if (!explained && d->o.gone(d->o.ctx, b->project, e->path))
+			return true;
+	}
+	return false;
+}
+
+/* Look at @b again shortly. */
+static void defer(struct vw_debounce *d, struct batch *b, uint64_t now_ns)
+{
+	b->defers++;
+	heap_set(d, b, now_ns + (d->o.settle_ns < VW_DEFER_NS ? d->o.settle_ns : VW_DEFER_NS));
+}
+
 size_t debounce_flush(struct vw_debounce *d, uint64_t now_ns, bool all, settled_fn fn, void *ctx)
 {
-	size_t n = 0;
+	size_t n = 0, k;
+	bool may_defer;
 
 	while (d->nheap && (all || d->heap[0]->deadline <= now_ns)) {
 		struct batch *b = d->heap[0];
@@ -697,8 +748,17 @@ size_t debounce_flush(struct vw_debounce *d, uint64_t now_ns, bool all, settled_
 			heap_set(d, b, now_ns + d->o.settle_ns);	/* look again later */
 			continue;
 		}
+		may_defer = !all && d->o.reconcile && b->defers < VW_DEFER_MAX;
+		if (may_defer && d->o.gone && ahead_of_events(d, b)) {
+			defer(d, b, now_ns);
+			continue;
+		}
 		heap_remove(d, b);
-		n += flush_batch(d, b, fn, ctx);
+		k = flush_batch(d, b, may_defer, fn, ctx);
+		if (k == VW_RECONCILE_AGAIN)
+			defer(d, b, now_ns);
+		else
+			n += k;
 	}
 	return n;
 }

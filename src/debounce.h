@@ -67,10 +67,18 @@ struct vw_dirty {
 
 /*
  * Report a batch of @n dirty paths of @p through @fn, every line with batch
- * id @batch. Returns how many lines were emitted.
+ * id @batch. Returns how many lines were emitted, or, when @may_defer and
+ * the file system changed under the paths while they were being looked at,
+ * VW_RECONCILE_AGAIN without reporting anything: the batch is looked at
+ * again a little later, with the events of that change.
  */
+#define VW_RECONCILE_AGAIN ((size_t)-1)
 typedef size_t (*reconcile_fn)(void *ctx, const struct vw_project *p, const struct vw_dirty *v,
-			       size_t n, uint64_t batch, settled_fn fn, void *fctx);
+			       size_t n, uint64_t batch, bool may_defer, settled_fn fn,
+			       void *fctx);
+
+/* True when @path (relative to @p's root) names nothing in the file system now. */
+typedef bool (*gone_fn)(void *ctx, const struct vw_project *p, const char *path);
 
 /* Holds a project's batch while it returns true (e.g. a VCS lock file exists). */
 typedef bool (*hold_fn)(void *ctx, const struct vw_project *p);
@@ -83,6 +91,12 @@ struct vw_debounce_opts {
 	existed_fn existed;
 	hold_fn hold;
 	unchanged_fn unchanged;
+	/*
+	 * Reconcile mode: a batch whose events say a path is there while the
+	 * file system says it is gone waits a little (a few times at most) for
+	 * the event that explains it, so a batch never reports half a rename.
+	 */
+	gone_fn gone;
 	/*
 	 * When set, batches only collect which paths changed (renames carry
 	 * what is pending below a moved directory along) and this decides what

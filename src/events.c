@@ -219,6 +219,7 @@ int events_route(struct vw_projects *t, const struct vw_event *ev, out_fn fn, vo
 {
 	static char nabs[ABS_MAX], oabs[ABS_MAX];
 	unsigned int ftype = ev->ftype;
+	bool late = false;
 	bool have_new, have_old, cut = ev->flags & VW_EVF_TRUNCATED;
 	bool ocut = ev->flags & VW_EVF_OLD_TRUNCATED;
 	bool exchange = ev->op == VW_OP_RENAME && (ev->flags & VW_EVF_EXCHANGE);
@@ -232,8 +233,10 @@ int events_route(struct vw_projects *t, const struct vw_event *ev, out_fn fn, vo
 	 * A rename or a metadata change seen by the tracepoint set carries names
 	 * only: what is at the (new) name now tells the type.
 	 */
-	if (ftype == VW_FT_UNKNOWN && have_new && (ev->op == VW_OP_RENAME || ev->op == VW_OP_ATTRIB))
+	if (ftype == VW_FT_UNKNOWN && have_new && (ev->op == VW_OP_RENAME || ev->op == VW_OP_ATTRIB)) {
 		ftype = ftype_now(nabs);
+		late = true;
+	}
 	for (size_t i = 0; i < t->n; i++) {
 		if (t->v[i].gone)
 			continue;
@@ -246,7 +249,8 @@ int events_route(struct vw_projects *t, const struct vw_event *ev, out_fn fn, vo
 		bool made = ev->op == VW_OP_MKDIR || ev->op == VW_OP_RENAME;
 		const char *nrel = unless_ignored(q, below(nabs, have_new, q), is_dir, made, fn, ctx, ev);
 		const char *orel = unless_ignored(q, below(oabs, have_old, q), is_dir, false, fn, ctx, ev);
-		struct vw_out o = { .project = q, .ev = ev, .type = ftype_name(ftype) };
+		struct vw_out o = { .project = q, .ev = ev, .type = ftype_name(ftype),
+				    .type_late = late };
 
 		o.truncated = cut || ocut;
 		switch (ev->op) {

@@ -19,6 +19,7 @@ struct vw_out {
 	const char *old_path;	/* renames only */
 	bool truncated;		/* the kernel had to cut the path */
 	bool exchange;		/* renames: RENAME_EXCHANGE, both names swapped contents */
+	bool type_late;		/* type read from the name after the fact: a later change may show */
 	const char *source;	/* "kernel" (NULL) or "fanotify" */
 	bool ignored;		/* a directory created under an ignore rule: not a change to report */
 	const struct vw_event *ev;	/* attribution */

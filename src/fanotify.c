@@ -407,12 +407,20 @@ static void deliver(struct vw_fan *f, const struct fanotify_event_metadata *md,
 	ev.flags = VW_EVU_NO_TID | VW_EVU_NO_CGROUP;
 	if (!(md->mask & ~(FAN_MODIFY | FAN_ATTRIB | FAN_ONDIR)) && object_unlinked(f, n))
 		return;
-	if (!n->dir || !n->name) {
+	if ((!n->dir || !n->name) && !((md->mask & FAN_RENAME) && n->odir && n->oname)) {
 		f->unresolved++;
 		return;
 	}
-	snprintf(abs, sizeof(abs), "%s/%s", n->dir, n->name);
-	have = locate(f, abs, &ev.project, &ev.path);
+	/*
+	 * A rename into a directory that is gone by now (its handle is stale):
+	 * what moved left its old name, and went where nothing can be named.
+	 */
+	have = n->dir && n->name;
+	if (have)
+		snprintf(abs, sizeof(abs), "%s/%s", n->dir, n->name);
+	else
+		abs[0] = 0;
+	have = have && locate(f, abs, &ev.project, &ev.path);
 	if ((md->mask & FAN_RENAME) && n->odir && n->oname) {
 		snprintf(oabs, sizeof(oabs), "%s/%s", n->odir, n->oname);
 		ohave = locate(f, oabs, &ev.old_project, &ev.old_path);

@@ -58,6 +58,7 @@ struct rc {
 	struct pset listed;	/* created names: everything below them is described */
 	struct rc_line *out;
 	size_t nout, capout;
+	bool torn;		/* a listing found the tree changing under it */
 };
 
 static uint64_t pkey(const char *path)
@@ -316,17 +317,22 @@ static int list_tree(struct rc *r, const char *rel, const struct rc_item *it)
 
 	snprintf(abs, sizeof(abs), "%s/%s", r->p->root, rel);
 	dir = opendir(abs);
-	if (!dir)
-		return 0;	/* gone again: its delete will come */
+	if (!dir) {
+		r->torn = true;	/* gone again: its delete will come */
+		return 0;
+	}
 	while (!ret && (de = readdir(dir))) {
 		char child[PATH_MAX];
 		struct stat st;
 
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
-		if ((size_t)snprintf(child, sizeof(child), "%s/%s", rel, de->d_name) >= sizeof(child) ||
-		    fstatat(dirfd(dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		if ((size_t)snprintf(child, sizeof(child), "%s/%s", rel, de->d_name) >= sizeof(child))
 			continue;
+		if (fstatat(dirfd(dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			r->torn = true;
+			continue;
+		}
 		if (r->p->ignore && ignore_match(r->p->ignore, child, S_ISDIR(st.st_mode)))
 			continue;
 		pset_add(&r->listed, child);
@@ -578,8 +584,32 @@ static size_t deliver(struct rc *r, uint64_t batch, settled_fn fn, void *fctx,
 	return n;
 }
 
+/*
+ * A second look at every path, after the lines are decided: the file system
+ * changed under the batch while it was looked at when one differs from the
+ * first look (the change's events are on their way). Two looks that agree
+ * bracket a moment in which everything the first look saw was so.
+ */
+static bool torn(const struct rc *r)
+{
+	for (size_t i = 0; i < r->n; i++) {
+		const struct rc_item *it = &r->it[i];
+		char abs[PATH_MAX * 2];
+		struct stat st;
+		bool live;
+
+		snprintf(abs, sizeof(abs), "%s/%s", r->p->root, it->d->path);
+		live = lstat(abs, &st) == 0;
+		if (live != it->live || (live && (st.st_ino != it->st.st_ino ||
+						  st.st_dev != it->st.st_dev ||
+						  !same_type(st.st_mode, it->st.st_mode))))
+			return true;
+	}
+	return false;
+}
+
 size_t reconcile_batch(struct vw_state *st, const struct vw_project *p, const struct vw_dirty *v,
-		       size_t n, uint64_t batch, settled_fn fn, void *fctx,
+		       size_t n, uint64_t batch, bool may_defer, settled_fn fn, void *fctx,
 		       unchanged_fn unchanged, void *uctx)
 {
 	struct rc r = { .st = st, .p = p, .n = n };
@@ -603,7 +633,10 @@ size_t reconcile_batch(struct vw_state *st, const struct vw_project *p, const st
 		ret = lines_changes(&r);
 	if (!ret)
 		ret = lines_links(&r);
-	emitted = deliver(&r, batch, fn, fctx, unchanged, uctx);
+	if (!ret && may_defer && (r.torn || torn(&r)))
+		emitted = VW_RECONCILE_AGAIN;
+	else
+		emitted = deliver(&r, batch, fn, fctx, unchanged, uctx);
 	for (size_t i = 0; i < r.nout; i++) {
 		free(r.out[i].path);
 		free(r.out[i].old_path);

@@ -27,10 +27,12 @@
  * Lines come in replay order: renames, deletes, creates (parents first),
  * then modifies and attribs. @fn is expected to update @st with each line
  * (the daemon's on_settled does). @unchanged may drop a modify whose content
- * is the same (NULL: never). Returns the lines emitted.
+ * is the same (NULL: never). Returns the lines emitted; with @may_defer,
+ * VW_RECONCILE_AGAIN (nothing emitted, nothing updated) when a second look at
+ * the paths, after the lines are decided, finds one changed since the first.
  */
 size_t reconcile_batch(struct vw_state *st, const struct vw_project *p, const struct vw_dirty *v,
-		       size_t n, uint64_t batch, settled_fn fn, void *fctx,
+		       size_t n, uint64_t batch, bool may_defer, settled_fn fn, void *fctx,
 		       unchanged_fn unchanged, void *uctx);
 
 #endif

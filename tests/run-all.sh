@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 pass=0 fail=0 skip=0
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+trap 'rm -f "$log" "$log.tp" "$log.fan"' EXIT
 
 echo "== unit tests (cmocka)"
 for t in "$BUILD"/tests/test_*; do
@@ -24,26 +24,52 @@ for t in "$BUILD"/tests/test_*; do
 	pass=$((pass + p)) fail=$((fail + f)) skip=$((skip + s))
 done
 
-# run_counted NAME PREFIX CMD...: run a suite whose last "PREFIX: N passed, N failed, N skipped"
-# line is added to the totals; a suite that exits non-zero without failures counts one.
-run_counted() {
-	name=$1 prefix=$2
-	shift 2
-	echo "== $name"
-	"$@" >"$log" 2>&1
-	rc=$?
-	cat "$log"
-	line=$(grep "^$prefix: " "$log" | tail -n 1)
+# count NAME PREFIX LOG RC: print a suite's output and add its last "PREFIX: N passed, N failed,
+# N skipped" line to the totals; a suite that exits non-zero without failures counts one.
+count() {
+	echo "== $1"
+	cat "$3"
+	line=$(grep "^$2: " "$3" | tail -n 1)
 	if [ -z "$line" ]; then
 		fail=$((fail + 1))
 		return
 	fi
+	rc=$4
 	set -- $(echo "$line" | sed 's/[^0-9 ]//g')
 	pass=$((pass + $1)) fail=$((fail + $2)) skip=$((skip + $3))
 	if [ "$rc" -ne 0 ] && [ "$2" -eq 0 ]; then fail=$((fail + 1)); fi
 }
 
+# run_counted NAME PREFIX CMD...: run a suite, then count it.
+run_counted() {
+	name=$1 prefix=$2
+	shift 2
+	"$@" >"$log" 2>&1
+	count "$name" "$prefix" "$log" $?
+}
+
 run_counted "end-to-end tests" integration python3 tests/integration/run.py
+
+# The model-based exactness test: every host backend, settled and raw, side by side (one core
+# each); VW_MODEL_SEEDS seeds of 50 operations per backend and mode (0: none).
+seeds=${VW_MODEL_SEEDS:-200}
+if [ "$seeds" -gt 0 ]; then
+	for mode in settled raw; do
+		python3 tests/model/model.py --backend tracepoint --mode $mode --seeds "$seeds" \
+			>"$log.tp" 2>&1 &
+		tp=$!
+		python3 tests/model/model.py --backend fanotify --mode $mode --seeds "$seeds" \
+			>"$log.fan" 2>&1
+		frc=$?
+		wait $tp
+		count "model: tracepoint, $mode ($seeds seeds)" model "$log.tp" $?
+		count "model: fanotify, $mode ($seeds seeds)" model "$log.fan" $frc
+	done
+	rm -f "$log.tp" "$log.fan"
+else
+	echo "== model: skipped (VW_MODEL_SEEDS=0)"
+	skip=$((skip + 1))
+fi
 
 if [ "${VW_VMTEST:-1}" = 0 ]; then
 	echo "== fentry backend in a VM: skipped (VW_VMTEST=0)"

@@ -22,6 +22,7 @@ import ast
 import ctypes
 import hashlib
 import os
+import queue
 import random
 import shutil
 import stat
@@ -30,6 +31,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "integration"))
+sys.path.insert(0, os.path.dirname(HERE))   # the VM keeps harness.py one level up
 from harness import Daemon, Tree, backend_reason  # noqa: E402
 
 NAMES = ["a", "b", "c", "dd"]
@@ -267,16 +269,38 @@ class World:
         name = ".sync-%d" % self.n
         with open(os.path.join(self.root, name), "wb"):
             pass
-        e = self.d.wait(lambda e: e.get("event") == "create" and e.get("path") == name, 20)
+        e = self.wait_new(lambda e: e.get("event") == "create" and e.get("path") == name)
         if e is None:
             raise AssertionError("no line for sync file %s; last lines:\n%s\nstderr: %s" %
                                  (name, "\n".join(str(x) for x in self.d.seen[-8:]),
                                   "".join(self.d.err)[-2000:]))
         if self.mode == "settled":   # the rest of its batch (lines come parents first)
-            b = e["batch"]
-            self.d.wait(lambda _: sum(1 for x in self.d.seen if x.get("batch") == b and
-                                      x.get("root") == self.root) >= e["batch_size"], 20)
+            b, left = e["batch"], [e["batch_size"]]
+
+            def rest(x):
+                if x.get("batch") == b and x.get("root") == self.root:
+                    left[0] -= 1
+                return left[0] <= 0
+            self.wait_new(rest)
         os.unlink(os.path.join(self.root, name))
+
+    def wait_new(self, pred, timeout=20):
+        """The first line not yet consumed that matches pred (waiting for it), or None."""
+        for e in self.d.seen[self.pos:]:
+            if pred(e):
+                return e
+        end = time.time() + timeout
+        while time.time() < end:
+            try:
+                e = self.d.lines.get(timeout=max(0.01, end - time.time()))
+            except queue.Empty:
+                return None
+            if e is None:
+                return None
+            self.d.seen.append(e)
+            if pred(e):
+                return e
+        return None
 
     def consume(self, strict):
         lines = self.d.seen[self.pos:]
@@ -333,9 +357,10 @@ class World:
                     p.startswith(q + "/") for q in named if q):
                 problems.append("%s is gone but no line names it or a directory above it" % p)
         if problems:
-            problems.append("lines: " + " | ".join(
-                "%s %s%s" % (e["event"], e["path"], " <- " + e["old_path"] if "old_path" in e
-                             else "") for e in lines if not e["path"].startswith(".sync")))
+            problems.append("lines (#batch): " + " | ".join(
+                "#%s %s %s%s" % (e.get("batch"), e["event"], e["path"],
+                                 " <- " + e["old_path"] if "old_path" in e else "")
+                for e in lines if not e["path"].startswith(".sync")))
         return problems
 
     def close(self):
