@@ -226,39 +226,35 @@ static void root_changed(struct daemon *d, struct vw_project *p, bool back)
 		d->crawling = true;
 }
 
-/* --raw: a directory moved in from outside: what it holds, as create lines with "source":"scan". */
-static void scan_moved_in(struct daemon *d, const struct vw_out *o, const char *rel)
+struct scan {
+	struct daemon *d;
+	const struct vw_out *o;
+};
+
+static int scan_one(void *ctx, const char *rel, const struct stat *st)
 {
-	char abs[PATH_MAX * 2];
-	struct dirent *de;
-	DIR *dir;
+	struct scan *s = ctx;
+	struct vw_out c = *s->o;
 
-	snprintf(abs, sizeof(abs), "%s/%s", o->project->root, rel);
-	dir = opendir(abs);
-	while (dir && (de = readdir(dir))) {
-		struct vw_out c = *o;
-		char child[PATH_MAX];
-		struct stat st;
+	c.event = "create";
+	c.path = rel;
+	c.old_path = NULL;
+	c.type = ftype_name(ftype_of_mode(st->st_mode));
+	c.type_late = false;
+	c.source = "scan";
+	((struct vw_project *)c.project)->changes++;
+	if (!s->d->out_broken && json_out_change(s->d->out, &c) < 0)
+		s->d->out_broken = true;
+	return 0;
+}
 
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
-		    (size_t)snprintf(child, sizeof(child), "%s/%s", rel, de->d_name) >= sizeof(child) ||
-		    fstatat(dirfd(dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-			continue;
-		if (o->project->ignore && ignore_match(o->project->ignore, child, S_ISDIR(st.st_mode)))
-			continue;
-		c.event = "create";
-		c.path = child;
-		c.old_path = NULL;
-		c.type = ftype_name(ftype_of_mode(st.st_mode));
-		c.source = "scan";
-		((struct vw_project *)o->project)->changes++;
-		if (!d->out_broken && json_out_change(d->out, &c) < 0)
-			d->out_broken = true;
-		if (S_ISDIR(st.st_mode))
-			scan_moved_in(d, o, child);
-	}
-	if (dir)
-		closedir(dir);
+/* --raw: a directory moved in from outside: what it holds, as create lines with "source":"scan". */
+static void scan_moved_in(struct daemon *d, const struct vw_out *o)
+{
+	struct scan s = { .d = d, .o = o };
+	bool vanished = false;
+
+	walk_below(o->project, o->path, scan_one, &s, &vanished);
 }
 
 static void on_out(void *ctx, const struct vw_out *o)
@@ -282,9 +278,9 @@ static void on_out(void *ctx, const struct vw_out *o)
 		((struct vw_project *)o->project)->changes++;
 		if (!d->out_broken && json_out_change(d->out, o) < 0)
 			d->out_broken = true;
-		if (o->ev->op == VW_OP_RENAME && !strcmp(o->event, "create") && o->type &&
-		    !strcmp(o->type, "dir"))
-			scan_moved_in(d, o, o->path);
+		if (o->ev->op == VW_OP_RENAME && !strcmp(o->event, "create") &&
+		    (o->type_late || (o->type && !strcmp(o->type, "dir"))))
+			scan_moved_in(d, o);	/* a type read late may be a later occupant's */
 		return;
 	}
 	if (debounce_add(d->deb, o, now_ns(CLOCK_MONOTONIC)) < 0)

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "events.h"
 #include "ignore.h"
@@ -307,41 +308,82 @@ static void translate(struct rc *r)
 
 /* --- lines --------------------------------------------------------------------------- */
 
-/* A created directory: one create per entry below it, parents first. */
-static int list_tree(struct rc *r, const char *rel, const struct rc_item *it)
+static int walk_fd(const struct vw_project *p, int fd, char *rel, size_t len, walk_fn fn,
+		   void *ctx, bool *vanished)
 {
-	char abs[PATH_MAX * 2];
+	DIR *dir = fdopendir(fd);
 	struct dirent *de;
 	int ret = 0;
-	DIR *dir;
 
-	snprintf(abs, sizeof(abs), "%s/%s", r->p->root, rel);
-	dir = opendir(abs);
 	if (!dir) {
-		r->torn = true;	/* gone again: its delete will come */
+		close(fd);
+		*vanished = true;
 		return 0;
 	}
 	while (!ret && (de = readdir(dir))) {
-		char child[PATH_MAX];
+		size_t n = strlen(de->d_name);
 		struct stat st;
+		int cfd;
 
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") || len + 1 + n >= PATH_MAX)
 			continue;
-		if ((size_t)snprintf(child, sizeof(child), "%s/%s", rel, de->d_name) >= sizeof(child))
-			continue;
+		rel[len] = '/';
+		memcpy(rel + len + 1, de->d_name, n + 1);
 		if (fstatat(dirfd(dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-			r->torn = true;
+			*vanished = true;
 			continue;
 		}
-		if (r->p->ignore && ignore_match(r->p->ignore, child, S_ISDIR(st.st_mode)))
+		if (p->ignore && ignore_match(p->ignore, rel, S_ISDIR(st.st_mode)))
 			continue;
-		pset_add(&r->listed, child);
-		ret = emit_st(r, "create", child, NULL, type_of(st.st_mode), it, "scan", &st);
-		if (!ret && S_ISDIR(st.st_mode))
-			ret = list_tree(r, child, it);
+		ret = fn(ctx, rel, &st);
+		if (ret || !S_ISDIR(st.st_mode))
+			continue;
+		cfd = openat(dirfd(dir), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (cfd < 0)
+			*vanished = true;
+		else
+			ret = walk_fd(p, cfd, rel, len + 1 + n, fn, ctx, vanished);
 	}
+	rel[len] = 0;
 	closedir(dir);
 	return ret;
+}
+
+int walk_below(const struct vw_project *p, const char *rel, walk_fn fn, void *ctx, bool *vanished)
+{
+	char abs[PATH_MAX * 2], buf[PATH_MAX];
+	int fd;
+
+	snprintf(abs, sizeof(abs), "%s/%s", p->root, rel);
+	if (snprintf(buf, sizeof(buf), "%s", rel) >= (int)sizeof(buf))
+		return 0;
+	fd = open(abs, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		*vanished = true;	/* gone again: its delete will come */
+		return 0;
+	}
+	return walk_fd(p, fd, buf, strlen(buf), fn, ctx, vanished);
+}
+
+struct listing {
+	struct rc *r;
+	const struct rc_item *it;
+};
+
+static int list_one(void *ctx, const char *rel, const struct stat *st)
+{
+	struct listing *l = ctx;
+
+	pset_add(&l->r->listed, rel);
+	return emit_st(l->r, "create", rel, NULL, type_of(st->st_mode), l->it, "scan", st);
+}
+
+/* A created directory: one create per entry below it, parents first. */
+static int list_tree(struct rc *r, const char *rel, const struct rc_item *it)
+{
+	struct listing l = { .r = r, .it = it };
+
+	return walk_below(r->p, rel, list_one, &l, &r->torn);
 }
 
 static int depth_cmp(const void *a, const void *b)

@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include "debounce.h"
 #include "state.h"
@@ -34,5 +35,16 @@
 size_t reconcile_batch(struct vw_state *st, const struct vw_project *p, const struct vw_dirty *v,
 		       size_t n, uint64_t batch, bool may_defer, settled_fn fn, void *fctx,
 		       unchanged_fn unchanged, void *uctx);
+
+/*
+ * Call @fn for every entry below directory @rel of @p's root (parents first,
+ * paths relative to the root, @p's ignore rules applied), through directory
+ * descriptors, so a directory renamed while it is walked is still walked
+ * whole, under the name it had when the walk began. @fn returns 0, or a
+ * negative errno to stop. Returns 0 or that errno; *vanished is set when an
+ * entry or directory disappeared during the walk (a change is on its way).
+ */
+typedef int (*walk_fn)(void *ctx, const char *rel, const struct stat *st);
+int walk_below(const struct vw_project *p, const char *rel, walk_fn fn, void *ctx, bool *vanished);
 
 #endif
