@@ -60,6 +60,7 @@ struct daemon {
 	struct vw_state *state;		/* snapshots: rescans at start and after losses */
 	struct vw_runner *runner;	/* analyzer jobs (settled mode) */
 	bool crawling;
+	bool full_crawl;	/* a project's whole tree is being crawled (start, rescan, root back) */
 	uint64_t rescan_batch;
 	int sfd, tfd, dfd;		/* signals, stats tick, debounce deadline */
 	FILE *out;
@@ -213,7 +214,7 @@ static void root_changed(struct daemon *d, struct vw_project *p, bool back)
 		describe_root(d, p);
 	if (!d->loader) {
 		if (d->idx && index_crawl(d->idx, p, "") == 0)
-			d->crawling = true;
+			d->crawling = d->full_crawl = true;
 		return;
 	}
 	p->gone = true;		/* out under the old identity, in again under the new one */
@@ -223,7 +224,7 @@ static void root_changed(struct daemon *d, struct vw_project *p, bool back)
 	p->ino = st.st_ino;
 	loader_add_project(d->loader, p);
 	if (d->idx && index_crawl(d->idx, p, "") == 0)
-		d->crawling = true;
+		d->crawling = d->full_crawl = true;
 }
 
 struct scan {
@@ -377,8 +378,14 @@ static size_t settle_batch(void *ctx, const struct vw_project *p, const struct v
 			root_changed(d, (struct vw_project *)p, false);
 		return 0;	/* nothing is reported under a root path that names something else */
 	}
-	return reconcile_batch(d->state, p, v, n, batch, may_defer, fn, fctx,
-			       d->fps ? content_unchanged : NULL, d);
+	n = reconcile_batch(d->state, p, v, n, batch, may_defer, fn, fctx,
+			    d->fps ? content_unchanged : NULL, d);
+	if (n == VW_RECONCILE_AGAIN)
+		log_debug("settle: %s: the tree moved while the batch was looked at; again", p->name);
+	else
+		log_debug("settle: %s: batch %llu: %zu lines (may defer %d)", p->name,
+			  (unsigned long long)batch, n, may_defer);
+	return n;
 }
 
 /* --skip-identical: a "modify" whose bytes are what they were is not a change. */
@@ -410,7 +417,7 @@ static void crawl_file(void *ctx, const struct vw_project *p, const char *rel, i
 	 * A path with changes pending is described by its batch, from what was
 	 * known before them: the crawl must not make it look old already.
 	 */
-	if (d->state && !(d->deb && debounce_dirty(d->deb, p, rel)) &&
+	if (d->state && d->full_crawl && !(d->deb && debounce_dirty(d->deb, p, rel)) &&
 	    fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
 		state_put(d->state, p, rel, &st);
 	if (!d->fps || is_dir)
@@ -464,8 +471,10 @@ static void crawl_done(struct daemon *d)
 {
 	int ret;
 
-	if (!d->state)
+	/* a renamed directory's crawl only keeps the index of existing paths current */
+	if (!d->state || !d->full_crawl)
 		return;
+	d->full_crawl = false;
 	if (d->deb)	/* pending paths the crawl left out: into the picture first */
 		debounce_flush(d->deb, 0, true, on_settled, d);
 	d->rescan_batch = 0;	/* json: rescans have their own batch 0 */
@@ -486,7 +495,7 @@ static void rescan_all(struct daemon *d)
 			continue;
 		state_begin_rescan(d->state, &d->projects.v[i]);
 		if (index_crawl(d->idx, &d->projects.v[i], "") == 0)
-			d->crawling = true;
+			d->crawling = d->full_crawl = true;
 	}
 	log_warnx("rescan: changes were lost; crawling every project to reconcile");
 }
@@ -897,7 +906,7 @@ static int setup_settled(struct daemon *d, const struct run_opts *o)
 	for (size_t i = 0; i < d->projects.n; i++)
 		if (index_crawl(d->idx, &d->projects.v[i], "") < 0)
 			return -ENOMEM;
-	d->crawling = true;
+	d->crawling = d->full_crawl = true;
 	if (o->raw)
 		return 0;
 	if (o->skip_identical && !(d->fps = fps_new()))
@@ -937,7 +946,7 @@ static int project_start(struct daemon *d, struct vw_project *p, char *err, size
 	if (d->state)
 		state_load(d->state, p);
 	if (d->idx && index_crawl(d->idx, p, "") == 0)
-		d->crawling = true;
+		d->crawling = d->full_crawl = true;
 	json_out_project(d->out, "project_added", p);
 	flush_out(d);
 	log_info("project %s (%s) added", p->name, p->root);

@@ -647,6 +647,7 @@ static size_t flush_reconcile(struct vw_debounce *d, struct batch *b, bool may_d
 				.attrib = e->attrib,
 				.moved_here = e->moved_here,
 				.left = e->left,
+				.now = e->now,
 				.cut = e->cut,
 				.writes = e->writes,
 				.type = e->type,

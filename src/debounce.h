@@ -59,6 +59,7 @@ struct vw_dirty {
 	bool attrib;		/* metadata changed */
 	bool moved_here;	/* a rename put what is here now here (inode numbers are reused) */
 	uint8_t left;		/* how what was here when the batch began left (VW_LEFT_*) */
+	bool now;		/* the latest event left something here */
 	bool cut;		/* the kernel flagged the path as cut */
 	uint32_t writes;
 	const char *type;	/* as the last event said; may be NULL */

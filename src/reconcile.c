@@ -629,12 +629,20 @@ static size_t deliver(struct rc *r, uint64_t batch, settled_fn fn, void *fctx,
 /*
  * A second look at every path, after the lines are decided: the file system
  * changed under the batch while it was looked at when one differs from the
- * first look (the change's events are on their way). Two looks that agree
- * bracket a moment in which everything the first look saw was so.
+ * first look, or was ahead of the events read when a path the events say is
+ * there is gone and no event took it or a directory above it away (the
+ * change's events are on their way). Two looks that agree, and agree with the
+ * events, bracket a moment in which everything the first look saw was so.
  */
-static bool torn(const struct rc *r)
+static bool torn(struct rc *r)
 {
-	for (size_t i = 0; i < r->n; i++) {
+	struct pset absent = {};
+	bool ret = false;
+
+	for (size_t i = 0; i < r->n; i++)
+		if (!r->it[i].d->now)
+			pset_add(&absent, r->it[i].d->path);
+	for (size_t i = 0; i < r->n && !ret; i++) {
 		const struct rc_item *it = &r->it[i];
 		char abs[PATH_MAX * 2];
 		struct stat st;
@@ -645,9 +653,13 @@ static bool torn(const struct rc *r)
 		if (live != it->live || (live && (st.st_ino != it->st.st_ino ||
 						  st.st_dev != it->st.st_dev ||
 						  !same_type(st.st_mode, it->st.st_mode))))
-			return true;
+			ret = true;
+		/* the events say it is there, none took it or a directory above it away */
+		else if (!live && it->d->now && !pset_above(&absent, it->d->path))
+			ret = true;
 	}
-	return false;
+	free(absent.k);
+	return ret;
 }
 
 size_t reconcile_batch(struct vw_state *st, const struct vw_project *p, const struct vw_dirty *v,

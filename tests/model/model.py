@@ -258,7 +258,7 @@ class World:
         self.tree = Tree("vw-model-")
         self.root = self.tree.mkdir("root")
         self.outside = self.tree.mkdir("outside")
-        extra = ["--no-default-ignores"]
+        extra = ["--no-default-ignores"] + (["-v", "-v"] if os.environ.get("VW_MODEL_VERBOSE") else [])
         if mode == "settled":
             extra += ["--settle", str(SETTLE_MS), "--max-delay", "400"]
         self.d = Daemon([self.root], backend, raw=(mode == "raw"), extra=extra)
@@ -377,6 +377,9 @@ class World:
             if p not in after and p not in named and not any(
                     p.startswith(q + "/") for q in named if q):
                 problems.append("%s is gone but no line names it or a directory above it" % p)
+        if problems and os.environ.get("VW_MODEL_VERBOSE"):
+            with open(os.environ["VW_MODEL_VERBOSE"], "w") as f:
+                f.write("".join(self.d.err))
         if problems:
             problems.append("lines (#batch): " + " | ".join(
                 "#%s %s %s%s" % (e.get("batch"), e["event"], e["path"],
