@@ -301,7 +301,16 @@ struct fan_names {
 	const char *odir, *oname;	/* OLD_DFID_NAME */
 	const fsid_t *ofsid;		/* FAN_EVENT_INFO_TYPE_FID: the object itself */
 	struct file_handle *obj;
+	char dbuf[PATH_MAX], odbuf[PATH_MAX];	/* own copies: the cache slot may be reused */
 };
+
+/* A copy of a directory's path: both sides of a rename may share a cache slot. */
+static const char *keep(char *buf, const char *path)
+{
+	if (!path || snprintf(buf, PATH_MAX, "%s", path) >= PATH_MAX)
+		return NULL;
+	return buf;
+}
 
 /* Walk the info records of one event; resolve each directory handle. */
 static void parse_info(struct vw_fan *f, const struct fanotify_event_metadata *md,
@@ -324,11 +333,11 @@ static void parse_info(struct vw_fan *f, const struct fanotify_event_metadata *m
 		if (h->info_type == FAN_EVENT_INFO_TYPE_DFID_NAME ||
 		    h->info_type == FAN_EVENT_INFO_TYPE_NEW_DFID_NAME) {
 			dir = dir_path(f, (const fsid_t *)&fid->fsid, fh);
-			n->dir = dir;
+			n->dir = keep(n->dbuf, dir);
 			n->name = name;
 		} else if (h->info_type == FAN_EVENT_INFO_TYPE_OLD_DFID_NAME) {
 			dir = dir_path(f, (const fsid_t *)&fid->fsid, fh);
-			n->odir = dir;
+			n->odir = keep(n->odbuf, dir);
 			n->oname = name;
 		} else if (h->info_type == FAN_EVENT_INFO_TYPE_FID) {
 			n->ofsid = (const fsid_t *)&fid->fsid;
@@ -464,7 +473,7 @@ int fan_read(struct vw_fan *f, event_fn fn, void *ctx)
 		if (len < 0)
 			return errno == EAGAIN ? 0 : -errno;
 		for (; FAN_EVENT_OK(md, len); md = FAN_EVENT_NEXT(md, len)) {
-			struct fan_names n = {};
+			struct fan_names n;
 
 			if (md->vers != FANOTIFY_METADATA_VERSION) {
 				f->unresolved++;
@@ -478,6 +487,9 @@ int fan_read(struct vw_fan *f, event_fn fn, void *ctx)
 			}
 			if (md->pid == f->self)
 				continue;	/* never feed our own writes back */
+			n.dir = n.name = n.odir = n.oname = NULL;	/* the buffers need no clearing */
+			n.ofsid = NULL;
+			n.obj = NULL;
 			parse_info(f, md, &n);
 			deliver(f, md, &n, fn, ctx);
 			if ((md->mask & FAN_ONDIR) && (md->mask & (FAN_RENAME | FAN_MOVED_FROM |
