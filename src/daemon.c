@@ -354,7 +354,10 @@ static bool path_gone(void *ctx, const struct vw_project *p, const char *path)
 
 	(void)ctx;
 	snprintf(abs, sizeof(abs), "%s/%s", p->root, path);
-	return lstat(abs, &st) < 0 && (errno == ENOENT || errno == ENOTDIR);
+	if (lstat(abs, &st) == 0 || (errno != ENOENT && errno != ENOTDIR))
+		return false;
+	log_debug("settle: %s: %s is gone, yet no event said so: waiting for it", p->name, path);
+	return true;
 }
 
 static bool path_existed(void *ctx, const struct vw_project *p, const char *path)
@@ -880,6 +883,8 @@ static int setup_backend(struct daemon *d, const struct run_opts *o)
 		return ret;
 	}
 	d->backend = VW_BACKEND_FANOTIFY;
+	if (d->deb)	/* it names paths when an event is read, not when it happened */
+		debounce_presence(d->deb, false);
 	return 0;
 }
 

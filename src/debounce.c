@@ -57,6 +57,7 @@ struct vw_debounce {
 	struct batch **heap;	/* pending batches, earliest deadline first */
 	size_t nheap;
 	uint64_t next_batch;
+	bool presence;		/* the events' order tells what is there */
 };
 
 struct vw_debounce *debounce_new(const struct vw_debounce_opts *o)
@@ -67,7 +68,13 @@ struct vw_debounce *debounce_new(const struct vw_debounce_opts *o)
 		return NULL;
 	d->o = *o;
 	d->next_batch = 1;
+	d->presence = true;
 	return d;
+}
+
+void debounce_presence(struct vw_debounce *d, bool trusted)
+{
+	d->presence = trusted;
 }
 
 static void entry_free(struct entry *e)
@@ -647,7 +654,7 @@ static size_t flush_reconcile(struct vw_debounce *d, struct batch *b, bool may_d
 				.attrib = e->attrib,
 				.moved_here = e->moved_here,
 				.left = e->left,
-				.now = e->now,
+				.now = d->presence && e->now,
 				.cut = e->cut,
 				.writes = e->writes,
 				.type = e->type,
@@ -750,7 +757,7 @@ size_t debounce_flush(struct vw_debounce *d, uint64_t now_ns, bool all, settled_
 			continue;
 		}
 		may_defer = !all && d->o.reconcile && b->defers < VW_DEFER_MAX;
-		if (may_defer && d->o.gone && ahead_of_events(d, b)) {
+		if (may_defer && d->presence && d->o.gone && ahead_of_events(d, b)) {
 			defer(d, b, now_ns);
 			continue;
 		}

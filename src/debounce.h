@@ -112,6 +112,14 @@ struct vw_debounce;
 struct vw_debounce *debounce_new(const struct vw_debounce_opts *o);
 void debounce_free(struct vw_debounce *d);
 
+/*
+ * Whether the order of the events tells what is there (true at first): the
+ * BPF backends name each path as it changes; fanotify names it when the event
+ * is read, after later changes. When not, batches neither wait for the file
+ * system to agree with the events nor check that it does.
+ */
+void debounce_presence(struct vw_debounce *d, bool trusted);
+
 /* Merge one routed change seen at @now_ns. Returns 0 or -ENOMEM. */
 int debounce_add(struct vw_debounce *d, const struct vw_out *o, uint64_t now_ns);
 
