@@ -347,19 +347,6 @@ static int on_debounce(void *ctx, uint32_t events)
 	return 0;
 }
 
-static bool path_gone(void *ctx, const struct vw_project *p, const char *path)
-{
-	char abs[PATH_MAX * 2];
-	struct stat st;
-
-	(void)ctx;
-	snprintf(abs, sizeof(abs), "%s/%s", p->root, path);
-	if (lstat(abs, &st) == 0 || (errno != ENOENT && errno != ENOTDIR))
-		return false;
-	log_debug("settle: %s: %s is gone, yet no event said so: waiting for it", p->name, path);
-	return true;
-}
-
 static bool path_existed(void *ctx, const struct vw_project *p, const char *path)
 {
 	struct daemon *d = ctx;
@@ -900,7 +887,6 @@ static int setup_settled(struct daemon *d, const struct run_opts *o)
 		.hold = vcs_locked,
 		.unchanged = o->skip_identical ? content_unchanged : NULL,
 		.reconcile = settle_batch,
-		.gone = path_gone,
 		.ctx = d,
 	};
 

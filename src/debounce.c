@@ -709,33 +709,6 @@ static size_t flush_batch(struct vw_debounce *d, struct batch *b, bool may_defer
 	return n;
 }
 
-/*
- * A path the events say is there, and no event in the batch took it or a
- * directory above it away, yet the file system has nothing there: the change
- * that did is still on its way (the hooks report a syscall as it returns).
- */
-static bool ahead_of_events(struct vw_debounce *d, struct batch *b)
-{
-	for (struct entry *e = b->head; e; e = e->next) {
-		char up[PATH_MAX];
-		bool explained = false;
-		char *slash;
-
-		if (!e->now || snprintf(up, sizeof(up), "%s", e->path) >= (int)sizeof(up))
-			continue;
-		while (!explained && (slash = strrchr(up, '/'))) {
-			struct entry *a;
-
-			*slash = 0;
-			a = lookup(b, up);
-			explained = a && !a->now;
-		}
-		if (!explained && d->o.gone(d->o.ctx, b->project, e->path))
-			return true;
-	}
-	return false;
-}
-
 /* Look at @b again shortly. */
 static void defer(struct vw_debounce *d, struct batch *b, uint64_t now_ns)
 {
@@ -757,10 +730,6 @@ size_t debounce_flush(struct vw_debounce *d, uint64_t now_ns, bool all, settled_
 			continue;
 		}
 		may_defer = !all && d->o.reconcile && b->defers < VW_DEFER_MAX;
-		if (may_defer && d->presence && d->o.gone && ahead_of_events(d, b)) {
-			defer(d, b, now_ns);
-			continue;
-		}
 		heap_remove(d, b);
 		k = flush_batch(d, b, may_defer, fn, ctx);
 		if (k == VW_RECONCILE_AGAIN)

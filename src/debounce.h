@@ -78,9 +78,6 @@ typedef size_t (*reconcile_fn)(void *ctx, const struct vw_project *p, const stru
 			       size_t n, uint64_t batch, bool may_defer, settled_fn fn,
 			       void *fctx);
 
-/* True when @path (relative to @p's root) names nothing in the file system now. */
-typedef bool (*gone_fn)(void *ctx, const struct vw_project *p, const char *path);
-
 /* Holds a project's batch while it returns true (e.g. a VCS lock file exists). */
 typedef bool (*hold_fn)(void *ctx, const struct vw_project *p);
 
@@ -92,12 +89,6 @@ struct vw_debounce_opts {
 	existed_fn existed;
 	hold_fn hold;
 	unchanged_fn unchanged;
-	/*
-	 * Reconcile mode: a batch whose events say a path is there while the
-	 * file system says it is gone waits a little (a few times at most) for
-	 * the event that explains it, so a batch never reports half a rename.
-	 */
-	gone_fn gone;
 	/*
 	 * When set, batches only collect which paths changed (renames carry
 	 * what is pending below a moved directory along) and this decides what
@@ -115,8 +106,8 @@ void debounce_free(struct vw_debounce *d);
 /*
  * Whether the order of the events tells what is there (true at first): the
  * BPF backends name each path as it changes; fanotify names it when the event
- * is read, after later changes. When not, batches neither wait for the file
- * system to agree with the events nor check that it does.
+ * is read, after later changes. When not, a batch is not looked at again
+ * for a path the events say is there and the file system has not.
  */
 void debounce_presence(struct vw_debounce *d, bool trusted);
 

@@ -208,10 +208,12 @@ static void look(struct rc *r, struct rc_item *it, bool complete)
 		}
 	}
 	/*
-	 * Created in this batch, yet already in the model as this very inode: the
-	 * crawl read it before its create event arrived. It is news all the same.
+	 * Created in this batch, yet already in the model as this very inode: a
+	 * crawl still running read it before its create event arrived. It is news
+	 * all the same. Otherwise a listing reported it already.
 	 */
-	if (it->d->created && it->known && it->live && it->m.ino == (uint64_t)it->st.st_ino)
+	if (!complete && it->d->created && it->known && it->live &&
+	    it->m.ino == (uint64_t)it->st.st_ino)
 		it->known = false;
 	it->src = -1;
 	classify(it);
@@ -296,8 +298,8 @@ static void translate(struct rc *r)
 			} else {
 				it->known = false;
 			}
-			if (it->d->created && it->known && it->live &&
-			    it->m.ino == (uint64_t)it->st.st_ino)
+			if (!state_complete(r->st, r->p) && it->d->created && it->known &&
+			    it->live && it->m.ino == (uint64_t)it->st.st_ino)
 				it->known = false;
 			classify(it);
 			break;
