@@ -239,6 +239,100 @@ static void deadline_is_the_earliest_pending_batch(void **state)
 	debounce_free(d);
 }
 
+/* --- reconcile mode: a batch the file system was ahead of is looked at again ------- */
+
+struct fake_rc {
+	int calls, again;	/* answer AGAIN to the first @again calls that may defer */
+	bool last_may_defer;
+	size_t last_n;
+	char paths[4][32];
+	bool now[4];
+};
+
+static struct fake_rc frc;
+
+static size_t fake_reconcile(void *ctx, const struct vw_project *p, const struct vw_dirty *v,
+			     size_t n, uint64_t batch, bool may_defer, settled_fn fn, void *fctx)
+{
+	frc.calls++;
+	frc.last_may_defer = may_defer;
+	frc.last_n = n;
+	for (size_t i = 0; i < n && i < 4; i++) {
+		snprintf(frc.paths[i], sizeof(frc.paths[i]), "%s", v[i].path);
+		frc.now[i] = v[i].now;
+	}
+	if (may_defer && frc.again-- > 0)
+		return VW_RECONCILE_AGAIN;
+	return n;
+}
+
+static struct vw_debounce *mk_rc(void)
+{
+	struct vw_debounce_opts o = {
+		.settle_ns = 50 * MSEC,
+		.max_delay_ns = 1000 * MSEC,
+		.batch_max = 1000,
+		.existed = existed,
+		.reconcile = fake_reconcile,
+	};
+
+	memset(existing, 0, sizeof(existing));
+	memset(&frc, 0, sizeof(frc));
+	return debounce_new(&o);
+}
+
+static void batch_looked_at_again_keeps_its_paths_and_takes_new_events(void **state)
+{
+	struct vw_debounce *d = mk_rc();
+	size_t n;
+
+	frc.again = 1;
+	add(d, 0, "create", "x", NULL);
+	n = debounce_flush(d, 60 * MSEC, false, collect, NULL);
+	assert_int_equal(n, 0);
+	assert_int_equal(frc.calls, 1);
+	assert_true(debounce_deadline(d) == 70 * MSEC);	/* 10 ms later */
+	add(d, 65 * MSEC, "rename", "y", "x");	/* the event that was on its way */
+	assert_int_equal(debounce_flush(d, 70 * MSEC, false, collect, NULL), 0);	/* settling */
+	n = debounce_flush(d, 120 * MSEC, false, collect, NULL);
+	assert_int_equal(n, 2);
+	assert_int_equal(frc.calls, 2);
+	assert_int_equal(frc.last_n, 2);
+	assert_string_equal(frc.paths[0], "x");
+	assert_false(frc.now[0]);	/* renamed away */
+	assert_string_equal(frc.paths[1], "y");
+	assert_true(frc.now[1]);
+	assert_true(debounce_deadline(d) == 0);
+	debounce_free(d);
+}
+
+static void batch_is_reported_after_fifty_looks_whatever_they_find(void **state)
+{
+	struct vw_debounce *d = mk_rc();
+	uint64_t t = 60 * MSEC;
+
+	frc.again = 1000;
+	add(d, 0, "modify", "busy", NULL);
+	while (debounce_deadline(d) && frc.calls < 100) {
+		debounce_flush(d, t, false, collect, NULL);
+		t += 10 * MSEC;
+	}
+	assert_int_equal(frc.calls, 51);
+	assert_false(frc.last_may_defer);
+	debounce_free(d);
+}
+
+static void presence_not_trusted_says_nothing_is_there(void **state)
+{
+	struct vw_debounce *d = mk_rc();
+
+	debounce_presence(d, false);
+	add(d, 0, "create", "x", NULL);
+	assert_int_equal(debounce_flush(d, 60 * MSEC, false, collect, NULL), 1);
+	assert_false(frc.now[0]);
+	debounce_free(d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -253,6 +347,9 @@ int main(void)
 		cmocka_unit_test(moved_then_deleted_is_a_delete_of_the_original),
 		cmocka_unit_test(busy_project_flushes_at_max_delay_in_one_batch),
 		cmocka_unit_test(deadline_is_the_earliest_pending_batch),
+		cmocka_unit_test(batch_looked_at_again_keeps_its_paths_and_takes_new_events),
+		cmocka_unit_test(batch_is_reported_after_fifty_looks_whatever_they_find),
+		cmocka_unit_test(presence_not_trusted_says_nothing_is_there),
 	};
 
 	return cmocka_run_group_tests_name("debounce", tests, NULL, NULL);
