@@ -284,6 +284,44 @@ class Exactness(DaemonCase):
         self.assertIn(("rename", "y/b", "x"), got)
 
 
+    def test_inode_number_reused_after_rm_r_is_not_a_rename(self):
+        # filesystems hand a freed inode number to the next new file: only a rename seen
+        # makes a rename, and only from a name whose content left by one
+        os.mkdir(os.path.join(self.root, "x"))
+        self.start_settled()
+        for i in range(3):
+            y = os.path.join(self.root, "y%d" % i)
+            os.mkdir(y)
+            write(os.path.join(y, "f"))
+            self.marker()
+
+            def op(r):
+                shutil.rmtree(y)
+                os.mkdir(os.path.join(r, "dd%d" % i))
+                os.rename(os.path.join(r, "dd%d" % i), os.path.join(r, "x", "dd%d" % i))
+            got = self.settled(op)
+            self.assertNotIn(("rename", "x/dd%d" % i, "y%d" % i), got)
+
+    def test_directory_deleted_and_replaced_by_a_moved_in_tree_is_listed(self):
+        out = Tree()
+        try:
+            self.start_settled()
+            for i in range(3):
+                x = os.path.join(self.root, "x%d" % i)
+                os.mkdir(x)
+                write(os.path.join(x, "old"))
+                self.marker()
+                src = out.mkdir("in%d" % i)
+                write(os.path.join(src, "f"))
+
+                def op(r):   # the new directory may get the old one's inode number
+                    shutil.rmtree(x)
+                    os.rename(src, x)
+                got = self.settled(op)
+                self.assertIn(("create", "x%d/f" % i, None), got)
+        finally:
+            out.cleanup()
+
 class FanotifyExactness(Exactness):
     backend = "fanotify"
 
