@@ -33,6 +33,8 @@ struct entry {
 	bool moved_here;	/* a rename brought its content */
 	bool created_first;	/* the batch's first change of this path created it */
 	uint8_t left;		/* how what was here when the batch began left: VW_LEFT_* */
+	const char *written;	/* the last data or metadata change through this name... */
+	uint64_t written_ino;	/* ...and the inode it went to (0: not known) */
 	uint32_t writes;
 	const char *type;	/* static strings from ftype_name() */
 	char *src;
@@ -514,10 +516,14 @@ static int dirty_add(struct vw_debounce *d, struct batch *b, const struct vw_out
 	e->now = strcmp(o->event, "delete") != 0;
 	if (creates || strcmp(o->event, "delete") == 0) {
 		flags_clear(e);	/* what was written before belongs to another file */
-	} else if (strcmp(o->event, "attrib") == 0) {
-		e->attrib = true;
-	} else {	/* modify, truncate */
-		note_data(e, strcmp(o->event, "truncate") == 0);
+	} else {
+		if (strcmp(o->event, "attrib") == 0)
+			e->attrib = true;
+		else	/* modify, truncate */
+			note_data(e, strcmp(o->event, "truncate") == 0);
+		/* its other names, if any, changed too (0: by name, the inode is not known) */
+		e->written = e->written && strcmp(o->event, "attrib") == 0 ? e->written : o->event;
+		e->written_ino = o->ev->ino;
 	}
 	note(e, o);
 	return 0;
@@ -655,6 +661,8 @@ static size_t flush_reconcile(struct vw_debounce *d, struct batch *b, bool may_d
 				.moved_here = e->moved_here,
 				.left = e->left,
 				.now = d->presence && e->now,
+				.written = e->written,
+				.written_ino = e->written_ino,
 				.cut = e->cut,
 				.writes = e->writes,
 				.type = e->type,

@@ -60,6 +60,8 @@ struct vw_dirty {
 	bool moved_here;	/* a rename put what is here now here (inode numbers are reused) */
 	uint8_t left;		/* how what was here when the batch began left (VW_LEFT_*) */
 	bool now;		/* the latest event left something here */
+	const char *written;	/* the last modify/truncate/attrib through this name (or NULL)... */
+	uint64_t written_ino;	/* ...to this inode: its other names changed too */
 	bool cut;		/* the kernel flagged the path as cut */
 	uint32_t writes;
 	const char *type;	/* as the last event said; may be NULL */

@@ -383,7 +383,7 @@ static const struct fan_op fan_ops_deleted_last[] = {
  * name it had, which now names nothing (or another file), so it is not
  * reported; its delete was. A handle that no longer opens is gone as well.
  */
-static bool object_unlinked(const struct vw_fan *f, const struct fan_names *n)
+static bool object_unlinked(const struct vw_fan *f, const struct fan_names *n, uint64_t *ino)
 {
 	struct stat st;
 	int mfd = -1, fd;
@@ -400,6 +400,8 @@ static bool object_unlinked(const struct vw_fan *f, const struct fan_names *n)
 	if (fd < 0)
 		return errno == ESTALE;
 	gone = fstat(fd, &st) == 0 && st.st_nlink == 0;
+	if (!gone)
+		*ino = st.st_ino;	/* its other names hear of the change too */
 	close(fd);
 	return gone;
 }
@@ -414,7 +416,7 @@ static void deliver(struct vw_fan *f, const struct fanotify_event_metadata *md,
 
 	ev.ts_ns = now_ns(CLOCK_BOOTTIME);
 	ev.flags = VW_EVU_NO_TID | VW_EVU_NO_CGROUP;
-	if (!(md->mask & ~(FAN_MODIFY | FAN_ATTRIB | FAN_ONDIR)) && object_unlinked(f, n))
+	if (!(md->mask & ~(FAN_MODIFY | FAN_ATTRIB | FAN_ONDIR)) && object_unlinked(f, n, &ev.ino))
 		return;
 	if ((!n->dir || !n->name) && !((md->mask & FAN_RENAME) && n->odir && n->oname)) {
 		f->unresolved++;

@@ -185,8 +185,8 @@ static void classify(struct rc_item *it)
 	else if (!before)
 		it->cls = RC_NEW;
 	else if (it->m.ino != (uint64_t)it->st.st_ino || !same_type(it->m.mode, it->st.st_mode) ||
-		 it->d->left == VW_LEFT_DELETE)
-		it->cls = RC_REPL;	/* deleted in the batch: the same number is another inode */
+		 it->d->left != VW_LEFT_NONE)
+		it->cls = RC_REPL;	/* left in the batch: the same number may be another inode */
 	else
 		it->cls = RC_SAME;
 }
@@ -497,9 +497,16 @@ static int lines_changes(struct rc *r)
  * A file with several names changed through one of them changed under all of
  * them: the other names the model knows for that inode get the same line.
  */
+/* A changed file that may have other names: a line about it, or a written name gone since. */
+struct link_origin {
+	uint64_t ino;
+	const char *event;
+	const struct rc_item *it;
+	long line;		/* the line's index; -1 for a gone name (the event's inode) */
+};
+
 struct link_ctx {
-	struct rc *r;
-	size_t *origin;			/* indexes of lines about linked files */
+	struct link_origin *o;
 	size_t n;
 	struct pset named;		/* paths that already have a line */
 	char **peer;			/* (path, origin index) found in the model */
@@ -514,7 +521,7 @@ static bool link_peer(void *ctx, const char *rel, const struct vw_state_entry *e
 	if (!S_ISREG(e->mode) || pset_has(&c->named, rel))
 		return true;
 	for (size_t i = 0; i < c->n; i++) {
-		if (e->ino != (uint64_t)c->r->out[c->origin[i]].st.st_ino)
+		if (e->ino != c->o[i].ino)
 			continue;
 		if (c->npeer == c->cap) {
 			size_t cap = c->cap ? c->cap * 2 : 8;
@@ -551,43 +558,113 @@ static const char *link_event(const struct rc_line *l)
 	return NULL;
 }
 
+/*
+ * A name written or chmod-ed through: the inode it went to, when that may have
+ * other names (it has several, or the name holds another inode by now, or
+ * nothing). Its own line may be a listing's, which says nothing of links.
+ */
+static const char *written_event(const struct rc_item *it, uint64_t *ino)
+{
+	const struct vw_dirty *d = it->d;
+
+	if (d->written && !d->written_ino && it->live && S_ISREG(it->st.st_mode) &&
+	    it->st.st_nlink >= 2) {
+		*ino = it->st.st_ino;	/* by name: the inode is what the name holds */
+		return d->written;
+	}
+	if (!d->written || !d->written_ino ||
+	    (it->live && (uint64_t)it->st.st_ino == d->written_ino && it->st.st_nlink < 2))
+		return NULL;
+	*ino = d->written_ino;
+	return d->written;
+}
+
+/*
+ * Hard links: the other names of a file this batch changed, found in the
+ * model by inode and confirmed by lstat, get the same line. The file is named
+ * by a line, or was changed through a name that is gone by now.
+ */
 static int lines_links(struct rc *r)
 {
-	struct link_ctx c = { .r = r };
+	struct link_ctx c = {};
+	size_t cap = r->nout + r->n;
 	int ret = 0;
 
-	for (size_t i = 0; i < r->nout; i++)
-		if (link_event(&r->out[i]))
-			c.n++;
-	if (!c.n)
-		return 0;
-	c.origin = calloc(c.n, sizeof(*c.origin));
-	if (!c.origin)
+	c.o = calloc(cap ? cap : 1, sizeof(*c.o));
+	if (!c.o)
 		return -ENOMEM;
-	c.n = 0;
 	for (size_t i = 0; i < r->nout; i++) {
+		const char *ev = link_event(&r->out[i]);
+
 		pset_add(&c.named, r->out[i].path);
-		if (link_event(&r->out[i]))
-			c.origin[c.n++] = i;
+		if (ev)
+			c.o[c.n++] = (struct link_origin){ .ino = r->out[i].st.st_ino, .event = ev,
+							   .it = r->out[i].it, .line = (long)i };
 	}
-	state_each(r->st, r->p, link_peer, &c);
+	for (size_t i = 0; i < r->n; i++) {
+		uint64_t ino = 0;
+		const char *ev = written_event(&r->it[i], &ino);
+
+		if (ev)	/* even when its delete is a line: the inode lives on elsewhere */
+			c.o[c.n++] = (struct link_origin){ .ino = ino, .event = ev,
+							   .it = &r->it[i], .line = -1 };
+	}
+	if (c.n)
+		state_each(r->st, r->p, link_peer, &c);
 	for (size_t i = 0; i < c.npeer; i++) {
-		struct rc_line o = r->out[c.origin[c.of[i]]];	/* a copy: emitting moves r->out */
+		struct link_origin o = c.o[c.of[i]];
 		char abs[PATH_MAX * 2];
 		struct stat st;
 
 		snprintf(abs, sizeof(abs), "%s/%s", r->p->root, c.peer[i]);
-		if (!ret && lstat(abs, &st) == 0 && st.st_ino == o.st.st_ino &&
-		    st.st_dev == o.st.st_dev && !pset_has(&c.named, c.peer[i])) {
+		if (!ret && lstat(abs, &st) == 0 && S_ISREG(st.st_mode) && st.st_ino == o.ino &&
+		    (o.line < 0 || st.st_dev == r->out[o.line].st.st_dev) &&
+		    !pset_has(&c.named, c.peer[i])) {
 			pset_add(&c.named, c.peer[i]);
-			ret = emit_st(r, link_event(&o), c.peer[i], NULL, "file", o.it, NULL, &st);
+			ret = emit_st(r, o.event, c.peer[i], NULL, "file", o.it, NULL, &st);
 		}
 		free(c.peer[i]);
 	}
 	free(c.peer);
 	free(c.of);
-	free(c.origin);
+	free(c.o);
 	free(c.named.k);
+	return ret;
+}
+
+/*
+ * chmod, chown, utimes and truncate by name follow a symlink: a change said
+ * of a name that is a symlink now is the change of what it points to too,
+ * when that is in the project and no line names it yet.
+ */
+static int lines_through_symlinks(struct rc *r)
+{
+	size_t rl = strlen(r->p->root);
+	int ret = 0;
+
+	for (size_t i = 0; i < r->n && !ret; i++) {
+		const struct rc_item *it = &r->it[i];
+		const char *ev = it->d->modified ? (it->d->truncated_only ? "truncate" : "modify") :
+				 it->d->attrib ? "attrib" : NULL;
+		char abs[PATH_MAX * 2], *real;
+		struct stat st;
+
+		if (!ev || !it->live || !S_ISLNK(it->st.st_mode))
+			continue;
+		snprintf(abs, sizeof(abs), "%s/%s", r->p->root, it->d->path);
+		real = realpath(abs, NULL);
+		if (real && strncmp(real, r->p->root, rl) == 0 && real[rl] == '/' &&
+		    lstat(real, &st) == 0 && !S_ISDIR(st.st_mode)) {
+			bool named = false;
+
+			for (size_t k = 0; k < r->nout && !named; k++)
+				named = strcmp(r->out[k].path, real + rl + 1) == 0;
+			if (!named)
+				ret = emit_st(r, S_ISREG(st.st_mode) ? ev : "attrib", real + rl + 1,
+					      NULL, type_of(st.st_mode), it, NULL, &st);
+		}
+		free(real);
+	}
 	return ret;
 }
 
@@ -687,6 +764,8 @@ size_t reconcile_batch(struct vw_state *st, const struct vw_project *p, const st
 		ret = lines_creates(&r);
 	if (!ret)
 		ret = lines_changes(&r);
+	if (!ret)
+		ret = lines_through_symlinks(&r);
 	if (!ret)
 		ret = lines_links(&r);
 	if (!ret && may_defer && (r.torn || torn(&r)))
