@@ -430,9 +430,9 @@ static void state_update(struct daemon *d, const struct vw_settled *s)
 	if (strcmp(s->event, "delete") == 0)
 		state_drop_tree(d->state, s->project, s->path);
 	else if (s->st)	/* the picture is what the line said, even if it is gone again */
-		state_put(d->state, s->project, s->path, s->st);
+		state_put_said(d->state, s->project, s->path, s->st);
 	else if (lstat(abs, &st) == 0)
-		state_put(d->state, s->project, s->path, &st);
+		state_put_said(d->state, s->project, s->path, &st);
 	else
 		state_drop_tree(d->state, s->project, s->path);
 }

@@ -209,10 +209,10 @@ static void look(struct rc *r, struct rc_item *it, bool complete)
 	}
 	/*
 	 * Created in this batch, yet already in the model as this very inode: a
-	 * crawl still running read it before its create event arrived. It is news
-	 * all the same. Otherwise a listing reported it already.
+	 * crawl read it before its create event arrived. It is news all the same,
+	 * unless a line (a listing) said it already.
 	 */
-	if (!complete && it->d->created && it->known && it->live &&
+	if (it->d->created && it->known && !it->m.said && it->live &&
 	    it->m.ino == (uint64_t)it->st.st_ino)
 		it->known = false;
 	it->src = -1;
@@ -298,8 +298,8 @@ static void translate(struct rc *r)
 			} else {
 				it->known = false;
 			}
-			if (!state_complete(r->st, r->p) && it->d->created && it->known &&
-			    it->live && it->m.ino == (uint64_t)it->st.st_ino)
+			if (it->d->created && it->known && !it->m.said && it->live &&
+			    it->m.ino == (uint64_t)it->st.st_ino)
 				it->known = false;
 			classify(it);
 			break;

@@ -22,6 +22,7 @@ struct rec {
 	uint64_t ino, size;
 	int64_t mtime_ns;
 	uint32_t mode;
+	bool said;		/* a line described this file (not only a crawl) */
 	char path[];
 };
 
@@ -113,6 +114,8 @@ static void table_put(struct table *t, const char *path, uint64_t ino, uint64_t 
 		t->b[s] = r;
 		t->n++;
 	}
+	if (r->ino != ino)
+		r->said = false;	/* another file */
 	r->ino = ino;
 	r->size = size;
 	r->mtime_ns = mtime;
@@ -260,6 +263,17 @@ void state_put(struct vw_state *s, const struct vw_project *p, const char *rel,
 		  (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec, st->st_mode);
 }
 
+void state_put_said(struct vw_state *s, const struct vw_project *p, const char *rel,
+		    const struct stat *st)
+{
+	struct proj_state *ps = ps_of(s, p);
+	struct rec *r;
+
+	state_put(s, p, rel, st);
+	if (ps && *rel && st && (r = table_get(&ps->now, rel)))
+		r->said = true;
+}
+
 bool state_lookup(struct vw_state *s, const struct vw_project *p, const char *rel,
 		  struct vw_state_entry *out)
 {
@@ -275,6 +289,7 @@ bool state_lookup(struct vw_state *s, const struct vw_project *p, const char *re
 	out->size = r->size;
 	out->mtime_ns = r->mtime_ns;
 	out->mode = r->mode;
+	out->said = r->said;
 	return true;
 }
 

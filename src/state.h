@@ -29,6 +29,7 @@ struct vw_state_entry {
 	uint64_t ino, size;
 	int64_t mtime_ns;
 	uint32_t mode;
+	bool said;		/* a line described it (a crawl may have found it first) */
 };
 
 /* @dir NULL: in memory only (the settled stream's model; nothing is loaded or saved). */
@@ -44,6 +45,9 @@ void state_begin_rescan(struct vw_state *s, const struct vw_project *p);
 /* Record what is at (p, rel) now (from the crawl, or after a change); NULL st: it is gone. */
 void state_put(struct vw_state *s, const struct vw_project *p, const char *rel,
 	       const struct stat *st);
+/* The same, for what a line said: the file is no news to the stream any more. */
+void state_put_said(struct vw_state *s, const struct vw_project *p, const char *rel,
+		    const struct stat *st);
 /* What is known of (p, rel): the tree as the settled stream has described it. */
 bool state_lookup(struct vw_state *s, const struct vw_project *p, const char *rel,
 		  struct vw_state_entry *out);

@@ -322,6 +322,29 @@ class Exactness(DaemonCase):
         finally:
             out.cleanup()
 
+    def test_chmod_through_a_symlink_names_its_target(self):
+        write(os.path.join(self.root, "c"), b"C")
+        os.symlink("c", os.path.join(self.root, "dd"))
+        self.start_settled()
+        got = self.settled(lambda r: os.chmod(os.path.join(r, "dd"), 0o600))
+        self.assertIn(("attrib", "c", None), got)
+
+    def test_write_through_a_hard_link_unlinked_while_open_names_the_other_link(self):
+        write(os.path.join(self.root, "c"), b"C")
+        os.link(os.path.join(self.root, "c"), os.path.join(self.root, "dd"))
+        self.start_settled()
+
+        def op(r):
+            fd = os.open(os.path.join(r, "dd"), os.O_WRONLY)
+            try:
+                os.unlink(os.path.join(r, "dd"))
+                os.write(fd, b"through the fd")
+            finally:
+                os.close(fd)
+        got = self.settled(op)
+        self.assertIn(("delete", "dd", None), got)
+        self.assertIn(("modify", "c", None), got)
+
 class FanotifyExactness(Exactness):
     backend = "fanotify"
 
