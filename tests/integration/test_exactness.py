@@ -329,22 +329,6 @@ class Exactness(DaemonCase):
         got = self.settled(lambda r: os.chmod(os.path.join(r, "dd"), 0o600))
         self.assertIn(("attrib", "c", None), got)
 
-
-class FanotifyExactness(Exactness):
-    backend = "fanotify"
-
-
-class FentryExactness(Exactness):
-    backend = "fentry"
-
-
-class UnlinkedLinkWrites(DaemonCase):
-    """Host backends only: the fentry backend on 6.1 does not report a write through a
-    name unlinked while open when the inode keeps another name (open in issue 9)."""
-    backend = "tracepoint"
-    start_settled = Exactness.start_settled
-    settled = Exactness.settled
-
     def test_write_through_a_hard_link_unlinked_while_open_names_the_other_link(self):
         write(os.path.join(self.root, "c"), b"C")
         os.link(os.path.join(self.root, "c"), os.path.join(self.root, "dd"))
@@ -362,5 +346,9 @@ class UnlinkedLinkWrites(DaemonCase):
         self.assertIn(("modify", "c", None), got)
 
 
-class FanotifyUnlinkedLinkWrites(UnlinkedLinkWrites):
+class FanotifyExactness(Exactness):
     backend = "fanotify"
+
+
+class FentryExactness(Exactness):
+    backend = "fentry"
