@@ -513,9 +513,8 @@ static int dirty_add(struct vw_debounce *d, struct batch *b, const struct vw_out
 	}
 	if (!creates && !e->left && strcmp(o->event, "delete") == 0)
 		e->left = VW_LEFT_DELETE;
-	if (creates || strcmp(o->event, "delete") == 0)
-		e->now = creates;	/* a write or chmod through a descriptor makes no name */
 	if (creates || strcmp(o->event, "delete") == 0) {
+		e->now = creates;	/* a write or chmod through a descriptor makes no name */
 		flags_clear(e);	/* what was written before belongs to another file */
 	} else {
 		if (strcmp(o->event, "attrib") == 0)

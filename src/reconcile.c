@@ -191,6 +191,18 @@ static void classify(struct rc_item *it)
 		it->cls = RC_SAME;
 }
 
+/*
+ * Created in this batch, yet already in the model as this very inode: a crawl
+ * read it before its create event arrived. It is news all the same, unless a
+ * line (a listing) said it already.
+ */
+static void forget_crawled(struct rc_item *it)
+{
+	if (it->d->created && it->known && !it->m.said && it->live &&
+	    it->m.ino == (uint64_t)it->st.st_ino)
+		it->known = false;
+}
+
 static void look(struct rc *r, struct rc_item *it, bool complete)
 {
 	char abs[PATH_MAX * 2];
@@ -207,14 +219,7 @@ static void look(struct rc *r, struct rc_item *it, bool complete)
 			it->m.mode = it->st.st_mode;
 		}
 	}
-	/*
-	 * Created in this batch, yet already in the model as this very inode: a
-	 * crawl read it before its create event arrived. It is news all the same,
-	 * unless a line (a listing) said it already.
-	 */
-	if (it->d->created && it->known && !it->m.said && it->live &&
-	    it->m.ino == (uint64_t)it->st.st_ino)
-		it->known = false;
+	forget_crawled(it);
 	it->src = -1;
 	classify(it);
 }
@@ -298,9 +303,7 @@ static void translate(struct rc *r)
 			} else {
 				it->known = false;
 			}
-			if (it->d->created && it->known && !it->m.said && it->live &&
-			    it->m.ino == (uint64_t)it->st.st_ino)
-				it->known = false;
+			forget_crawled(it);
 			classify(it);
 			break;
 		}
