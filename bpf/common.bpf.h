@@ -174,6 +174,26 @@ static __always_inline bool current_quiet(void)
 	return bpf_map_lookup_elem(&vw_quiet, &tgid) != NULL;
 }
 
+/*
+ * A record of @project could not be sent: mark the project for a rescan. The
+ * mark comes before the count, so that userspace, seeing the count rise,
+ * finds the marks of every loss it counted.
+ */
+static __always_inline void lost_mark(__u32 project)
+{
+	__u64 one = 1, *v = bpf_map_lookup_elem(&vw_lost, &project);
+
+	if (v) {
+		__sync_fetch_and_add(v, 1);
+	} else if (bpf_map_update_elem(&vw_lost, &project, &one, BPF_NOEXIST)) {
+		project = VW_PROJECT_NONE;	/* the map is full (or raced): every project */
+		if (bpf_map_update_elem(&vw_lost, &project, &one, BPF_NOEXIST) &&
+		    (v = bpf_map_lookup_elem(&vw_lost, &project)))
+			__sync_fetch_and_add(v, 1);
+	}
+	stat_inc(VW_STAT_RINGBUF_FULL);
+}
+
 /* Send s->ev; @pending asks userspace to wait for this thread's VW_EV_RESULT. */
 static __always_inline void ev_submit(struct vw_scratch *s, bool pending)
 {
@@ -195,14 +215,16 @@ static __always_inline void ev_submit(struct vw_scratch *s, bool pending)
 	size = offsetof(struct vw_change, data) + plen + olen;
 	ev->hdr.size = size;
 	if (bpf_ringbuf_output(&vw_events, ev, size, 0)) {
-		stat_inc(VW_STAT_RINGBUF_FULL);
+		lost_mark(ev->project);
+		if (ev->old_project != VW_PROJECT_NONE && ev->old_project != ev->project)
+			lost_mark(ev->old_project);
 		return;
 	}
 	stat_inc(VW_STAT_EMITTED);
 	if (pending) {
-		__u32 one = 1;
+		__u32 proj = ev->project != VW_PROJECT_NONE ? ev->project : ev->old_project;
 
-		bpf_map_update_elem(&vw_pending, &ev->pid, &one, BPF_ANY);
+		bpf_map_update_elem(&vw_pending, &ev->pid, &proj, BPF_ANY);
 	}
 }
 
@@ -212,9 +234,11 @@ static __always_inline void result_submit(long ret)
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 pid = (__u32)id;
 	struct vw_result r = {};
+	__u32 *proj = bpf_map_lookup_elem(&vw_pending, &pid), project;
 
-	if (!bpf_map_lookup_elem(&vw_pending, &pid))
+	if (!proj)
 		return;
+	project = *proj;
 	bpf_map_delete_elem(&vw_pending, &pid);
 	r.hdr.type = VW_EV_RESULT;
 	r.hdr.size = sizeof(r);
@@ -223,7 +247,7 @@ static __always_inline void result_submit(long ret)
 	r.pid = pid;
 	r.tgid = id >> 32;
 	if (bpf_ringbuf_output(&vw_events, &r, sizeof(r), 0))
-		stat_inc(VW_STAT_RINGBUF_FULL);
+		lost_mark(project);
 	else
 		stat_inc(VW_STAT_EMITTED);
 }

@@ -107,7 +107,7 @@ VW_MAP(struct {
 	__uint(max_entries, 4096);
 }, vw_quiet);
 
-/* Threads that emitted a VW_EVF_PENDING change and owe a VW_EV_RESULT. */
+/* Threads that emitted a VW_EVF_PENDING change and owe a VW_EV_RESULT: the change's project. */
 VW_MAP(struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__type(key, __u32);
@@ -121,6 +121,18 @@ VW_MAP(struct {
 	__type(value, __u64);
 	__uint(max_entries, VW_STAT_MAX);
 }, vw_stats);
+
+/*
+ * Projects that lost a record (ring buffer full): project id -> records lost.
+ * Userspace takes the entries and rescans just those projects; the key
+ * VW_PROJECT_NONE stands for "a project not known": every one is rescanned.
+ */
+VW_MAP(struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(max_entries, 8192);
+}, vw_lost);
 
 VW_MAP(struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

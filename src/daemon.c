@@ -60,8 +60,6 @@ struct daemon {
 	struct vw_state *state;		/* snapshots: rescans at start and after losses */
 	struct vw_runner *runner;	/* analyzer jobs (settled mode) */
 	bool crawling;
-	bool full_crawl;	/* a project's whole tree is being crawled (start, rescan, root back) */
-	uint64_t rescan_batch;
 	int sfd, tfd, dfd;		/* signals, stats tick, debounce deadline */
 	FILE *out;
 	uint64_t lost_seen;	/* ring-buffer-full count already reported */
@@ -79,6 +77,12 @@ struct daemon {
 };
 
 static void state_update(struct daemon *d, const struct vw_settled *s);
+static void state_told_raw(struct daemon *d, const struct vw_out *o);
+static void start_rescan(struct daemon *d, struct vw_project *p, const char *reason);
+static void on_rescan(void *ctx, const struct vw_rescan_change *c);
+static void emit_settled(struct daemon *d, struct vw_settled *s);
+static void announce_rescan(struct daemon *d, struct vw_project *p, const char *reason,
+			    bool fresh);
 static int flush_out(struct daemon *d);
 static void on_event(void *ctx, const struct vw_event *ev);
 
@@ -214,7 +218,7 @@ static void root_changed(struct daemon *d, struct vw_project *p, bool back)
 		describe_root(d, p);
 	if (!d->loader) {
 		if (d->idx && index_crawl(d->idx, p, "") == 0)
-			d->crawling = d->full_crawl = true;
+			d->crawling = true;
 		return;
 	}
 	p->gone = true;		/* out under the old identity, in again under the new one */
@@ -224,7 +228,7 @@ static void root_changed(struct daemon *d, struct vw_project *p, bool back)
 	p->ino = st.st_ino;
 	loader_add_project(d->loader, p);
 	if (d->idx && index_crawl(d->idx, p, "") == 0)
-		d->crawling = d->full_crawl = true;
+		d->crawling = true;
 }
 
 struct scan {
@@ -244,6 +248,8 @@ static int scan_one(void *ctx, const char *rel, const struct stat *st)
 	c.type_late = false;
 	c.source = "scan";
 	((struct vw_project *)c.project)->changes++;
+	if (s->d->state)
+		state_put_said(s->d->state, c.project, rel, st);
 	if (!s->d->out_broken && json_out_change(s->d->out, &c) < 0)
 		s->d->out_broken = true;
 	return 0;
@@ -277,6 +283,7 @@ static void on_out(void *ctx, const struct vw_out *o)
 	}
 	if (!d->deb) {
 		((struct vw_project *)o->project)->changes++;
+		state_told_raw(d, o);	/* before the line: what it covers is what is there now */
 		if (!d->out_broken && json_out_change(d->out, o) < 0)
 			d->out_broken = true;
 		if (o->ev->op == VW_OP_RENAME && !strcmp(o->event, "create") &&
@@ -289,15 +296,9 @@ static void on_out(void *ctx, const struct vw_out *o)
 	index_update(d, o);
 }
 
-static void on_settled(void *ctx, const struct vw_settled *cs)
+/* A settled line: to analyzers, and out. */
+static void emit_settled(struct daemon *d, struct vw_settled *s)
 {
-	struct daemon *d = ctx;
-	struct vw_settled tagged = *cs, *s = &tagged;
-
-	if (d->runner && s->ev)
-		s->by = runner_child_name(d->runner, s->ev->tgid, s->ev->pgid);	/* its own write */
-	((struct vw_project *)s->project)->changes++;
-	state_update(d, s);
 	if (d->runner && s->project->nanalyzers) {
 		char *line = NULL;
 		size_t len = 0;
@@ -315,6 +316,18 @@ static void on_settled(void *ctx, const struct vw_settled *cs)
 	}
 	if (!d->out_broken && json_out_settled(d->out, s) < 0)
 		d->out_broken = true;
+}
+
+static void on_settled(void *ctx, const struct vw_settled *cs)
+{
+	struct daemon *d = ctx;
+	struct vw_settled tagged = *cs;
+
+	if (d->runner && tagged.ev)	/* its own write */
+		tagged.by = runner_child_name(d->runner, tagged.ev->tgid, tagged.ev->pgid);
+	((struct vw_project *)tagged.project)->changes++;
+	state_update(d, &tagged);
+	emit_settled(d, &tagged);
 }
 
 /* The debounce timerfd fires at the earliest batch deadline (absolute, CLOCK_MONOTONIC). */
@@ -393,8 +406,9 @@ static bool content_unchanged(void *ctx, const struct vw_project *p, const char 
 }
 
 /*
- * Each entry the crawl finds: into the snapshot (for rescans), and fingerprinted
- * (--skip-identical) so that even a first rewrite is recognised.
+ * Each entry the crawl finds: compared with what the stream told (rescans:
+ * a difference is reported at once), and fingerprinted (--skip-identical)
+ * so that even a first rewrite is recognised.
  */
 static void crawl_file(void *ctx, const struct vw_project *p, const char *rel, int dirfd,
 		       const char *name, bool is_dir)
@@ -403,20 +417,21 @@ static void crawl_file(void *ctx, const struct vw_project *p, const char *rel, i
 	char abs[PATH_MAX * 2];
 	struct stat st;
 
-	/*
-	 * A path with changes pending is described by its batch, from what was
-	 * known before them: the crawl must not make it look old already.
-	 */
-	if (d->state && d->full_crawl && !(d->deb && debounce_dirty(d->deb, p, rel)) &&
-	    fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
-		state_put(d->state, p, rel, &st);
+	if (d->state && state_rescanning(d->state, p)) {
+		((struct vw_project *)p)->rescan_entries++;
+		/* a path with changes pending is described by its own batch */
+		if (d->deb && debounce_dirty(d->deb, p, rel))
+			state_crawled(d->state, p, rel, NULL, on_rescan, d);
+		else if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+			state_crawled(d->state, p, rel, &st, on_rescan, d);
+	}
 	if (!d->fps || is_dir)
 		return;
 	snprintf(abs, sizeof(abs), "%s/%s", p->root, rel);
 	fps_record(d->fps, p->id, rel, abs);
 }
 
-/* Keep the snapshot current with every settled change. */
+/* Keep the picture of what was told current with every settled change. */
 static void state_update(struct daemon *d, const struct vw_settled *s)
 {
 	char abs[PATH_MAX * 2];
@@ -437,57 +452,181 @@ static void state_update(struct daemon *d, const struct vw_settled *s)
 		state_drop_tree(d->state, s->project, s->path);
 }
 
-/* A difference found by a rescan: a settled line with "source":"rescan". */
+/*
+ * --raw: the picture a rescan compares with is what the lines told. A line
+ * names a path as it is when the line is written; the stat is taken just
+ * before, so any change it does not cover is a change after it.
+ */
+static void state_told_raw(struct daemon *d, const struct vw_out *o)
+{
+	char abs[PATH_MAX * 2];
+	struct stat st;
+
+	if (!d->state || !o->path)
+		return;
+	if (strcmp(o->event, "delete") == 0) {
+		state_drop_tree(d->state, o->project, o->path);
+		return;
+	}
+	if (o->old_path && strcmp(o->event, "rename") == 0)
+		state_move_tree(d->state, o->project, o->old_path, o->path);
+	snprintf(abs, sizeof(abs), "%s/%s", o->project->root, o->path);
+	if (lstat(abs, &st) == 0)
+		state_put_said(d->state, o->project, o->path, &st);
+	else	/* gone again already: told to exist all the same */
+		state_put_unknown(d->state, o->project, o->path, o->type && !strcmp(o->type, "dir"));
+}
+
+/* A difference found by a rescan: a line with "source":"rescan", to analyzers too. */
 static void on_rescan(void *ctx, const struct vw_rescan_change *c)
 {
 	struct daemon *d = ctx;
+	struct vw_project *p = (struct vw_project *)c->project;
+	const char *type = ftype_name(ftype_of_mode(c->mode));
+
+	p->changes++;
+	p->rescan_changes++;
+	if (strcmp(c->event, "delete") == 0) {
+		index_del(d->idx, p->id, c->path);
+		if (d->fps)
+			fps_forget(d->fps, p->id, c->path);
+	}
+	if (!d->deb) {
+		struct vw_out o = { .project = p, .event = c->event, .path = c->path, .type = type,
+				    .ev = &vw_no_writer, .source = "rescan" };
+
+		if (!d->out_broken && json_out_change(d->out, &o) < 0)
+			d->out_broken = true;
+		return;
+	}
 	struct vw_settled s = {
-		.project = c->project,
+		.project = p,
 		.event = c->event,
-		.type = c->is_dir ? "dir" : NULL,
+		.type = type,
 		.path = c->path,
-		.batch = d->rescan_batch,
+		.batch = 0,	/* rescans have their own batch 0 */
 		.ev = &vw_no_writer,
 		.source = "rescan",
 	};
 
-	((struct vw_project *)c->project)->changes++;
-	if (!d->out_broken && json_out_settled(d->out, &s) < 0)
-		d->out_broken = true;
+	emit_settled(d, &s);
 }
 
-/* The crawl is done: report what changed while nobody was looking, keep the new picture. */
-static void crawl_done(struct daemon *d)
+/* A rescan line's reason; "fresh": there was nothing to compare with. */
+static void announce_rescan(struct daemon *d, struct vw_project *p, const char *reason,
+			    bool fresh)
 {
-	int ret;
+	p->rescan_reason = reason;
+	p->rescan_entries = p->rescan_changes = 0;
+	p->rescan_started_ns = p->rescan_logged_ns = now_ns(CLOCK_MONOTONIC);
+	json_out_rescan(d->out, "start", p, fresh);
+}
 
-	/* a renamed directory's crawl only keeps the index of existing paths current */
-	if (!d->state || !d->full_crawl)
+/* Crawl @p again and report what differs from what the stream told. */
+static void start_rescan(struct daemon *d, struct vw_project *p, const char *reason)
+{
+	if (!d->state || !d->idx || p->gone || p->root_lost)
 		return;
-	d->full_crawl = false;
-	if (d->deb)	/* pending paths the crawl left out: into the picture first */
-		debounce_flush(d->deb, 0, true, on_settled, d);
-	d->rescan_batch = 0;	/* json: rescans have their own batch 0 */
-	state_finish_rescans(d->state, on_rescan, d);
-	ret = state_save(d->state, &d->projects);
-	if (ret)
-		log_warnx("state: save: %s", strerror(-ret));
+	state_begin_rescan(d->state, p);
+	if (index_crawl(d->idx, p, "") < 0) {
+		log_warnx("rescan: %s: out of memory", p->name);
+		return;
+	}
+	d->crawling = true;
+	p->rescan_owed = false;
+	announce_rescan(d, p, reason, false);
+	log_warnx("rescan: %s: changes were lost (%s); crawling it to report them", p->name,
+		  reason);
+}
+
+/* Records of @p were lost: rescan it now, or when the running (or a too recent) one is over. */
+static void request_rescan(struct daemon *d, struct vw_project *p, const char *reason)
+{
+	if (p->gone || !d->state)
+		return;
+	if (state_rescanning(d->state, p) ||
+	    now_ns(CLOCK_MONOTONIC) < p->rescan_not_before_ns) {
+		/* the crawl may have passed the lost change already: another one is owed */
+		p->rescan_owed = true;
+		p->rescan_owed_reason = reason;
+		return;
+	}
+	start_rescan(d, p, reason);
+}
+
+static void request_rescan_all(struct daemon *d, const char *reason)
+{
+	for (size_t i = 0; i < d->projects.n; i++)
+		request_rescan(d, &d->projects.v[i], reason);
+}
+
+/* The crawl of @p is over: what it did not find is gone; a rescan owed waits its turn. */
+static void end_rescan(struct daemon *d, struct vw_project *p)
+{
+	uint64_t now = now_ns(CLOCK_MONOTONIC);
+
+	state_end_rescan(d->state, p, on_rescan, d);
+	if (p->rescan_reason) {
+		json_out_rescan(d->out, "done", p, false);
+		log_info("rescan: %s: done in %llu ms: %llu entries, %llu changes", p->name,
+			 (unsigned long long)((now - p->rescan_started_ns) / MS),
+			 (unsigned long long)p->rescan_entries,
+			 (unsigned long long)p->rescan_changes);
+		p->rescans++;
+	}
+	p->rescan_reason = NULL;
+	p->rescan_fresh = false;
+	/* records lost again while it ran: back off (1 s doubling to a minute) before the next */
+	if (p->rescan_owed) {
+		p->rescan_backoff_ns = p->rescan_backoff_ns ? p->rescan_backoff_ns * 2 : 1000 * MS;
+		if (p->rescan_backoff_ns > 60000 * MS)
+			p->rescan_backoff_ns = 60000 * MS;
+		p->rescan_not_before_ns = now + p->rescan_backoff_ns;
+		log_warnx("rescan: %s: records were lost again while it ran; the next in %llu ms",
+			  p->name, (unsigned long long)(p->rescan_backoff_ns / MS));
+	} else {
+		p->rescan_backoff_ns = 0;
+	}
+}
+
+/* After a step of the crawl: progress of long rescans, and the ones that are over. */
+static void crawl_progress(struct daemon *d)
+{
+	uint64_t now = now_ns(CLOCK_MONOTONIC);
+
+	if (!d->state)
+		return;
+	for (size_t i = 0; i < d->projects.n; i++) {
+		struct vw_project *p = &d->projects.v[i];
+
+		if (p->gone || !state_rescanning(d->state, p))
+			continue;
+		if (!index_crawling(d->idx, p)) {
+			end_rescan(d, p);
+			continue;
+		}
+		if (p->rescan_reason && now - p->rescan_logged_ns >= 2000 * MS) {
+			p->rescan_logged_ns = now;
+			log_info("rescan: %s: %llu entries read, %llu changes so far", p->name,
+				 (unsigned long long)p->rescan_entries,
+				 (unsigned long long)p->rescan_changes);
+		}
+	}
 	flush_out(d);
 }
 
-/* Records were lost: crawl every project again and report what differs from the snapshot. */
-static void rescan_all(struct daemon *d)
+/* Rescans owed whose back-off is over. */
+static void owed_rescans(struct daemon *d)
 {
-	if (!d->state || !d->idx)
-		return;
-	for (size_t i = 0; i < d->projects.n; i++) {
-		if (d->projects.v[i].gone)
-			continue;
-		state_begin_rescan(d->state, &d->projects.v[i]);
-		if (index_crawl(d->idx, &d->projects.v[i], "") == 0)
-			d->crawling = d->full_crawl = true;
+	uint64_t now = now_ns(CLOCK_MONOTONIC);
+
+	for (size_t i = 0; d->state && i < d->projects.n; i++) {
+		struct vw_project *p = &d->projects.v[i];
+
+		if (p->rescan_owed && !p->gone && now >= p->rescan_not_before_ns &&
+		    !state_rescanning(d->state, p))
+			start_rescan(d, p, p->rescan_owed_reason);
 	}
-	log_warnx("rescan: changes were lost; crawling every project to reconcile");
 }
 
 /* While a VCS holds its lock, a checkout is under way: keep its changes in one batch. */
@@ -537,6 +676,18 @@ static int on_ringbuf(void *ctx, uint32_t events)
 	return flush_out(d);
 }
 
+static void lost_project(void *ctx, uint32_t id, uint64_t lost)
+{
+	struct daemon *d = ctx;
+	struct vw_project *p = projects_by_id(&d->projects, id);
+
+	log_debug("ringbuf: project %u lost %llu records", id, (unsigned long long)lost);
+	if (p)
+		request_rescan(d, p, "ringbuf_full");
+	else	/* not known (or removed since): every project */
+		request_rescan_all(d, "ringbuf_full");
+}
+
 /* Report kernel-side and decode-side losses as overflow lines: never silent. */
 static void check_losses(struct daemon *d)
 {
@@ -544,9 +695,9 @@ static void check_losses(struct daemon *d)
 
 	if (d->fan && fan_overflows(d->fan) > d->fan_lost_seen) {
 		json_out_overflow(d->out, "fanotify_queue", fan_overflows(d->fan) - d->fan_lost_seen);
-		rescan_all(d);
 		log_warnx("fanotify: event queue overflowed");
 		d->fan_lost_seen = fan_overflows(d->fan);
+		request_rescan_all(d, "fanotify_queue");	/* one queue for every project */
 	}
 	if (d->fan && fan_unresolved(d->fan) > d->fan_unresolved_seen) {
 		json_out_overflow(d->out, "unresolved", fan_unresolved(d->fan) - d->fan_unresolved_seen);
@@ -556,10 +707,13 @@ static void check_losses(struct daemon *d)
 		if (st[VW_STAT_RINGBUF_FULL] > d->lost_seen) {
 			json_out_overflow(d->out, "ringbuf_full",
 					  st[VW_STAT_RINGBUF_FULL] - d->lost_seen);
-			rescan_all(d);
 			log_warnx("ringbuf: %llu records lost (ring buffer full)",
 				  (unsigned long long)(st[VW_STAT_RINGBUF_FULL] - d->lost_seen));
 			d->lost_seen = st[VW_STAT_RINGBUF_FULL];
+			/* the kernel marked the projects whose records were lost */
+			/* none yet (counted before marked): every project, to be safe */
+			if (loader_take_lost(d->loader, lost_project, d) == 0)
+				request_rescan_all(d, "ringbuf_full");
 		}
 		if (st[VW_STAT_UNRESOLVED] > d->unresolved_seen) {
 			json_out_overflow(d->out, "unresolved",
@@ -595,6 +749,8 @@ static int on_timer(void *ctx, uint32_t events)
 		runner_tick(d->runner, now_ns(CLOCK_MONOTONIC));	/* timeouts, retries */
 	check_roots(d);
 	check_losses(d);
+	owed_rescans(d);
+	state_tick(d->state, now_ns(CLOCK_MONOTONIC));
 	return flush_out(d);
 }
 
@@ -875,6 +1031,27 @@ static int setup_backend(struct daemon *d, const struct run_opts *o)
 	return 0;
 }
 
+/* The picture of @p to start from: its snapshot and journal, or nothing (a first start). */
+static void load_state(struct daemon *d, struct vw_project *p, bool announce)
+{
+	int r = state_load(d->state, p);
+
+	p->rescan_reason = NULL;
+	if (r == -VW_STATE_EDAMAGED) {
+		log_warnx("state: %s: its snapshot is damaged (set aside as *.damaged): what changed "
+			  "while the daemon was down cannot be told; a crawl rebuilds it", p->name);
+		p->rescan_reason = "state_damaged";
+		p->rescan_fresh = true;
+	} else if (r < 0) {
+		log_warnx("state: %s: cannot read its snapshot (%s); starting afresh", p->name,
+			  strerror(-r));
+	} else if (r == 1) {
+		p->rescan_reason = "start";	/* what changed while the daemon was down */
+	}
+	if (p->rescan_reason && announce)
+		announce_rescan(d, p, p->rescan_reason, p->rescan_fresh);
+}
+
 /* Settled mode: the debouncer, and the index it asks whether a path existed before. */
 static int setup_settled(struct daemon *d, const struct run_opts *o)
 {
@@ -897,22 +1074,20 @@ static int setup_settled(struct daemon *d, const struct run_opts *o)
 	for (size_t i = 0; i < d->projects.n; i++)
 		if (index_crawl(d->idx, &d->projects.v[i], "") < 0)
 			return -ENOMEM;
-	d->crawling = d->full_crawl = true;
+	d->crawling = true;
+	/*
+	 * The picture of what the stream told, which rescans compare with: kept
+	 * on disk when there is a state dir (settled mode), in memory otherwise.
+	 */
+	d->state = state_new(o->raw ? NULL : o->state_dir);
+	if (!d->state)
+		return -ENOMEM;
+	for (size_t i = 0; i < d->projects.n; i++)
+		load_state(d, &d->projects.v[i], false);
 	if (o->raw)
 		return 0;
 	if (o->skip_identical && !(d->fps = fps_new()))
 		return -ENOMEM;
-	/* the model of what the stream has described; kept on disk when there is a state dir */
-	d->state = state_new(o->state_dir);
-	if (!d->state)
-		return -ENOMEM;
-	for (size_t i = 0; i < d->projects.n; i++) {
-		int r = state_load(d->state, &d->projects.v[i]);
-
-		if (r < 0)
-			log_warnx("state: %s: cannot read its snapshot (%s); starting afresh",
-				  d->projects.v[i].name, strerror(-r));
-	}
 	d->deb = debounce_new(&dopts);
 	d->runner = runner_new(d->loop, d->out, o->state_dir);
 	if (!d->deb || !d->runner)
@@ -934,11 +1109,11 @@ static int project_start(struct daemon *d, struct vw_project *p, char *err, size
 			snprintf(err, errlen, "register %s: %s", p->root, errstr(ret));
 		return ret;
 	}
-	if (d->state)
-		state_load(d->state, p);
 	if (d->idx && index_crawl(d->idx, p, "") == 0)
-		d->crawling = d->full_crawl = true;
+		d->crawling = true;
 	json_out_project(d->out, "project_added", p);
+	if (d->state)
+		load_state(d, p, true);
 	flush_out(d);
 	log_info("project %s (%s) added", p->name, p->root);
 	return 0;
@@ -1050,6 +1225,11 @@ static cJSON *projects_json(const struct daemon *d)
 		cJSON_AddStringToObject(o, "name", p->name);
 		cJSON_AddStringToObject(o, "root", p->root);
 		cJSON_AddNumberToObject(o, "changes", (double)p->changes);
+		cJSON_AddBoolToObject(o, "rescanning",
+				      d->state && state_rescanning(d->state, p));
+		cJSON_AddNumberToObject(o, "rescans", (double)p->rescans);
+		if (d->state)
+			cJSON_AddNumberToObject(o, "known_paths", (double)state_count(d->state, p));
 	}
 	return arr;
 }
@@ -1098,6 +1278,11 @@ static int ctl_status(void *ctx, const cJSON *req, cJSON *reply, char *err, size
 	cJSON_AddNumberToObject(reply, "pending_paths", d->deb ? (double)debounce_pending(d->deb) : 0);
 	cJSON_AddNumberToObject(reply, "indexed_paths", d->idx ? (double)index_count(d->idx) : 0);
 	cJSON_AddBoolToObject(reply, "crawling", d->crawling);
+	/* will what changes while the daemon is down be reported when it starts again? */
+	cJSON_AddBoolToObject(reply, "catch_up", d->deb && d->opts->state_dir &&
+						 !state_error(d->state));
+	if (state_error(d->state))
+		cJSON_AddStringToObject(reply, "state_error", state_error(d->state));
 	cJSON_AddNumberToObject(reply, "lost", (double)(d->lost_seen + d->fan_lost_seen));
 	cJSON_AddNumberToObject(reply, "unresolved",
 				(double)(d->unresolved_seen + d->fan_unresolved_seen));
@@ -1339,6 +1524,10 @@ int daemon_run(const struct run_opts *opts)
 	/* loading parsed the kernel's BTF (megabytes, freed): give the heap back */
 	malloc_trim(0);
 	json_out_ready(d.out, backend_name(d.backend), &d.projects, getpid());
+	for (size_t i = 0; i < d.projects.n; i++)	/* catch-up of what changed while down */
+		if (d.projects.v[i].rescan_reason)
+			announce_rescan(&d, &d.projects.v[i], d.projects.v[i].rescan_reason,
+					d.projects.v[i].rescan_fresh);
 	flush_out(&d);
 	sd_notify_send("READY=1");
 	while (!loop_stopped(d.loop)) {
@@ -1346,8 +1535,7 @@ int daemon_run(const struct run_opts *opts)
 		ret = loop_run_once(d.loop, d.crawling ? 0 : -1);
 		if (d.crawling) {
 			d.crawling = index_crawl_step(d.idx, CRAWL_BUDGET, exclude_dir, crawl_file, &d);
-			if (!d.crawling)
-				crawl_done(&d);
+			crawl_progress(&d);
 		}
 		if (ret) {
 			log_warnx("loop: %s", strerror(-ret));

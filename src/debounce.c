@@ -38,6 +38,7 @@ struct entry {
 	uint32_t writes;
 	const char *type;	/* static strings from ftype_name() */
 	char *src;
+	char *via;		/* the name a change by name went through, renamed here since */
 	struct vw_event ev;	/* last writer; path fields not kept */
 	char path[];
 };
@@ -82,6 +83,7 @@ void debounce_presence(struct vw_debounce *d, bool trusted)
 static void entry_free(struct entry *e)
 {
 	free(e->src);
+	free(e->via);
 	free(e);
 }
 
@@ -390,6 +392,22 @@ static void flags_clear(struct entry *e)
 {
 	e->modified = e->truncated_only = e->attrib = e->moved_here = false;
 	e->writes = 0;
+	free(e->via);
+	e->via = NULL;
+}
+
+/*
+ * What a rename moves from @a: the name a change by name went through, so that
+ * a symlink's relative target is still read from where the change went through it.
+ */
+static char *via_of(struct entry *a)
+{
+	char *v = a->via;
+
+	a->via = NULL;
+	if (!v && a->written)
+		v = strdup(a->path);
+	return v;
 }
 
 struct moved {
@@ -481,14 +499,22 @@ static int dirty_rename(struct vw_debounce *d, struct batch *b, const struct vw_
 	if (!t->left)	/* replaced: what was there is destroyed (an exchange moves it) */
 		t->left = o->exchange ? VW_LEFT_RENAME : VW_LEFT_DELETE;
 	if (o->exchange) {
+		char *va = via_of(a), *vt = via_of(t);
+
 		tmp = *t;
 		flags_copy(t, a);
 		flags_copy(a, &tmp);
+		t->via = va;
+		a->via = vt;
 		a->moved_here = true;
 		a->now = true;
 	} else {
+		char *va = via_of(a);
+
 		flags_copy(t, a);
 		flags_clear(a);
+		free(t->via);
+		t->via = va;
 		a->now = false;
 	}
 	t->moved_here = true;
@@ -663,6 +689,7 @@ static size_t flush_reconcile(struct vw_debounce *d, struct batch *b, bool may_d
 				.now = d->presence && e->now,
 				.written = e->written,
 				.written_ino = e->written_ino,
+				.via = e->via,
 				.cut = e->cut,
 				.writes = e->writes,
 				.type = e->type,

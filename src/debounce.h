@@ -62,6 +62,7 @@ struct vw_dirty {
 	bool now;		/* the latest event left something here */
 	const char *written;	/* the last modify/truncate/attrib through this name (or NULL)... */
 	uint64_t written_ino;	/* ...to this inode: its other names changed too */
+	const char *via;	/* renamed here after a change by name: the name it went through */
 	bool cut;		/* the kernel flagged the path as cut */
 	uint32_t writes;
 	const char *type;	/* as the last event said; may be NULL */

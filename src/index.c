@@ -28,6 +28,8 @@ struct vw_index {
 	size_t cap, used, live;	/* used counts tombstones too */
 	struct crawl_item *stack;
 	size_t nstack, capstack;
+	size_t *queued;		/* directories queued per project id */
+	size_t nqueued;
 };
 
 struct vw_index *index_new(void)
@@ -49,6 +51,7 @@ void index_free(struct vw_index *x)
 	for (size_t i = 0; i < x->nstack; i++)
 		free(x->stack[i].rel);
 	free(x->stack);
+	free(x->queued);
 	free(x->slots);
 	free(x);
 }
@@ -147,6 +150,19 @@ int index_crawl(struct vw_index *x, const struct vw_project *p, const char *rel)
 		x->stack = s;
 		x->capstack = cap;
 	}
+	if (p->id >= x->nqueued) {
+		size_t n = p->id + 16;
+		size_t *q = reallocarray(x->queued, n, sizeof(*q));
+
+		if (!q) {
+			free(r);
+			return -ENOMEM;
+		}
+		memset(q + x->nqueued, 0, (n - x->nqueued) * sizeof(*q));
+		x->queued = q;
+		x->nqueued = n;
+	}
+	x->queued[p->id]++;
 	x->stack[x->nstack].p = p;
 	x->stack[x->nstack].rel = r;
 	x->nstack++;
@@ -208,7 +224,13 @@ bool index_crawl_step(struct vw_index *x, size_t budget, excluded_fn fn, file_fn
 		struct crawl_item it = x->stack[--x->nstack];
 
 		done += crawl_dir(x, it.p, it.rel, fn, ffn, ctx);
+		x->queued[it.p->id]--;
 		free(it.rel);
 	}
 	return x->nstack > 0;
+}
+
+bool index_crawling(const struct vw_index *x, const struct vw_project *p)
+{
+	return p->id < x->nqueued && x->queued[p->id] > 0;
 }

@@ -34,6 +34,9 @@ typedef void (*excluded_fn)(void *ctx, const struct vw_project *p, uint32_t kdev
 typedef void (*file_fn)(void *ctx, const struct vw_project *p, const char *rel, int dirfd,
 			const char *name, bool is_dir);
 
+/* Is a directory of @p still queued for the crawl? */
+bool index_crawling(const struct vw_index *x, const struct vw_project *p);
+
 bool index_crawl_step(struct vw_index *x, size_t budget, excluded_fn fn, file_fn ffn, void *ctx);
 
 #endif

@@ -194,6 +194,25 @@ int json_out_project(FILE *f, const char *event, const struct vw_project *p)
 	return line_write(f, j);
 }
 
+int json_out_rescan(FILE *f, const char *phase, const struct vw_project *p, bool fresh)
+{
+	cJSON *j = line_new("rescan", 0);
+	bool done = strcmp(phase, "done") == 0;
+
+	if (!j)
+		return -ENOMEM;
+	if (!cJSON_AddStringToObject(j, "phase", phase) ||
+	    !cJSON_AddStringToObject(j, "project", p->name) ||
+	    !cJSON_AddStringToObject(j, "reason", p->rescan_reason ? p->rescan_reason : "") ||
+	    (fresh && !cJSON_AddTrueToObject(j, "fresh")) ||
+	    (done && (!cJSON_AddNumberToObject(j, "entries", (double)p->rescan_entries) ||
+		      !cJSON_AddNumberToObject(j, "changes", (double)p->rescan_changes)))) {
+		cJSON_Delete(j);
+		return -ENOMEM;
+	}
+	return line_write(f, j);
+}
+
 int json_out_analyzer(FILE *f, const struct vw_analyzer_result *r)
 {
 	cJSON *j = line_new("analyzer", 0), *paths;

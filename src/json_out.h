@@ -43,5 +43,13 @@ void json_dead_free(struct vw_dead *d);
 
 /* "project_added" / "project_removed" with the project's name and root. */
 int json_out_project(FILE *f, const char *event, const struct vw_project *p);
+/*
+ * {"event":"rescan","phase":"start"|"done","project":...,"reason":...}: a
+ * crawl compares a project with what the stream told; its differences follow
+ * as lines with "source":"rescan" until "done" (with "entries" and
+ * "changes"). "fresh":true: nothing to compare with (a damaged snapshot), so
+ * what changed is not known; a consumer reads the project anew.
+ */
+int json_out_rescan(FILE *f, const char *phase, const struct vw_project *p, bool fresh);
 
 #endif

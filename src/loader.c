@@ -632,3 +632,29 @@ int loader_stats(const struct vw_loader *l, uint64_t *out)
 	free(vals);
 	return 0;
 }
+
+int loader_take_lost(const struct vw_loader *l, lost_fn fn, void *ctx)
+{
+	int fd = bpf_map__fd(l->skel->maps.vw_lost), n = 0;
+	uint32_t key, next, ids[256];
+	uint64_t lost;
+	size_t nids = 0;
+	bool first = true;
+
+	/* collect first: deleting while walking the keys would restart the walk */
+	while (nids < sizeof(ids) / sizeof(ids[0]) &&
+	       bpf_map_get_next_key(fd, first ? NULL : &key, &next) == 0) {
+		ids[nids++] = next;
+		key = next;
+		first = false;
+	}
+	for (size_t i = 0; i < nids; i++) {
+		if (bpf_map_lookup_elem(fd, &ids[i], &lost) < 0)
+			continue;
+		/* a loss after this delete marks it again: the rescan starts after it anyway */
+		bpf_map_delete_elem(fd, &ids[i]);
+		fn(ctx, ids[i], lost);
+		n++;
+	}
+	return n;
+}

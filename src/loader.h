@@ -55,6 +55,9 @@ int loader_quiet_add(struct vw_loader *l, uint32_t tgid);
 int loader_exclude(struct vw_loader *l, uint32_t kdev, uint64_t ino);
 /* Sum the per-CPU stats map into out[VW_STAT_MAX]. Returns 0 or -errno. */
 int loader_stats(const struct vw_loader *l, uint64_t *out);
+/* Projects that lost records since the last call (VW_PROJECT_NONE: not known). Returns how many. */
+typedef void (*lost_fn)(void *ctx, uint32_t project, uint64_t lost);
+int loader_take_lost(const struct vw_loader *l, lost_fn fn, void *ctx);
 
 /*
  * Try one attach set on this kernel: load and attach it, then tear it down.

@@ -24,6 +24,14 @@ struct vw_project {
 	bool from_config;	/* came from the config file (a SIGHUP reload may drop it) */
 	bool root_lost;		/* root_gone said: nothing is reported until root_back */
 	uint64_t changes;	/* changes delivered, for status */
+	/* rescans (the daemon's): why one runs, what it has read, what is owed after it */
+	const char *rescan_reason;	/* non-NULL while one runs that was announced */
+	uint64_t rescan_entries, rescan_changes, rescan_started_ns, rescan_logged_ns;
+	uint64_t rescan_not_before_ns, rescan_backoff_ns;
+	bool rescan_owed;	/* records were lost after the running crawl began, or too soon */
+	const char *rescan_owed_reason;
+	bool rescan_fresh;	/* the running one has nothing to compare with */
+	uint64_t rescans;	/* rescans done, for status */
 	struct vw_analyzer *analyzers;	/* owned */
 	size_t nanalyzers;
 };

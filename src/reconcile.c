@@ -640,6 +640,26 @@ static int lines_links(struct rc *r)
  * of a name that is a symlink now is the change of what it points to too,
  * when that is in the project and no line names it yet.
  */
+/*
+ * The target of the symlink at @abs as it was read when a change went
+ * through it at @via (it was renamed since): a relative target from there.
+ */
+static char *target_from(const struct rc *r, const char *abs, const char *via)
+{
+	char text[PATH_MAX], path[PATH_MAX * 3];
+	const char *slash = strrchr(via, '/');
+	ssize_t n = readlink(abs, text, sizeof(text) - 1);
+
+	if (n <= 0)
+		return NULL;
+	text[n] = 0;
+	if (text[0] == '/')
+		return realpath(text, NULL);
+	snprintf(path, sizeof(path), "%s/%.*s%s%s", r->p->root, slash ? (int)(slash - via) : 0, via,
+		 slash ? "/" : "", text);
+	return realpath(path, NULL);
+}
+
 static int lines_through_symlinks(struct rc *r)
 {
 	size_t rl = strlen(r->p->root);
@@ -655,7 +675,9 @@ static int lines_through_symlinks(struct rc *r)
 		if (!ev || !it->live || !S_ISLNK(it->st.st_mode))
 			continue;
 		snprintf(abs, sizeof(abs), "%s/%s", r->p->root, it->d->path);
-		real = realpath(abs, NULL);
+		real = it->d->via ? target_from(r, abs, it->d->via) : NULL;
+		if (!real)
+			real = realpath(abs, NULL);
 		if (real && strncmp(real, r->p->root, rl) == 0 && real[rl] == '/' &&
 		    lstat(real, &st) == 0 && !S_ISDIR(st.st_mode)) {
 			bool named = false;

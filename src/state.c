@@ -1,26 +1,50 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
-// state.c: snapshots as path-keyed hash tables per project; binary files written atomically.
+// state.c: pictures as path-keyed hash tables per project; a checksummed snapshot and a journal on disk.
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
-#include <linux/types.h>
+#include <zlib.h>
 
+#include "log.h"
 #include "state.h"
 #include "util.h"
 #include "vw_events.h"
 
-#define SNAP_MAGIC "VWSNAP1\n"
+/*
+ * Snapshot file: "VWSNAP2\n", u64 generation, u64 record count, the records
+ * (struct snap_rec + path bytes), then the CRC-32 of everything before it.
+ * Journal file: "VWJRNL2\n", u64 generation of the snapshot it follows, u32
+ * CRC-32 of those 16 bytes; then records, each u32 payload length, u32 CRC-32
+ * of the payload, payload (u8 op, then the op's fields). A record is written
+ * with one write(2): a crash leaves whole records and at most one torn one at
+ * the end, which the CRC finds; replay stops there.
+ */
+#define SNAP_MAGIC "VWSNAP2\n"
+#define JRNL_MAGIC "VWJRNL2\n"
 #define BUCKETS 1024
+#define JOURNAL_COMPACT (4u << 20)	/* rewrite the snapshot when the journal is this big... */
+#define SYNC_NS (1000ull * 1000 * 1000)	/* journals reach the disk within a second */
+#define RETRY_NS (10ull * SYNC_NS)	/* a broken state dir is tried again this often */
+
+enum { J_PUT = 1, J_DROP, J_MOVE, J_RESET };
+
+struct snap_rec {
+	uint64_t ino, size;
+	int64_t mtime, ctime;
+	uint32_t mode;
+	uint32_t len;
+};
 
 struct rec {
 	struct rec *next;
 	uint64_t ino, size;
-	int64_t mtime_ns;
+	int64_t mtime_ns, ctime_ns;
 	uint32_t mode;
 	bool said;		/* a line described this file (not only a crawl) */
 	char path[];
@@ -33,15 +57,23 @@ struct table {
 
 struct proj_state {
 	const struct vw_project *p;
-	struct table now;
-	struct table before;	/* loaded snapshot or the state when a rescan began */
-	bool rescanning;
+	struct table now;	/* what the stream has told (and the crawl, while it runs, found) */
+	struct table before;	/* what a running crawl is compared with */
+	bool rescanning;	/* a crawl is filling @now */
+	bool has_before;	/* @before is a real baseline (not a first start) */
+	int jfd;		/* the journal, open for appending; -1: none */
+	uint64_t gen;		/* generation of the snapshot on disk */
+	size_t jbytes, snap_bytes;
+	bool jdirty;		/* appended since the last fsync */
 };
 
 struct vw_state {
 	char *dir;
 	struct proj_state *ps;
 	size_t n, cap;
+	int err;		/* the state dir failed: catch-up after a restart is off */
+	char errmsg[PATH_MAX + 128];
+	uint64_t last_sync, last_retry;
 };
 
 static size_t slot(const struct table *t, const char *path)
@@ -97,8 +129,7 @@ static void table_grow(struct table *t)
 	t->nb = nb;
 }
 
-static void table_put(struct table *t, const char *path, uint64_t ino, uint64_t size,
-		      int64_t mtime, uint32_t mode)
+static struct rec *table_put(struct table *t, const char *path, const struct vw_state_entry *e)
 {
 	struct rec *r = table_get(t, path);
 	size_t s;
@@ -107,19 +138,26 @@ static void table_put(struct table *t, const char *path, uint64_t ino, uint64_t 
 		if (t->n >= t->nb)
 			table_grow(t);
 		if (!t->nb || !(r = calloc(1, sizeof(*r) + strlen(path) + 1)))
-			return;
+			return NULL;
 		strcpy(r->path, path);
 		s = slot(t, path);
 		r->next = t->b[s];
 		t->b[s] = r;
 		t->n++;
 	}
-	if (r->ino != ino)
+	if (r->ino != e->ino)
 		r->said = false;	/* another file */
-	r->ino = ino;
-	r->size = size;
-	r->mtime_ns = mtime;
-	r->mode = mode;
+	r->ino = e->ino;
+	r->size = e->size;
+	r->mtime_ns = e->mtime_ns;
+	r->ctime_ns = e->ctime_ns;
+	r->mode = e->mode;
+	return r;
+}
+
+static bool below(const char *path, const char *top, size_t len)
+{
+	return strncmp(path, top, len) == 0 && path[len] == '/';
 }
 
 /* Delete @path, or with @tree also everything below it. */
@@ -136,10 +174,8 @@ static void table_del(struct table *t, const char *path, bool tree)
 	for (size_t i = first; i < last; i++) {
 		for (struct rec **pp = &t->b[i]; *pp;) {
 			struct rec *r = *pp;
-			bool hit = strncmp(r->path, path, len) == 0 &&
-				   (r->path[len] == 0 || (tree && r->path[len] == '/'));
 
-			if (hit) {
+			if (strcmp(r->path, path) == 0 || (tree && below(r->path, path, len))) {
 				*pp = r->next;
 				free(r);
 				t->n--;
@@ -150,6 +186,450 @@ static void table_del(struct table *t, const char *path, bool tree)
 	}
 }
 
+static void table_move(struct table *t, const char *from, const char *to)
+{
+	size_t flen = strlen(from), n = 0, cap = 0;
+	struct rec **moved = NULL;
+
+	if (!t->nb)
+		return;
+	table_del(t, to, true);
+	/* unhook every record at or below @from, then put each back under @to */
+	for (size_t i = 0; i < t->nb; i++) {
+		for (struct rec **pp = &t->b[i]; *pp;) {
+			struct rec *r = *pp;
+
+			if (strcmp(r->path, from) == 0 || below(r->path, from, flen)) {
+				if (n == cap) {
+					struct rec **v = reallocarray(moved, cap ? cap * 2 : 16,
+								      sizeof(*v));
+
+					if (!v)
+						break;
+					moved = v;
+					cap = cap ? cap * 2 : 16;
+				}
+				*pp = r->next;
+				t->n--;
+				moved[n++] = r;
+			} else {
+				pp = &r->next;
+			}
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct vw_state_entry e = { .ino = moved[i]->ino, .size = moved[i]->size,
+					    .mtime_ns = moved[i]->mtime_ns,
+					    .ctime_ns = moved[i]->ctime_ns, .mode = moved[i]->mode };
+		char path[PATH_MAX];
+		struct rec *r;
+
+		if ((size_t)snprintf(path, sizeof(path), "%s%s", to, moved[i]->path + flen) <
+		    sizeof(path) && (r = table_put(t, path, &e)))
+			r->said = moved[i]->said;
+		free(moved[i]);
+	}
+	free(moved);
+}
+
+static void entry_of(const struct stat *st, struct vw_state_entry *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->ino = st->st_ino;
+	e->size = st->st_size;
+	e->mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+	e->ctime_ns = (int64_t)st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec;
+	e->mode = st->st_mode;
+}
+
+/* ---- the state dir --------------------------------------------------------------- */
+
+static void set_error(struct vw_state *s, int err, const char *what, const char *path)
+{
+	if (!s->err)
+		log_warnx("state: %s %s: %s; changes made while the daemon is down will not be "
+			  "caught up until it works again", what, path, strerror(err));
+	s->err = err;
+	snprintf(s->errmsg, sizeof(s->errmsg), "%s %s: %s", what, path, strerror(err));
+}
+
+/* <dir>/<name>-<hash of the root>.<ext>: the name for people, the hash for uniqueness. */
+static void file_path(const struct vw_state *s, const struct vw_project *p, const char *ext,
+		      char *buf, size_t n)
+{
+	uint64_t h = vw_hash_component(VW_HASH_INIT, p->root, strlen(p->root), true);
+
+	snprintf(buf, n, "%s/%s-%016llx.%s", s->dir, p->name, (unsigned long long)h, ext);
+}
+
+/* mkdir -p, mode 0700 for what it makes. */
+static int make_dir(const char *dir)
+{
+	char buf[PATH_MAX];
+
+	if (snprintf(buf, sizeof(buf), "%s", dir) >= (int)sizeof(buf))
+		return -ENAMETOOLONG;
+	for (char *q = buf + 1; *q; q++) {
+		if (*q != '/')
+			continue;
+		*q = 0;
+		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		*q = '/';
+	}
+	if (mkdir(buf, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+static int write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len) {
+		ssize_t w = write(fd, p, len);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -errno;
+		if (w == 0)
+			return -ENOSPC;
+		p += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+static void sync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd >= 0) {
+		fsync(fd);
+		close(fd);
+	}
+}
+
+static void journal_close(struct proj_state *ps)
+{
+	if (ps->jfd >= 0)
+		close(ps->jfd);
+	ps->jfd = -1;
+	ps->jdirty = false;
+}
+
+static int save_one(struct vw_state *s, struct proj_state *ps);
+
+/* Append one record to @ps's journal: what the stream told, so a restart knows it. */
+static void journal_add(struct vw_state *s, struct proj_state *ps, int op, const char *a,
+			const char *b, const struct vw_state_entry *e)
+{
+	unsigned char buf[16 + 1 + sizeof(struct snap_rec) + 2 * (2 + PATH_MAX)];
+	size_t n = 8, la = a ? strlen(a) : 0, lb = b ? strlen(b) : 0;
+	uint32_t len, crc;
+	uint16_t l16;
+	int ret;
+
+	if (ps->jfd < 0 || la >= PATH_MAX || lb >= PATH_MAX)
+		return;
+	buf[n++] = (unsigned char)op;
+	if (op == J_PUT) {
+		struct snap_rec h = { e->ino, e->size, e->mtime_ns, e->ctime_ns, e->mode, 0 };
+
+		memcpy(buf + n, &h, sizeof(h));
+		n += sizeof(h);
+	}
+	if (a) {
+		l16 = (uint16_t)la;
+		memcpy(buf + n, &l16, 2);
+		memcpy(buf + n + 2, a, la);
+		n += 2 + la;
+	}
+	if (b) {
+		l16 = (uint16_t)lb;
+		memcpy(buf + n, &l16, 2);
+		memcpy(buf + n + 2, b, lb);
+		n += 2 + lb;
+	}
+	len = (uint32_t)(n - 8);
+	crc = (uint32_t)crc32(0, buf + 8, len);
+	memcpy(buf, &len, 4);
+	memcpy(buf + 4, &crc, 4);
+	ret = write_all(ps->jfd, buf, n);
+	if (ret) {
+		char path[PATH_MAX];
+
+		file_path(s, ps->p, "journal", path, sizeof(path));
+		set_error(s, -ret, "write", path);
+		journal_close(ps);	/* a torn record ends it; the next save starts it afresh */
+		return;
+	}
+	ps->jbytes += n;
+	ps->jdirty = true;
+	/* a long journal is folded into a new snapshot (not while a crawl fills the picture) */
+	if (!ps->rescanning && ps->jbytes > JOURNAL_COMPACT && ps->jbytes > ps->snap_bytes / 2)
+		save_one(s, ps);
+}
+
+/* A fresh journal for generation @gen, put in place atomically. */
+static int journal_start(struct vw_state *s, struct proj_state *ps, uint64_t gen)
+{
+	char path[PATH_MAX], tmp[PATH_MAX + 8];
+	unsigned char h[20];
+	uint32_t crc;
+	int fd, ret;
+
+	journal_close(ps);
+	file_path(s, ps->p, "journal", path, sizeof(path));
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	memcpy(h, JRNL_MAGIC, 8);
+	memcpy(h + 8, &gen, 8);
+	crc = (uint32_t)crc32(0, h, 16);
+	memcpy(h + 16, &crc, 4);
+	ret = write_all(fd, h, sizeof(h));
+	if (!ret && fsync(fd) < 0)
+		ret = -errno;
+	if (!ret && rename(tmp, path) < 0)
+		ret = -errno;
+	if (ret) {
+		close(fd);
+		unlink(tmp);
+		return ret;
+	}
+	ps->jfd = fd;
+	ps->jbytes = sizeof(h);
+	return 0;
+}
+
+/* Write @ps's picture as its snapshot, then start its journal afresh. */
+static int save_one(struct vw_state *s, struct proj_state *ps)
+{
+	char path[PATH_MAX], tmp[PATH_MAX + 8];
+	uint64_t gen = ps->gen + 1, count = ps->now.n;
+	uLong crc = crc32(0, Z_NULL, 0);
+	size_t bytes = 0;
+	FILE *f;
+	int ret = 0;
+
+	if (!s->dir)
+		return 0;
+	ret = make_dir(s->dir);
+	if (ret) {
+		set_error(s, -ret, "create", s->dir);
+		return ret;
+	}
+	file_path(s, ps->p, "snap", path, sizeof(path));
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	f = fopen(tmp, "we");
+	if (!f) {
+		ret = -errno;
+		set_error(s, -ret, "write", tmp);
+		return ret;
+	}
+#define PUT(ptr, len) do { fwrite((ptr), 1, (len), f); crc = crc32(crc, (const Bytef *)(ptr), (uInt)(len)); bytes += (len); } while (0)
+	PUT(SNAP_MAGIC, 8);
+	PUT(&gen, 8);
+	PUT(&count, 8);
+	for (size_t b = 0; b < ps->now.nb; b++) {
+		for (struct rec *r = ps->now.b[b]; r; r = r->next) {
+			struct snap_rec h = { r->ino, r->size, r->mtime_ns, r->ctime_ns, r->mode,
+					      (uint32_t)strlen(r->path) };
+
+			PUT(&h, sizeof(h));
+			PUT(r->path, h.len);
+		}
+	}
+#undef PUT
+	{
+		uint32_t c = (uint32_t)crc;
+
+		fwrite(&c, 4, 1, f);
+	}
+	if (fflush(f) == EOF || ferror(f) || fsync(fileno(f)) < 0)
+		ret = errno ? -errno : -EIO;
+	if (fclose(f) == EOF && !ret)
+		ret = -errno;
+	if (!ret && rename(tmp, path) < 0)
+		ret = -errno;
+	if (ret) {
+		unlink(tmp);
+		set_error(s, -ret, "write", path);
+		return ret;
+	}
+	ps->gen = gen;
+	ps->snap_bytes = bytes;
+	ret = journal_start(s, ps, gen);
+	sync_dir(s->dir);
+	if (ret) {
+		file_path(s, ps->p, "journal", path, sizeof(path));
+		set_error(s, -ret, "write", path);
+	}
+	return ret;
+}
+
+/* Read a whole file; NULL with errno set on failure. */
+static unsigned char *slurp(const char *path, size_t *len)
+{
+	unsigned char *buf = NULL;
+	size_t cap = 0, n = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return NULL;
+	for (;;) {
+		ssize_t r;
+
+		if (n == cap) {
+			unsigned char *v = realloc(buf, cap ? cap * 2 : 65536);
+
+			if (!v) {
+				free(buf);
+				close(fd);
+				errno = ENOMEM;
+				return NULL;
+			}
+			buf = v;
+			cap = cap ? cap * 2 : 65536;
+		}
+		r = read(fd, buf + n, cap - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			int e = errno;
+
+			free(buf);
+			close(fd);
+			errno = e;
+			return NULL;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	close(fd);
+	*len = n;
+	return buf;
+}
+
+/* Parse a snapshot into @t; false when it fails any check. */
+static bool snap_parse(const unsigned char *buf, size_t len, struct table *t, uint64_t *gen)
+{
+	uint64_t count, seen = 0;
+	uint32_t crc;
+	size_t off = 24;
+
+	if (len < 28 || memcmp(buf, SNAP_MAGIC, 8) != 0)
+		return false;
+	memcpy(&crc, buf + len - 4, 4);
+	if (crc != (uint32_t)crc32(0, buf, (uInt)(len - 4)))
+		return false;
+	memcpy(gen, buf + 8, 8);
+	memcpy(&count, buf + 16, 8);
+	len -= 4;
+	while (off < len) {
+		struct snap_rec h;
+		struct vw_state_entry e;
+		char name[PATH_MAX];
+
+		if (len - off < sizeof(h))
+			return false;
+		memcpy(&h, buf + off, sizeof(h));
+		off += sizeof(h);
+		if (h.len == 0 || h.len >= sizeof(name) || len - off < h.len)
+			return false;
+		memcpy(name, buf + off, h.len);
+		name[h.len] = 0;
+		off += h.len;
+		if (memchr(name, 0, h.len))
+			return false;
+		e = (struct vw_state_entry){ h.ino, h.size, h.mtime, h.ctime, h.mode, false };
+		table_put(t, name, &e);
+		seen++;
+	}
+	return seen == count;
+}
+
+static bool get_name(const unsigned char *p, size_t len, size_t *off, char *out)
+{
+	uint16_t l;
+
+	if (len - *off < 2)
+		return false;
+	memcpy(&l, p + *off, 2);
+	*off += 2;
+	if (l == 0 || l >= PATH_MAX || len - *off < l || memchr(p + *off, 0, l))
+		return false;
+	memcpy(out, p + *off, l);
+	out[l] = 0;
+	*off += l;
+	return true;
+}
+
+/* Replay the journal of generation @gen into @t; returns the bytes of whole records. */
+static size_t journal_replay(const unsigned char *buf, size_t len, uint64_t gen, struct table *t)
+{
+	size_t off = 20;
+	uint64_t jgen;
+	uint32_t crc;
+
+	if (len < 20 || memcmp(buf, JRNL_MAGIC, 8) != 0)
+		return 0;
+	memcpy(&jgen, buf + 8, 8);
+	memcpy(&crc, buf + 16, 4);
+	if (crc != (uint32_t)crc32(0, buf, 16) || jgen != gen)
+		return 0;	/* another generation's: the snapshot already holds it */
+	while (len - off >= 8) {
+		uint32_t plen, pcrc;
+		const unsigned char *p = buf + off + 8;
+		char a[PATH_MAX], b[PATH_MAX];
+		size_t o = 1;
+
+		memcpy(&plen, buf + off, 4);
+		memcpy(&pcrc, buf + off + 4, 4);
+		if (plen == 0 || plen > len - off - 8 || pcrc != (uint32_t)crc32(0, p, plen))
+			break;	/* the torn end of a crash */
+		switch (p[0]) {
+		case J_PUT: {
+			struct snap_rec h;
+			struct vw_state_entry e;
+
+			if (plen < 1 + sizeof(h))
+				return off;
+			memcpy(&h, p + 1, sizeof(h));
+			o += sizeof(h);
+			if (!get_name(p, plen, &o, a))
+				return off;
+			e = (struct vw_state_entry){ h.ino, h.size, h.mtime, h.ctime, h.mode, false };
+			table_put(t, a, &e);
+			break;
+		}
+		case J_DROP:
+			if (!get_name(p, plen, &o, a))
+				return off;
+			table_del(t, a, true);
+			break;
+		case J_MOVE:
+			if (!get_name(p, plen, &o, a) || !get_name(p, plen, &o, b))
+				return off;
+			table_move(t, a, b);
+			break;
+		case J_RESET:
+			table_clear(t);
+			break;
+		default:
+			return off;
+		}
+		off += 8 + plen;
+	}
+	return off;
+}
+
+/* ---- the pictures ---------------------------------------------------------------- */
+
 struct vw_state *state_new(const char *dir)
 {
 	struct vw_state *s = calloc(1, sizeof(*s));
@@ -157,6 +637,12 @@ struct vw_state *state_new(const char *dir)
 	if (!s || (dir && !(s->dir = strdup(dir)))) {
 		free(s);
 		return NULL;
+	}
+	if (dir) {
+		int ret = make_dir(dir);
+
+		if (ret)
+			set_error(s, -ret, "create", dir);
 	}
 	return s;
 }
@@ -166,6 +652,9 @@ void state_free(struct vw_state *s)
 	if (!s)
 		return;
 	for (size_t i = 0; i < s->n; i++) {
+		if (s->ps[i].jfd >= 0)
+			fdatasync(s->ps[i].jfd);
+		journal_close(&s->ps[i]);
 		table_clear(&s->ps[i].now);
 		table_clear(&s->ps[i].before);
 	}
@@ -190,49 +679,56 @@ static struct proj_state *ps_of(struct vw_state *s, const struct vw_project *p)
 	}
 	memset(&s->ps[s->n], 0, sizeof(s->ps[0]));
 	s->ps[s->n].p = p;
+	s->ps[s->n].jfd = -1;
 	return &s->ps[s->n++];
-}
-
-/* <dir>/<name>-<hash of the root>.snap: the name for people, the hash for uniqueness. */
-static void snap_path(const struct vw_state *s, const struct vw_project *p, char *buf, size_t n)
-{
-	uint64_t h = vw_hash_component(VW_HASH_INIT, p->root, strlen(p->root), true);
-
-	snprintf(buf, n, "%s/%s-%016llx.snap", s->dir, p->name, (unsigned long long)h);
 }
 
 int state_load(struct vw_state *s, const struct vw_project *p)
 {
 	struct proj_state *ps = ps_of(s, p);
-	char path[PATH_MAX], magic[8], name[PATH_MAX];
-	struct {
-		uint64_t ino, size;
-		int64_t mtime;
-		uint32_t mode;
-		uint32_t len;
-	} h;
-	FILE *f;
+	char path[PATH_MAX], jpath[PATH_MAX], aside[PATH_MAX + 16];
+	unsigned char *buf, *jbuf;
+	size_t len, jlen = 0, whole;
+	uint64_t gen = 0;
 
 	if (!ps)
 		return -ENOMEM;
+	table_clear(&ps->now);
+	table_clear(&ps->before);
 	ps->rescanning = true;	/* the start-up crawl is its rescan */
+	ps->has_before = false;
 	if (!s->dir)
 		return 0;
-	snap_path(s, p, path, sizeof(path));
-	f = fopen(path, "re");
-	if (!f)
+	file_path(s, p, "snap", path, sizeof(path));
+	file_path(s, p, "journal", jpath, sizeof(jpath));
+	buf = slurp(path, &len);
+	if (!buf)
 		return errno == ENOENT ? 0 : -errno;
-	if (fread(magic, 1, 8, f) != 8 || memcmp(magic, SNAP_MAGIC, 8) != 0) {
-		fclose(f);
-		return -EINVAL;
+	if (!snap_parse(buf, len, &ps->before, &gen)) {
+		free(buf);
+		table_clear(&ps->before);
+		snprintf(aside, sizeof(aside), "%s.damaged", path);
+		rename(path, aside);	/* kept for a post-mortem; the crawl rebuilds it */
+		unlink(jpath);
+		return -VW_STATE_EDAMAGED;
 	}
-	table_grow(&ps->before);
-	while (fread(&h, sizeof(h), 1, f) == 1 && h.len < sizeof(name) &&
-	       fread(name, 1, h.len, f) == h.len) {
-		name[h.len] = 0;
-		table_put(&ps->before, name, h.ino, h.size, h.mtime, h.mode);
+	free(buf);
+	ps->gen = gen;
+	ps->snap_bytes = len;
+	ps->has_before = true;
+	jbuf = slurp(jpath, &jlen);
+	if (jbuf) {
+		whole = journal_replay(jbuf, jlen, gen, &ps->before);
+		free(jbuf);
+		/* go on appending after the last whole record of this generation */
+		if (whole && (ps->jfd = open(jpath, O_WRONLY | O_APPEND | O_CLOEXEC)) >= 0 &&
+		    ftruncate(ps->jfd, (off_t)whole) == 0)
+			ps->jbytes = whole;
+		else
+			journal_close(ps);
 	}
-	fclose(f);
+	if (ps->jfd < 0 && journal_start(s, ps, gen) < 0)
+		set_error(s, errno ? errno : EIO, "write", jpath);
 	return 1;
 }
 
@@ -246,32 +742,154 @@ void state_begin_rescan(struct vw_state *s, const struct vw_project *p)
 	ps->before = ps->now;
 	memset(&ps->now, 0, sizeof(ps->now));
 	ps->rescanning = true;
+	ps->has_before = true;
 }
 
-void state_put(struct vw_state *s, const struct vw_project *p, const char *rel,
-	       const struct stat *st)
+bool state_rescanning(struct vw_state *s, const struct vw_project *p)
 {
 	struct proj_state *ps = ps_of(s, p);
 
-	if (!ps || !*rel)
+	return ps && ps->rescanning;
+}
+
+static bool same_type(uint32_t a, uint32_t b)
+{
+	return (a & S_IFMT) == (b & S_IFMT);
+}
+
+void state_crawled(struct vw_state *s, const struct vw_project *p, const char *rel,
+		   const struct stat *st, rescan_fn fn, void *ctx)
+{
+	struct proj_state *ps = ps_of(s, p);
+	struct vw_rescan_change c = { .project = p, .path = rel };
+	struct vw_state_entry e;
+	struct rec *known, *r;
+	const char *ev = NULL;
+	bool retype = false;
+
+	if (!ps || !ps->rescanning || !*rel)
 		return;
-	if (!st) {
-		table_del(&ps->now, rel, false);
+	known = table_get(&ps->now, rel);
+	if (!known && ps->has_before)
+		known = table_get(&ps->before, rel);
+	if (!st) {	/* changes pending: their line tells it; until then it is as it was */
+		if (known && !table_get(&ps->now, rel)) {
+			e = (struct vw_state_entry){ known->ino, known->size, known->mtime_ns,
+						     known->ctime_ns, known->mode, false };
+			if ((r = table_put(&ps->now, rel, &e)))
+				r->said = true;
+		}
 		return;
 	}
-	table_put(&ps->now, rel, st->st_ino, st->st_size,
-		  (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec, st->st_mode);
+	entry_of(st, &e);
+	if (ps->has_before) {
+		if (!known) {
+			ev = "create";
+		} else if (!same_type(known->mode, e.mode)) {
+			ev = "create";
+			retype = true;
+		} else if (!S_ISDIR(e.mode) && (known->ino != e.ino || known->size != e.size ||
+						 known->mtime_ns != e.mtime_ns)) {
+			ev = "modify";
+		} else if ((known->mode & 07777) != (e.mode & 07777) ||
+			   (!S_ISDIR(e.mode) && known->ctime_ns != e.ctime_ns)) {
+			ev = "attrib";	/* a directory's ctime moves with its entries */
+		}
+	}
+	if (retype) {	/* what was there is gone, with all below it */
+		c.event = "delete";
+		c.mode = known->mode;
+		table_del(&ps->now, rel, true);
+		journal_add(s, ps, J_DROP, rel, NULL, NULL);
+		fn(ctx, &c);
+	}
+	r = table_put(&ps->now, rel, &e);
+	if (!ev)
+		return;
+	if (r)
+		r->said = true;
+	journal_add(s, ps, J_PUT, rel, NULL, &e);
+	c.event = ev;
+	c.mode = e.mode;
+	fn(ctx, &c);
+}
+
+static int cmp_path(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+size_t state_end_rescan(struct vw_state *s, const struct vw_project *p, rescan_fn fn, void *ctx)
+{
+	struct proj_state *ps = ps_of(s, p);
+	struct vw_rescan_change c = { .project = p, .event = "delete" };
+	struct rec **gone = NULL;
+	size_t n = 0, changes = 0;
+
+	if (!ps || !ps->rescanning)
+		return 0;
+	ps->rescanning = false;
+	if (ps->has_before && ps->before.n)
+		gone = calloc(ps->before.n, sizeof(*gone));
+	for (size_t b = 0; gone && b < ps->before.nb; b++)
+		for (struct rec *o = ps->before.b[b]; o; o = o->next)
+			if (!table_get(&ps->now, o->path))
+				gone[n++] = o;
+	/* in path order, a directory comes before what was in it: one line for each top */
+	qsort(gone, n, sizeof(*gone), cmp_path);
+	for (size_t i = 0, top = SIZE_MAX; i < n; i++) {
+		if (top != SIZE_MAX && below(gone[i]->path, gone[top]->path, strlen(gone[top]->path)))
+			continue;
+		top = i;
+		c.path = gone[i]->path;
+		c.mode = gone[i]->mode;
+		journal_add(s, ps, J_DROP, c.path, NULL, NULL);
+		fn(ctx, &c);
+		changes++;
+	}
+	free(gone);
+	table_clear(&ps->before);
+	ps->has_before = true;
+	if (s->dir)
+		save_one(s, ps);
+	return changes;
+}
+
+/* What a line told: into the picture, and (while a crawl compares) into what it compares with. */
+static void told_put(struct vw_state *s, struct proj_state *ps, const char *rel,
+		     const struct vw_state_entry *e)
+{
+	struct rec *r = table_put(&ps->now, rel, e);
+
+	if (r)
+		r->said = true;
+	if (ps->rescanning)
+		table_put(&ps->before, rel, e);
+	journal_add(s, ps, J_PUT, rel, NULL, e);
 }
 
 void state_put_said(struct vw_state *s, const struct vw_project *p, const char *rel,
 		    const struct stat *st)
 {
 	struct proj_state *ps = ps_of(s, p);
-	struct rec *r;
+	struct vw_state_entry e;
 
-	state_put(s, p, rel, st);
-	if (ps && *rel && st && (r = table_get(&ps->now, rel)))
-		r->said = true;
+	if (!ps || !*rel || !st)
+		return;
+	entry_of(st, &e);
+	told_put(s, ps, rel, &e);
+}
+
+void state_put_unknown(struct vw_state *s, const struct vw_project *p, const char *rel,
+		       bool is_dir)
+{
+	struct proj_state *ps = ps_of(s, p);
+	/* no inode 0 and no mtime -1 on disk: whatever is found there later differs */
+	struct vw_state_entry e = { .mtime_ns = -1, .ctime_ns = -1,
+				    .mode = is_dir ? S_IFDIR : S_IFREG };
+
+	if (ps && *rel)
+		told_put(s, ps, rel, &e);
 }
 
 bool state_lookup(struct vw_state *s, const struct vw_project *p, const char *rel,
@@ -288,6 +906,7 @@ bool state_lookup(struct vw_state *s, const struct vw_project *p, const char *re
 	out->ino = r->ino;
 	out->size = r->size;
 	out->mtime_ns = r->mtime_ns;
+	out->ctime_ns = r->ctime_ns;
 	out->mode = r->mode;
 	out->said = r->said;
 	return true;
@@ -302,7 +921,8 @@ void state_each(struct vw_state *s, const struct vw_project *p, state_each_fn fn
 	for (size_t i = 0; i < ps->now.nb; i++)
 		for (struct rec *r = ps->now.b[i]; r; r = r->next) {
 			struct vw_state_entry e = { .ino = r->ino, .size = r->size,
-						    .mtime_ns = r->mtime_ns, .mode = r->mode };
+						    .mtime_ns = r->mtime_ns, .ctime_ns = r->ctime_ns,
+						    .mode = r->mode, .said = r->said };
 
 			if (!fn(ctx, r->path, &e))
 				return;
@@ -316,50 +936,24 @@ bool state_complete(struct vw_state *s, const struct vw_project *p)
 	return ps && !ps->rescanning;
 }
 
+size_t state_count(struct vw_state *s, const struct vw_project *p)
+{
+	struct proj_state *ps = ps_of(s, p);
+
+	return ps ? ps->now.n : 0;
+}
+
 void state_move_tree(struct vw_state *s, const struct vw_project *p, const char *from,
 		     const char *to)
 {
 	struct proj_state *ps = ps_of(s, p);
-	size_t flen = strlen(from), n = 0, cap = 0;
-	struct rec **moved = NULL;
 
-	if (!ps || !*from || !*to || !ps->now.nb)
+	if (!ps || !*from || !*to)
 		return;
-	table_del(&ps->now, to, true);
-	/* unhook every record at or below @from, then put each back under @to */
-	for (size_t i = 0; i < ps->now.nb; i++) {
-		for (struct rec **pp = &ps->now.b[i]; *pp;) {
-			struct rec *r = *pp;
-
-			if (strncmp(r->path, from, flen) == 0 &&
-			    (r->path[flen] == 0 || r->path[flen] == '/')) {
-				if (n == cap) {
-					struct rec **v = reallocarray(moved, cap ? cap * 2 : 16,
-								      sizeof(*v));
-
-					if (!v)
-						break;
-					moved = v;
-					cap = cap ? cap * 2 : 16;
-				}
-				*pp = r->next;
-				ps->now.n--;
-				moved[n++] = r;
-			} else {
-				pp = &r->next;
-			}
-		}
-	}
-	for (size_t i = 0; i < n; i++) {
-		char path[PATH_MAX];
-
-		if ((size_t)snprintf(path, sizeof(path), "%s%s", to, moved[i]->path + flen) <
-		    sizeof(path))
-			table_put(&ps->now, path, moved[i]->ino, moved[i]->size, moved[i]->mtime_ns,
-				  moved[i]->mode);
-		free(moved[i]);
-	}
-	free(moved);
+	table_move(&ps->now, from, to);
+	if (ps->rescanning)
+		table_move(&ps->before, from, to);
+	journal_add(s, ps, J_MOVE, from, to, NULL);
 }
 
 void state_reset(struct vw_state *s, const struct vw_project *p)
@@ -370,109 +964,32 @@ void state_reset(struct vw_state *s, const struct vw_project *p)
 		return;
 	table_clear(&ps->now);
 	table_clear(&ps->before);
-	ps->rescanning = false;
+	ps->rescanning = true;	/* the crawl of the new tree fills it; nothing to compare with */
+	ps->has_before = false;
+	journal_add(s, ps, J_RESET, NULL, NULL, NULL);
 }
 
 void state_drop_tree(struct vw_state *s, const struct vw_project *p, const char *rel)
 {
 	struct proj_state *ps = ps_of(s, p);
 
-	if (ps && *rel)
-		table_del(&ps->now, rel, true);
-}
-
-size_t state_finish_rescans(struct vw_state *s, rescan_fn fn, void *ctx)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < s->n; i++) {
-		struct proj_state *ps = &s->ps[i];
-		struct vw_rescan_change c = { .project = ps->p };
-
-		if (!ps->rescanning || ps->p->gone)
-			continue;
-		ps->rescanning = false;
-		if (!ps->before.nb)
-			continue;	/* nothing known before: a first start reports nothing */
-		for (size_t b = 0; b < ps->now.nb; b++) {
-			for (struct rec *r = ps->now.b[b]; r; r = r->next) {
-				struct rec *o = table_get(&ps->before, r->path);
-
-				c.path = r->path;
-				c.is_dir = S_ISDIR(r->mode);
-				if (!o)
-					c.event = "create";
-				else if (!c.is_dir && (o->ino != r->ino || o->size != r->size ||
-						       o->mtime_ns != r->mtime_ns))
-					c.event = "modify";
-				else
-					continue;
-				fn(ctx, &c);
-				n++;
-			}
-		}
-		for (size_t b = 0; b < ps->before.nb; b++) {
-			for (struct rec *o = ps->before.b[b]; o; o = o->next) {
-				if (table_get(&ps->now, o->path))
-					continue;
-				c.path = o->path;
-				c.is_dir = S_ISDIR(o->mode);
-				c.event = "delete";
-				fn(ctx, &c);
-				n++;
-			}
-		}
-		table_clear(&ps->before);
-	}
-	return n;
-}
-
-static int save_one(struct vw_state *s, struct proj_state *ps)
-{
-	char path[PATH_MAX], tmp[PATH_MAX + 8];
-	FILE *f;
-	int ret = 0;
-
-	snap_path(s, ps->p, path, sizeof(path));
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	f = fopen(tmp, "we");
-	if (!f)
-		return -errno;
-	fwrite(SNAP_MAGIC, 1, 8, f);
-	for (size_t b = 0; b < ps->now.nb; b++) {
-		for (struct rec *r = ps->now.b[b]; r; r = r->next) {
-			struct {
-				uint64_t ino, size;
-				int64_t mtime;
-				uint32_t mode;
-				uint32_t len;
-			} h = { r->ino, r->size, r->mtime_ns, r->mode, (uint32_t)strlen(r->path) };
-
-			fwrite(&h, sizeof(h), 1, f);
-			fwrite(r->path, 1, h.len, f);
-		}
-	}
-	if (fflush(f) == EOF || fsync(fileno(f)) < 0)
-		ret = -errno;
-	if (fclose(f) == EOF && !ret)
-		ret = -errno;
-	if (!ret && rename(tmp, path) < 0)
-		ret = -errno;
-	if (ret)
-		unlink(tmp);
-	return ret;
+	if (!ps || !*rel)
+		return;
+	table_del(&ps->now, rel, true);
+	if (ps->rescanning)
+		table_del(&ps->before, rel, true);
+	journal_add(s, ps, J_DROP, rel, NULL, NULL);
 }
 
 int state_save(struct vw_state *s, const struct vw_projects *t)
 {
 	int ret = 0;
 
+	(void)t;
 	if (!s->dir)
 		return 0;	/* in memory only */
-	if (mkdir(s->dir, 0700) < 0 && errno != EEXIST)
-		return -errno;
 	for (size_t i = 0; i < s->n; i++) {
-		/* a project still being rescanned has a partial picture: keep its old file */
+		/* a project still being rescanned has a partial picture: its journal covers it */
 		if (s->ps[i].p->gone || s->ps[i].rescanning)
 			continue;
 		int r = save_one(s, &s->ps[i]);
@@ -481,4 +998,36 @@ int state_save(struct vw_state *s, const struct vw_projects *t)
 			ret = r;
 	}
 	return ret;
+}
+
+void state_tick(struct vw_state *s, uint64_t now)
+{
+	if (!s || !s->dir)
+		return;
+	if (now - s->last_sync >= SYNC_NS) {
+		s->last_sync = now;
+		for (size_t i = 0; i < s->n; i++) {
+			if (s->ps[i].jfd >= 0 && s->ps[i].jdirty && fdatasync(s->ps[i].jfd) == 0)
+				s->ps[i].jdirty = false;
+		}
+	}
+	if (s->err && now - s->last_retry >= RETRY_NS) {
+		int saved = s->err;
+
+		s->last_retry = now;
+		s->err = 0;
+		for (size_t i = 0; i < s->n && !s->err; i++)
+			if (!s->ps[i].p->gone && !s->ps[i].rescanning)
+				save_one(s, &s->ps[i]);
+		for (size_t i = 0; i < s->n && !s->err; i++)
+			if (!s->ps[i].p->gone && s->ps[i].jfd < 0 && s->ps[i].has_before)
+				journal_start(s, &s->ps[i], s->ps[i].gen);
+		if (!s->err && saved)
+			log_info("state: %s works again: catch-up after a restart is on", s->dir);
+	}
+}
+
+const char *state_error(const struct vw_state *s)
+{
+	return s && s->err ? s->errmsg : NULL;
 }

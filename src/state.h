@@ -1,5 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
-/* state.h: per-project snapshots (path, inode, size, mtime) for rescans at start and after losses. */
+/*
+ * state.h: what the stream has told about each project's tree (path, inode,
+ * size, times, mode), kept in memory and, with a state directory, on disk as a
+ * checksummed snapshot plus a journal of every change told since it was
+ * written. Rescans (at start, after lost records) compare a crawl with it.
+ */
 #ifndef VW_STATE_H
 #define VW_STATE_H
 
@@ -11,64 +16,85 @@
 #include "project.h"
 
 #define VW_STATE_DIR_DEFAULT "/var/lib/vfswatch"
+#define VW_STATE_EDAMAGED EBADMSG	/* state_load(): the snapshot failed its checks */
 
 struct vw_state;
 
 /* One difference found by a rescan; borrowed strings. */
 struct vw_rescan_change {
 	const struct vw_project *project;
-	const char *event;	/* "create" "modify" "delete" */
+	const char *event;	/* "create" "modify" "attrib" "delete" */
 	const char *path;
-	bool is_dir;
+	uint32_t mode;		/* the file type (st_mode) of what is there, or was */
 };
 
 typedef void (*rescan_fn)(void *ctx, const struct vw_rescan_change *c);
 
-/* What the snapshot holds for one path. */
+/* What the picture holds for one path. */
 struct vw_state_entry {
 	uint64_t ino, size;
-	int64_t mtime_ns;
+	int64_t mtime_ns, ctime_ns;
 	uint32_t mode;
 	bool said;		/* a line described it (a crawl may have found it first) */
 };
 
-/* @dir NULL: in memory only (the settled stream's model; nothing is loaded or saved). */
+/* @dir NULL: in memory only (nothing is loaded or saved). */
 struct vw_state *state_new(const char *dir);
 void state_free(struct vw_state *s);	/* NULL is a no-op */
 
-/* Load the project's snapshot file as the "before" of its next rescan. Returns 0 or -errno. */
+/*
+ * Start the picture of @p with a crawl. With a state dir, its snapshot and
+ * journal become what the crawl is compared with. Returns 1 (loaded), 0 (none
+ * on disk: a first start), -VW_STATE_EDAMAGED (failed its checks: set aside as
+ * <file>.damaged) or -errno.
+ */
 int state_load(struct vw_state *s, const struct vw_project *p);
 
-/* Start a rescan of @p: what is known now becomes "before", the crawl fills "now". */
+/* Start a rescan of @p: what was told becomes what the crawl is compared with. */
 void state_begin_rescan(struct vw_state *s, const struct vw_project *p);
+bool state_rescanning(struct vw_state *s, const struct vw_project *p);
 
-/* Record what is at (p, rel) now (from the crawl, or after a change); NULL st: it is gone. */
-void state_put(struct vw_state *s, const struct vw_project *p, const char *rel,
-	       const struct stat *st);
-/* The same, for what a line said: the file is no news to the stream any more. */
+/*
+ * The crawl of a rescan found @st at (p, rel): a difference from what was
+ * told is reported through @fn at once (streamed, and told from then on).
+ * NULL @st: the path has changes pending that will be told by their own line;
+ * it is kept as it was for now.
+ */
+void state_crawled(struct vw_state *s, const struct vw_project *p, const char *rel,
+		   const struct stat *st, rescan_fn fn, void *ctx);
+
+/* The crawl of @p is over: what it did not find is reported deleted. Returns changes found. */
+size_t state_end_rescan(struct vw_state *s, const struct vw_project *p, rescan_fn fn, void *ctx);
+
+/* A line told what is at (p, rel) now. */
 void state_put_said(struct vw_state *s, const struct vw_project *p, const char *rel,
 		    const struct stat *st);
-/* What is known of (p, rel): the tree as the settled stream has described it. */
+/* A line told (p, rel) exists, without a stat to go with it (gone again since). */
+void state_put_unknown(struct vw_state *s, const struct vw_project *p, const char *rel,
+		       bool is_dir);
+/* What is known of (p, rel): the tree as the stream has described it. */
 bool state_lookup(struct vw_state *s, const struct vw_project *p, const char *rel,
 		  struct vw_state_entry *out);
-/* False while the crawl is still filling the picture of @p (start-up, rescans). */
 /* Call @fn for every path of @p's current picture (no order); stop when it returns false. */
 typedef bool (*state_each_fn)(void *ctx, const char *rel, const struct vw_state_entry *e);
 void state_each(struct vw_state *s, const struct vw_project *p, state_each_fn fn, void *ctx);
 
+/* False while the crawl is still filling the picture of @p (start-up, rescans). */
 bool state_complete(struct vw_state *s, const struct vw_project *p);
-/* Move (p, from) and everything below it to (p, to), replacing what was there. */
+/* A line told (p, from) and everything below it moved to (p, to), replacing what was there. */
 void state_move_tree(struct vw_state *s, const struct vw_project *p, const char *from,
 		     const char *to);
 /* Forget all of @p: its root is a new directory, described from nothing. */
 void state_reset(struct vw_state *s, const struct vw_project *p);
-/* Forget everything at and below (p, rel): a directory moved away or removed. */
+/* A line told (p, rel) and everything below it are gone. */
 void state_drop_tree(struct vw_state *s, const struct vw_project *p, const char *rel);
 
-/* The crawl is over: report what differs from "before" for projects being rescanned. */
-size_t state_finish_rescans(struct vw_state *s, rescan_fn fn, void *ctx);
-
-/* Write every project's snapshot atomically (temp file + rename). Returns 0 or -errno. */
+/* Write every complete project's snapshot atomically and start its journal afresh. */
 int state_save(struct vw_state *s, const struct vw_projects *t);
+/* Periodic: journals to disk (fsync), and a broken state dir tried again. */
+void state_tick(struct vw_state *s, uint64_t now_ns);
+/* Why changes made while the daemon is down would not be caught up, or NULL. */
+const char *state_error(const struct vw_state *s);
+size_t state_count(struct vw_state *s, const struct vw_project *p);
 
 #endif

@@ -329,6 +329,19 @@ class Exactness(DaemonCase):
         got = self.settled(lambda r: os.chmod(os.path.join(r, "dd"), 0o600))
         self.assertIn(("attrib", "c", None), got)
 
+    def test_truncate_through_a_symlink_renamed_at_once_names_its_target(self):
+        write(os.path.join(self.root, "a"), b"initial")
+        os.mkdir(os.path.join(self.root, "y"))
+        self.start_settled()
+
+        def op(r):
+            os.symlink("a", os.path.join(r, "dd"))
+            os.truncate(os.path.join(r, "dd"), 1)   # through the link: "a" is cut
+            os.rename(os.path.join(r, "dd"), os.path.join(r, "y", "a"))  # "a" from y: itself
+        got = self.settled(op)
+        self.assertTrue({("truncate", "a", None), ("modify", "a", None)} & set(got), got)
+        self.assertIn(("create", "y/a", None), got)
+
     def test_write_through_a_hard_link_unlinked_while_open_names_the_other_link(self):
         write(os.path.join(self.root, "c"), b"C")
         os.link(os.path.join(self.root, "c"), os.path.join(self.root, "dd"))

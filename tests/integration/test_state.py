@@ -45,9 +45,17 @@ class State(DaemonCase):
                 write(os.path.join(self.root, "lost%05d" % i), b"x")
         finally:
             os.kill(self.d.proc.pid, 18)
+        want = {"lost%05d" % i for i in range(20000)}
+
+        def creates():
+            return [e["path"] for e in self.d.seen if e.get("event") == "create"
+                    and e["path"] in want]
         self.assertIsNotNone(self.d.wait(lambda e: e.get("event") == "overflow", 30))
-        self.d.wait(lambda e: e.get("source") == "rescan" and e.get("path") == "lost19999", 60)
+        self.assertIsNotNone(self.d.wait(lambda e: e.get("event") == "rescan" and
+                                         e.get("phase") == "done", 60))
+        self.d.wait(lambda e: len(creates()) >= len(want), 30)  # the batch read before it
         self.marker()
-        got = {e["path"] for e in self.d.seen if e.get("event") == "create"}
-        missing = {"lost%05d" % i for i in range(20000)} - got
-        self.assertEqual(missing, set(), "%d creates never reported" % len(missing))
+        got = creates()
+        self.assertEqual(want - set(got), set(), "creates never reported")
+        self.assertEqual(len(got), len(want), "some reported twice")
+        self.assertTrue(any(e.get("source") == "rescan" for e in self.d.seen))
