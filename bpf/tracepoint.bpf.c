@@ -447,11 +447,14 @@ int BPF_PROG(tp_sys_exit, struct pt_regs *regs, long ret)
 	case NR_symlinkat:
 		name_change(VW_OP_CREATE, VW_FT_SYMLINK, ARG(regs, 2), (void *)ARG(regs, 3), 0, NULL);
 		break;
+	/* a hard link: the name it was made from goes along (a change by name may reach it) */
 	case NR_link:
-		name_change(VW_OP_CREATE, VW_FT_FILE, AT_FDCWD, (void *)ARG(regs, 2), 0, NULL);
+		name_change(VW_OP_CREATE, VW_FT_FILE, AT_FDCWD, (void *)ARG(regs, 2), AT_FDCWD,
+			    (void *)ARG(regs, 1));
 		break;
 	case NR_linkat:
-		name_change(VW_OP_CREATE, VW_FT_FILE, ARG(regs, 3), (void *)ARG(regs, 4), 0, NULL);
+		name_change(VW_OP_CREATE, VW_FT_FILE, ARG(regs, 3), (void *)ARG(regs, 4), ARG(regs, 1),
+			    (void *)ARG(regs, 2));
 		break;
 	default:
 		attrib_change(nr, regs);

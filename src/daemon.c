@@ -354,10 +354,9 @@ static int on_debounce(void *ctx, uint32_t events)
 	if (d->fan && fan_read(d->fan, on_event, d) < 0)
 		log_warnx("fanotify: read failed");
 	debounce_flush(d->deb, now_ns(CLOCK_MONOTONIC), false, on_settled, d);
-	arm_debounce(d);
 	if (d->runner)
 		runner_tick(d->runner, now_ns(CLOCK_MONOTONIC));	/* the batch is complete now */
-	return 0;
+	return flush_out(d);
 }
 
 static bool path_existed(void *ctx, const struct vw_project *p, const char *path)
@@ -421,9 +420,9 @@ static void crawl_file(void *ctx, const struct vw_project *p, const char *rel, i
 		((struct vw_project *)p)->rescan_entries++;
 		/* a path with changes pending is described by its own batch */
 		if (d->deb && debounce_dirty(d->deb, p, rel))
-			state_crawled(d->state, p, rel, NULL, on_rescan, d);
+			state_crawled(d->state, p, rel, NULL, !d->deb, on_rescan, d);
 		else if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
-			state_crawled(d->state, p, rel, &st, on_rescan, d);
+			state_crawled(d->state, p, rel, &st, !d->deb, on_rescan, d);
 	}
 	if (!d->fps || is_dir)
 		return;
@@ -477,39 +476,35 @@ static void state_told_raw(struct daemon *d, const struct vw_out *o)
 		state_put_unknown(d->state, o->project, o->path, o->type && !strcmp(o->type, "dir"));
 }
 
-/* A difference found by a rescan: a line with "source":"rescan", to analyzers too. */
+/*
+ * A difference found by a rescan. --raw: a line with "source":"rescan" now.
+ * Settled: a change handed to the project's batch like the kernel's, so that
+ * it is decided with them and told once (its line says "source":"rescan"
+ * unless the kernel reported the path too).
+ */
 static void on_rescan(void *ctx, const struct vw_rescan_change *c)
 {
 	struct daemon *d = ctx;
 	struct vw_project *p = (struct vw_project *)c->project;
-	const char *type = ftype_name(ftype_of_mode(c->mode));
+	struct vw_out o = { .project = p, .event = c->event, .path = c->path,
+			    .type = ftype_name(ftype_of_mode(c->mode)), .ev = &vw_no_writer,
+			    .source = "rescan" };
 
-	p->changes++;
 	p->rescan_changes++;
-	if (strcmp(c->event, "delete") == 0) {
-		index_del(d->idx, p->id, c->path);
-		if (d->fps)
-			fps_forget(d->fps, p->id, c->path);
-	}
 	if (!d->deb) {
-		struct vw_out o = { .project = p, .event = c->event, .path = c->path, .type = type,
-				    .ev = &vw_no_writer, .source = "rescan" };
-
+		if (strcmp(c->event, "delete") == 0) {
+			index_del(d->idx, p->id, c->path);
+			if (d->fps)
+				fps_forget(d->fps, p->id, c->path);
+		}
+		p->changes++;
 		if (!d->out_broken && json_out_change(d->out, &o) < 0)
 			d->out_broken = true;
 		return;
 	}
-	struct vw_settled s = {
-		.project = p,
-		.event = c->event,
-		.type = type,
-		.path = c->path,
-		.batch = 0,	/* rescans have their own batch 0 */
-		.ev = &vw_no_writer,
-		.source = "rescan",
-	};
-
-	emit_settled(d, &s);
+	if (debounce_add(d->deb, &o, now_ns(CLOCK_MONOTONIC)) < 0)
+		log_warnx("debounce: out of memory; change to %s dropped", o.path);
+	index_update(d, &o);
 }
 
 /* A rescan line's reason; "fresh": there was nothing to compare with. */
@@ -565,7 +560,7 @@ static void end_rescan(struct daemon *d, struct vw_project *p)
 {
 	uint64_t now = now_ns(CLOCK_MONOTONIC);
 
-	state_end_rescan(d->state, p, on_rescan, d);
+	state_end_rescan(d->state, p, !d->deb, on_rescan, d);
 	if (p->rescan_reason) {
 		json_out_rescan(d->out, "done", p, false);
 		log_info("rescan: %s: done in %llu ms: %llu entries, %llu changes", p->name,
@@ -659,6 +654,8 @@ static int flush_out(struct daemon *d)
 		arm_debounce(d);
 	if (fflush(d->out) == EOF || ferror(d->out))
 		d->out_broken = true;
+	else	/* what the lines told is out: now the journal may say so */
+		state_commit(d->state);
 	if (d->out_broken) {
 		log_warnx("output: stdout closed; stopping");
 		loop_stop(d->loop);
@@ -1444,16 +1441,16 @@ static void run_teardown(struct daemon *d)
 		debounce_flush(d->deb, 0, true, on_settled, d);
 	runner_free(d->runner, 2000);	/* running jobs get 2 s; queued ones are dropped */
 	d->runner = NULL;
-	if (d->state) {
+	if (d->rb || d->fan) {
+		check_losses(d);
+		json_out_stop(d->out, "signal");
+	}
+	/* the lines first: the snapshot holds only what is out */
+	if (fflush(d->out) == 0 && !ferror(d->out) && d->state) {
 		int r = state_save(d->state, &d->projects);
 
 		if (r)
 			log_warnx("state: save: %s", strerror(-r));
-	}
-	if (d->rb || d->fan) {
-		check_losses(d);
-		json_out_stop(d->out, "signal");
-		fflush(d->out);
 	}
 	ring_buffer__free(d->rb);
 	fan_free(d->fan);

@@ -32,6 +32,7 @@ struct entry {
 	bool attrib;		/* metadata changed */
 	bool moved_here;	/* a rename brought its content */
 	bool created_first;	/* the batch's first change of this path created it */
+	bool by_rescan, by_event;	/* who reported its changes: a rescan, the backend */
 	uint8_t left;		/* how what was here when the batch began left: VW_LEFT_* */
 	const char *written;	/* the last data or metadata change through this name... */
 	uint64_t written_ino;	/* ...and the inode it went to (0: not known) */
@@ -39,6 +40,7 @@ struct entry {
 	const char *type;	/* static strings from ftype_name() */
 	char *src;
 	char *via;		/* the name a change by name went through, renamed here since */
+	char *link_of;		/* made as a hard link of this name in the batch */
 	struct vw_event ev;	/* last writer; path fields not kept */
 	char path[];
 };
@@ -84,6 +86,7 @@ static void entry_free(struct entry *e)
 {
 	free(e->src);
 	free(e->via);
+	free(e->link_of);
 	free(e);
 }
 
@@ -304,6 +307,10 @@ static void release_src(struct batch *b, struct entry *e)
 
 static void note(struct entry *e, const struct vw_out *o)
 {
+	if (o->source && strcmp(o->source, "rescan") == 0)
+		e->by_rescan = true;
+	else
+		e->by_event = true;
 	e->ev = *o->ev;
 	e->ev.path = e->ev.old_path = NULL;
 	e->ev.path_len = e->ev.old_path_len = 0;
@@ -453,6 +460,8 @@ static int rekey(struct batch *b, const char *from, const char *to, bool swap)
 		}
 		v[n].flags = *e;
 		v[n].flags.src = NULL;
+		v[n].flags.via = NULL;
+		e->link_of = NULL;	/* the name it was made from goes with it */
 		n++;
 		unlink_entry(b, e);
 	}
@@ -466,8 +475,12 @@ static int rekey(struct batch *b, const char *from, const char *to, bool swap)
 			t->left = v[i].flags.left;	/* children move with their history */
 			t->now = v[i].flags.now;
 			t->moved_here = true;
-		} else
+			free(t->link_of);
+			t->link_of = v[i].flags.link_of;
+		} else {
+			free(v[i].flags.link_of);
 			ret = -ENOMEM;
+		}
 		free(v[i].path);
 	}
 	free(v);
@@ -515,6 +528,9 @@ static int dirty_rename(struct vw_debounce *d, struct batch *b, const struct vw_
 		flags_clear(a);
 		free(t->via);
 		t->via = va;
+		free(t->link_of);
+		t->link_of = a->link_of;
+		a->link_of = NULL;
 		a->now = false;
 	}
 	t->moved_here = true;
@@ -542,6 +558,10 @@ static int dirty_add(struct vw_debounce *d, struct batch *b, const struct vw_out
 	if (creates || strcmp(o->event, "delete") == 0) {
 		e->now = creates;	/* a write or chmod through a descriptor makes no name */
 		flags_clear(e);	/* what was written before belongs to another file */
+		if (creates) {	/* a delete keeps it: a change by name went to that file */
+			free(e->link_of);
+			e->link_of = o->link_from ? strdup(o->link_from) : NULL;
+		}
 	} else {
 		if (strcmp(o->event, "attrib") == 0)
 			e->attrib = true;
@@ -690,6 +710,8 @@ static size_t flush_reconcile(struct vw_debounce *d, struct batch *b, bool may_d
 				.written = e->written,
 				.written_ino = e->written_ino,
 				.via = e->via,
+				.link_of = e->link_of,
+				.rescan = e->by_rescan && !e->by_event,
 				.cut = e->cut,
 				.writes = e->writes,
 				.type = e->type,

@@ -63,6 +63,8 @@ struct vw_dirty {
 	const char *written;	/* the last modify/truncate/attrib through this name (or NULL)... */
 	uint64_t written_ino;	/* ...to this inode: its other names changed too */
 	const char *via;	/* renamed here after a change by name: the name it went through */
+	const char *link_of;	/* made in the batch as a hard link of this name */
+	bool rescan;		/* only a rescan reported it (its lines say "source":"rescan") */
 	bool cut;		/* the kernel flagged the path as cut */
 	uint32_t writes;
 	const char *type;	/* as the last event said; may be NULL */

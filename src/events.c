@@ -226,7 +226,7 @@ int events_route(struct vw_projects *t, const struct vw_event *ev, out_fn fn, vo
 	int n = 0;
 
 	have_new = absolute_of(t, ev->project, ev->path, ev->path_len, ev->anchor_ino, nabs, &cut);
-	have_old = ev->op == VW_OP_RENAME &&
+	have_old = (ev->op == VW_OP_RENAME || ev->op == VW_OP_CREATE) && ev->old_path_len &&
 		   absolute_of(t, ev->old_project, ev->old_path, ev->old_path_len,
 			       ev->old_anchor_ino, oabs, &ocut);
 	/*
@@ -275,6 +275,7 @@ int events_route(struct vw_projects *t, const struct vw_event *ev, out_fn fn, vo
 				if (op_events[ev->op].dir)
 					o.type = "dir";
 				o.path = nrel;
+				o.link_from = ev->op == VW_OP_CREATE ? orel : NULL;
 			}
 			break;
 		}

@@ -20,7 +20,8 @@ struct vw_out {
 	bool truncated;		/* the kernel had to cut the path */
 	bool exchange;		/* renames: RENAME_EXCHANGE, both names swapped contents */
 	bool type_late;		/* type read from the name after the fact: a later change may show */
-	const char *source;	/* "kernel" (NULL) or "fanotify" */
+	const char *source;	/* "kernel" (NULL), "fanotify", or "rescan" (a crawl found it) */
+	const char *link_from;	/* a hard link's create: the name it was made from (this project) */
 	bool ignored;		/* a directory created under an ignore rule: not a change to report */
 	const struct vw_event *ev;	/* attribution */
 };

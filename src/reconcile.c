@@ -411,6 +411,12 @@ static bool recreated(const struct rc_item *it)
 	       (!same_type(it->m.mode, it->st.st_mode) || S_ISDIR(it->st.st_mode));
 }
 
+/* A line's "source": "rescan" when only a rescan reported the path, else the events'. */
+static const char *origin(const struct rc_item *it)
+{
+	return it->d->rescan ? "rescan" : NULL;
+}
+
 static int lines_renames_deletes(struct rc *r)
 {
 	int ret = 0;
@@ -434,7 +440,7 @@ static int lines_renames_deletes(struct rc *r)
 		if (((it->cls == RC_GONE && !it->is_src) || recreated(it)) &&
 		    !pset_above(&r->dropped, it->d->path))
 			ret = emit(r, "delete", it->d->path, NULL,
-				   it->m.mode ? type_of(it->m.mode) : it->d->type, it, NULL);
+				   it->m.mode ? type_of(it->m.mode) : it->d->type, it, origin(it));
 	}
 	return ret;
 }
@@ -457,7 +463,7 @@ static int lines_creates(struct rc *r)
 		if (pset_has(&r->listed, path) || pset_above(&r->listed, path))
 			continue;
 		pset_add(&r->listed, path);
-		ret = emit(r, "create", path, NULL, type_of(v[i]->st.st_mode), v[i], NULL);
+		ret = emit(r, "create", path, NULL, type_of(v[i]->st.st_mode), v[i], origin(v[i]));
 		if (!ret && S_ISDIR(v[i]->st.st_mode))
 			ret = list_tree(r, path, v[i]);
 	}
@@ -491,7 +497,7 @@ static int lines_changes(struct rc *r)
 				ev = "attrib";
 		}
 		if (ev)
-			ret = emit(r, ev, d->path, NULL, type_of(it->st.st_mode), it, NULL);
+			ret = emit(r, ev, d->path, NULL, type_of(it->st.st_mode), it, origin(it));
 	}
 	return ret;
 }
@@ -566,9 +572,20 @@ static const char *link_event(const struct rc_line *l)
  * other names (it has several, or the name holds another inode by now, or
  * nothing). Its own line may be a listing's, which says nothing of links.
  */
-static const char *written_event(const struct rc_item *it, uint64_t *ino)
+static const char *written_event(const struct rc *r, const struct rc_item *it, uint64_t *ino)
 {
 	const struct vw_dirty *d = it->d;
+	char abs[PATH_MAX * 2];
+	struct stat st;
+
+	/* by a name gone since, made as a link of another: that one's inode, if it is still it */
+	if (d->written && !d->written_ino && !it->live && d->link_of) {
+		snprintf(abs, sizeof(abs), "%s/%s", r->p->root, d->link_of);
+		if (lstat(abs, &st) == 0 && S_ISREG(st.st_mode)) {
+			*ino = st.st_ino;
+			return d->written;
+		}
+	}
 
 	if (d->written && !d->written_ino && it->live && S_ISREG(it->st.st_mode) &&
 	    it->st.st_nlink >= 2) {
@@ -606,7 +623,7 @@ static int lines_links(struct rc *r)
 	}
 	for (size_t i = 0; i < r->n; i++) {
 		uint64_t ino = 0;
-		const char *ev = written_event(&r->it[i], &ino);
+		const char *ev = written_event(r, &r->it[i], &ino);
 
 		if (ev)	/* even when its delete is a line: the inode lives on elsewhere */
 			c.o[c.n++] = (struct link_origin){ .ino = ino, .event = ev,

@@ -65,6 +65,9 @@ struct proj_state {
 	uint64_t gen;		/* generation of the snapshot on disk */
 	size_t jbytes, snap_bytes;
 	bool jdirty;		/* appended since the last fsync */
+	bool save_wanted;	/* a new snapshot, at the next commit */
+	unsigned char *jbuf;	/* records of lines not yet out: written at the next commit */
+	size_t jlen, jcap;
 };
 
 struct vw_state {
@@ -329,9 +332,8 @@ static void journal_add(struct vw_state *s, struct proj_state *ps, int op, const
 	size_t n = 8, la = a ? strlen(a) : 0, lb = b ? strlen(b) : 0;
 	uint32_t len, crc;
 	uint16_t l16;
-	int ret;
 
-	if (ps->jfd < 0 || la >= PATH_MAX || lb >= PATH_MAX)
+	if (!s->dir || ps->jfd < 0 || la >= PATH_MAX || lb >= PATH_MAX)
 		return;
 	buf[n++] = (unsigned char)op;
 	if (op == J_PUT) {
@@ -356,20 +358,57 @@ static void journal_add(struct vw_state *s, struct proj_state *ps, int op, const
 	crc = (uint32_t)crc32(0, buf + 8, len);
 	memcpy(buf, &len, 4);
 	memcpy(buf + 4, &crc, 4);
-	ret = write_all(ps->jfd, buf, n);
-	if (ret) {
-		char path[PATH_MAX];
+	/* kept until the lines it stands for are out (state_commit) */
+	if (ps->jlen + n > ps->jcap) {
+		size_t cap = ps->jcap ? ps->jcap * 2 : 65536;
+		unsigned char *v;
 
-		file_path(s, ps->p, "journal", path, sizeof(path));
-		set_error(s, -ret, "write", path);
-		journal_close(ps);	/* a torn record ends it; the next save starts it afresh */
-		return;
+		while (cap < ps->jlen + n)
+			cap *= 2;
+		v = realloc(ps->jbuf, cap);
+		if (!v) {
+			ps->save_wanted = true;	/* the snapshot will hold it */
+			return;
+		}
+		ps->jbuf = v;
+		ps->jcap = cap;
 	}
-	ps->jbytes += n;
-	ps->jdirty = true;
+	memcpy(ps->jbuf + ps->jlen, buf, n);
+	ps->jlen += n;
+}
+
+/* The lines are out: their journal records go to disk (one write), and snapshots wanted. */
+static void commit_one(struct vw_state *s, struct proj_state *ps)
+{
+	int ret;
+
+	if (ps->jlen && ps->jfd >= 0) {
+		ret = write_all(ps->jfd, ps->jbuf, ps->jlen);
+		if (ret) {
+			char path[PATH_MAX];
+
+			file_path(s, ps->p, "journal", path, sizeof(path));
+			set_error(s, -ret, "write", path);
+			journal_close(ps);	/* a torn record ends it; a save starts it afresh */
+		} else {
+			ps->jbytes += ps->jlen;
+			ps->jdirty = true;
+		}
+	}
+	ps->jlen = 0;
 	/* a long journal is folded into a new snapshot (not while a crawl fills the picture) */
-	if (!ps->rescanning && ps->jbytes > JOURNAL_COMPACT && ps->jbytes > ps->snap_bytes / 2)
+	if (ps->jbytes > JOURNAL_COMPACT && ps->jbytes > ps->snap_bytes / 2)
+		ps->save_wanted = true;
+	if (ps->save_wanted && !ps->rescanning && !ps->p->gone) {
+		ps->save_wanted = false;
 		save_one(s, ps);
+	}
+}
+
+void state_commit(struct vw_state *s)
+{
+	for (size_t i = 0; s && s->dir && i < s->n; i++)
+		commit_one(s, &s->ps[i]);
 }
 
 /* A fresh journal for generation @gen, put in place atomically. */
@@ -462,6 +501,7 @@ static int save_one(struct vw_state *s, struct proj_state *ps)
 	}
 	ps->gen = gen;
 	ps->snap_bytes = bytes;
+	ps->jlen = 0;		/* what it held is in the snapshot */
 	ret = journal_start(s, ps, gen);
 	sync_dir(s->dir);
 	if (ret) {
@@ -655,6 +695,7 @@ void state_free(struct vw_state *s)
 		if (s->ps[i].jfd >= 0)
 			fdatasync(s->ps[i].jfd);
 		journal_close(&s->ps[i]);
+		free(s->ps[i].jbuf);
 		table_clear(&s->ps[i].now);
 		table_clear(&s->ps[i].before);
 	}
@@ -757,8 +798,18 @@ static bool same_type(uint32_t a, uint32_t b)
 	return (a & S_IFMT) == (b & S_IFMT);
 }
 
+static struct rec *put_copy(struct table *t, const char *path, const struct rec *o)
+{
+	struct vw_state_entry e = { o->ino, o->size, o->mtime_ns, o->ctime_ns, o->mode, false };
+	struct rec *r = table_put(t, path, &e);
+
+	if (r)
+		r->said = o->said;
+	return r;
+}
+
 void state_crawled(struct vw_state *s, const struct vw_project *p, const char *rel,
-		   const struct stat *st, rescan_fn fn, void *ctx)
+		   const struct stat *st, bool direct, rescan_fn fn, void *ctx)
 {
 	struct proj_state *ps = ps_of(s, p);
 	struct vw_rescan_change c = { .project = p, .path = rel };
@@ -773,12 +824,8 @@ void state_crawled(struct vw_state *s, const struct vw_project *p, const char *r
 	if (!known && ps->has_before)
 		known = table_get(&ps->before, rel);
 	if (!st) {	/* changes pending: their line tells it; until then it is as it was */
-		if (known && !table_get(&ps->now, rel)) {
-			e = (struct vw_state_entry){ known->ino, known->size, known->mtime_ns,
-						     known->ctime_ns, known->mode, false };
-			if ((r = table_put(&ps->now, rel, &e)))
-				r->said = true;
-		}
+		if (known && !table_get(&ps->now, rel))
+			put_copy(&ps->now, rel, known);
 		return;
 	}
 	entry_of(st, &e);
@@ -796,19 +843,28 @@ void state_crawled(struct vw_state *s, const struct vw_project *p, const char *r
 			ev = "attrib";	/* a directory's ctime moves with its entries */
 		}
 	}
-	if (retype) {	/* what was there is gone, with all below it */
+	if (!ev) {
+		table_put(&ps->now, rel, &e);
+		return;
+	}
+	if (!direct) {
+		/* its line is still to come: until then the picture holds what was told */
+		if (known && known != table_get(&ps->now, rel))
+			put_copy(&ps->now, rel, known);
+	} else {
+		if (retype) {	/* what was there is gone, with all below it */
+			table_del(&ps->now, rel, true);
+			journal_add(s, ps, J_DROP, rel, NULL, NULL);
+		}
+		if ((r = table_put(&ps->now, rel, &e)))
+			r->said = true;
+		journal_add(s, ps, J_PUT, rel, NULL, &e);
+	}
+	if (retype) {
 		c.event = "delete";
 		c.mode = known->mode;
-		table_del(&ps->now, rel, true);
-		journal_add(s, ps, J_DROP, rel, NULL, NULL);
 		fn(ctx, &c);
 	}
-	r = table_put(&ps->now, rel, &e);
-	if (!ev)
-		return;
-	if (r)
-		r->said = true;
-	journal_add(s, ps, J_PUT, rel, NULL, &e);
 	c.event = ev;
 	c.mode = e.mode;
 	fn(ctx, &c);
@@ -819,7 +875,8 @@ static int cmp_path(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-size_t state_end_rescan(struct vw_state *s, const struct vw_project *p, rescan_fn fn, void *ctx)
+size_t state_end_rescan(struct vw_state *s, const struct vw_project *p, bool direct,
+			rescan_fn fn, void *ctx)
 {
 	struct proj_state *ps = ps_of(s, p);
 	struct vw_rescan_change c = { .project = p, .event = "delete" };
@@ -828,7 +885,6 @@ size_t state_end_rescan(struct vw_state *s, const struct vw_project *p, rescan_f
 
 	if (!ps || !ps->rescanning)
 		return 0;
-	ps->rescanning = false;
 	if (ps->has_before && ps->before.n)
 		gone = calloc(ps->before.n, sizeof(*gone));
 	for (size_t b = 0; gone && b < ps->before.nb; b++)
@@ -838,20 +894,26 @@ size_t state_end_rescan(struct vw_state *s, const struct vw_project *p, rescan_f
 	/* in path order, a directory comes before what was in it: one line for each top */
 	qsort(gone, n, sizeof(*gone), cmp_path);
 	for (size_t i = 0, top = SIZE_MAX; i < n; i++) {
-		if (top != SIZE_MAX && below(gone[i]->path, gone[top]->path, strlen(gone[top]->path)))
+		bool under = top != SIZE_MAX &&
+			     below(gone[i]->path, gone[top]->path, strlen(gone[top]->path));
+
+		if (!direct)	/* told to exist until its line says otherwise */
+			put_copy(&ps->now, gone[i]->path, gone[i]);
+		if (under)
 			continue;
 		top = i;
 		c.path = gone[i]->path;
 		c.mode = gone[i]->mode;
-		journal_add(s, ps, J_DROP, c.path, NULL, NULL);
+		if (direct)
+			journal_add(s, ps, J_DROP, c.path, NULL, NULL);
 		fn(ctx, &c);
 		changes++;
 	}
 	free(gone);
 	table_clear(&ps->before);
+	ps->rescanning = false;
 	ps->has_before = true;
-	if (s->dir)
-		save_one(s, ps);
+	ps->save_wanted = true;
 	return changes;
 }
 
@@ -990,8 +1052,10 @@ int state_save(struct vw_state *s, const struct vw_projects *t)
 		return 0;	/* in memory only */
 	for (size_t i = 0; i < s->n; i++) {
 		/* a project still being rescanned has a partial picture: its journal covers it */
-		if (s->ps[i].p->gone || s->ps[i].rescanning)
+		if (s->ps[i].p->gone || s->ps[i].rescanning) {
+			commit_one(s, &s->ps[i]);
 			continue;
+		}
 		int r = save_one(s, &s->ps[i]);
 
 		if (r && !ret)

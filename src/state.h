@@ -56,15 +56,21 @@ bool state_rescanning(struct vw_state *s, const struct vw_project *p);
 
 /*
  * The crawl of a rescan found @st at (p, rel): a difference from what was
- * told is reported through @fn at once (streamed, and told from then on).
+ * told is reported through @fn at once (streamed). @direct: @fn tells it (a
+ * line), so the picture takes it now; otherwise @fn hands it on to a batch
+ * whose line will, and the picture keeps what was told until then.
  * NULL @st: the path has changes pending that will be told by their own line;
  * it is kept as it was for now.
  */
 void state_crawled(struct vw_state *s, const struct vw_project *p, const char *rel,
-		   const struct stat *st, rescan_fn fn, void *ctx);
+		   const struct stat *st, bool direct, rescan_fn fn, void *ctx);
 
-/* The crawl of @p is over: what it did not find is reported deleted. Returns changes found. */
-size_t state_end_rescan(struct vw_state *s, const struct vw_project *p, rescan_fn fn, void *ctx);
+/*
+ * The crawl of @p is over: what it did not find is reported deleted (one
+ * change for a directory and all below it). Returns the changes reported.
+ */
+size_t state_end_rescan(struct vw_state *s, const struct vw_project *p, bool direct,
+			rescan_fn fn, void *ctx);
 
 /* A line told what is at (p, rel) now. */
 void state_put_said(struct vw_state *s, const struct vw_project *p, const char *rel,
@@ -89,6 +95,8 @@ void state_reset(struct vw_state *s, const struct vw_project *p);
 /* A line told (p, rel) and everything below it are gone. */
 void state_drop_tree(struct vw_state *s, const struct vw_project *p, const char *rel);
 
+/* The lines written so far are out: what they told goes to the journal (and snapshots due). */
+void state_commit(struct vw_state *s);
 /* Write every complete project's snapshot atomically and start its journal afresh. */
 int state_save(struct vw_state *s, const struct vw_projects *t);
 /* Periodic: journals to disk (fsync), and a broken state dir tried again. */

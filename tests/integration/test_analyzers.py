@@ -145,9 +145,11 @@ class Analyzers(DaemonCase):
         self.start_with([{"name": "lint", "match": ["*.c"], "batch": [batch, self.log, "1"]}])
         write(os.path.join(self.root, "a.c"), b"1")
         write(os.path.join(self.root, "readme.md"), b"1")
-        self.d.wait(lambda e: len(self.batches()) >= 1, 10)
-        # the first run is still busy for a second: these wait, then go together
         import time
+        deadline = time.monotonic() + 10
+        while len(self.batches()) < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)    # the log is written as the run starts
+        # the first run is still busy for a second: these wait, then go together
         time.sleep(0.2)
         write(os.path.join(self.root, "b.c"), b"2")
         time.sleep(0.2)

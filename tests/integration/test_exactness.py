@@ -342,6 +342,19 @@ class Exactness(DaemonCase):
         self.assertTrue({("truncate", "a", None), ("modify", "a", None)} & set(got), got)
         self.assertIn(("create", "y/a", None), got)
 
+    def test_truncate_through_a_new_hard_link_removed_at_once_names_the_file(self):
+        write(os.path.join(self.root, "c"), b"initial")
+        os.makedirs(os.path.join(self.root, "x", "z"))
+        self.start_settled()
+
+        def op(r):
+            os.link(os.path.join(r, "c"), os.path.join(r, "x", "z", "dd"))
+            os.truncate(os.path.join(r, "x", "z", "dd"), 1)     # by name: "c" is cut too
+            shutil.rmtree(os.path.join(r, "x", "z"))
+        got = self.settled(op)
+        self.assertTrue({("truncate", "c", None), ("modify", "c", None)} & set(got), got)
+        self.assertIn(("delete", "x/z", None), got)
+
     def test_write_through_a_hard_link_unlinked_while_open_names_the_other_link(self):
         write(os.path.join(self.root, "c"), b"C")
         os.link(os.path.join(self.root, "c"), os.path.join(self.root, "dd"))
