@@ -517,6 +517,7 @@ struct link_origin {
 struct link_ctx {
 	struct link_origin *o;
 	size_t n;
+
 	struct pset named;		/* paths that already have a line */
 	char **peer;			/* (path, origin index) found in the model */
 	size_t *of;
@@ -529,6 +530,7 @@ static bool link_peer(void *ctx, const char *rel, const struct vw_state_entry *e
 
 	if (!S_ISREG(e->mode) || pset_has(&c->named, rel))
 		return true;
+
 	for (size_t i = 0; i < c->n; i++) {
 		if (e->ino != c->o[i].ino)
 			continue;
@@ -550,6 +552,35 @@ static bool link_peer(void *ctx, const char *rel, const struct vw_state_entry *e
 		break;
 	}
 	return true;
+}
+
+/*
+ * A change by a name that is gone, to a file not known: every file told
+ * before whose inode changed since (ctime) and that no line names may be it.
+ */
+struct sweep {
+	struct rc *r;
+	struct pset *named;
+	const struct rc_item *it;
+	const char *event;
+	int ret;
+};
+
+static bool sweep_one(void *ctx, const char *rel, const struct vw_state_entry *e)
+{
+	struct sweep *w = ctx;
+	char abs[PATH_MAX * 2];
+	struct stat st;
+
+	if (!S_ISREG(e->mode) || pset_has(w->named, rel))
+		return true;
+	snprintf(abs, sizeof(abs), "%s/%s", w->r->p->root, rel);
+	if (lstat(abs, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_ino != e->ino ||
+	    e->ctime_ns == (int64_t)st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec)
+		return true;
+	pset_add(w->named, rel);
+	w->ret = emit_st(w->r, w->event, rel, NULL, "file", w->it, NULL, &st);
+	return !w->ret;
 }
 
 static const char *link_event(const struct rc_line *l)
@@ -586,6 +617,21 @@ static const char *written_event(const struct rc *r, const struct rc_item *it, u
 			return d->written;
 		}
 	}
+	/* by a name gone since that held a file told before: that file's inode */
+	if (d->written && !d->written_ino && !it->live && !d->created && it->known &&
+	    S_ISREG(it->m.mode) && it->m.ino) {
+		*ino = it->m.ino;
+		return d->written;
+	}
+	/*
+	 * A name not made in the batch (a new file has no other names), brought
+	 * where it was by a rename the picture cannot follow: the file it went to
+	 * is to be found (a sweep).
+	 */
+	if (d->written && !d->written_ino && !it->live && !d->created && !it->known) {
+		*ino = 0;
+		return d->written;
+	}
 
 	if (d->written && !d->written_ino && it->live && S_ISREG(it->st.st_mode) &&
 	    it->st.st_nlink >= 2) {
@@ -607,6 +653,7 @@ static const char *written_event(const struct rc *r, const struct rc_item *it, u
 static int lines_links(struct rc *r)
 {
 	struct link_ctx c = {};
+	struct sweep w = {};
 	size_t cap = r->nout + r->n;
 	int ret = 0;
 
@@ -625,7 +672,9 @@ static int lines_links(struct rc *r)
 		uint64_t ino = 0;
 		const char *ev = written_event(r, &r->it[i], &ino);
 
-		if (ev)	/* even when its delete is a line: the inode lives on elsewhere */
+		if (ev && !ino && !w.it)
+			w = (struct sweep){ .r = r, .named = &c.named, .it = &r->it[i], .event = ev };
+		else if (ev && ino)	/* even when its delete is a line: the inode lives on */
 			c.o[c.n++] = (struct link_origin){ .ino = ino, .event = ev,
 							   .it = &r->it[i], .line = -1 };
 	}
@@ -644,6 +693,10 @@ static int lines_links(struct rc *r)
 			ret = emit_st(r, o.event, c.peer[i], NULL, "file", o.it, NULL, &st);
 		}
 		free(c.peer[i]);
+	}
+	if (!ret && w.it) {
+		state_each(r->st, r->p, sweep_one, &w);
+		ret = w.ret;
 	}
 	free(c.peer);
 	free(c.of);
