@@ -872,7 +872,14 @@ void state_crawled(struct vw_state *s, const struct vw_project *p, const char *r
 
 static int cmp_path(const void *a, const void *b)
 {
-	return strcmp(*(char *const *)a, *(char *const *)b);
+	const struct rec *const *x = a, *const *y = b;
+	const unsigned char *p = (const unsigned char *)(*x)->path;
+	const unsigned char *q = (const unsigned char *)(*y)->path;
+
+	/* '/' first: what is below a directory comes right after it ("d", "d/x", "d-x") */
+	for (; *p && *p == *q; p++, q++)
+		;
+	return (*p == '/' ? 1 : *p ? *p + 1 : 0) - (*q == '/' ? 1 : *q ? *q + 1 : 0);
 }
 
 size_t state_end_rescan(struct vw_state *s, const struct vw_project *p, bool direct,
