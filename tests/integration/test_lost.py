@@ -43,7 +43,8 @@ def touch_many(paths):
         os.close(os.open(p, os.O_WRONLY | os.O_CREAT, 0o644))
 
 
-class Lost(DaemonCase):
+class Faults(DaemonCase):
+    """A daemon with its own state dir, and what the fault tests share."""
     backend = "tracepoint"
 
     def setUp(self):
@@ -99,6 +100,9 @@ class Lost(DaemonCase):
         twice = [k for k, n in counts.items() if n > 1]
         self.assertEqual(twice, [], "changes reported more than once")
 
+
+
+class Lost(Faults):
     # --- (a) a burst of new directories while the daemon cannot read --------------------
 
     def new_dirs(self, ndirs=128, nfiles=1024):
@@ -395,3 +399,27 @@ class Lost(DaemonCase):
     def test_storm_of_rewrites_tiny_ring_rescan_names_only_what_changed(self):
         overflows = self.check_storm(["--ringbuf-mb", "1", "--no-kernel-coalesce"], stop=True)
         self.assertTrue(overflows, "a 1 MiB ring buffer did not overflow")
+
+
+class LostTwoProjects(Faults):
+    roots = 2
+
+    def test_only_the_project_that_lost_records_is_rescanned(self):
+        other = self.trees[1].path
+        for i in range(500):
+            write(os.path.join(other, "quiet%03d" % i), b"q")
+        self.start(extra=["--ringbuf-mb", "1", "--no-kernel-coalesce"])
+        self.marker()
+        self.marker(root=other)
+        self.stopped(lambda: touch_many([os.path.join(self.root, "n%05d" % i)
+                                         for i in range(20000)]))
+        self.assertIsNotNone(self.d.wait(lambda e: e.get("event") == "overflow", 30))
+        st = status(RUN_DIR)     # the control socket answers while the crawl runs
+        self.assertEqual(sorted(p["name"] for p in st["projects"]),
+                         sorted(os.path.basename(t.path) for t in self.trees))
+        self.assertTrue(all(isinstance(p["rescanning"], bool) for p in st["projects"]), st)
+        self.assertTrue(self.wait_named({"n%05d" % i for i in range(20000)}))
+        self.marker()
+        self.marker(root=other)
+        rescanned = {e["project"] for e in self.d.seen if e.get("event") == "rescan"}
+        self.assertEqual(rescanned, {os.path.basename(self.root)})
