@@ -100,22 +100,17 @@ class Faults(DaemonCase):
         twice = [k for k, n in counts.items() if n > 1]
         self.assertEqual(twice, [], "changes reported more than once")
 
-
-
-class Lost(Faults):
-    # --- (a) a burst of new directories while the daemon cannot read --------------------
-
     def new_dirs(self, ndirs=128, nfiles=1024):
         for i in range(ndirs):
             d = os.path.join(self.root, "d%03d" % i)
             os.mkdir(d)
             touch_many([os.path.join(d, "f%04d" % j) for j in range(nfiles)])
 
-    def check_new_dirs_settled(self, extra=()):
+    def check_new_dirs_settled(self, extra=(), reason="ringbuf_full", ndirs=128):
         self.start(extra=extra)
         self.marker()
         before = tree_types(self.root)
-        self.stopped(self.new_dirs)
+        self.stopped(lambda: self.new_dirs(ndirs))
         after = tree_types(self.root)
         self.assertIsNotNone(self.d.wait(lambda e: e.get("event") == "overflow", 30))
         self.assertTrue(self.wait_named(set(after) - set(before)),
@@ -124,8 +119,12 @@ class Lost(Faults):
         self.assert_exact(before, self.changes(), after)
         rescans = [e for e in self.d.seen if e.get("event") == "rescan"]
         self.assertEqual([(e["phase"], e["reason"]) for e in rescans],
-                         [("start", "ringbuf_full"), ("done", "ringbuf_full")])
+                         [("start", reason), ("done", reason)])
         self.assertTrue(any(e.get("source") == "rescan" for e in self.changes()))
+
+
+class Lost(Faults):
+    # --- (a) a burst of new directories while the daemon cannot read --------------------
 
     def test_new_directories_while_stopped_are_all_reported_settled(self):
         self.check_new_dirs_settled()
@@ -336,6 +335,12 @@ class Lost(Faults):
             write(os.path.join(self.root, "f%d" % i), b"x")
         self.start()
         self.check_degraded("Read-only file system")
+        # writable again: within the retry period the snapshot is written, catch-up is back on
+        subprocess.run(["mount", "-o", "remount,rw", self.state], check=True)
+        self.assertTrue(self.d.wait_err("works again", 30), "".join(self.d.err)[-500:])
+        self.assertIs(status(RUN_DIR).get("catch_up"), True)
+        self.assertTrue(self.snapshot_file())
+        self.assertEqual("".join(self.d.err).count("Read-only file system"), 1, "said again")
 
     def test_full_state_dir_is_said_and_watching_goes_on(self):
         self.mount("size=64k")
@@ -423,3 +428,11 @@ class LostTwoProjects(Faults):
         self.marker(root=other)
         rescanned = {e["project"] for e in self.d.seen if e.get("event") == "rescan"}
         self.assertEqual(rescanned, {os.path.basename(self.root)})
+
+
+class LostFanotify(Faults):
+    backend = "fanotify"
+
+    def test_fanotify_queue_overflow_is_repaired_by_a_rescan(self):
+        # 32 768 creates while stopped: more than the 16 384 events the queue holds
+        self.check_new_dirs_settled(reason="fanotify_queue", ndirs=32)
