@@ -632,6 +632,11 @@ static const char *written_event(const struct rc *r, const struct rc_item *it, u
 		*ino = 0;
 		return d->written;
 	}
+	/* a symlink a change by name went through, moved here and gone since: its target too */
+	if (d->via && !it->live && (d->modified || d->attrib)) {
+		*ino = 0;
+		return d->modified ? (d->truncated_only ? "truncate" : "modify") : "attrib";
+	}
 
 	if (d->written && !d->written_ino && it->live && S_ISREG(it->st.st_mode) &&
 	    it->st.st_nlink >= 2) {

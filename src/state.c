@@ -75,6 +75,7 @@ struct vw_state {
 	struct proj_state *ps;
 	size_t n, cap;
 	int err;		/* the state dir failed: catch-up after a restart is off */
+	bool said;		/* that was logged (once, not at every retry) */
 	char errmsg[PATH_MAX + 128];
 	uint64_t last_sync, last_retry;
 };
@@ -249,9 +250,10 @@ static void entry_of(const struct stat *st, struct vw_state_entry *e)
 
 static void set_error(struct vw_state *s, int err, const char *what, const char *path)
 {
-	if (!s->err)
+	if (!s->said)
 		log_warnx("state: %s %s: %s; changes made while the daemon is down will not be "
 			  "caught up until it works again", what, path, strerror(err));
+	s->said = true;
 	s->err = err;
 	snprintf(s->errmsg, sizeof(s->errmsg), "%s %s: %s", what, path, strerror(err));
 }
@@ -1093,8 +1095,10 @@ void state_tick(struct vw_state *s, uint64_t now)
 		for (size_t i = 0; i < s->n && !s->err; i++)
 			if (!s->ps[i].p->gone && s->ps[i].jfd < 0 && s->ps[i].has_before)
 				journal_start(s, &s->ps[i], s->ps[i].gen);
-		if (!s->err && saved)
+		if (!s->err && saved) {
 			log_info("state: %s works again: catch-up after a restart is on", s->dir);
+			s->said = false;
+		}
 	}
 }
 

@@ -4,6 +4,7 @@ import ctypes
 import errno
 import os
 import shutil
+import tempfile
 import time
 
 from harness import DaemonCase, Tree, write
@@ -341,6 +342,22 @@ class Exactness(DaemonCase):
         got = self.settled(op)
         self.assertTrue({("truncate", "a", None), ("modify", "a", None)} & set(got), got)
         self.assertIn(("create", "y/a", None), got)
+
+    def test_truncate_through_a_symlink_moved_out_at_once_names_its_target(self):
+        write(os.path.join(self.root, "a"), b"initial")
+        os.mkdir(os.path.join(self.root, "y"))
+        outside = tempfile.mkdtemp(prefix="vw-out-")
+        self.addCleanup(shutil.rmtree, outside, True)
+        self.start_settled()
+
+        def op(r):
+            os.symlink("a", os.path.join(r, "dd"))
+            os.truncate(os.path.join(r, "dd"), 1)   # through the link: "a" is cut
+            os.rename(os.path.join(r, "dd"), os.path.join(r, "y", "a"))
+            os.rename(os.path.join(r, "y"), os.path.join(outside, "y"))     # gone with it
+        got = self.settled(op)
+        self.assertTrue({("truncate", "a", None), ("modify", "a", None)} & set(got), got)
+        self.assertIn(("delete", "y", None), got)
 
     def test_truncate_through_a_new_hard_link_removed_at_once_names_the_file(self):
         write(os.path.join(self.root, "c"), b"initial")
