@@ -337,8 +337,10 @@ class Lost(Faults):
         self.check_degraded("Read-only file system")
         # writable again: within the retry period the snapshot is written, catch-up is back on
         subprocess.run(["mount", "-o", "remount,rw", self.state], check=True)
-        self.assertTrue(self.d.wait_err("works again", 30), "".join(self.d.err)[-500:])
-        self.assertIs(status(RUN_DIR).get("catch_up"), True)
+        end = time.time() + 30
+        while status(RUN_DIR).get("catch_up") is not True and time.time() < end:
+            time.sleep(0.5)
+        self.assertIs(status(RUN_DIR).get("catch_up"), True, "".join(self.d.err)[-500:])
         self.assertTrue(self.snapshot_file())
         self.assertEqual("".join(self.d.err).count("Read-only file system"), 1, "said again")
 
