@@ -76,13 +76,13 @@ struct daemon {
 	enum vw_backend backend;
 };
 
-static void state_update(struct daemon *d, const struct vw_settled *s);
-static void state_told_raw(struct daemon *d, const struct vw_out *o);
+static void state_told(struct daemon *d, const struct vw_project *p, const char *event,
+		       const char *path, const char *old_path, const struct stat *st,
+		       const char *type, bool keep_gone);
 static void start_rescan(struct daemon *d, struct vw_project *p, const char *reason);
 static void on_rescan(void *ctx, const struct vw_rescan_change *c);
 static void emit_settled(struct daemon *d, struct vw_settled *s);
-static void announce_rescan(struct daemon *d, struct vw_project *p, const char *reason,
-			    bool fresh);
+static void announce_rescan(struct daemon *d, struct vw_project *p, const char *reason);
 static int flush_out(struct daemon *d);
 static void on_event(void *ctx, const struct vw_event *ev);
 
@@ -283,7 +283,8 @@ static void on_out(void *ctx, const struct vw_out *o)
 	}
 	if (!d->deb) {
 		((struct vw_project *)o->project)->changes++;
-		state_told_raw(d, o);	/* before the line: what it covers is what is there now */
+		/* before the line: what it covers is what is there now */
+		state_told(d, o->project, o->event, o->path, o->old_path, NULL, o->type, true);
 		if (!d->out_broken && json_out_change(d->out, o) < 0)
 			d->out_broken = true;
 		if (o->ev->op == VW_OP_RENAME && !strcmp(o->event, "create") &&
@@ -326,7 +327,8 @@ static void on_settled(void *ctx, const struct vw_settled *cs)
 	if (d->runner && tagged.ev)	/* its own write */
 		tagged.by = runner_child_name(d->runner, tagged.ev->tgid, tagged.ev->pgid);
 	((struct vw_project *)tagged.project)->changes++;
-	state_update(d, &tagged);
+	state_told(d, tagged.project, tagged.event, tagged.path, tagged.old_path, tagged.st,
+		   tagged.type, false);
 	emit_settled(d, &tagged);
 }
 
@@ -430,50 +432,33 @@ static void crawl_file(void *ctx, const struct vw_project *p, const char *rel, i
 	fps_record(d->fps, p->id, rel, abs);
 }
 
-/* Keep the picture of what was told current with every settled change. */
-static void state_update(struct daemon *d, const struct vw_settled *s)
-{
-	char abs[PATH_MAX * 2];
-	struct stat st;
-
-	if (!d->state)
-		return;
-	if (s->old_path)	/* what it holds moved with it */
-		state_move_tree(d->state, s->project, s->old_path, s->path);
-	snprintf(abs, sizeof(abs), "%s/%s", s->project->root, s->path);
-	if (strcmp(s->event, "delete") == 0)
-		state_drop_tree(d->state, s->project, s->path);
-	else if (s->st)	/* the picture is what the line said, even if it is gone again */
-		state_put_said(d->state, s->project, s->path, s->st);
-	else if (lstat(abs, &st) == 0)
-		state_put_said(d->state, s->project, s->path, &st);
-	else
-		state_drop_tree(d->state, s->project, s->path);
-}
-
 /*
- * --raw: the picture a rescan compares with is what the lines told. A line
- * names a path as it is when the line is written; the stat is taken just
- * before, so any change it does not cover is a change after it.
+ * Keep the picture of what was told current with a line. @st is what the
+ * line describes, or NULL: what is there is looked at now (just before the
+ * line, so any change it does not cover is a change after it). A name gone
+ * again is dropped (a settled line was decided against the tree) or, with
+ * @keep_gone, kept as told (a raw line says it exists).
  */
-static void state_told_raw(struct daemon *d, const struct vw_out *o)
+static void state_told(struct daemon *d, const struct vw_project *p, const char *event,
+		       const char *path, const char *old_path, const struct stat *st,
+		       const char *type, bool keep_gone)
 {
 	char abs[PATH_MAX * 2];
-	struct stat st;
+	struct stat now;
 
-	if (!d->state || !o->path)
+	if (!d->state || !path)
 		return;
-	if (strcmp(o->event, "delete") == 0) {
-		state_drop_tree(d->state, o->project, o->path);
-		return;
-	}
-	if (o->old_path && strcmp(o->event, "rename") == 0)
-		state_move_tree(d->state, o->project, o->old_path, o->path);
-	snprintf(abs, sizeof(abs), "%s/%s", o->project->root, o->path);
-	if (lstat(abs, &st) == 0)
-		state_put_said(d->state, o->project, o->path, &st);
-	else	/* gone again already: told to exist all the same */
-		state_put_unknown(d->state, o->project, o->path, o->type && !strcmp(o->type, "dir"));
+	if (old_path)	/* what it holds moved with it */
+		state_move_tree(d->state, p, old_path, path);
+	snprintf(abs, sizeof(abs), "%s/%s", p->root, path);
+	if (strcmp(event, "delete") == 0)
+		state_drop_tree(d->state, p, path);
+	else if (st || lstat(abs, &now) == 0)
+		state_put_said(d->state, p, path, st ? st : &now);
+	else if (keep_gone)
+		state_put_unknown(d->state, p, path, type && !strcmp(type, "dir"));
+	else
+		state_drop_tree(d->state, p, path);
 }
 
 /*
@@ -491,30 +476,24 @@ static void on_rescan(void *ctx, const struct vw_rescan_change *c)
 			    .source = "rescan" };
 
 	p->rescan_changes++;
-	if (!d->deb) {
-		if (strcmp(c->event, "delete") == 0) {
-			index_del(d->idx, p->id, c->path);
-			if (d->fps)
-				fps_forget(d->fps, p->id, c->path);
-		}
-		p->changes++;
-		if (!d->out_broken && json_out_change(d->out, &o) < 0)
-			d->out_broken = true;
+	index_update(d, &o);
+	if (d->deb) {
+		if (debounce_add(d->deb, &o, now_ns(CLOCK_MONOTONIC)) < 0)
+			log_warnx("debounce: out of memory; change to %s dropped", o.path);
 		return;
 	}
-	if (debounce_add(d->deb, &o, now_ns(CLOCK_MONOTONIC)) < 0)
-		log_warnx("debounce: out of memory; change to %s dropped", o.path);
-	index_update(d, &o);
+	p->changes++;
+	if (!d->out_broken && json_out_change(d->out, &o) < 0)
+		d->out_broken = true;
 }
 
-/* A rescan line's reason; "fresh": there was nothing to compare with. */
-static void announce_rescan(struct daemon *d, struct vw_project *p, const char *reason,
-			    bool fresh)
+/* A rescan begins, for @reason ("fresh" when the project has nothing to compare with). */
+static void announce_rescan(struct daemon *d, struct vw_project *p, const char *reason)
 {
 	p->rescan_reason = reason;
 	p->rescan_entries = p->rescan_changes = 0;
 	p->rescan_started_ns = p->rescan_logged_ns = now_ns(CLOCK_MONOTONIC);
-	json_out_rescan(d->out, "start", p, fresh);
+	json_out_rescan(d->out, "start", p, p->rescan_fresh);
 }
 
 /* Crawl @p again and report what differs from what the stream told. */
@@ -529,7 +508,7 @@ static void start_rescan(struct daemon *d, struct vw_project *p, const char *rea
 	}
 	d->crawling = true;
 	p->rescan_owed = false;
-	announce_rescan(d, p, reason, false);
+	announce_rescan(d, p, reason);
 	log_warnx("rescan: %s: changes were lost (%s); crawling it to report them", p->name,
 		  reason);
 }
@@ -707,8 +686,7 @@ static void check_losses(struct daemon *d)
 			log_warnx("ringbuf: %llu records lost (ring buffer full)",
 				  (unsigned long long)(st[VW_STAT_RINGBUF_FULL] - d->lost_seen));
 			d->lost_seen = st[VW_STAT_RINGBUF_FULL];
-			/* the kernel marked the projects whose records were lost */
-			/* none yet (counted before marked): every project, to be safe */
+			/* the kernel marked the projects whose records were lost; none: all */
 			if (loader_take_lost(d->loader, lost_project, d) == 0)
 				request_rescan_all(d, "ringbuf_full");
 		}
@@ -1046,7 +1024,7 @@ static void load_state(struct daemon *d, struct vw_project *p, bool announce)
 		p->rescan_reason = "start";	/* what changed while the daemon was down */
 	}
 	if (p->rescan_reason && announce)
-		announce_rescan(d, p, p->rescan_reason, p->rescan_fresh);
+		announce_rescan(d, p, p->rescan_reason);
 }
 
 /* Settled mode: the debouncer, and the index it asks whether a path existed before. */
@@ -1447,7 +1425,7 @@ static void run_teardown(struct daemon *d)
 	}
 	/* the lines first: the snapshot holds only what is out */
 	if (fflush(d->out) == 0 && !ferror(d->out) && d->state) {
-		int r = state_save(d->state, &d->projects);
+		int r = state_save(d->state);
 
 		if (r)
 			log_warnx("state: save: %s", strerror(-r));
@@ -1523,8 +1501,7 @@ int daemon_run(const struct run_opts *opts)
 	json_out_ready(d.out, backend_name(d.backend), &d.projects, getpid());
 	for (size_t i = 0; i < d.projects.n; i++)	/* catch-up of what changed while down */
 		if (d.projects.v[i].rescan_reason)
-			announce_rescan(&d, &d.projects.v[i], d.projects.v[i].rescan_reason,
-					d.projects.v[i].rescan_fresh);
+			announce_rescan(&d, &d.projects.v[i], d.projects.v[i].rescan_reason);
 	flush_out(&d);
 	sd_notify_send("READY=1");
 	while (!loop_stopped(d.loop)) {

@@ -159,6 +159,24 @@ static struct rec *table_put(struct table *t, const char *path, const struct vw_
 	return r;
 }
 
+/* What a record holds, as an entry. */
+static struct vw_state_entry entry_of_rec(const struct rec *r)
+{
+	return (struct vw_state_entry){ r->ino, r->size, r->mtime_ns, r->ctime_ns, r->mode,
+					r->said };
+}
+
+/* @o's picture under @path in @t, told or not as @o was. */
+static struct rec *put_copy(struct table *t, const char *path, const struct rec *o)
+{
+	struct vw_state_entry e = entry_of_rec(o);
+	struct rec *r = table_put(t, path, &e);
+
+	if (r)
+		r->said = o->said;
+	return r;
+}
+
 static bool below(const char *path, const char *top, size_t len)
 {
 	return strncmp(path, top, len) == 0 && path[len] == '/';
@@ -222,15 +240,11 @@ static void table_move(struct table *t, const char *from, const char *to)
 		}
 	}
 	for (size_t i = 0; i < n; i++) {
-		struct vw_state_entry e = { .ino = moved[i]->ino, .size = moved[i]->size,
-					    .mtime_ns = moved[i]->mtime_ns,
-					    .ctime_ns = moved[i]->ctime_ns, .mode = moved[i]->mode };
 		char path[PATH_MAX];
-		struct rec *r;
 
 		if ((size_t)snprintf(path, sizeof(path), "%s%s", to, moved[i]->path + flen) <
-		    sizeof(path) && (r = table_put(t, path, &e)))
-			r->said = moved[i]->said;
+		    sizeof(path))
+			put_copy(t, path, moved[i]);
 		free(moved[i]);
 	}
 	free(moved);
@@ -557,6 +571,11 @@ static unsigned char *slurp(const char *path, size_t *len)
 	return buf;
 }
 
+static struct vw_state_entry entry_of_snap(const struct snap_rec *h)
+{
+	return (struct vw_state_entry){ h->ino, h->size, h->mtime, h->ctime, h->mode, false };
+}
+
 /* Parse a snapshot into @t; false when it fails any check. */
 static bool snap_parse(const unsigned char *buf, size_t len, struct table *t, uint64_t *gen)
 {
@@ -588,7 +607,7 @@ static bool snap_parse(const unsigned char *buf, size_t len, struct table *t, ui
 		off += h.len;
 		if (memchr(name, 0, h.len))
 			return false;
-		e = (struct vw_state_entry){ h.ino, h.size, h.mtime, h.ctime, h.mode, false };
+		e = entry_of_snap(&h);
 		table_put(t, name, &e);
 		seen++;
 	}
@@ -645,7 +664,7 @@ static size_t journal_replay(const unsigned char *buf, size_t len, uint64_t gen,
 			o += sizeof(h);
 			if (!get_name(p, plen, &o, a))
 				return off;
-			e = (struct vw_state_entry){ h.ino, h.size, h.mtime, h.ctime, h.mode, false };
+			e = entry_of_snap(&h);
 			table_put(t, a, &e);
 			break;
 		}
@@ -733,6 +752,7 @@ int state_load(struct vw_state *s, const struct vw_project *p)
 	unsigned char *buf, *jbuf;
 	size_t len, jlen = 0, whole;
 	uint64_t gen = 0;
+	int ret;
 
 	if (!ps)
 		return -ENOMEM;
@@ -770,8 +790,8 @@ int state_load(struct vw_state *s, const struct vw_project *p)
 		else
 			journal_close(ps);
 	}
-	if (ps->jfd < 0 && journal_start(s, ps, gen) < 0)
-		set_error(s, errno ? errno : EIO, "write", jpath);
+	if (ps->jfd < 0 && (ret = journal_start(s, ps, gen)) < 0)
+		set_error(s, -ret, "write", jpath);
 	return 1;
 }
 
@@ -798,16 +818,6 @@ bool state_rescanning(struct vw_state *s, const struct vw_project *p)
 static bool same_type(uint32_t a, uint32_t b)
 {
 	return (a & S_IFMT) == (b & S_IFMT);
-}
-
-static struct rec *put_copy(struct table *t, const char *path, const struct rec *o)
-{
-	struct vw_state_entry e = { o->ino, o->size, o->mtime_ns, o->ctime_ns, o->mode, false };
-	struct rec *r = table_put(t, path, &e);
-
-	if (r)
-		r->said = o->said;
-	return r;
 }
 
 void state_crawled(struct vw_state *s, const struct vw_project *p, const char *rel,
@@ -974,12 +984,7 @@ bool state_lookup(struct vw_state *s, const struct vw_project *p, const char *re
 		r = table_get(&ps->before, rel);
 	if (!r)
 		return false;
-	out->ino = r->ino;
-	out->size = r->size;
-	out->mtime_ns = r->mtime_ns;
-	out->ctime_ns = r->ctime_ns;
-	out->mode = r->mode;
-	out->said = r->said;
+	*out = entry_of_rec(r);
 	return true;
 }
 
@@ -991,9 +996,7 @@ void state_each(struct vw_state *s, const struct vw_project *p, state_each_fn fn
 		return;
 	for (size_t i = 0; i < ps->now.nb; i++)
 		for (struct rec *r = ps->now.b[i]; r; r = r->next) {
-			struct vw_state_entry e = { .ino = r->ino, .size = r->size,
-						    .mtime_ns = r->mtime_ns, .ctime_ns = r->ctime_ns,
-						    .mode = r->mode, .said = r->said };
+			struct vw_state_entry e = entry_of_rec(r);
 
 			if (!fn(ctx, r->path, &e))
 				return;
@@ -1052,11 +1055,10 @@ void state_drop_tree(struct vw_state *s, const struct vw_project *p, const char 
 	journal_add(s, ps, J_DROP, rel, NULL, NULL);
 }
 
-int state_save(struct vw_state *s, const struct vw_projects *t)
+int state_save(struct vw_state *s)
 {
 	int ret = 0;
 
-	(void)t;
 	if (!s->dir)
 		return 0;	/* in memory only */
 	for (size_t i = 0; i < s->n; i++) {

@@ -98,7 +98,7 @@ void state_drop_tree(struct vw_state *s, const struct vw_project *p, const char 
 /* The lines written so far are out: what they told goes to the journal (and snapshots due). */
 void state_commit(struct vw_state *s);
 /* Write every complete project's snapshot atomically and start its journal afresh. */
-int state_save(struct vw_state *s, const struct vw_projects *t);
+int state_save(struct vw_state *s);
 /* Periodic: journals to disk (fsync), and a broken state dir tried again. */
 void state_tick(struct vw_state *s, uint64_t now_ns);
 /* Why changes made while the daemon is down would not be caught up, or NULL. */
