@@ -412,6 +412,11 @@ static void commit_one(struct vw_state *s, struct proj_state *ps)
 		}
 	}
 	ps->jlen = 0;
+	if (ps->jcap > 65536) {	/* a burst's buffer is not kept at its peak */
+		free(ps->jbuf);
+		ps->jbuf = NULL;
+		ps->jcap = 0;
+	}
 	/* a long journal is folded into a new snapshot (not while a crawl fills the picture) */
 	if (ps->jbytes > JOURNAL_COMPACT && ps->jbytes > ps->snap_bytes / 2)
 		ps->save_wanted = true;
