@@ -41,7 +41,15 @@
 #include "ringbuf.h"
 #include "util.h"
 
-#define STATS_PERIOD_MS 250
+/*
+ * The housekeeping tick (losses, analyzer timeouts, rescans owed, journal
+ * syncs, root checks) runs every TICK_MS while any of that has work, and every
+ * IDLE_TICK_MS otherwise: an idle daemon does not wake up. The BPF backends
+ * see a root go by its events; fanotify's roots are looked at on this tick.
+ */
+#define TICK_MS 250
+#define IDLE_TICK_MS 10000
+#define IDLE_TICK_FAN_MS 2000
 #define CRAWL_BUDGET 2048	/* directory entries indexed per loop turn */
 #define MS (1000ull * 1000)
 #define BTF_PATH "/sys/kernel/btf/vmlinux"
@@ -60,7 +68,9 @@ struct daemon {
 	struct vw_state *state;		/* snapshots: rescans at start and after losses */
 	struct vw_runner *runner;	/* analyzer jobs (settled mode) */
 	bool crawling;
-	int sfd, tfd, dfd;		/* signals, stats tick, debounce deadline */
+	int sfd, tfd, dfd;		/* signals, housekeeping tick, debounce deadline */
+	uint64_t tick_at;	/* when the tick is armed to fire (CLOCK_MONOTONIC ns), 0: fired */
+	bool activity;		/* events came since the last tick: look for losses soon */
 	FILE *out;
 	uint64_t lost_seen;	/* ring-buffer-full count already reported */
 	uint64_t bad_seen;
@@ -627,8 +637,34 @@ static void on_event(void *ctx, const struct vw_event *ev)
 	events_route(&d->projects, ev, on_out, d);
 }
 
+/* Has the tick work within TICK_MS? */
+static bool tick_busy(const struct daemon *d)
+{
+	if (d->activity || state_tick_due(d->state) ||
+	    (d->runner && (runner_running(d->runner) || runner_queued(d->runner))))
+		return true;
+	for (size_t i = 0; i < d->projects.n; i++)
+		if (d->projects.v[i].rescan_owed && !d->projects.v[i].gone)
+			return true;
+	return false;
+}
+
+/* Arm the tick for when it is needed next; only a tick due sooner re-arms the timer. */
+static void arm_tick(struct daemon *d)
+{
+	uint64_t now = now_ns(CLOCK_MONOTONIC);
+	uint64_t at = now + (tick_busy(d) ? TICK_MS : d->fan ? IDLE_TICK_FAN_MS : IDLE_TICK_MS) * MS;
+	struct itimerspec its = { .it_value = { at / 1000000000ull, at % 1000000000ull } };
+
+	if (d->tick_at && d->tick_at <= at)
+		return;
+	if (timerfd_settime(d->tfd, TFD_TIMER_ABSTIME, &its, NULL) == 0)
+		d->tick_at = at;
+}
+
 static int flush_out(struct daemon *d)
 {
+	arm_tick(d);
 	if (d->deb)
 		arm_debounce(d);
 	if (fflush(d->out) == EOF || ferror(d->out))
@@ -649,6 +685,7 @@ static int on_ringbuf(void *ctx, uint32_t events)
 
 	if (n < 0)
 		log_warnx("ringbuf: consume: %s", errstr(n));
+	d->activity = true;	/* records dropped for a full ring are counted on the next tick */
 	return flush_out(d);
 }
 
@@ -720,6 +757,8 @@ static int on_timer(void *ctx, uint32_t events)
 
 	if (read(d->tfd, &expirations, sizeof(expirations)) < 0 && errno != EAGAIN)
 		return -errno;
+	d->tick_at = 0;
+	d->activity = false;
 	if (d->runner)
 		runner_tick(d->runner, now_ns(CLOCK_MONOTONIC));	/* timeouts, retries */
 	check_roots(d);
@@ -749,10 +788,6 @@ static int on_signal(void *ctx, uint32_t events)
 
 static int setup_fds(struct daemon *d)
 {
-	struct itimerspec its = {
-		.it_interval = { 0, STATS_PERIOD_MS * 1000000L },
-		.it_value = { 0, STATS_PERIOD_MS * 1000000L },
-	};
 	sigset_t mask;
 
 	sigemptyset(&mask);
@@ -766,7 +801,7 @@ static int setup_fds(struct daemon *d)
 	if (d->sfd < 0)
 		return -errno;
 	d->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	if (d->tfd < 0 || timerfd_settime(d->tfd, 0, &its, NULL) < 0)
+	if (d->tfd < 0)
 		return -errno;
 	d->dfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	if (d->dfd < 0)

@@ -33,10 +33,12 @@ struct entry {
 	bool moved_here;	/* a rename brought its content */
 	bool created_first;	/* the batch's first change of this path created it */
 	bool by_rescan, by_event;	/* who reported its changes: a rescan, the backend */
+	bool held;		/* at flush: still being written, kept for the next batch */
 	uint8_t left;		/* how what was here when the batch began left: VW_LEFT_* */
 	const char *written;	/* the last data or metadata change through this name... */
 	uint64_t written_ino;	/* ...and the inode it went to (0: not known) */
 	uint32_t writes;
+	uint64_t first_ns, last_ns;	/* its first and latest change in the batch */
 	const char *type;	/* static strings from ftype_name() */
 	char *src;
 	char *via;		/* the name a change by name went through, renamed here since */
@@ -610,14 +612,37 @@ void debounce_discard(struct vw_debounce *d, const struct vw_project *p)
 	}
 }
 
+/*
+ * A file that only has its content or metadata changed in place (it was there
+ * before the batch, nothing moved it, made it or took it away): one that is
+ * still being written may wait for the next batch while the rest of the batch
+ * settles. Only a new path, or a change of what a path names, keeps a batch
+ * open; a file rewritten every few milliseconds does not hold back the others.
+ */
+static bool holdable(const struct vw_debounce *d, const struct entry *e)
+{
+	if (!e->by_event || e->by_rescan || !e->before || !e->now || e->cut)
+		return false;
+	if (d->o.reconcile)
+		return !e->created_first && e->left == VW_LEFT_NONE && !e->moved_here && !e->via &&
+		       !e->link_of;
+	return !e->fresh && !e->src && !e->moved_away;
+}
+
 int debounce_add(struct vw_debounce *d, const struct vw_out *o, uint64_t now_ns)
 {
 	struct batch *b = batch_of(d, o->project);
 	struct entry *e;
+	bool rewrite, fresh;
 	int ret = 0;
 
 	if (!b)
 		return -ENOMEM;
+	e = lookup(b, o->path);
+	fresh = !e;
+	rewrite = e && holdable(d, e) && (strcmp(o->event, "modify") == 0 ||
+					  strcmp(o->event, "truncate") == 0 ||
+					  strcmp(o->event, "attrib") == 0);
 	if (d->o.reconcile) {
 		ret = dirty_add(d, b, o);
 	} else if (strcmp(o->event, "attrib") == 0) {
@@ -655,8 +680,16 @@ int debounce_add(struct vw_debounce *d, const struct vw_out *o, uint64_t now_ns)
 	}
 	if (ret)
 		return ret;
+	e = lookup(b, o->path);
+	if (e) {
+		if (fresh)
+			e->first_ns = now_ns;
+		e->last_ns = now_ns;
+	}
 	if (b->heap_pos == SIZE_MAX)
 		b->first_ns = now_ns;
+	else if (rewrite)
+		return 0;	/* one more write to a file already pending: the rest may settle */
 	heap_set(d, b, now_ns + d->o.settle_ns < b->first_ns + d->o.max_delay_ns ?
 			       now_ns + d->o.settle_ns :
 			       b->first_ns + d->o.max_delay_ns);
@@ -666,6 +699,67 @@ int debounce_add(struct vw_debounce *d, const struct vw_out *o, uint64_t now_ns)
 }
 
 /* --- flushing ---------------------------------------------------------------------- */
+
+/* Is a directory above @e's path pending too (then @e goes with it)? */
+static bool parent_pending(struct batch *b, const struct entry *e)
+{
+	char path[PATH_MAX];
+	char *slash;
+
+	if (snprintf(path, sizeof(path), "%s", e->path) >= (int)sizeof(path))
+		return true;
+	while ((slash = strrchr(path, '/'))) {
+		*slash = 0;
+		if (lookup(b, path))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Mark what stays for the next batch at @now_ns: files written within the
+ * settle time that a batch may leave behind (holdable()), unless they have
+ * waited the longest delay already. Returns how many are held.
+ */
+static size_t mark_held(struct vw_debounce *d, struct batch *b, uint64_t now_ns)
+{
+	size_t n = 0;
+
+	for (struct entry *e = b->head; e; e = e->next) {
+		e->held = now_ns && e->last_ns + d->o.settle_ns > now_ns &&
+			  now_ns < e->first_ns + d->o.max_delay_ns && holdable(d, e) &&
+			  !parent_pending(b, e);
+		n += e->held;
+	}
+	return n;
+}
+
+/* After a flush: drop what was reported, keep what was held; the batch is due again then. */
+static void batch_keep_held(struct vw_debounce *d, struct batch *b)
+{
+	uint64_t first = UINT64_MAX, due = UINT64_MAX;
+	struct entry *e, *next;
+
+	for (e = b->head; e; e = next) {
+		next = e->next;
+		if (!e->held) {
+			unlink_entry(b, e);
+			continue;
+		}
+		e->held = false;
+		if (e->first_ns < first)
+			first = e->first_ns;
+		if (e->last_ns + d->o.settle_ns < due)
+			due = e->last_ns + d->o.settle_ns;
+		if (e->first_ns + d->o.max_delay_ns < due)
+			due = e->first_ns + d->o.max_delay_ns;
+	}
+	b->defers = 0;
+	if (!b->n)
+		return;
+	b->first_ns = first;
+	heap_set(d, b, due);
+}
 
 /* The net change of one entry, or NULL when it nets to nothing. */
 static const char *net_event(const struct entry *e, const char **old_path)
@@ -696,8 +790,10 @@ static size_t flush_reconcile(struct vw_debounce *d, struct batch *b, bool may_d
 	size_t i = 0, n = 0;
 
 	if (v) {
-		for (struct entry *e = b->head; e; e = e->next, i++) {
-			v[i] = (struct vw_dirty){
+		for (struct entry *e = b->head; e; e = e->next) {
+			if (e->held)
+				continue;
+			v[i++] = (struct vw_dirty){
 				.path = e->path,
 				.hint_before = e->before,
 				.created = e->created_first,
@@ -718,7 +814,8 @@ static size_t flush_reconcile(struct vw_debounce *d, struct batch *b, bool may_d
 				.ev = &e->ev,
 			};
 		}
-		n = d->o.reconcile(d->o.ctx, b->project, v, i, d->next_batch, may_defer, fn, ctx);
+		n = i ? d->o.reconcile(d->o.ctx, b->project, v, i, d->next_batch, may_defer, fn,
+				       ctx) : 0;
 		if (n == VW_RECONCILE_AGAIN) {
 			free(v);
 			return n;	/* kept as it is: looked at again */
@@ -727,7 +824,7 @@ static size_t flush_reconcile(struct vw_debounce *d, struct batch *b, bool may_d
 			d->next_batch++;
 	}
 	free(v);
-	batch_clear(b);
+	batch_keep_held(d, b);
 	return n;
 }
 
@@ -740,7 +837,7 @@ static size_t flush_batch(struct vw_debounce *d, struct batch *b, bool may_defer
 	if (d->o.reconcile)
 		return flush_reconcile(d, b, may_defer, fn, ctx);
 	for (struct entry *e = b->head; e; e = e->next) {
-		const char *ev = net_event(e, &s.old_path);
+		const char *ev = e->held ? NULL : net_event(e, &s.old_path);
 
 		if (!ev)
 			continue;
@@ -752,7 +849,7 @@ static size_t flush_batch(struct vw_debounce *d, struct batch *b, bool may_defer
 	s.batch = n ? d->next_batch++ : 0;
 	s.batch_size = n;
 	for (struct entry *e = b->head; e; e = e->next) {
-		s.event = net_event(e, &s.old_path);
+		s.event = e->held ? NULL : net_event(e, &s.old_path);
 		if (!s.event || e->same)
 			continue;
 		s.path = e->path;
@@ -762,7 +859,7 @@ static size_t flush_batch(struct vw_debounce *d, struct batch *b, bool may_defer
 		s.ev = &e->ev;
 		fn(ctx, &s);
 	}
-	batch_clear(b);
+	batch_keep_held(d, b);
 	return n;
 }
 
@@ -788,6 +885,7 @@ size_t debounce_flush(struct vw_debounce *d, uint64_t now_ns, bool all, settled_
 		}
 		may_defer = !all && d->o.reconcile && b->defers < VW_DEFER_MAX;
 		heap_remove(d, b);
+		mark_held(d, b, all ? 0 : now_ns);
 		k = flush_batch(d, b, may_defer, fn, ctx);
 		if (k == VW_RECONCILE_AGAIN)
 			defer(d, b, now_ns);

@@ -1109,6 +1109,16 @@ void state_tick(struct vw_state *s, uint64_t now)
 	}
 }
 
+bool state_tick_due(const struct vw_state *s)
+{
+	if (!s || !s->dir)
+		return false;
+	for (size_t i = 0; i < s->n; i++)
+		if (s->ps[i].jfd >= 0 && s->ps[i].jdirty)
+			return true;
+	return s->err != 0;
+}
+
 const char *state_error(const struct vw_state *s)
 {
 	return s && s->err ? s->errmsg : NULL;

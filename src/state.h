@@ -101,6 +101,8 @@ void state_commit(struct vw_state *s);
 int state_save(struct vw_state *s);
 /* Periodic: journals to disk (fsync), and a broken state dir tried again. */
 void state_tick(struct vw_state *s, uint64_t now_ns);
+/* Does state_tick() have work soon (a journal to sync, a broken state dir to try again)? */
+bool state_tick_due(const struct vw_state *s);
 /* Why changes made while the daemon is down would not be caught up, or NULL. */
 const char *state_error(const struct vw_state *s);
 size_t state_count(struct vw_state *s, const struct vw_project *p);

@@ -312,6 +312,30 @@ class Scenarios:
         self.d = None
         self.assertEqual(rc, 0)
 
+    def test_idle_daemon_does_not_wake_up(self):
+        if self.backend == "fanotify":
+            self.skipTest("fanotify hears every write on the file system: its idle time "
+                          "depends on the host, and it looks at its roots every 2 s")
+        for raw in (True, False):
+            d = self.start(raw=raw)
+            write(os.path.join(self.root, "once"))
+            self.marker()
+            time.sleep(1.5)     # the journal synced, the last tick after the events done
+
+            def switches():     # every thread's context switches: each is a wake-up
+                n = 0
+                for t in os.listdir("/proc/%d/task" % d.proc.pid):
+                    with open("/proc/%d/task/%s/status" % (d.proc.pid, t)) as f:
+                        n += sum(int(l.split()[1]) for l in f
+                                 if l.split(":")[0].endswith("ctxt_switches"))
+                return n
+            before = switches()
+            time.sleep(3)
+            woke = switches() - before
+            self.assertLessEqual(woke, 2, "an idle daemon woke up %d times in 3 s" % woke)
+            self.assertEqual(d.stop(), 0)
+            self.d = None
+
     def test_overflow_is_reported_never_silent(self):
         d = self.start(extra=["--ringbuf-mb", "1"] if self.backend != "fanotify" else [])
         os.kill(d.proc.pid, 19)  # SIGSTOP: nobody drains the ring buffer / event queue

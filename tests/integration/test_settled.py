@@ -5,6 +5,7 @@ import os
 import shutil
 import subprocess
 import tarfile
+import threading
 import time
 
 from harness import DaemonCase, Tree, write
@@ -222,6 +223,39 @@ class Settled(DaemonCase):
         lines = self.settled_since(n)
         self.assertEqual(len({e["batch"] for e in lines}), 2)
 
+
+    def test_busy_file_does_not_hold_back_quiet_ones(self):
+        """A log appended every 20 ms delays nobody else: a file changed once is told its own
+        settle time later, an atomic save stays one modify, the log itself is told when quiet."""
+        log, one, saved = (os.path.join(self.root, n) for n in ("app.log", "one.txt", "saved"))
+        write(log, b"start\n")
+        write(saved, b"v1\n")
+        self.start_settled(extra=["--settle", "200", "--max-delay", "20000"])
+        n = len(self.d.seen)
+        stop = threading.Event()
+
+        def trickle():
+            with open(log, "ab", buffering=0) as f:
+                while not stop.wait(0.02):
+                    f.write(b"line\n")
+        t = threading.Thread(target=trickle)
+        t.start()
+        try:
+            time.sleep(0.5)
+            write(one, b"once\n")
+            write(saved + ".tmp", b"v2\n")
+            os.rename(saved + ".tmp", saved)
+            got = self.d.wait(lambda e: e.get("path") == "saved", timeout=4)
+            self.assertIsNotNone(got, "a quiet file waited for the busy one")
+            self.assertTrue(t.is_alive() and not stop.is_set())
+            early = [(e["event"], e["path"]) for e in self.d.seen[n:] if "path" in e]
+        finally:
+            stop.set()
+            t.join()
+        self.assertEqual(sorted(early), [("create", "one.txt"), ("modify", "saved")])
+        lines = self.settled_since(n)
+        self.assertEqual(sorted((e["event"], e["path"]) for e in lines),
+                         [("create", "one.txt"), ("modify", "app.log"), ("modify", "saved")])
 
     def test_skip_identical_drops_rewrites_that_change_nothing(self):
         p = os.path.join(self.root, "gen.txt")

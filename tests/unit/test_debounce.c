@@ -223,6 +223,72 @@ static void busy_project_flushes_at_max_delay_in_one_batch(void **state)
 	debounce_free(d);
 }
 
+/* A steady trickle into one file does not hold back a file changed once elsewhere. */
+static void quiet_file_settles_while_another_is_rewritten(void **state)
+{
+	struct vw_debounce *d = mk();
+	struct got g, quiet = {};
+	uint64_t t, hot_at = 0;
+
+	add(d, 0, "modify", "hot", NULL);
+	for (t = 10 * MSEC; t <= 1500 * MSEC; t += 10 * MSEC) {
+		if (t == 300 * MSEC)
+			add(d, t, "modify", "quiet", NULL);
+		if (t < 1400 * MSEC)
+			add(d, t, "modify", "hot", NULL);
+		g = settle(d, t);
+		for (int i = 0; i < g.n; i++) {
+			if (strcmp(g.line[i], "modify quiet w1") == 0)
+				quiet = g;
+			else if (strcmp(g.line[i], "modify hot w101") == 0)
+				hot_at = t;
+		}
+		if (quiet.n && quiet.n != 1)
+			break;
+	}
+	/* quiet: its own settle time after its write, alone; hot: at the longest delay */
+	assert_int_equal(quiet.n, 1);
+	assert_true(hot_at == 1000 * MSEC);
+	debounce_free(d);
+}
+
+/* Many new paths (a checkout) keep one batch open; each is quiet itself meanwhile. */
+static void new_paths_keep_one_batch(void **state)
+{
+	struct vw_debounce *d = mk();
+	struct got g, all = {};
+	char name[16];
+	uint64_t t;
+
+	for (t = 0; t < 200 * MSEC; t += 20 * MSEC) {
+		snprintf(name, sizeof(name), "f%llu", (unsigned long long)(t / MSEC));
+		add(d, t, "create", name, NULL);
+		assert_int_equal(settle(d, t).n, 0);
+	}
+	assert_int_equal(settle(d, 220 * MSEC).n, 0);	/* 40 ms after the last new path */
+	all = settle(d, 230 * MSEC);
+	assert_int_equal(all.n, 10);
+	assert_true(all.batch[0] == all.batch[9]);
+	g = settle(d, 2000 * MSEC);
+	assert_int_equal(g.n, 0);
+	debounce_free(d);
+}
+
+/* A busy file below a directory that changed goes with the directory's batch. */
+static void busy_file_goes_with_its_directory(void **state)
+{
+	struct vw_debounce *d = mk();
+	struct got g;
+
+	add(d, 0, "modify", "dir/f", NULL);
+	add(d, 10 * MSEC, "attrib", "dir", NULL);
+	add(d, 40 * MSEC, "modify", "dir/f", NULL);
+	g = settle(d, 60 * MSEC);
+	assert_int_equal(g.n, 1);	/* rules mode reports data changes: dir/f, with dir */
+	assert_string_equal(g.line[0], "modify dir/f w2");
+	debounce_free(d);
+}
+
 static void deadline_is_the_earliest_pending_batch(void **state)
 {
 	struct vw_debounce *d = mk();
@@ -232,6 +298,9 @@ static void deadline_is_the_earliest_pending_batch(void **state)
 	add(d, 10 * MSEC, "modify", "x", NULL);
 	assert_true(debounce_deadline(d) == 60 * MSEC);
 	add(d, 20 * MSEC, "modify", "x", NULL);
+	/* a rewrite moves no deadline: at 60 x is found still busy and is due 50 ms after it */
+	assert_true(debounce_deadline(d) == 60 * MSEC);
+	assert_int_equal(settle(d, 60 * MSEC).n, 0);
 	assert_true(debounce_deadline(d) == 70 * MSEC);
 	debounce_flush(d, 0, true, collect, &g);
 	assert_int_equal(g.n, 1);
@@ -346,6 +415,9 @@ int main(void)
 		cmocka_unit_test(vim_backup_dance_is_one_modify),
 		cmocka_unit_test(moved_then_deleted_is_a_delete_of_the_original),
 		cmocka_unit_test(busy_project_flushes_at_max_delay_in_one_batch),
+		cmocka_unit_test(quiet_file_settles_while_another_is_rewritten),
+		cmocka_unit_test(new_paths_keep_one_batch),
+		cmocka_unit_test(busy_file_goes_with_its_directory),
 		cmocka_unit_test(deadline_is_the_earliest_pending_batch),
 		cmocka_unit_test(batch_looked_at_again_keeps_its_paths_and_takes_new_events),
 		cmocka_unit_test(batch_is_reported_after_fifty_looks_whatever_they_find),
