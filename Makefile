@@ -98,6 +98,7 @@ check test: all unit
 	$(Q)./tests/run-all.sh
 
 bench: all
+	$(Q)sh scripts/deps.sh bench
 	$(Q)python3 tests/bench/bench.py
 
 # The model-based exactness test: SEEDS random operation sequences of OPS operations per

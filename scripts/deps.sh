@@ -9,6 +9,11 @@ libcjson-dev libcmocka-dev python3 procps util-linux coreutils
 qemu-system-x86 busybox-static cpio gzip valgrind
 vim-tiny rsync git tar"
 
+# `deps.sh bench`: also the peers make bench measures side by side, and gnuplot for its chart
+if [ "${1:-}" = bench ]; then
+	PKGS="$PKGS inotify-tools fswatch fatrace watchman gnuplot-nox"
+fi
+
 missing=""
 for p in $PKGS; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

@@ -1,10 +1,16 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
-# bench.py: write overhead and raw pipeline throughput, measured side by side in one run.
-# Prints ratios against a baseline taken in the same run; it asserts nothing.
+# bench.py: vfswatch and its peers (inotifywait, fswatch, fatrace, Watchman) measured side by side
+# in one run. Write overhead is a ratio against a baseline with no watcher taken in the same run,
+# interleaved with each watcher's runs, each the median of repeated runs. Prints a table, writes
+# build/bench/bench.csv and draws build/bench/bench.png (gnuplot). It asserts nothing.
+import csv
+import datetime
 import json
 import os
+import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -12,12 +18,31 @@ import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-VFSWATCH = os.environ.get("VFSWATCH", os.path.join(HERE, "..", "..", "build", "vfswatch"))
+sys.path.insert(0, HERE)
+from watchers import (VFSWATCH, Inotifywait, Vfswatch, cpu_s, peers_available,  # noqa: E402
+                      wakeups)
+
+OUT = os.environ.get("VW_BENCH_OUT", os.path.join(HERE, "..", "..", "build", "bench"))
 WRITES = int(os.environ.get("VW_BENCH_WRITES", "200000"))
+REPS = int(os.environ.get("VW_BENCH_REPS", "3"))
+LAT_N = int(os.environ.get("VW_BENCH_LATENCY_SAMPLES", "20"))
+BIG_DIRS, BIG_PER_DIR = int(os.environ.get("VW_BENCH_DIRS", "10000")), 10
+STORM = int(os.environ.get("VW_BENCH_STORM", "20000"))
 RUN_DIR = tempfile.mkdtemp(prefix="vw-bench-run-")   # apart from any daemon the host runs
+rows = []       # (section, metric, watcher, value, unit)
 
 
-def dd_time(path, count):
+def record(section, metric, who, value, unit):
+    rows.append((section, metric, who, value, unit))
+
+
+def say(msg):
+    print(msg, flush=True)
+
+
+# --- load generators -----------------------------------------------------------------------
+
+def dd(path, count=WRITES):
     """Seconds for `count` 64-byte writes by dd (one write syscall each)."""
     t0 = time.perf_counter()
     subprocess.run(["dd", "if=/dev/zero", "of=" + path, "bs=64", "count=%d" % count,
@@ -25,82 +50,253 @@ def dd_time(path, count):
     return time.perf_counter() - t0
 
 
-def best(path, count, n=3):
-    return min(dd_time(path, count) for _ in range(n))
+def dd_pipe(count=WRITES):
+    t0 = time.perf_counter()
+    subprocess.run("dd if=/dev/zero bs=64 count=%d status=none | cat >/dev/null" % count,
+                   shell=True, check=True)
+    return time.perf_counter() - t0
 
 
-class Daemon:
-    def __init__(self, roots, backend="tracepoint", raw=True, extra=()):
-        args = [VFSWATCH, "run", "--backend", backend, "--run-dir", RUN_DIR, "--no-state"]
-        args += ["--raw"] if raw else []
-        args += list(extra) or ["--no-pin"]
-        if backend != "fanotify":
-            args += ["--ringbuf-mb", "64"]
-        for r in roots:
-            args += ["--watch", r]
-        self.p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-        self.count = 0
-        self.lost = 0
-        self.last = time.perf_counter()
-        self.ready = threading.Event()
-        threading.Thread(target=self.read, daemon=True).start()
-        if not self.ready.wait(60):
-            raise SystemExit("bench: daemon not ready")
+def make_tree(top, ndirs, per_dir, data=b"v1"):
+    for i in range(ndirs):
+        d = os.path.join(top, "d%05d" % i)
+        os.makedirs(d, exist_ok=True)
+        for j in range(per_dir):
+            with open(os.path.join(d, "f%d" % j), "wb") as f:
+                f.write(data)
 
-    def read(self):
-        for line in self.p.stdout:
-            e = json.loads(line)
-            ev = e.get("event")
-            if ev == "ready":
-                self.ready.set()
-            elif ev == "overflow":
-                self.lost += e["lost"]
-            elif "path" in e:
-                self.count += 1
-                self.last = time.perf_counter()
 
-    def mem_kib(self, key):
-        """VmRSS counts the ring buffer's kernel pages mapped into the daemon (twice the
-        ring size); RssAnon is the daemon's own memory."""
-        with open("/proc/%d/status" % self.p.pid) as f:
-            for line in f:
-                if line.startswith(key + ":"):
-                    return int(line.split()[1])
-        return 0
+def pct(v, q):
+    v = sorted(v)
+    return v[min(len(v) - 1, int(round(q / 100 * (len(v) - 1))))] if v else float("nan")
 
-    def cpu_s(self):
-        with open("/proc/%d/stat" % self.p.pid) as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
-    def stop(self):
-        self.p.send_signal(2)
-        self.p.wait(timeout=30)
-
+# --- the watchers --------------------------------------------------------------------------
 
 def usable_backends():
     p = subprocess.run([VFSWATCH, "probe"], capture_output=True, text=True)
     return [b["name"] for b in json.loads(p.stdout)["backends"] if b["usable"]]
 
 
-def run_backend(backend, inside, outside, base):
-    d = Daemon([inside], backend)
-    out = best(os.path.join(outside, "f"), WRITES)
-    before = d.count
-    t0 = time.perf_counter()
-    ins = dd_time(os.path.join(inside, "f"), WRITES)
-    while time.perf_counter() - d.last < 1.0:   # let the stream settle
-        time.sleep(0.1)
-    got = d.count - before
-    span = d.last - t0
-    anon, rss = d.mem_kib("RssAnon"), d.mem_kib("VmRSS")
-    d.stop()
-    ns = lambda t: t / WRITES * 1e9
-    print("%-10s outside the root %6.0f ns/write %5.2fx | inside %6.0f ns/write %5.2fx | "
-          "%d of %d events (+%d reported lost), %.0f events/s | RssAnon %d KiB (VmRSS %d KiB)"
-          % (backend, ns(out), out / base, ns(ins), ins / base, got, WRITES + 1, d.lost,
-             got / span if span > 0 else 0, anon, rss))
+def subjects():
+    """(label, factory) for every vfswatch backend usable here and every peer installed."""
+    out = []
+    for b in usable_backends():
+        for raw in (True, False):
+            out.append(("vw-%s-%s" % (b, "raw" if raw else "settled"),
+                        lambda b=b, raw=raw: Vfswatch(b, raw, RUN_DIR)))
+    for n, c in peers_available():
+        out.append((n, c))
+    return out
 
+
+def running(factory, roots):
+    w = factory()
+    ready = w.start(roots)
+    return w, ready
+
+
+# --- the measurements ----------------------------------------------------------------------
+
+def overhead(subs, inside, outside):
+    """dd's time with each watcher running, over dd's time with none, interleaved."""
+    base = {"outside": [], "inside": [], "pipe": []}
+    got = {label: {"outside": [], "inside": [], "pipe": []} for label, _ in subs}
+
+    def three(into):
+        into["outside"].append(dd(os.path.join(outside, "f")))
+        into["inside"].append(dd(os.path.join(inside, "f")))
+        into["pipe"].append(dd_pipe())
+
+    dd(os.path.join(outside, "f"))      # warm
+    for rep in range(REPS):
+        for label, factory in subs:
+            three(base)
+            w, _ = running(factory, [inside])
+            three(got[label])
+            w.stop()
+        three(base)
+    b = {k: statistics.median(v) for k, v in base.items()}
+    say("write overhead: %d x 64-byte writes by dd, median of %d, ratio to no watcher "
+        "(%.0f ns/write outside, %.0f inside, %.0f to a pipe)" % (
+            WRITES, REPS, b["outside"] / WRITES * 1e9, b["inside"] / WRITES * 1e9,
+            b["pipe"] / WRITES * 1e9))
+    for label, _ in subs:
+        m = {k: statistics.median(v) / b[k] for k, v in got[label].items()}
+        say("  %-22s outside %5.2fx  inside %5.2fx  pipe %5.2fx" % (
+            label, m["outside"], m["inside"], m["pipe"]))
+        for k in ("outside", "inside", "pipe"):
+            record("overhead", "write " + k, label, round(m[k], 3), "x")
+
+
+def latency(subs, root):
+    """Write -> line, one write every 200 ms to a file changed once; then the same while
+    another file in the project is appended to every 20 ms (a steady trickle)."""
+    names = [os.path.join(root, "lat%03d" % i) for i in range(LAT_N)]
+    for n in names:
+        with open(n, "wb") as f:
+            f.write(b"0")
+    busy = os.path.join(root, "busy.log")
+    say("latency write -> line, %d spaced writes (200 ms apart), p50/p99 ms; trickle: the same "
+        "while busy.log gets a line every 20 ms" % LAT_N)
+    for label, factory in subs:
+        res = {}
+        for trickle in (False, True):
+            w, _ = running(factory, [root])
+            stop = threading.Event()
+            t = None
+            if trickle:
+                def appender():
+                    with open(busy, "ab", buffering=0) as f:
+                        while not stop.wait(0.02):
+                            f.write(b"line\n")
+                t = threading.Thread(target=appender)
+                t.start()
+                time.sleep(0.3)
+            lat, missed = [], 0
+            for i, n in enumerate(names):
+                since = w.count()
+                t0 = time.perf_counter()
+                with open(n, "wb") as f:
+                    f.write(b"%d" % (i + 1))
+                seen = w.wait_path(n, 8.0, since=since)
+                if seen is None:
+                    missed += 1
+                else:
+                    lat.append((seen - t0) * 1000)
+                time.sleep(max(0.0, 0.2 - (time.perf_counter() - t0)))
+            stop.set()
+            if t:
+                t.join()
+            w.stop()
+            res[trickle] = (pct(lat, 50), pct(lat, 99), missed)
+            kind = "trickle" if trickle else "spaced"
+            record("latency", "p50 " + kind, label, round(pct(lat, 50), 2), "ms")
+            record("latency", "p99 " + kind, label, round(pct(lat, 99), 2), "ms")
+            if missed:
+                record("latency", "not seen within 8 s " + kind, label, missed, "writes")
+        say("  %-22s spaced p50 %7.1f p99 %7.1f | trickle p50 %7.1f p99 %7.1f%s" % (
+            label, res[False][0], res[False][1], res[True][0], res[True][1],
+            "" if not (res[False][2] or res[True][2]) else
+            "  (%d/%d not seen within 8 s)" % (res[False][2], res[True][2])))
+
+
+def ready_and_memory(subs, big, many):
+    """Ready time; memory 1 s after: VmRSS (for vfswatch it counts the ring buffer's pages,
+    mapped twice: 2 x 16 MiB by default) and RssAnon (the process's own memory)."""
+    say("ready time and memory: %d files in %d directories; then %d projects of %d files "
+        "(%d in all); vfswatch with its default 16 MiB ring buffer" % (
+            BIG_DIRS * BIG_PER_DIR, BIG_DIRS, len(many), len(os.listdir(many[0])) * BIG_PER_DIR,
+            len(many) * len(os.listdir(many[0])) * BIG_PER_DIR))
+    for label, factory in subs:
+        if label == "fatrace":
+            continue            # one system-wide mark: nothing depends on the tree
+        out = []
+        for roots, tag in (([big], "big tree"), (many, "50 projects")):
+            w = factory()
+            if isinstance(w, Vfswatch):
+                w.ring_mb = None
+            ready = w.start(roots)
+            time.sleep(1.0)
+            rss, anon, watches = w.rss_kib(), w.anon_kib(), w.watches()
+            w.stop()
+            record("ready", "ready " + tag, label, round(ready * 1000, 1), "ms")
+            record("ready", "VmRSS " + tag, label, rss, "KiB")
+            record("ready", "RssAnon " + tag, label, anon, "KiB")
+            record("ready", "inotify watches " + tag, label, watches, "")
+            out.append("%s: ready %6.0f ms RSS %6d KiB (anon %6d) watches %6d" % (
+                tag, ready * 1000, rss, anon, watches))
+        say("  %-22s %s | %s" % (label, out[0], out[1]))
+
+
+def idle(subs, root, secs=10):
+    say("idle: %d s with nothing changing in the project (CPU and wake-ups)" % secs)
+    for label, factory in subs:
+        w, _ = running(factory, [root])
+        time.sleep(1.5)
+        c0, k0 = w.cpu(), w.wakeups()
+        time.sleep(secs)
+        cpu, woke = w.cpu() - c0, w.wakeups() - k0
+        w.stop()
+        record("idle", "wake-ups per s", label, round(woke / secs, 2), "/s")
+        record("idle", "CPU", label, round(cpu * 1000 / secs, 2), "ms/s")
+        say("  %-22s %6.1f wake-ups/s  %6.2f ms CPU/s" % (label, woke / secs, cpu * 1000 / secs))
+
+
+def storm(subs, root):
+    files = [os.path.join(root, "s%03d" % (i // 100), "f%03d" % (i % 100)) for i in range(STORM)]
+    for f in files:
+        os.makedirs(os.path.dirname(f), exist_ok=True)
+        with open(f, "wb") as fh:
+            fh.write(b"v0")
+    say("storm: %d files rewritten at once; files reported (of %d), lines, watcher CPU"
+        % (STORM, STORM))
+    for k, (label, factory) in enumerate(subs):
+        w, _ = running(factory, [root])
+        c0, n0 = w.cpu(), w.count()
+        t0 = time.perf_counter()
+        for f in files:
+            with open(f, "wb") as fh:
+                fh.write(b"v%d" % (k + 1))
+        w.quiet(2.5)
+        cpu = w.cpu() - c0
+        with w.cv:
+            got = w.lines[n0:]
+        told = len({p for _, p in got} & set(files))
+        span = (got[-1][0] - t0) if got else float("nan")
+        w.stop()
+        record("storm", "files told", label, told, "of %d" % STORM)
+        record("storm", "lines", label, len(got), "")
+        record("storm", "CPU", label, round(cpu * 1000, 1), "ms")
+        record("storm", "last line after", label, round(span * 1000, 1), "ms")
+        say("  %-22s %5d files %6d lines  CPU %7.0f ms  last line after %6.0f ms%s" % (
+            label, told, len(got), cpu * 1000, span * 1000,
+            "  (lost %d)" % w.lost if w.lost else ""))
+
+
+def throughput(root, backends):
+    """End to end: events per second read from stdout, and the daemon's CPU per event."""
+    say("throughput (vfswatch): raw, 1 000 000 writes by dd to one file; settled, 100 000 new "
+        "files by xargs touch")
+    for b in backends:
+        w, _ = running(lambda: Vfswatch(b, True, RUN_DIR), [root])
+        c0, n0 = w.cpu(), w.count()
+        t0 = time.perf_counter()
+        dd(os.path.join(root, "tput"), 1000000)
+        w.quiet(1.0)
+        cpu, n = w.cpu() - c0, w.count() - n0
+        span = w.lines[-1][0] - t0 if n else float("nan")
+        w.stop()
+        label = "vw-%s-raw" % b
+        record("throughput", "events/s", label, round(n / span), "/s")
+        record("throughput", "CPU per event", label, round(cpu / max(n, 1) * 1e6, 2), "us")
+        record("throughput", "events per CPU second", label, round(n / max(cpu, 1e-9)), "/s")
+        record("throughput", "lost", label, w.lost, "")
+        say("  %-22s %8d of 1000001 lines (%d reported lost) in %.2f s: %7.0f events/s, "
+            "%.2f us CPU per event" % (label, n, w.lost, span, n / span, cpu / max(n, 1) * 1e6))
+        sub = os.path.join(root, "tput-%s" % b)
+        os.makedirs(sub)
+        w, _ = running(lambda: Vfswatch(b, False, RUN_DIR), [root])
+        c0, n0 = w.cpu(), w.count()
+        t0 = time.perf_counter()
+        subprocess.run("cd %s && seq -f 'f%%g' 100000 | xargs touch" % sub, shell=True,
+                       check=True)
+        gen = time.perf_counter() - t0
+        w.quiet(1.0)
+        cpu, n = w.cpu() - c0, w.count() - n0
+        span = w.lines[-1][0] - t0 if n else float("nan")
+        w.stop()
+        label = "vw-%s-settled" % b
+        record("throughput", "events/s", label, round(n / span), "/s")
+        record("throughput", "CPU per event", label, round(cpu / max(n, 1) * 1e6, 2), "us")
+        record("throughput", "events per CPU second", label, round(n / max(cpu, 1e-9)), "/s")
+        say("  %-22s %8d of 100000 lines in %.2f s (the files took %.2f s to make): %7.0f "
+            "events/s, %.2f us CPU per event" % (label, n, span, gen, n / span,
+                                                  cpu / max(n, 1) * 1e6))
+        shutil.rmtree(sub)
+
+
+# --- vfswatch only: kernel coalescing and catch-up rescan -----------------------------------
 
 def stat_slot(pin, slot):
     out = subprocess.run(["bpftool", "-j", "map", "dump", "pinned", pin + "/stats"],
@@ -119,40 +315,27 @@ EMITTED, COALESCED = 3, 10
 def hot_file(inside, coalesce):
     """Ring-buffer records for 100 000 writes to one file (settled mode)."""
     pin = "/sys/fs/bpf/vfswatch-bench-%d" % os.getpid()
-    extra = ["--pin-dir", pin] + ([] if coalesce else ["--no-kernel-coalesce"])
-    d = Daemon([inside], raw=False, extra=extra)
+    args = [VFSWATCH, "run", "--backend", "tracepoint", "--run-dir", RUN_DIR, "--no-state",
+            "--pin-dir", pin, "--watch", inside] + ([] if coalesce else ["--no-kernel-coalesce"])
+    p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    for line in p.stdout:
+        if json.loads(line).get("event") == "ready":
+            break
+    threading.Thread(target=lambda: p.stdout.read(), daemon=True).start()
     e0 = stat_slot(pin, EMITTED)
-    t = dd_time(os.path.join(inside, "hot"), 100000)
+    t = dd(os.path.join(inside, "hot"), 100000)
     time.sleep(0.5)
     rec, folded = stat_slot(pin, EMITTED) - e0, stat_slot(pin, COALESCED)
-    d.stop()
+    p.send_signal(2)
+    p.wait(timeout=30)
     return rec, folded, t / 100000 * 1e9
 
 
-def settled_cpu(inside, n=20000):
-    """Daemon CPU time per settled event: n files created in one directory."""
-    d = Daemon([inside], raw=False)
-    c0, n0 = d.cpu_s(), d.count
-    sub = os.path.join(inside, "many")
-    subprocess.run("mkdir -p %s && cd %s && seq -f 'f%%g' %d | xargs touch" % (sub, sub, n),
-                   shell=True, check=True)
-    while time.perf_counter() - d.last < 1.0:
-        time.sleep(0.1)
-    cpu, got = d.cpu_s() - c0, d.count - n0
-    d.stop()
-    return cpu, got
-
-
-def rescan(top, ndirs=10000, per_dir=10, changed=1000):
-    """Catch-up rescan at start: ndirs x per_dir files, `changed` of them rewritten while the
-    daemon was down. Returns (ms to "done", ms to the last changed line, lines, peak RSS KiB)."""
+def rescan(top, ndirs=BIG_DIRS, per_dir=BIG_PER_DIR, changed=1000):
+    """Catch-up rescan at start: `changed` files rewritten while the daemon was down. Returns
+    (ms to "done", ms to the last changed line, lines, peak RSS KiB)."""
     root, state = os.path.join(top, "rescan"), os.path.join(top, "rescan-state")
-    for i in range(ndirs):
-        d = os.path.join(root, "d%05d" % i)
-        os.makedirs(d)
-        for j in range(per_dir):
-            with open(os.path.join(d, "f%d" % j), "wb") as f:
-                f.write(b"v1")
+    make_tree(root, ndirs, per_dir)
     args = [VFSWATCH, "run", "--backend", "auto", "--run-dir", RUN_DIR, "--state-dir", state,
             "--no-pin", "--watch", root]
 
@@ -188,42 +371,151 @@ def rescan(top, ndirs=10000, per_dir=10, changed=1000):
     return run(lambda e, n: n >= changed)
 
 
+def vfswatch_only(top, inside, base_ns):
+    if "tracepoint" in usable_backends():
+        with_c, folded, t_with = hot_file(inside, True)
+        without_c, _, t_without = hot_file(inside, False)
+        say("kernel coalescing (settled mode): 100000 writes to one file -> %d ring-buffer "
+            "records with (%d writes folded), %d without; %.0f vs %.0f ns/write (%.2fx vs "
+            "%.2fx no watcher)" % (with_c, folded, without_c, t_with, t_without,
+                                   t_with / base_ns, t_without / base_ns))
+        record("vfswatch", "hot file records, coalesced", "vw-tracepoint-settled", with_c, "")
+        record("vfswatch", "hot file records, not coalesced", "vw-tracepoint-settled",
+               without_c, "")
+    done_ms, last_ms, n, hwm = rescan(top)
+    say("catch-up rescan at start, %d files, 1000 rewritten while down: done in %.0f ms, all "
+        "%d rewrites told after %.0f ms, peak RSS %d KiB" % (BIG_DIRS * BIG_PER_DIR,
+                                                            done_ms or -1, n, last_ms or -1, hwm))
+    record("vfswatch", "rescan done", "vw-auto-settled", round(done_ms or -1), "ms")
+    record("vfswatch", "rescan peak RSS", "vw-auto-settled", hwm, "KiB")
+
+
+# --- report --------------------------------------------------------------------------------
+
+def machine():
+    cpu = "?"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return "%s, kernel %s, %d CPUs (%s)" % (datetime.date.today().isoformat(), platform.release(),
+                                            os.cpu_count(), cpu)
+
+
+def write_csv(path):
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["section", "metric", "watcher", "value", "unit"])
+        w.writerows(rows)
+
+
+def table(labels):
+    say("\n== summary (%s)" % machine())
+    metrics = []
+    for s, m, _, _, u in rows:
+        if (s, m, u) not in metrics:
+            metrics.append((s, m, u))
+    short = {l: l.replace("vw-", "").replace("tracepoint", "tp").replace("fanotify", "fan")
+             .replace("-settled", "-set") for l in labels}
+    say("%-34s" % "metric" + "".join("%13s" % short[l] for l in labels))
+    for s, m, u in metrics:
+        vals = {w: v for s2, m2, w, v, u2 in rows if (s2, m2, u2) == (s, m, u)}
+        if not any(l in vals for l in labels):
+            continue
+        say("%-34s" % ("%s %s" % (m, "(%s)" % u if u else ""))[:34] +
+            "".join("%13s" % (vals[l] if l in vals else "-") for l in labels))
+
+
+def chart(path, labels):
+    """Four panels: write overhead, latency p99, ready time, idle wake-ups."""
+    if not shutil.which("gnuplot"):
+        say("bench: gnuplot not installed: no chart")
+        return
+    d = tempfile.mkdtemp(prefix="vw-bench-plot-")
+
+    def dat(name, metrics):
+        with open(os.path.join(d, name), "w") as f:
+            for l in labels:
+                vals = [next((v for s, m, w, v, u in rows if m == mm and w == l), 0)
+                        for mm in metrics]
+                f.write('"%s" %s\n' % (l.replace("vw-", "vfswatch\\n"),
+                                       " ".join(str(v) for v in vals)))
+    dat("ovh", ["write outside", "write inside", "write pipe"])
+    dat("lat", ["p99 spaced", "p99 trickle"])
+    dat("ready", ["ready big tree", "ready 50 projects"])
+    dat("idle", ["wake-ups per s"])
+    script = """
+set terminal pngcairo size 1400,1000 font ",9"
+set output '%(out)s'
+set multiplot layout 2,2 title "vfswatch and peers, measured side by side in one run\\n%(mach)s"
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.8 border -1
+set xtics rotate by -30 nomirror
+set grid ytics
+set key top left
+set title "write overhead (dd, 64-byte writes), ratio to no watcher"
+set yrange [0:*]
+plot '%(d)s/ovh' using 2:xtic(1) title "outside the root", '' using 3 title "inside", '' using 4 title "to a pipe"
+set title "latency write -> line, p99 (ms, log scale)"
+set logscale y
+set yrange [0.05:*]
+plot '%(d)s/lat' using 2:xtic(1) title "one write every 200 ms", '' using 3 title "same, another file appended every 20 ms"
+set title "ready (ms, log scale)"
+plot '%(d)s/ready' using 2:xtic(1) title "100 000 files, 10 000 dirs", '' using 3 title "50 projects"
+unset logscale y
+set yrange [0:*]
+set title "idle: wake-ups per second"
+plot '%(d)s/idle' using 2:xtic(1) title "nothing changing"
+unset multiplot
+""" % {"out": path, "mach": machine(), "d": d}
+    r = subprocess.run(["gnuplot"], input=script, text=True, capture_output=True)
+    if r.returncode:
+        say("bench: gnuplot failed: %s" % r.stderr.strip())
+    shutil.rmtree(d, ignore_errors=True)
+
+
 def main():
     if os.geteuid() != 0:
         print("bench: needs root")
         return 1
+    os.makedirs(OUT, exist_ok=True)
     top = tempfile.mkdtemp(prefix="vw-bench-")
     inside, outside = os.path.join(top, "proj"), os.path.join(top, "other")
+    big, many = os.path.join(top, "big"), [os.path.join(top, "many", "p%02d" % i)
+                                          for i in range(50)]
     os.makedirs(inside)
     os.makedirs(outside)
+    t_start = time.time()
+    subs = subjects()
+    labels = [l for l, _ in subs]
+    say("bench: %s\nbench: watchers: %s" % (machine(), ", ".join(labels)))
+    missing = [n for n in ("inotifywait", "fswatch", "fatrace", "watchman")
+               if n not in labels]
+    if missing:
+        say("bench: peers not installed (scripts/deps.sh bench installs them): %s"
+            % " ".join(missing))
     try:
-        base = best(os.path.join(outside, "f"), WRITES)
-        print("bench: %d x 64-byte writes by dd (one read + one write syscall each), raw mode"
-              % WRITES)
-        print("%-10s %6.0f ns/write  1.00x (baseline, measured first)" % ("no daemon",
-                                                                         base / WRITES * 1e9))
-        for b in usable_backends():
-            run_backend(b, inside, outside, base)
-        if "tracepoint" in usable_backends() or "fentry" in usable_backends():
-            with_c, folded, t_with = hot_file(inside, True)
-            without_c, _, t_without = hot_file(inside, False)
-            print("kernel coalescing (settled mode): 100000 writes to one file -> %d ring-buffer "
-                  "records with (%d writes folded), %d without: %.0fx fewer; %.0f vs %.0f "
-                  "ns/write (%.2fx vs %.2fx the baseline)" %
-                  (with_c, folded, without_c, without_c / max(with_c, 1), t_with, t_without,
-                   t_with / (base / WRITES * 1e9), t_without / (base / WRITES * 1e9)))
-        cpu, got = settled_cpu(inside)
-        print("settled mode: %d settled events, daemon CPU %.3f s = %.1f us per settled event"
-              % (got, cpu, cpu / max(got, 1) * 1e6))
-        done_ms, last_ms, n, hwm = rescan(top)
-        print("rescan at start, 100000 files in 10000 directories, 1000 rewritten while down: "
-              "crawl done in %.0f ms, all %d rewrites told after %.0f ms, peak RSS %d KiB"
-              % (done_ms or -1, n, last_ms or -1, hwm))
-        again = best(os.path.join(outside, "f"), WRITES)
-        print("%-10s %6.0f ns/write  %.2fx (baseline again, after)" % (
-            "no daemon", again / WRITES * 1e9, again / base))
+        overhead(subs, inside, outside)
+        latency(subs, inside)
+        make_tree(big, BIG_DIRS, BIG_PER_DIR)
+        for m in many:
+            make_tree(m, BIG_DIRS // 50, BIG_PER_DIR)
+        ready_and_memory(subs, big, many)
+        idle(subs, inside)
+        storm(subs, os.path.join(top, "storm"))
+        throughput(inside, [b for b in usable_backends()])
+        base_ns = dd(os.path.join(outside, "f")) / WRITES * 1e9
+        vfswatch_only(top, inside, base_ns)
     finally:
         shutil.rmtree(top, ignore_errors=True)
+        shutil.rmtree(RUN_DIR, ignore_errors=True)
+    table(labels)
+    write_csv(os.path.join(OUT, "bench.csv"))
+    chart(os.path.join(OUT, "bench.png"), labels)
+    say("bench: %s, %s (%.0f s)" % (os.path.join(OUT, "bench.csv"),
+                                     os.path.join(OUT, "bench.png"), time.time() - t_start))
     return 0
 
 
