@@ -70,6 +70,18 @@ struct daemon {
 	bool crawling;
 	int sfd, tfd, dfd;		/* signals, housekeeping tick, debounce deadline */
 	uint64_t tick_at;	/* when the tick is armed to fire (CLOCK_MONOTONIC ns), 0: fired */
+	/*
+	 * --raw: the last path a data or metadata line named in this read of
+	 * the ring buffer. More lines for it in the same read look at it once,
+	 * at the end of the read (one lstat per file per wake-up, not per write).
+	 */
+	struct {
+		const struct vw_project *p;
+		uint64_t round;
+		bool owed;
+		char path[PATH_MAX];
+	} told_last;
+	uint64_t round;
 	bool activity;		/* events came since the last tick: look for losses soon */
 	FILE *out;
 	uint64_t lost_seen;	/* ring-buffer-full count already reported */
@@ -451,6 +463,23 @@ static void crawl_file(void *ctx, const struct vw_project *p, const char *rel, i
  */
 static void state_told(struct daemon *d, const struct vw_project *p, const char *event,
 		       const char *path, const char *old_path, const struct stat *st,
+		       const char *type, bool keep_gone);
+
+/* The last raw data line's path, when later lines for it were not looked at yet. */
+static void told_refresh(struct daemon *d)
+{
+	const struct vw_project *p = d->told_last.p;
+
+	if (!p || !d->told_last.owed)
+		return;
+	d->told_last.owed = false;
+	d->told_last.p = NULL;
+	state_told(d, p, "modify", d->told_last.path, NULL, NULL, NULL, true);
+	d->told_last.p = NULL;
+}
+
+static void state_told(struct daemon *d, const struct vw_project *p, const char *event,
+		       const char *path, const char *old_path, const struct stat *st,
 		       const char *type, bool keep_gone)
 {
 	char abs[PATH_MAX * 2];
@@ -458,6 +487,27 @@ static void state_told(struct daemon *d, const struct vw_project *p, const char 
 
 	if (!d->state || !path)
 		return;
+	if (keep_gone && !st && !old_path) {
+		bool data = !strcmp(event, "modify") || !strcmp(event, "truncate") ||
+			    !strcmp(event, "attrib");
+
+		if (data && d->told_last.p == p && d->told_last.round == d->round &&
+		    !strcmp(d->told_last.path, path)) {
+			d->told_last.owed = true;	/* looked at when this read ends */
+			return;
+		}
+		told_refresh(d);
+		if (data && strlen(path) < sizeof(d->told_last.path)) {
+			d->told_last.p = p;
+			d->told_last.round = d->round;
+			strcpy(d->told_last.path, path);
+		} else {
+			d->told_last.p = NULL;
+		}
+	} else {
+		told_refresh(d);
+		d->told_last.p = NULL;
+	}
 	if (old_path)	/* what it holds moved with it */
 		state_move_tree(d->state, p, old_path, path);
 	snprintf(abs, sizeof(abs), "%s/%s", p->root, path);
@@ -681,10 +731,13 @@ static int flush_out(struct daemon *d)
 static int on_ringbuf(void *ctx, uint32_t events)
 {
 	struct daemon *d = ctx;
-	int n = ring_buffer__consume(d->rb);
+	int n;
 
+	d->round++;
+	n = ring_buffer__consume(d->rb);
 	if (n < 0)
 		log_warnx("ringbuf: consume: %s", errstr(n));
+	told_refresh(d);
 	d->activity = true;	/* records dropped for a full ring are counted on the next tick */
 	return flush_out(d);
 }
@@ -742,10 +795,13 @@ static void check_losses(struct daemon *d)
 static int on_fanotify(void *ctx, uint32_t events)
 {
 	struct daemon *d = ctx;
-	int ret = fan_read(d->fan, on_event, d);
+	int ret;
 
+	d->round++;
+	ret = fan_read(d->fan, on_event, d);
 	if (ret < 0)
 		log_warnx("fanotify: read: %s", strerror(-ret));
+	told_refresh(d);
 	check_losses(d);
 	return flush_out(d);
 }
@@ -1450,6 +1506,7 @@ static void run_teardown(struct daemon *d)
 		ring_buffer__consume(d->rb);
 	if (d->fan)
 		fan_read(d->fan, on_event, d);
+	told_refresh(d);
 	if (d->deb)
 		debounce_flush(d->deb, 0, true, on_settled, d);
 	runner_free(d->runner, 2000);	/* running jobs get 2 s; queued ones are dropped */

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 // json_out.c: one JSON object per line on the event stream; names that are not UTF-8 stay recoverable.
+#define _GNU_SOURCE	/* the _unlocked stdio calls */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,40 +63,145 @@ static bool add_name(cJSON *o, const char *key, const char *s)
 	return ok;
 }
 
-/* The fields every change line has; NULL on ENOMEM. */
-static cJSON *change_obj(const struct vw_out *o)
+/*
+ * Change lines are the hot path (one per kernel event with --raw): they are
+ * written straight into the stream, with no tree of objects and no number
+ * formatting through doubles. The escaping is cJSON's (RFC 8259: quote,
+ * backslash and control bytes; everything else as is, valid UTF-8 only).
+ */
+static void put_str(FILE *f, const char *s, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t run = 0;
+
+	putc_unlocked('"', f);
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		const char *esc = NULL;
+		char u[7];
+
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		fwrite_unlocked(s + run, 1, i - run, f);
+		run = i + 1;
+		switch (c) {
+		case '"': esc = "\\\""; break;
+		case '\\': esc = "\\\\"; break;
+		case '\b': esc = "\\b"; break;
+		case '\f': esc = "\\f"; break;
+		case '\n': esc = "\\n"; break;
+		case '\r': esc = "\\r"; break;
+		case '\t': esc = "\\t"; break;
+		default:
+			memcpy(u, "\\u00", 4);
+			u[4] = hex[c >> 4];
+			u[5] = hex[c & 15];
+			u[6] = 0;
+			esc = u;
+		}
+		fputs_unlocked(esc, f);
+	}
+	fwrite_unlocked(s + run, 1, len - run, f);
+	putc_unlocked('"', f);
+}
+
+/* ,"key": */
+static void put_key(FILE *f, const char *key)
+{
+	putc_unlocked(',', f);
+	put_str(f, key, strlen(key));
+	putc_unlocked(':', f);
+}
+
+static void put_kstr(FILE *f, const char *key, const char *s)
+{
+	put_key(f, key);
+	put_str(f, s, strlen(s));
+}
+
+static void put_knum(FILE *f, const char *key, uint64_t v)
+{
+	char d[24], *p = d + sizeof(d);
+
+	do
+		*--p = (char)('0' + v % 10);
+	while ((v /= 10));
+	put_key(f, key);
+	fwrite_unlocked(p, 1, (size_t)(d + sizeof(d) - p), f);
+}
+
+/* A name: the text when it is UTF-8; otherwise lossy text and "<key>_b64" (add_name()). */
+static int put_name(FILE *f, const char *key, const char *s)
+{
+	size_t len = strlen(s);
+	char b64key[32];
+	char *lossy, *b64;
+
+	if (utf8_valid(s, len)) {
+		put_key(f, key);
+		put_str(f, s, len);
+		return 0;
+	}
+	lossy = utf8_lossy(s, len);
+	b64 = base64_encode((const unsigned char *)s, len);
+	if (lossy && b64) {
+		snprintf(b64key, sizeof(b64key), "%s_b64", key);
+		put_kstr(f, key, lossy);
+		put_kstr(f, b64key, b64);
+	}
+	free(lossy);
+	free(b64);
+	return lossy && b64 ? 0 : -ENOMEM;
+}
+
+/* The fields every change line has, from "{" on; the caller closes the object. */
+static int put_change(FILE *f, const struct vw_out *o)
 {
 	const struct vw_event *ev = o->ev;
-	cJSON *j = line_new(o->event, ev->ts_ns);
-	bool ok;
+	char ts[64];
+	int ret = 0;
 
-	if (!j)
-		return NULL;
-	ok = cJSON_AddStringToObject(j, "project", o->project->name) &&
-	     add_name(j, "root", o->project->root) && add_name(j, "path", o->path) &&
-	     (!o->old_path || add_name(j, "old_path", o->old_path)) &&
-	     (!o->type || cJSON_AddStringToObject(j, "type", o->type)) &&
-	     ((ev->flags & VW_EVU_NO_PID) || cJSON_AddNumberToObject(j, "pid", ev->tgid)) &&
-	     ((ev->flags & VW_EVU_NO_TID) || cJSON_AddNumberToObject(j, "tid", ev->pid)) &&
-	     ((ev->flags & VW_EVU_NO_COMM) || add_name(j, "comm", ev->comm)) &&
-	     ((ev->flags & VW_EVU_NO_UID) || cJSON_AddNumberToObject(j, "uid", ev->uid)) &&
-	     ((ev->flags & VW_EVU_NO_CGROUP) ||
-	      cJSON_AddNumberToObject(j, "cgroup", (double)ev->cgroup_id)) &&
-	     (!o->truncated || cJSON_AddTrueToObject(j, "truncated")) &&
-	     (!o->exchange || cJSON_AddTrueToObject(j, "exchange")) &&
-	     cJSON_AddStringToObject(j, "source", o->source ? o->source : "kernel");
-	if (!ok) {
-		cJSON_Delete(j);
-		return NULL;
-	}
-	return j;
+	format_boot_ns(ev->ts_ns ? ev->ts_ns : now_ns(CLOCK_BOOTTIME), ts, sizeof(ts));
+	fputs_unlocked("{\"v\":", f);
+	fputs_unlocked(VW_SCHEMA_VERSION_STR, f);
+	put_kstr(f, "time", ts);
+	put_kstr(f, "event", o->event);
+	put_kstr(f, "project", o->project->name);
+	ret |= put_name(f, "root", o->project->root);
+	ret |= put_name(f, "path", o->path);
+	if (o->old_path)
+		ret |= put_name(f, "old_path", o->old_path);
+	if (o->type)
+		put_kstr(f, "type", o->type);
+	if (!(ev->flags & VW_EVU_NO_PID))
+		put_knum(f, "pid", ev->tgid);
+	if (!(ev->flags & VW_EVU_NO_TID))
+		put_knum(f, "tid", ev->pid);
+	if (!(ev->flags & VW_EVU_NO_COMM))
+		ret |= put_name(f, "comm", ev->comm);
+	if (!(ev->flags & VW_EVU_NO_UID))
+		put_knum(f, "uid", ev->uid);
+	if (!(ev->flags & VW_EVU_NO_CGROUP))
+		put_knum(f, "cgroup", ev->cgroup_id);
+	if (o->truncated)
+		fputs_unlocked(",\"truncated\":true", f);
+	if (o->exchange)
+		fputs_unlocked(",\"exchange\":true", f);
+	put_kstr(f, "source", o->source ? o->source : "kernel");
+	return ret;
+}
+
+static int line_end(FILE *f, int ret)
+{
+	fputs_unlocked("}\n", f);
+	if (ferror(f))
+		return -EIO;
+	return ret;
 }
 
 int json_out_change(FILE *f, const struct vw_out *o)
 {
-	cJSON *j = change_obj(o);
-
-	return j ? line_write(f, j) : -ENOMEM;
+	return line_end(f, put_change(f, o));
 }
 
 int json_out_settled(FILE *f, const struct vw_settled *s)
@@ -110,18 +216,15 @@ int json_out_settled(FILE *f, const struct vw_settled *s)
 		.ev = s->ev,
 		.source = s->source,
 	};
-	cJSON *j = change_obj(&o);
+	int ret = put_change(f, &o);
 
-	if (!j)
-		return -ENOMEM;
-	if ((s->writes && !cJSON_AddNumberToObject(j, "writes", s->writes)) ||
-	    (s->by && !cJSON_AddStringToObject(j, "by", s->by)) ||
-	    !cJSON_AddNumberToObject(j, "batch", (double)s->batch) ||
-	    !cJSON_AddNumberToObject(j, "batch_size", s->batch_size)) {
-		cJSON_Delete(j);
-		return -ENOMEM;
-	}
-	return line_write(f, j);
+	if (s->writes)
+		put_knum(f, "writes", s->writes);
+	if (s->by)
+		put_kstr(f, "by", s->by);
+	put_knum(f, "batch", s->batch);
+	put_knum(f, "batch_size", s->batch_size);
+	return line_end(f, ret);
 }
 
 int json_out_ready(FILE *f, const char *backend, const struct vw_projects *t, int pid)

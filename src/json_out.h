@@ -11,6 +11,7 @@
 #include "project.h"
 
 #define VW_SCHEMA_VERSION 1
+#define VW_SCHEMA_VERSION_STR "1"
 
 /* Each writes one line to @f. Return 0 or -errno (ENOMEM, EIO). */
 int json_out_change(FILE *f, const struct vw_out *o);	/* --raw: one per kernel event */

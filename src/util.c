@@ -223,12 +223,29 @@ uint64_t now_ns(int clock)
 
 void format_boot_ns(uint64_t boot_ns, char *buf, size_t size)
 {
+	static time_t last_sec = -1;	/* the date and time of day only change once a second */
+	static char last[32];
 	uint64_t wall = now_ns(CLOCK_REALTIME) - now_ns(CLOCK_BOOTTIME) + boot_ns;
 	time_t sec = wall / 1000000000ull;
+	unsigned us = (unsigned)(wall % 1000000000ull / 1000);
+	size_t n;
 	struct tm tm;
-	char tmp[32];
 
-	gmtime_r(&sec, &tm);
-	strftime(tmp, sizeof(tmp), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf, size, "%s.%06uZ", tmp, (unsigned)(wall % 1000000000ull / 1000));
+	if (sec != last_sec) {
+		gmtime_r(&sec, &tm);
+		strftime(last, sizeof(last), "%Y-%m-%dT%H:%M:%S", &tm);
+		last_sec = sec;
+	}
+	n = strlen(last);
+	if (size < n + 8) {	/* callers pass 32 bytes or more */
+		if (size)
+			*buf = 0;
+		return;
+	}
+	memcpy(buf, last, n);
+	buf[n++] = '.';
+	for (int i = 5; i >= 0; i--, us /= 10)
+		buf[n + i] = (char)('0' + us % 10);
+	buf[n + 6] = 'Z';
+	buf[n + 7] = 0;
 }

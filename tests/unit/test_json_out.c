@@ -125,12 +125,94 @@ static void ready_and_overflow_lines(void **state)
 	fclose(f);
 }
 
+/* Names of arbitrary bytes: every line is UTF-8 JSON and gives the exact bytes back. */
+static void arbitrary_names_round_trip(void **state)
+{
+	static const char *const pieces[] = { "a", "Z", "/", ".", " ", "\"", "\\", "\n", "\t",
+					       "\x01", "\x1f", "\x7f", "\xc3\xa9", "\xe2\x82\xac",
+					       "\xf0\x9f\x98\x80", "\xff", "\xc3", "\xe2\x82",
+					       "\xed\xa0\x80", "\xc0\xaf", "\u2028" };
+	size_t size = 1 << 16;
+	char *buf = malloc(size), name[256];
+	struct vw_project p = { .id = 1, .name = "api", .root = "/srv/api" };
+	struct vw_event ev = { .comm = "c" };
+	unsigned seed = 12345;
+
+	assert_non_null(buf);
+	for (int iter = 0; iter < 3000; iter++) {
+		size_t len = 0, n = (seed = seed * 1103515245 + 12345) >> 16 & 31;
+		FILE *f;
+		cJSON *j;
+
+		for (size_t k = 0; k < n; k++) {
+			const char *pc = pieces[((seed = seed * 1103515245 + 12345) >> 16) %
+						(sizeof(pieces) / sizeof(pieces[0]))];
+
+			if (len + strlen(pc) >= sizeof(name))
+				break;
+			memcpy(name + len, pc, strlen(pc));
+			len += strlen(pc);
+		}
+		name[len] = 0;
+		if (!len)
+			continue;
+		memset(buf, 0, size);
+		f = fmemopen(buf, size, "w");
+		struct vw_out o = { .project = &p, .event = "modify", .path = name, .ev = &ev };
+
+		assert_int_equal(json_out_change(f, &o), 0);
+		j = one_line(buf, size, f);
+		assert_non_null(j);
+		if (utf8_valid(name, len)) {
+			assert_string_equal(str(j, "path"), name);
+			assert_null(cJSON_GetObjectItemCaseSensitive(j, "path_b64"));
+		} else {
+			char *lossy = utf8_lossy(name, len);
+			char *b64 = base64_encode((const unsigned char *)name, len);
+
+			assert_string_equal(str(j, "path"), lossy);
+			assert_string_equal(str(j, "path_b64"), b64);
+			free(lossy);
+			free(b64);
+		}
+		cJSON_Delete(j);
+		fclose(f);
+	}
+	free(buf);
+}
+
+/* Numbers are written exactly, beyond what a double holds. */
+static void settled_line_numbers_are_exact(void **state)
+{
+	char buf[4096] = "";
+	FILE *f = fmemopen(buf, sizeof(buf), "w");
+	struct vw_project p = { .id = 1, .name = "api", .root = "/srv/api" };
+	struct vw_event ev = { .tgid = 7, .cgroup_id = 18446744073709551615ull, .comm = "cc" };
+	struct vw_settled st = { .project = &p, .event = "modify", .path = "x", .writes = 3,
+				 .batch = 1ull << 60, .batch_size = 2, .ev = &ev, .by = "lint" };
+	cJSON *j;
+
+	assert_int_equal(json_out_settled(f, &st), 0);
+	j = one_line(buf, sizeof(buf), f);
+	assert_non_null(j);
+	assert_non_null(strstr(buf, "\"cgroup\":18446744073709551615,"));
+	assert_non_null(strstr(buf, "\"batch\":1152921504606846976,"));
+	assert_int_equal(num(j, "writes"), 3);
+	assert_int_equal(num(j, "batch_size"), 2);
+	assert_string_equal(str(j, "by"), "lint");
+	assert_string_equal(str(j, "source"), "kernel");
+	cJSON_Delete(j);
+	fclose(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(change_line_has_the_documented_fields),
 		cmocka_unit_test(invalid_utf8_gets_replacement_text_and_exact_base64),
 		cmocka_unit_test(ready_and_overflow_lines),
+		cmocka_unit_test(arbitrary_names_round_trip),
+		cmocka_unit_test(settled_line_numbers_are_exact),
 	};
 
 	return cmocka_run_group_tests_name("json_out", tests, NULL, NULL);

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <cmocka.h>
 #include <stdio.h>
 #include <sys/sysmacros.h>
@@ -110,6 +111,30 @@ static void kernel_dev_uses_the_kernel_encoding(void **state)
 	assert_int_equal(kernel_dev(makedev(0x12, 0x34567)), (0x12u << 20) | 0x34567);
 }
 
+/* RFC 3339 UTC with microseconds; the same second's cached text is reused correctly. */
+static void boot_time_formats_as_rfc3339_utc(void **state)
+{
+	uint64_t boot = now_ns(CLOCK_BOOTTIME), off = now_ns(CLOCK_REALTIME) - boot;
+	char a[64], b[64], want[64];
+	time_t sec;
+	struct tm tm;
+
+	for (uint64_t step = 0; step < 5; step++) {
+		uint64_t t = boot + step * 400000000ull + 123456000ull;
+
+		format_boot_ns(t, a, sizeof(a));
+		format_boot_ns(t, b, sizeof(b));
+		assert_string_equal(a, b);
+		assert_int_equal(strlen(a), 27);
+		assert_int_equal(a[19], '.');
+		assert_int_equal(a[26], 'Z');
+		sec = (time_t)((t + off) / 1000000000ull);
+		gmtime_r(&sec, &tm);
+		strftime(want, sizeof(want), "%Y-%m-%dT%H:%M:%S", &tm);
+		assert_memory_equal(a, want, 19);	/* the wall clock may move by a few us */
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -121,6 +146,7 @@ int main(void)
 		cmocka_unit_test(path_below_needs_a_component_boundary),
 		cmocka_unit_test(chain_hash_is_fnv1a_with_separators),
 		cmocka_unit_test(kernel_dev_uses_the_kernel_encoding),
+		cmocka_unit_test(boot_time_formats_as_rfc3339_utc),
 	};
 
 	return cmocka_run_group_tests_name("util", tests, NULL, NULL);
