@@ -194,6 +194,26 @@ static __always_inline void lost_mark(__u32 project)
 	stat_inc(VW_STAT_RINGBUF_FULL);
 }
 
+/*
+ * Flags for a record: no wake-up within VW_RB_WAKEUP_NS of the last record
+ * that could wake the daemon. The daemon reads the ring again that long after
+ * it read anything, so a record sent without a wake-up is read within
+ * VW_RB_WAKEUP_NS of the one before it, which could wake it.
+ */
+static __always_inline __u64 rb_flags(void)
+{
+	__u32 zero = 0;
+	__u64 *last = bpf_map_lookup_elem(&vw_wake, &zero), now;
+
+	if (!last)
+		return 0;
+	now = bpf_ktime_get_ns();
+	if (now - *last < VW_RB_WAKEUP_NS)
+		return BPF_RB_NO_WAKEUP;
+	*last = now;
+	return 0;
+}
+
 /* Send s->ev; @pending asks userspace to wait for this thread's VW_EV_RESULT. */
 static __always_inline void ev_submit(struct vw_scratch *s, bool pending)
 {
@@ -214,7 +234,7 @@ static __always_inline void ev_submit(struct vw_scratch *s, bool pending)
 		return;
 	size = offsetof(struct vw_change, data) + plen + olen;
 	ev->hdr.size = size;
-	if (bpf_ringbuf_output(&vw_events, ev, size, 0)) {
+	if (bpf_ringbuf_output(&vw_events, ev, size, rb_flags())) {
 		lost_mark(ev->project);
 		if (ev->old_project != VW_PROJECT_NONE && ev->old_project != ev->project)
 			lost_mark(ev->old_project);
@@ -246,7 +266,7 @@ static __always_inline void result_submit(long ret)
 	r.ret = ret;
 	r.pid = pid;
 	r.tgid = id >> 32;
-	if (bpf_ringbuf_output(&vw_events, &r, sizeof(r), 0))
+	if (bpf_ringbuf_output(&vw_events, &r, sizeof(r), rb_flags()))
 		lost_mark(project);
 	else
 		stat_inc(VW_STAT_EMITTED);

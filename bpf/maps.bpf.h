@@ -179,6 +179,14 @@ VW_MAP(struct {
 	__uint(max_entries, 1);
 }, vw_gen);
 
+/* When a record last could wake the daemon (ev_submit(): VW_RB_WAKEUP_NS). */
+VW_MAP(struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(max_entries, 1);
+}, vw_wake);
+
 VW_KNOB(__u32, cfg_self_tgid);	/* the daemon itself */
 /*
  * Writes to one open watched file within this window of its last record are

@@ -12,6 +12,13 @@
 
 #define VW_COMM_LEN	16
 #define VW_PATH_MAX	4096	/* bytes of one relative path, NUL included */
+/*
+ * Ring-buffer wake-ups: a record sent within this long of the last one that
+ * could wake the daemon does not wake it (waking is an inter-processor
+ * interrupt per record otherwise); the daemon, having read anything, looks at
+ * the ring again this long after (its wake-ups are bounded, its latency too).
+ */
+#define VW_RB_WAKEUP_NS	250000ull
 #define VW_NAME_MAX	256	/* bytes of one path component, NUL included */
 #define VW_MAX_DEPTH	64	/* ancestors walked looking for a project root */
 #define VW_DATA_MAX	(2 * VW_PATH_MAX)	/* path + old path of a rename */

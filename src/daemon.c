@@ -82,6 +82,7 @@ struct daemon {
 		char path[PATH_MAX];
 	} told_last;
 	uint64_t round;
+	uint64_t recheck_ns;	/* read the ring again then (records sent without a wake-up) */
 	bool activity;		/* events came since the last tick: look for losses soon */
 	FILE *out;
 	uint64_t lost_seen;	/* ring-buffer-full count already reported */
@@ -373,8 +374,8 @@ static int on_debounce(void *ctx, uint32_t events)
 	if (read(d->dfd, &expirations, sizeof(expirations)) < 0 && errno != EAGAIN)
 		return -errno;
 	/* what the hooks already sent belongs in the batches before they are decided */
-	if (d->rb && ring_buffer__consume(d->rb) < 0)
-		log_warnx("ringbuf: consume failed");
+	if (d->rb && ring_buffer__consume(d->rb) > 0)
+		d->recheck_ns = now_ns(CLOCK_MONOTONIC) + VW_RB_WAKEUP_NS;
 	if (d->fan && fan_read(d->fan, on_event, d) < 0)
 		log_warnx("fanotify: read failed");
 	debounce_flush(d->deb, now_ns(CLOCK_MONOTONIC), false, on_settled, d);
@@ -737,8 +738,11 @@ static int on_ringbuf(void *ctx, uint32_t events)
 	n = ring_buffer__consume(d->rb);
 	if (n < 0)
 		log_warnx("ringbuf: consume: %s", errstr(n));
+	/* more may follow without waking us (VW_RB_WAKEUP_NS): look again then */
+	d->recheck_ns = n > 0 ? now_ns(CLOCK_MONOTONIC) + VW_RB_WAKEUP_NS : 0;
 	told_refresh(d);
-	d->activity = true;	/* records dropped for a full ring are counted on the next tick */
+	if (n > 0)	/* records dropped for a full ring are counted on the next tick */
+		d->activity = true;
 	return flush_out(d);
 }
 
@@ -1598,7 +1602,14 @@ int daemon_run(const struct run_opts *opts)
 	sd_notify_send("READY=1");
 	while (!loop_stopped(d.loop)) {
 		/* the crawl runs between events: it never delays one for long */
-		ret = loop_run_once(d.loop, d.crawling ? 0 : -1);
+		int64_t wait = d.crawling ? 0 : -1;
+		uint64_t now = now_ns(CLOCK_MONOTONIC);
+
+		if (d.recheck_ns && wait < 0)
+			wait = d.recheck_ns > now ? (int64_t)(d.recheck_ns - now) : 0;
+		ret = loop_run_once_ns(d.loop, wait);
+		if (d.recheck_ns && now_ns(CLOCK_MONOTONIC) >= d.recheck_ns)
+			on_ringbuf(&d, 0);
 		if (d.crawling) {
 			d.crawling = index_crawl_step(d.idx, CRAWL_BUDGET, exclude_dir, crawl_file, &d);
 			crawl_progress(&d);

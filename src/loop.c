@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 // loop.c: the daemon's single epoll loop (the redis ae idea: data.ptr points at the registration).
+#define _GNU_SOURCE	/* epoll_pwait2 */
 #include <errno.h>
 #include <string.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -96,9 +98,24 @@ bool loop_stopped(const struct vw_loop *l)
 
 int loop_run_once(struct vw_loop *l, int timeout_ms)
 {
-	struct epoll_event evs[LOOP_BATCH];
-	int n = epoll_wait(l->epfd, evs, LOOP_BATCH, timeout_ms);
+	return loop_run_once_ns(l, timeout_ms < 0 ? -1 : timeout_ms * 1000000ll);
+}
 
+int loop_run_once_ns(struct vw_loop *l, int64_t timeout_ns)
+{
+	static bool no_pwait2;	/* before Linux 5.11: milliseconds, rounded up */
+	struct epoll_event evs[LOOP_BATCH];
+	struct timespec ts = { timeout_ns / 1000000000ll, timeout_ns % 1000000000ll };
+	int n = -1;
+
+	if (timeout_ns >= 0 && !no_pwait2) {
+		n = epoll_pwait2(l->epfd, evs, LOOP_BATCH, &ts, NULL);
+		if (n < 0 && errno == ENOSYS)
+			no_pwait2 = true;
+	}
+	if (timeout_ns < 0 || no_pwait2)
+		n = epoll_wait(l->epfd, evs, LOOP_BATCH,
+			       timeout_ns < 0 ? -1 : (int)((timeout_ns + 999999) / 1000000));
 	if (n < 0)
 		return errno == EINTR ? 0 : -errno;
 	for (int i = 0; i < n && !l->stop; i++) {
