@@ -30,7 +30,7 @@ SEC("fentry/security_file_permission")
 int BPF_PROG(fe_file_perm, struct file *file, int mask)
 {
 	if (mask & MAY_WRITE)
-		file_change(ptr_scalar(file), VW_OP_MODIFY, VW_PC_REGULAR_ONLY | VW_PC_LINKED_ONLY);
+		vw_file_change(ptr_scalar(file), VW_OP_MODIFY, VW_PC_REGULAR_ONLY | VW_PC_LINKED_ONLY);
 	return 0;
 }
 
@@ -38,7 +38,7 @@ SEC("fentry/security_file_open")
 int BPF_PROG(fe_file_open, struct file *file)
 {
 	if (BPF_CORE_READ(file, f_mode) & FMODE_CREATED)
-		file_change(ptr_scalar(file), VW_OP_CREATE, VW_PC_REGULAR_ONLY);
+		vw_file_change(ptr_scalar(file), VW_OP_CREATE, VW_PC_REGULAR_ONLY);
 	return 0;
 }
 
@@ -53,7 +53,7 @@ int BPF_PROG(fe_path_trunc, const struct path *path)
 SEC("fentry/security_file_truncate")
 int BPF_PROG(fe_file_trunc, struct file *file)
 {
-	file_change(ptr_scalar(file), VW_OP_TRUNCATE, VW_PC_REGULAR_ONLY | VW_PC_LINKED_ONLY);
+	vw_file_change(ptr_scalar(file), VW_OP_TRUNCATE, VW_PC_REGULAR_ONLY | VW_PC_LINKED_ONLY);
 	return 0;
 }
 

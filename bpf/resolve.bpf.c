@@ -182,3 +182,56 @@ __noinline int vw_path_change(__u64 mnt, __u64 dentry, __u32 op_ftype, __u32 opt
 	ev_submit(s, opts & VW_PC_PENDING);
 	return proj;
 }
+
+/*
+ * A change to an open file (write, truncate, create through open); @file is
+ * the struct file * as a scalar. What a walk found is remembered per open
+ * file: a file outside every root then costs one lookup per write, and a
+ * watched file written again within cfg_coalesce_ns of its last record is
+ * counted instead of sent (the debouncer merges those writes anyway).
+ */
+__noinline int vw_file_change(__u64 file, __u32 op, __u32 opts)
+{
+	struct file *f = (void *)file;
+	struct inode *inode = BPF_CORE_READ(f, f_inode);
+	struct vw_verdict *v = bpf_map_lookup_elem(&vw_verdicts, &file);
+	__u32 *g = gen_ptr();
+	struct vw_verdict nv = {};
+
+	if (!g || !inode)
+		return 0;
+	nv.ino = BPF_CORE_READ(inode, i_ino);
+	nv.igen = BPF_CORE_READ(inode, i_generation);
+	if (v && v->inode == (__u64)inode && v->ino == nv.ino && v->igen == nv.igen &&
+	    v->gen == *g) {
+		if (v->project == VW_PROJECT_NONE) {
+			stat_inc(VW_STAT_CACHED);
+			return 0;
+		}
+		/* only into a modify: the first write after a create or truncate is news */
+		if (op == VW_OP_MODIFY && v->last_op == VW_OP_MODIFY && cfg_coalesce_ns &&
+		    bpf_ktime_get_ns() - v->last_ns < cfg_coalesce_ns) {
+			stat_inc(VW_STAT_COALESCED);
+			return 0;
+		}
+	}
+	/*
+	 * A write or truncate through a file whose last name is gone (unlinked
+	 * while open) changes nothing anyone can see by name: its dentry still
+	 * carries the old name, which may by now belong to another file. Not
+	 * cached: a tmpfile can still be given a name with linkat(). (Looked at
+	 * after the cache: a file outside every root needs no more.)
+	 */
+	if ((opts & VW_PC_LINKED_ONLY) && BPF_CORE_READ(inode, i_nlink) == 0) {
+		stat_inc(VW_STAT_REJECTED);
+		return 0;
+	}
+	nv.gen = *g;	/* read before the walk: a rename during it makes this entry stale */
+	nv.inode = (__u64)inode;
+	nv.project = vw_path_change((__u64)BPF_CORE_READ(f, f_path.mnt),
+				    (__u64)BPF_CORE_READ(f, f_path.dentry), op, opts);
+	nv.last_ns = bpf_ktime_get_ns();
+	nv.last_op = op;
+	bpf_map_update_elem(&vw_verdicts, &file, &nv, BPF_ANY);
+	return 0;
+}

@@ -80,7 +80,8 @@
  */
 #define ARG(regs, n) ((long)PT_REGS_PARM##n##_SYSCALL(regs))
 
-static __always_inline __u64 fd_file(long fd)
+/* The struct file of @fd in the current task, as a scalar (0: none). Global: verified once. */
+__noinline __u64 vw_fd_file(__s64 fd)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct fdtable *fdt = task->files->fdt;
@@ -181,7 +182,7 @@ static __always_inline __u32 name_resolve(struct vw_scratch *s, long dfd, const 
 		mnt = BPF_CORE_READ(task, fs, pwd.mnt);
 		base = BPF_CORE_READ(task, fs, pwd.dentry);
 	} else {
-		struct file *f = (void *)fd_file((int)dfd);
+		struct file *f = (void *)vw_fd_file((int)dfd);
 
 		if (!f)
 			return VW_PROJECT_NONE;
@@ -267,10 +268,10 @@ __noinline int vw_name_change(__u32 op_ftype, __s64 dfd, __u64 upath, __s64 odfd
 
 static __always_inline void fd_change(long fd, __u16 op, __u32 opts)
 {
-	__u64 f = fd_file(fd);
+	__u64 f = vw_fd_file(fd);
 
 	if (f)
-		file_change(f, op, opts);
+		vw_file_change(f, op, opts);
 }
 
 /* Data changes: regular files that still have a name. */
@@ -335,14 +336,14 @@ static __always_inline void open_change(long fd, __u64 oflags)
 
 	if (!(oflags & (O_CREAT | O_TRUNC)))
 		return;
-	f = fd_file(fd);
+	f = vw_fd_file(fd);
 	if (!f)
 		return;
 	mode = BPF_CORE_READ((struct file *)f, f_mode);
 	if (mode & FMODE_CREATED)
-		file_change(f, VW_OP_CREATE, VW_PC_REGULAR_ONLY);
+		vw_file_change(f, VW_OP_CREATE, VW_PC_REGULAR_ONLY);
 	else if ((oflags & O_TRUNC) && (mode & FMODE_WRITE))
-		file_change(f, VW_OP_TRUNCATE, VW_PC_REGULAR_ONLY);
+		vw_file_change(f, VW_OP_TRUNCATE, VW_PC_REGULAR_ONLY);
 }
 
 SEC("tp_btf/sys_exit")

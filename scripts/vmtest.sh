@@ -4,7 +4,8 @@
 # initramfs holding vfswatch and the end-to-end suite, run the suite there with --backend
 # fentry, then the model-based exactness test (VMTEST_SEEDS seeds, settled), and report
 # "vmtest: N passed, N failed, N skipped". Non-zero exit when the VM does not boot, the backend
-# does not attach (its tests would skip), or any test fails.
+# does not attach (its tests would skip), or any test fails. VMTEST_BENCH=1 (make bench, with
+# VMTEST_CMD=true VMTEST_SEEDS=0): the BPF backends' write overhead in the VM instead.
 set -eu
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -77,9 +78,10 @@ for so in "$root$pylib"/lib-dynload/*.so; do
 		[ -e "$root$lib" ] || { mkdir -p "$root$(dirname "$lib")"; cp -L "$lib" "$root$lib"; }
 	done
 done
-mkdir -p "$root/tests/model"
+mkdir -p "$root/tests/model" "$root/tests/bench"
 cp tests/integration/*.py "$root/tests/"
 cp tests/model/model.py "$root/tests/model/"
+cp tests/bench/watchers.py tests/bench/vm_overhead.py "$root/tests/bench/"
 mkdir -p "$root/usr/share/git-core/templates"
 
 cat >"$root/init" <<EOF
@@ -94,6 +96,7 @@ echo "vmtest-guest: kernel \$(uname -r)"
 /usr/bin/vfswatch probe
 ${VMTEST_CMD:-python3 /tests/run.py 'test_*.py' $SUITE 2>&1}
 [ "$SEEDS" -gt 0 ] && python3 /tests/model/model.py --backend fentry --seeds $SEEDS 2>&1
+[ -n "${VMTEST_BENCH:-}" ] && python3 /tests/bench/vm_overhead.py 2>&1
 echo "vmtest-guest: done"
 poweroff -f
 EOF
@@ -112,6 +115,10 @@ set -e
 tr -d '\r' <"$out" | grep -v '^\[' | sed 's/^/  | /'
 [ $rc -eq 124 ] && die "timed out after ${BACKEND_TIMEOUT}s"
 grep -q 'vmtest-guest: kernel' "$out" || die "the VM did not boot (qemu exit $rc)"
+if [ -n "${VMTEST_BENCH:-}" ]; then	# make bench: the overhead figures only
+	tr -d '\r' <"$out" | grep -q '^vmbench: done' || die "the VM benchmark did not finish"
+	exit 0
+fi
 line=$(tr -d '\r' <"$out" | grep '^integration: ' | tail -n 1)
 [ -n "$line" ] || die "the suite did not report (see $out)"
 set -- $(echo "$line" | sed 's/[^0-9 ]//g')
