@@ -78,6 +78,7 @@ VW_MAP(struct {
 /* Project roots and EXCLUDED directories, by identity. */
 VW_MAP(struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);	/* created in microseconds, filled as needed */
 	__type(key, struct vw_dir_key);
 	__type(value, __u32);
 	__uint(max_entries, 65536);
@@ -86,6 +87,7 @@ VW_MAP(struct {
 /* Filesystems (kernel dev_t) that hold at least one project: the fast reject. */
 VW_MAP(struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);	/* created in microseconds, filled as needed */
 	__type(key, __u32);
 	__type(value, __u32);
 	__uint(max_entries, 4096);
@@ -94,6 +96,7 @@ VW_MAP(struct {
 /* Ancestors of roots, for syscall path strings whose base is outside every root. */
 VW_MAP(struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);	/* created in microseconds, filled as needed */
 	__type(key, struct vw_chain_key);
 	__type(value, struct vw_chain_val);
 	__uint(max_entries, 65536);
@@ -102,6 +105,7 @@ VW_MAP(struct {
 /* Processes whose own changes are never reported (the daemon, its children). */
 VW_MAP(struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);	/* created in microseconds, filled as needed */
 	__type(key, __u32);
 	__type(value, __u32);
 	__uint(max_entries, 4096);
@@ -129,6 +133,7 @@ VW_MAP(struct {
  */
 VW_MAP(struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);	/* created in microseconds, filled as needed */
 	__type(key, __u32);
 	__type(value, __u64);
 	__uint(max_entries, 8192);

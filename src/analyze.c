@@ -166,7 +166,9 @@ size_t runner_queued(const struct vw_runner *r)
 
 const char *runner_child_name(const struct vw_runner *r, uint32_t tgid, uint32_t pgid)
 {
-	for (size_t i = 0; i < RECENT_CHILDREN; i++)
+	size_t n = r->nrecent < RECENT_CHILDREN ? r->nrecent : RECENT_CHILDREN;
+
+	for (size_t i = 0; i < n; i++)	/* none started yet: nothing to look at */
 		if (r->recent[i].pid &&
 		    (r->recent[i].pid == (pid_t)tgid || r->recent[i].pid == (pid_t)pgid))
 			return r->recent[i].name;

@@ -104,17 +104,23 @@ def overhead(subs, inside, outside):
     base = {"outside": [], "inside": [], "pipe": []}
     got = {label: {"outside": [], "inside": [], "pipe": []} for label, _ in subs}
 
-    def three(into):
+    def three(into, w=None):
         into["outside"].append(dd(os.path.join(outside, "f")))
-        into["inside"].append(dd(os.path.join(inside, "f")))
         into["pipe"].append(dd_pipe())
+        into["inside"].append(dd(os.path.join(inside, "f")))
+        if w:       # what the writes caused is read before the next measurement
+            n = -1
+            while w.counted != n:
+                n = w.counted
+                time.sleep(0.3)
 
     dd(os.path.join(outside, "f"))      # warm
     for rep in range(REPS):
         for label, factory in subs:
             three(base)
             w, _ = running(factory, [inside])
-            three(got[label])
+            w.counting = True
+            three(got[label], w)
             w.stop()
         three(base)
     b = {k: statistics.median(v) for k, v in base.items()}
@@ -185,8 +191,8 @@ def latency(subs, root):
 def ready_and_memory(subs, big, many):
     """Ready time; memory 1 s after: VmRSS (for vfswatch it counts the ring buffer's pages,
     mapped twice: 2 x 16 MiB by default) and RssAnon (the process's own memory)."""
-    say("ready time and memory: %d files in %d directories; then %d projects of %d files "
-        "(%d in all); vfswatch with its default 16 MiB ring buffer" % (
+    say("ready time (median of 3 starts) and memory: %d files in %d directories; then %d "
+        "projects of %d files (%d in all); vfswatch with its default 16 MiB ring buffer" % (
             BIG_DIRS * BIG_PER_DIR, BIG_DIRS, len(many), len(os.listdir(many[0])) * BIG_PER_DIR,
             len(many) * len(os.listdir(many[0])) * BIG_PER_DIR))
     for label, factory in subs:
@@ -194,10 +200,15 @@ def ready_and_memory(subs, big, many):
             continue            # one system-wide mark: nothing depends on the tree
         out = []
         for roots, tag in (([big], "big tree"), (many, "50 projects")):
-            w = factory()
-            if isinstance(w, Vfswatch):
-                w.ring_mb = None
-            ready = w.start(roots)
+            starts = []
+            for k in range(3):      # the median of 3 starts; memory after the last
+                w = factory()
+                if isinstance(w, Vfswatch):
+                    w.ring_mb = None
+                starts.append(w.start(roots))
+                if k < 2:
+                    w.stop()
+            ready = statistics.median(starts)
             time.sleep(1.0)
             rss, anon, watches = w.rss_kib(), w.anon_kib(), w.watches()
             died = w.p.poll()
@@ -500,13 +511,13 @@ def table(labels):
             metrics.append((s, m, u))
     short = {l: l.replace("vw-", "").replace("tracepoint", "tp").replace("fanotify", "fan")
              .replace("-settled", "-set").replace(" (VM)", "@vm") for l in labels}
-    say("%-34s" % "metric" + "".join("%13s" % short[l] for l in labels))
+    say("%-34s" % "metric" + "".join("%14s" % short[l] for l in labels))
     for s, m, u in metrics:
         vals = {w: v for s2, m2, w, v, u2 in rows if (s2, m2, u2) == (s, m, u)}
         if not any(l in vals for l in labels):
             continue
         say("%-34s" % ("%s %s" % (m, "(%s)" % u if u else ""))[:34] +
-            "".join("%13s" % (vals[l] if l in vals else "-") for l in labels))
+            "".join("%14s" % (vals[l] if l in vals else "-") for l in labels))
 
 
 def write_md(path, labels):
@@ -602,6 +613,8 @@ def main():
         make_tree(big, BIG_DIRS, BIG_PER_DIR)
         for m in many:
             make_tree(m, BIG_DIRS // 50, BIG_PER_DIR)
+        os.sync()           # no writeback of the new trees competes with the start-ups
+        time.sleep(1)
         ready_and_memory(subs, big, many)
         idle(subs, inside)
         storm(subs, os.path.join(top, "storm"))
