@@ -566,10 +566,12 @@ set style fill solid 0.8 border -1
 set xtics rotate by -30 nomirror
 set grid ytics
 set key top left
+set offsets graph 0, graph 0, graph 0.25, graph 0
 set title "write overhead (dd, 64-byte writes), ratio to no watcher"
 set yrange [0:*]
 plot '%(d)s/ovh' using 2:xtic(1) title "outside the root", '' using 3 title "inside", '' using 4 title "to a pipe"
 set title "latency write -> line, p99 (ms, log scale)"
+set offsets graph 0, graph 0, graph 0, graph 0
 set logscale y
 set yrange [0.05:*]
 plot '%(d)s/lat' using 2:xtic(1) title "one write every 200 ms", '' using 3 title "same, another file appended every 20 ms"
@@ -577,6 +579,7 @@ set title "ready (ms, log scale)"
 plot '%(d)s/ready' using 2:xtic(1) title "100 000 files, 10 000 dirs", '' using 3 title "50 projects"
 unset logscale y
 set yrange [0:*]
+set offsets graph 0, graph 0, graph 0.25, graph 0
 set title "idle: wake-ups per second"
 plot '%(d)s/idle' using 2:xtic(1) title "nothing changing"
 unset multiplot

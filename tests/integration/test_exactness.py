@@ -64,6 +64,7 @@ def replay(start, lines):
 
 class Exactness(DaemonCase):
     backend = "tracepoint"
+    loses_gone_dirs = False
 
     def start_settled(self):
         self.start(raw=False, extra=["--no-default-ignores"])
@@ -368,8 +369,16 @@ class Exactness(DaemonCase):
             os.link(os.path.join(r, "c"), os.path.join(r, "x", "z", "dd"))
             os.truncate(os.path.join(r, "x", "z", "dd"), 1)     # by name: "c" is cut too
             shutil.rmtree(os.path.join(r, "x", "z"))
+        n = len(self.d.seen)
         got = self.settled(op)
-        self.assertTrue({("truncate", "c", None), ("modify", "c", None)} & set(got), got)
+        told = {("truncate", "c", None), ("modify", "c", None)} & set(got)
+        if self.loses_gone_dirs and not told:
+            # the events inside x/z, read after it was gone, could not be named: said so
+            self.assertTrue([e for e in self.d.seen[n:] if e.get("event") == "overflow" and
+                             e["reason"] == "unresolved"], "the truncation of c was lost "
+                            "without a word: %s" % got)
+        else:
+            self.assertTrue(told, got)
         self.assertIn(("delete", "x/z", None), got)
 
     def test_write_through_a_hard_link_unlinked_while_open_names_the_other_link(self):
@@ -391,6 +400,7 @@ class Exactness(DaemonCase):
 
 class FanotifyExactness(Exactness):
     backend = "fanotify"
+    loses_gone_dirs = True      # a directory deleted before its events are read: unresolved
 
 
 class FentryExactness(Exactness):
