@@ -205,9 +205,18 @@ def ready_and_memory(subs, big, many):
                 w = factory()
                 if isinstance(w, Vfswatch):
                     w.ring_mb = None
-                starts.append(w.start(roots))
+                try:
+                    starts.append(w.start(roots, timeout=60))
+                except RuntimeError as e:
+                    w.stop()
+                    starts = None
+                    out.append("%s: not ready within 60 s (%s)" % (tag, e))
+                    record("ready", "not ready within 60 s " + tag, label, 1, "")
+                    break
                 if k < 2:
                     w.stop()
+            if starts is None:
+                continue
             ready = statistics.median(starts)
             time.sleep(1.0)
             rss, anon, watches = w.rss_kib(), w.anon_kib(), w.watches()

@@ -127,7 +127,7 @@ class Watcher:
         if self.ready_at is None and self.probe_ready and self.lines:
             self.ready_at = self.lines[0][0]
         if self.ready_at is None:
-            raise RuntimeError("%s: not ready (exit %s)" % (self.name, self.p.poll()))
+            raise RuntimeError("%s: not ready (exit status %s)" % (self.name, self.p.poll()))
         return self.ready_at - self.t0
 
     def _read(self):
