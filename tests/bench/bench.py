@@ -329,40 +329,34 @@ def throughput(root, backends):
     """End to end: lines per second out of the daemon, and its CPU per event."""
     say("throughput (vfswatch, stdout to a pipe read in bulk): raw, 1 000 000 writes by dd "
         "to one file; settled, 100 000 new files on a tmpfs by xargs touch")
-    for b in backends:
-        w = Counted(b, True, root)
+    def run(b, raw, load):
+        """(lines, seconds from the load's start to the last line, daemon CPU s, lost, load s)"""
+        w = Counted(b, raw, root)
         c0, n0 = cpu_s(w.p.pid), w.lines
         t0 = time.perf_counter()
-        dd(os.path.join(root, "tput"), 1000000)
+        load()
+        gen = time.perf_counter() - t0
         w.quiet(1.0)
         cpu, n = cpu_s(w.p.pid) - c0, w.lines - n0
-        span = w.last - t0
         w.stop()
-        label = "vw-%s-raw" % b
-        record("throughput", "events/s", label, round(n / span), "/s")
+        label = "vw-%s-%s" % (b, "raw" if raw else "settled")
+        record("throughput", "events/s", label, round(n / (w.last - t0)), "/s")
         record("throughput", "CPU per event", label, round(cpu / max(n, 1) * 1e6, 2), "us")
         record("throughput", "events per CPU second", label, round(n / max(cpu, 1e-9)), "/s")
-        record("throughput", "lost", label, w.lost, "")
+        return label, n, w.last - t0, cpu, w.lost, gen
+
+    for b in backends:
+        label, n, span, cpu, lost, _ = run(b, True,
+                                           lambda: dd(os.path.join(root, "tput"), 1000000))
+        record("throughput", "lost", label, lost, "")
         say("  %-22s %8d of 1000001 lines (%d reported lost) in %.2f s: %7.0f events/s, "
-            "%.2f us CPU per event" % (label, n, w.lost, span, n / span, cpu / max(n, 1) * 1e6))
+            "%.2f us CPU per event" % (label, n, lost, span, n / span, cpu / max(n, 1) * 1e6))
         sub = os.path.join(root, "tput-%s" % b)
         os.makedirs(sub)
         # tmpfs: on a long-used ext4 its inode allocator, not the watcher, would set the pace
         subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1g", "vw-bench", sub], check=True)
-        w = Counted(b, False, root)
-        c0, n0 = cpu_s(w.p.pid), w.lines
-        t0 = time.perf_counter()
-        subprocess.run("cd %s && seq -f 'f%%g' 100000 | xargs touch" % sub, shell=True,
-                       check=True)
-        gen = time.perf_counter() - t0
-        w.quiet(1.0)
-        cpu, n = cpu_s(w.p.pid) - c0, w.lines - n0
-        span = w.last - t0
-        w.stop()
-        label = "vw-%s-settled" % b
-        record("throughput", "events/s", label, round(n / span), "/s")
-        record("throughput", "CPU per event", label, round(cpu / max(n, 1) * 1e6, 2), "us")
-        record("throughput", "events per CPU second", label, round(n / max(cpu, 1e-9)), "/s")
+        label, n, span, cpu, _, gen = run(b, False, lambda: subprocess.run(
+            "cd %s && seq -f 'f%%g' 100000 | xargs touch" % sub, shell=True, check=True))
         say("  %-22s %8d of 100000 lines in %.2f s (making the files took %.2f s): %7.0f "
             "events/s, %.2f us CPU per event (%.0f events per CPU second)" % (
                 label, n, span, gen, n / span, cpu / max(n, 1) * 1e6, n / max(cpu, 1e-9)))
