@@ -366,6 +366,21 @@ static void arm_debounce(struct daemon *d)
 	timerfd_settime(d->dfd, TFD_TIMER_ABSTIME, &its, NULL);
 }
 
+/*
+ * Read what the ring holds. Records may follow without waking us
+ * (VW_RB_WAKEUP_NS): when this read found any, the ring is read again that
+ * long after. Returns the records read, or a negative error (logged).
+ */
+static int consume_ring(struct daemon *d)
+{
+	int n = ring_buffer__consume(d->rb);
+
+	if (n < 0)
+		log_warnx("ringbuf: consume: %s", errstr(n));
+	d->recheck_ns = n > 0 ? now_ns(CLOCK_MONOTONIC) + VW_RB_WAKEUP_NS : 0;
+	return n;
+}
+
 static int on_debounce(void *ctx, uint32_t events)
 {
 	struct daemon *d = ctx;
@@ -374,8 +389,8 @@ static int on_debounce(void *ctx, uint32_t events)
 	if (read(d->dfd, &expirations, sizeof(expirations)) < 0 && errno != EAGAIN)
 		return -errno;
 	/* what the hooks already sent belongs in the batches before they are decided */
-	if (d->rb && ring_buffer__consume(d->rb) > 0)
-		d->recheck_ns = now_ns(CLOCK_MONOTONIC) + VW_RB_WAKEUP_NS;
+	if (d->rb)
+		consume_ring(d);
 	if (d->fan && fan_read(d->fan, on_event, d) < 0)
 		log_warnx("fanotify: read failed");
 	debounce_flush(d->deb, now_ns(CLOCK_MONOTONIC), false, on_settled, d);
@@ -474,9 +489,8 @@ static void told_refresh(struct daemon *d)
 	if (!p || !d->told_last.owed)
 		return;
 	d->told_last.owed = false;
-	d->told_last.p = NULL;
+	d->told_last.p = NULL;	/* so that it is looked at now; the call remembers it again */
 	state_told(d, p, "modify", d->told_last.path, NULL, NULL, NULL, true);
-	d->told_last.p = NULL;
 }
 
 static void state_told(struct daemon *d, const struct vw_project *p, const char *event,
@@ -501,7 +515,8 @@ static void state_told(struct daemon *d, const struct vw_project *p, const char 
 		if (data && strlen(path) < sizeof(d->told_last.path)) {
 			d->told_last.p = p;
 			d->told_last.round = d->round;
-			strcpy(d->told_last.path, path);
+			if (path != d->told_last.path)	/* told_refresh() passes it */
+				strcpy(d->told_last.path, path);
 		} else {
 			d->told_last.p = NULL;
 		}
@@ -735,11 +750,7 @@ static int on_ringbuf(void *ctx, uint32_t events)
 	int n;
 
 	d->round++;
-	n = ring_buffer__consume(d->rb);
-	if (n < 0)
-		log_warnx("ringbuf: consume: %s", errstr(n));
-	/* more may follow without waking us (VW_RB_WAKEUP_NS): look again then */
-	d->recheck_ns = n > 0 ? now_ns(CLOCK_MONOTONIC) + VW_RB_WAKEUP_NS : 0;
+	n = consume_ring(d);
 	told_refresh(d);
 	if (n > 0)	/* records dropped for a full ring are counted on the next tick */
 		d->activity = true;
@@ -1607,7 +1618,7 @@ int daemon_run(const struct run_opts *opts)
 
 		if (d.recheck_ns && wait < 0)
 			wait = d.recheck_ns > now ? (int64_t)(d.recheck_ns - now) : 0;
-		ret = loop_run_once_ns(d.loop, wait);
+		ret = loop_run_once(d.loop, wait);
 		if (d.recheck_ns && now_ns(CLOCK_MONOTONIC) >= d.recheck_ns)
 			on_ringbuf(&d, 0);
 		if (d.crawling) {

@@ -719,19 +719,14 @@ static bool parent_pending(struct batch *b, const struct entry *e)
 /*
  * Mark what stays for the next batch at @now_ns: files written within the
  * settle time that a batch may leave behind (holdable()), unless they have
- * waited the longest delay already. Returns how many are held.
+ * waited the longest delay already.
  */
-static size_t mark_held(struct vw_debounce *d, struct batch *b, uint64_t now_ns)
+static void mark_held(struct vw_debounce *d, struct batch *b, uint64_t now_ns)
 {
-	size_t n = 0;
-
-	for (struct entry *e = b->head; e; e = e->next) {
+	for (struct entry *e = b->head; e; e = e->next)
 		e->held = now_ns && e->last_ns + d->o.settle_ns > now_ns &&
 			  now_ns < e->first_ns + d->o.max_delay_ns && holdable(d, e) &&
 			  !parent_pending(b, e);
-		n += e->held;
-	}
-	return n;
 }
 
 /* After a flush: drop what was reported, keep what was held; the batch is due again then. */

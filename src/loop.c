@@ -96,12 +96,7 @@ bool loop_stopped(const struct vw_loop *l)
 	return l->stop;
 }
 
-int loop_run_once(struct vw_loop *l, int timeout_ms)
-{
-	return loop_run_once_ns(l, timeout_ms < 0 ? -1 : timeout_ms * 1000000ll);
-}
-
-int loop_run_once_ns(struct vw_loop *l, int64_t timeout_ns)
+int loop_run_once(struct vw_loop *l, int64_t timeout_ns)
 {
 	static bool no_pwait2;	/* before Linux 5.11: milliseconds, rounded up */
 	struct epoll_event evs[LOOP_BATCH];

@@ -18,9 +18,7 @@ int loop_add(struct vw_loop *l, int fd, loop_cb_fn cb, void *ctx);
 int loop_del(struct vw_loop *l, int fd);
 void loop_stop(struct vw_loop *l);
 bool loop_stopped(const struct vw_loop *l);
-/* Wait up to @timeout_ms (-1: forever) and dispatch. Returns 0 or -errno; EINTR is 0. */
-int loop_run_once(struct vw_loop *l, int timeout_ms);
-/* The same with a timeout in nanoseconds (-1: forever). */
-int loop_run_once_ns(struct vw_loop *l, int64_t timeout_ns);
+/* Wait up to @timeout_ns (-1: forever) and dispatch. Returns 0 or -errno; EINTR is 0. */
+int loop_run_once(struct vw_loop *l, int64_t timeout_ns);
 
 #endif
