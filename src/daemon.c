@@ -51,6 +51,7 @@
 #define IDLE_TICK_MS 10000
 #define IDLE_TICK_FAN_MS 2000
 #define CRAWL_BUDGET 2048	/* directory entries indexed per loop turn */
+#define TRIM_AFTER_PATHS 1000	/* batches this large free enough to hand back */
 #define MS (1000ull * 1000)
 #define BTF_PATH "/sys/kernel/btf/vmlinux"
 #define VW_VERSION "0.1.0"
@@ -84,6 +85,7 @@ struct daemon {
 	uint64_t round;
 	uint64_t recheck_ns;	/* read the ring again then (records sent without a wake-up) */
 	bool activity;		/* events came since the last tick: look for losses soon */
+	bool trim_owed;		/* a large batch was settled: return its memory once flushed */
 	FILE *out;
 	uint64_t lost_seen;	/* ring-buffer-full count already reported */
 	uint64_t bad_seen;
@@ -394,6 +396,12 @@ static int on_debounce(void *ctx, uint32_t events)
 	if (d->fan && fan_read(d->fan, on_event, d) < 0)
 		log_warnx("fanotify: read failed");
 	debounce_flush(d->deb, now_ns(CLOCK_MONOTONIC), false, on_settled, d);
+	if (d->trim_owed) {
+		/* a flood's batches and their lookups are freed now: give the heap back rather
+		 * than keep the peak for good */
+		d->trim_owed = false;
+		malloc_trim(0);
+	}
 	if (d->runner)
 		runner_tick(d->runner, now_ns(CLOCK_MONOTONIC));	/* the batch is complete now */
 	return flush_out(d);
@@ -420,6 +428,8 @@ static size_t settle_batch(void *ctx, const struct vw_project *p, const struct v
 			root_changed(d, (struct vw_project *)p, false);
 		return 0;	/* nothing is reported under a root path that names something else */
 	}
+	if (n >= TRIM_AFTER_PATHS)
+		d->trim_owed = true;
 	n = reconcile_batch(d->state, p, v, n, batch, may_defer, fn, fctx,
 			    d->fps ? content_unchanged : NULL, d);
 	if (n == VW_RECONCILE_AGAIN)
