@@ -21,6 +21,7 @@
 #define FAN_MAX_FS 64		/* filesystems marked */
 #define FAN_CACHE 4096		/* directory handle -> last known path */
 #define FAN_BUF (64 * 1024)
+#define FAN_REC_MAX (FAN_BUF / sizeof(struct fanotify_event_metadata))
 #define FAN_HANDLE_MAX 128	/* bytes of a file handle we keep (MAX_HANDLE_SZ) */
 
 #ifndef FAN_RENAME
@@ -42,6 +43,28 @@ struct dir_cache {
 	char *path;
 };
 
+/*
+ * One event of a read. Its directory handles are resolved when the buffer is
+ * read, so its names are where things are then, not where they were when it
+ * happened: a directory renamed later in the same read had the event under
+ * its old name. rewind_names() takes each event's directories back through
+ * the directory renames that follow it in the read, last first (the name in
+ * the directory is the one it had), as the tracepoint backend would have
+ * named it; the debounce then replays those renames in order.
+ */
+struct fan_rec {
+	const struct fanotify_event_metadata *md;
+	char *now, *onow;	/* the names as resolved at read time */
+	char *dir, *odir;	/* the directories' paths, taken back to when it happened */
+	const char *name, *oname;	/* in the read buffer */
+	char *path, *old;	/* the names when it happened (NULL: not resolved) */
+	bool dir_move;		/* a directory renamed: names below it moved */
+	bool exchange;		/* the first of the two renames of a RENAME_EXCHANGE */
+	bool skip;		/* the second of them, told by the first */
+	const fsid_t *ofsid;
+	struct file_handle *obj;
+};
+
 struct vw_fan {
 	int fd;
 	const struct vw_projects *t;
@@ -52,6 +75,7 @@ struct vw_fan {
 	uint64_t overflows, unresolved;
 	pid_t self;
 	char *buf;
+	struct fan_rec *recs;	/* one per event a read can hold */
 };
 
 static bool fsid_eq(const fsid_t *a, const fsid_t *b)
@@ -118,7 +142,8 @@ struct vw_fan *fan_new(const struct vw_projects *t, char *err, size_t errlen)
 	struct vw_fan *f = calloc(1, sizeof(*f));
 	int ret = -ENOMEM;
 
-	if (!f || !(f->buf = malloc(FAN_BUF))) {
+	if (!f || !(f->buf = malloc(FAN_BUF)) ||
+	    !(f->recs = calloc(FAN_REC_MAX, sizeof(*f->recs)))) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
@@ -169,6 +194,7 @@ void fan_free(struct vw_fan *f)
 	if (f->fd > 0)
 		close(f->fd);
 	free(f->buf);
+	free(f->recs);
 	free(f);
 }
 
@@ -406,19 +432,98 @@ static bool object_unlinked(const struct vw_fan *f, const struct fan_names *n, u
 	return gone;
 }
 
-static void deliver(struct vw_fan *f, const struct fanotify_event_metadata *md,
-		    const struct fan_names *n, event_fn fn, void *ctx)
+
+static char *join(const char *dir, const char *name)
 {
-	char abs[PATH_MAX * 2], oabs[PATH_MAX * 2];
+	char *p;
+
+	if (!dir || !name || asprintf(&p, "%s/%s", dir, name) < 0)
+		return NULL;
+	return p;
+}
+
+/* @path when it is @from or below it: the same place under @to (NULL otherwise). */
+static char *moved_back(const char *path, const char *from, const char *to)
+{
+	size_t l = strlen(from);
+	char *p;
+
+	if (!path || strncmp(path, from, l) != 0 || (path[l] && path[l] != '/'))
+		return NULL;
+	if (asprintf(&p, "%s%s", to, path + l) < 0)
+		return NULL;
+	return p;
+}
+
+/* Undo the later directory rename @m on the name *@path (an exchange swaps both ways). */
+static void undo_move(char **path, const struct fan_rec *m)
+{
+	char *back = moved_back(*path, m->path, m->old);
+
+	if (!back && m->exchange)
+		back = moved_back(*path, m->old, m->path);
+	if (back) {
+		free(*path);
+		*path = back;
+	}
+}
+
+static void rewind_names(struct fan_rec *r, size_t n)
+{
+	for (size_t i = n; i-- > 0;) {
+		for (size_t j = n; j-- > i + 1;) {
+			if (!r[j].dir_move || r[j].skip || !r[j].path || !r[j].old)
+				continue;
+			if (r[i].dir)
+				undo_move(&r[i].dir, &r[j]);
+			if (r[i].odir)
+				undo_move(&r[i].odir, &r[j]);
+		}
+		r[i].path = join(r[i].dir, r[i].name);
+		if (r[i].md->mask & FAN_RENAME)
+			r[i].old = join(r[i].odir, r[i].oname);
+	}
+}
+
+/*
+ * The kernel tells a RENAME_EXCHANGE as two renames, A to B then B to A, one
+ * after the other from the same process. Told in order they would cancel out:
+ * they are one exchange. Two plain renames back and forth leave nothing at B.
+ */
+static void pair_exchanges(struct fan_rec *r, size_t n)
+{
+	struct stat st;
+
+	for (size_t i = 0; i + 1 < n; i++) {
+		struct fan_rec *a = &r[i], *b = &r[i + 1];
+
+		if (!(a->md->mask & FAN_RENAME) || !(b->md->mask & FAN_RENAME) ||
+		    a->md->pid != b->md->pid || !a->now || !a->onow || !b->now || !b->onow ||
+		    strcmp(a->now, b->onow) != 0 || strcmp(a->onow, b->now) != 0 ||
+		    lstat(a->now, &st) != 0 || lstat(a->onow, &st) != 0)
+			continue;
+		a->exchange = true;
+		a->dir_move = a->dir_move || b->dir_move;
+		b->skip = true;
+		i++;
+	}
+}
+
+static void deliver(struct vw_fan *f, const struct fan_rec *r, event_fn fn, void *ctx)
+{
+	const struct fanotify_event_metadata *md = r->md;
 	struct vw_event ev = { .pid = md->pid, .tgid = md->pid };
+	struct fan_names n = { .ofsid = r->ofsid, .obj = r->obj };
 	const struct fan_op *ops;
 	bool have, ohave = false;
 
 	ev.ts_ns = now_ns(CLOCK_BOOTTIME);
 	ev.flags = VW_EVU_NO_TID | VW_EVU_NO_CGROUP;
-	if (!(md->mask & ~(FAN_MODIFY | FAN_ATTRIB | FAN_ONDIR)) && object_unlinked(f, n, &ev.ino))
+	if (r->exchange)
+		ev.flags |= VW_EVF_EXCHANGE;
+	if (!(md->mask & ~(FAN_MODIFY | FAN_ATTRIB | FAN_ONDIR)) && object_unlinked(f, &n, &ev.ino))
 		return;
-	if ((!n->dir || !n->name) && !((md->mask & FAN_RENAME) && n->odir && n->oname)) {
+	if (!r->path && !((md->mask & FAN_RENAME) && r->old)) {
 		f->unresolved++;
 		return;
 	}
@@ -426,18 +531,11 @@ static void deliver(struct vw_fan *f, const struct fanotify_event_metadata *md,
 	 * A rename into a directory that is gone by now (its handle is stale):
 	 * what moved left its old name, and went where nothing can be named.
 	 */
-	have = n->dir && n->name;
-	if (have)
-		snprintf(abs, sizeof(abs), "%s/%s", n->dir, n->name);
-	else
-		abs[0] = 0;
-	have = have && locate(f, abs, &ev.project, &ev.path);
-	if ((md->mask & FAN_RENAME) && n->odir && n->oname) {
-		snprintf(oabs, sizeof(oabs), "%s/%s", n->odir, n->oname);
-		ohave = locate(f, oabs, &ev.old_project, &ev.old_path);
-	} else if ((md->mask & FAN_RENAME) && n->oname) {
+	have = r->path && locate(f, r->path, &ev.project, &ev.path);
+	if ((md->mask & FAN_RENAME) && r->old)
+		ohave = locate(f, r->old, &ev.old_project, &ev.old_path);
+	else if ((md->mask & FAN_RENAME) && !r->odir && r->oname)
 		f->unresolved++;	/* the old directory is gone: report the new side */
-	}
 	if (!have && !ohave)
 		return;
 	if (!have)
@@ -448,22 +546,72 @@ static void deliver(struct vw_fan *f, const struct fanotify_event_metadata *md,
 		ev.flags |= VW_EVU_NO_COMM | VW_EVU_NO_UID;
 	ops = fan_ops_deleted_last;
 	if ((md->mask & (FAN_CREATE | FAN_MOVED_TO)) && (md->mask & (FAN_DELETE | FAN_MOVED_FROM)) &&
-	    ftype_now(abs) != VW_FT_UNKNOWN)
+	    r->now && ftype_now(r->now) != VW_FT_UNKNOWN)
 		ops = fan_ops_created_last;
 	for (size_t i = 0; i < FAN_OPS; i++) {
 		if (!(md->mask & ops[i].mask))
 			continue;
 		ev.op = (md->mask & FAN_ONDIR) ? ops[i].dir_op : ops[i].op;
-		if (md->mask & FAN_ONDIR)
+		if (r->exchange && ev.op == VW_OP_RENAME)
+			ev.ftype = VW_FT_UNKNOWN;	/* two objects: typed as it is found, late */
+		else if (md->mask & FAN_ONDIR)
 			ev.ftype = VW_FT_DIR;
 		else if (ev.op == VW_OP_MODIFY)
 			ev.ftype = VW_FT_FILE;
 		else if (ev.op == VW_OP_CREATE || ev.op == VW_OP_RENAME || ev.op == VW_OP_ATTRIB)
-			ev.ftype = have ? ftype_now(abs) : VW_FT_UNKNOWN;
+			ev.ftype = have && r->now ? ftype_now(r->now) : VW_FT_UNKNOWN;
 		else
 			ev.ftype = VW_FT_UNKNOWN;
 		fn(ctx, &ev);
 	}
+}
+
+/* Resolve one event's names (at read time); false when it is not to be told at all. */
+static bool resolve(struct vw_fan *f, const struct fanotify_event_metadata *md, struct fan_rec *r)
+{
+	struct fan_names n;
+
+	*r = (struct fan_rec){ .md = md };
+	if (md->vers != FANOTIFY_METADATA_VERSION) {
+		f->unresolved++;
+		return false;
+	}
+	if (md->fd >= 0)
+		close(md->fd);
+	if (md->mask & FAN_Q_OVERFLOW) {
+		f->overflows++;
+		return false;
+	}
+	if (md->pid == f->self)
+		return false;	/* never feed our own writes back */
+	n.dir = n.name = n.odir = n.oname = NULL;	/* the buffers need no clearing */
+	n.ofsid = NULL;
+	n.obj = NULL;
+	parse_info(f, md, &n);
+	r->ofsid = n.ofsid;
+	r->obj = n.obj;
+	r->name = n.name;
+	r->dir = n.dir && n.name ? strdup(n.dir) : NULL;
+	r->now = join(n.dir, n.name);
+	if (md->mask & FAN_RENAME) {
+		r->oname = n.oname;
+		r->odir = n.odir && n.oname ? strdup(n.odir) : NULL;
+		r->onow = join(n.odir, n.oname);
+	}
+	r->dir_move = (md->mask & FAN_ONDIR) && (md->mask & FAN_RENAME) && r->now && r->onow;
+	if ((md->mask & FAN_ONDIR) && (md->mask & (FAN_RENAME | FAN_MOVED_FROM | FAN_MOVED_TO)))
+		cache_clear(f);	/* paths below a moved directory changed */
+	return true;
+}
+
+static void rec_free(struct fan_rec *r)
+{
+	free(r->now);
+	free(r->onow);
+	free(r->dir);
+	free(r->odir);
+	free(r->path);
+	free(r->old);
 }
 
 int fan_read(struct vw_fan *f, event_fn fn, void *ctx)
@@ -471,32 +619,19 @@ int fan_read(struct vw_fan *f, event_fn fn, void *ctx)
 	for (;;) {
 		ssize_t len = read(f->fd, f->buf, FAN_BUF);
 		const struct fanotify_event_metadata *md = (const void *)f->buf;
+		size_t n = 0;
 
 		if (len < 0)
 			return errno == EAGAIN ? 0 : -errno;
-		for (; FAN_EVENT_OK(md, len); md = FAN_EVENT_NEXT(md, len)) {
-			struct fan_names n;
-
-			if (md->vers != FANOTIFY_METADATA_VERSION) {
-				f->unresolved++;
-				continue;
-			}
-			if (md->fd >= 0)
-				close(md->fd);
-			if (md->mask & FAN_Q_OVERFLOW) {
-				f->overflows++;
-				continue;
-			}
-			if (md->pid == f->self)
-				continue;	/* never feed our own writes back */
-			n.dir = n.name = n.odir = n.oname = NULL;	/* the buffers need no clearing */
-			n.ofsid = NULL;
-			n.obj = NULL;
-			parse_info(f, md, &n);
-			deliver(f, md, &n, fn, ctx);
-			if ((md->mask & FAN_ONDIR) && (md->mask & (FAN_RENAME | FAN_MOVED_FROM |
-								   FAN_MOVED_TO)))
-				cache_clear(f);	/* paths below a moved directory changed */
+		for (; FAN_EVENT_OK(md, len); md = FAN_EVENT_NEXT(md, len))
+			if (resolve(f, md, &f->recs[n]))
+				n++;
+		pair_exchanges(f->recs, n);
+		rewind_names(f->recs, n);
+		for (size_t i = 0; i < n; i++) {
+			if (!f->recs[i].skip)
+				deliver(f, &f->recs[i], fn, ctx);
+			rec_free(&f->recs[i]);
 		}
 	}
 }
