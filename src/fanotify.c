@@ -20,10 +20,15 @@
 
 #define FAN_MAX_FS 64		/* filesystems marked */
 #define FAN_CACHE 4096		/* directory handle -> last known path */
-#define FAN_BUF (64 * 1024)
+#define FAN_BUF (256 * 1024)	/* what one round of reads takes in */
+#define FAN_READ_MIN 4096	/* room left for another read (an event is < 1 KiB) */
+#define FAN_NAMING_ROUNDS 4	/* times names are resolved again for events read meanwhile */
 #define FAN_REC_MAX (FAN_BUF / sizeof(struct fanotify_event_metadata))
 #define FAN_HANDLE_MAX 128	/* bytes of a file handle we keep (MAX_HANDLE_SZ) */
 
+#ifndef FAN_REPORT_TARGET_FID
+#define FAN_REPORT_TARGET_FID 0x00001000
+#endif
 #ifndef FAN_RENAME
 #define FAN_RENAME 0x10000000
 #define FAN_EVENT_INFO_TYPE_OLD_DFID_NAME 10
@@ -76,6 +81,7 @@ struct vw_fan {
 	pid_t self;
 	char *buf;
 	struct fan_rec *recs;	/* one per event a read can hold */
+	size_t *moves;
 };
 
 static bool fsid_eq(const fsid_t *a, const fsid_t *b)
@@ -143,16 +149,25 @@ struct vw_fan *fan_new(const struct vw_projects *t, char *err, size_t errlen)
 	int ret = -ENOMEM;
 
 	if (!f || !(f->buf = malloc(FAN_BUF)) ||
-	    !(f->recs = calloc(FAN_REC_MAX, sizeof(*f->recs)))) {
+	    !(f->recs = calloc(FAN_REC_MAX, sizeof(*f->recs))) ||
+	    !(f->moves = calloc(FAN_REC_MAX, sizeof(*f->moves)))) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
 	f->t = t;
 	f->self = getpid();
 	f->rename_event = true;
-	/* the object's own handle too (5.9+): a write through an unlinked file is told apart */
-	f->fd = fanotify_init(FAN_CLASS_NOTIF | FAN_REPORT_DFID_NAME | FAN_REPORT_FID | FAN_CLOEXEC |
-			      FAN_NONBLOCK, O_RDONLY | O_CLOEXEC | O_LARGEFILE);
+	/*
+	 * The object's own handle too (5.9+): a write through an unlinked file is
+	 * told apart; and that of what a create, delete or rename names (5.17+):
+	 * the two renames of an exchange move two objects.
+	 */
+	f->fd = fanotify_init(FAN_CLASS_NOTIF | FAN_REPORT_DFID_NAME | FAN_REPORT_FID |
+			      FAN_REPORT_TARGET_FID | FAN_CLOEXEC | FAN_NONBLOCK,
+			      O_RDONLY | O_CLOEXEC | O_LARGEFILE);
+	if (f->fd < 0 && errno == EINVAL)
+		f->fd = fanotify_init(FAN_CLASS_NOTIF | FAN_REPORT_DFID_NAME | FAN_REPORT_FID |
+				      FAN_CLOEXEC | FAN_NONBLOCK, O_RDONLY | O_CLOEXEC | O_LARGEFILE);
 	if (f->fd < 0 && errno == EINVAL)
 		f->fd = fanotify_init(FAN_CLASS_NOTIF | FAN_REPORT_DFID_NAME | FAN_CLOEXEC |
 				      FAN_NONBLOCK, O_RDONLY | O_CLOEXEC | O_LARGEFILE);
@@ -195,6 +210,7 @@ void fan_free(struct vw_fan *f)
 		close(f->fd);
 	free(f->buf);
 	free(f->recs);
+	free(f->moves);
 	free(f);
 }
 
@@ -468,27 +484,41 @@ static void undo_move(char **path, const struct fan_rec *m)
 	}
 }
 
-static void rewind_names(struct fan_rec *r, size_t n)
+static void rewind_names(struct fan_rec *r, size_t n, size_t *moves)
 {
+	size_t m = 0;	/* moves[0..m): the directory renames after the record at hand, last first */
+
 	for (size_t i = n; i-- > 0;) {
-		for (size_t j = n; j-- > i + 1;) {
-			if (!r[j].dir_move || r[j].skip || !r[j].path || !r[j].old)
-				continue;
+		for (size_t k = 0; k < m; k++) {	/* the names were resolved after the last */
+			const struct fan_rec *mv = &r[moves[k]];
+
 			if (r[i].dir)
-				undo_move(&r[i].dir, &r[j]);
+				undo_move(&r[i].dir, mv);
 			if (r[i].odir)
-				undo_move(&r[i].odir, &r[j]);
+				undo_move(&r[i].odir, mv);
 		}
 		r[i].path = join(r[i].dir, r[i].name);
 		if (r[i].md->mask & FAN_RENAME)
 			r[i].old = join(r[i].odir, r[i].oname);
+		if (r[i].dir_move && !r[i].skip && r[i].path && r[i].old)
+			moves[m++] = i;
 	}
+}
+
+/* Do two events carry the handles of two different objects (false: the same, or not known)? */
+static bool other_objects(const struct fan_rec *a, const struct fan_rec *b)
+{
+	return a->obj && b->obj && (!fsid_eq(a->ofsid, b->ofsid) ||
+				    a->obj->handle_type != b->obj->handle_type ||
+				    a->obj->handle_bytes != b->obj->handle_bytes ||
+				    memcmp(a->obj->f_handle, b->obj->f_handle, a->obj->handle_bytes) != 0);
 }
 
 /*
  * The kernel tells a RENAME_EXCHANGE as two renames, A to B then B to A, one
  * after the other from the same process. Told in order they would cancel out:
- * they are one exchange. Two plain renames back and forth leave nothing at B.
+ * they are one exchange. Two plain renames back and forth move the same object
+ * (without the objects' handles, before 5.9: they leave nothing at B).
  */
 static void pair_exchanges(struct fan_rec *r, size_t n)
 {
@@ -499,7 +529,9 @@ static void pair_exchanges(struct fan_rec *r, size_t n)
 
 		if (!(a->md->mask & FAN_RENAME) || !(b->md->mask & FAN_RENAME) ||
 		    a->md->pid != b->md->pid || !a->now || !a->onow || !b->now || !b->onow ||
-		    strcmp(a->now, b->onow) != 0 || strcmp(a->onow, b->now) != 0 ||
+		    strcmp(a->now, b->onow) != 0 || strcmp(a->onow, b->now) != 0)
+			continue;
+		if (a->obj && b->obj ? !other_objects(a, b) :
 		    lstat(a->now, &st) != 0 || lstat(a->onow, &st) != 0)
 			continue;
 		a->exchange = true;
@@ -521,7 +553,12 @@ static void deliver(struct vw_fan *f, const struct fan_rec *r, event_fn fn, void
 	ev.flags = VW_EVU_NO_TID | VW_EVU_NO_CGROUP;
 	if (r->exchange)
 		ev.flags |= VW_EVF_EXCHANGE;
-	if (!(md->mask & ~(FAN_MODIFY | FAN_ATTRIB | FAN_ONDIR)) && object_unlinked(f, &n, &ev.ino))
+	/*
+	 * A change of content or metadata: the inode it went to, for the file's
+	 * other names (merged with its create too: a new hard link written through).
+	 */
+	if ((md->mask & (FAN_MODIFY | FAN_ATTRIB)) && object_unlinked(f, &n, &ev.ino) &&
+	    !(md->mask & ~(FAN_MODIFY | FAN_ATTRIB | FAN_ONDIR)))
 		return;
 	if (!r->path && !((md->mask & FAN_RENAME) && r->old)) {
 		f->unresolved++;
@@ -566,11 +603,9 @@ static void deliver(struct vw_fan *f, const struct fan_rec *r, event_fn fn, void
 	}
 }
 
-/* Resolve one event's names (at read time); false when it is not to be told at all. */
-static bool resolve(struct vw_fan *f, const struct fanotify_event_metadata *md, struct fan_rec *r)
+/* An event read: false when it is not to be told at all. */
+static bool accept(struct vw_fan *f, const struct fanotify_event_metadata *md, struct fan_rec *r)
 {
-	struct fan_names n;
-
 	*r = (struct fan_rec){ .md = md };
 	if (md->vers != FANOTIFY_METADATA_VERSION) {
 		f->unresolved++;
@@ -582,8 +617,27 @@ static bool resolve(struct vw_fan *f, const struct fanotify_event_metadata *md, 
 		f->overflows++;
 		return false;
 	}
-	if (md->pid == f->self)
-		return false;	/* never feed our own writes back */
+	return md->pid != f->self;	/* never feed our own writes back */
+}
+
+static void rec_free(struct fan_rec *r)
+{
+	free(r->now);
+	free(r->onow);
+	free(r->dir);
+	free(r->odir);
+	free(r->path);
+	free(r->old);
+	*r = (struct fan_rec){ .md = r->md };
+}
+
+/* Resolve an event's directory handles to the paths they have now. */
+static void resolve(struct vw_fan *f, struct fan_rec *r)
+{
+	const struct fanotify_event_metadata *md = r->md;
+	struct fan_names n;
+
+	rec_free(r);
 	n.dir = n.name = n.odir = n.oname = NULL;	/* the buffers need no clearing */
 	n.ofsid = NULL;
 	n.obj = NULL;
@@ -601,38 +655,92 @@ static bool resolve(struct vw_fan *f, const struct fanotify_event_metadata *md, 
 	r->dir_move = (md->mask & FAN_ONDIR) && (md->mask & FAN_RENAME) && r->now && r->onow;
 	if ((md->mask & FAN_ONDIR) && (md->mask & (FAN_RENAME | FAN_MOVED_FROM | FAN_MOVED_TO)))
 		cache_clear(f);	/* paths below a moved directory changed */
-	return true;
 }
 
-static void rec_free(struct fan_rec *r)
+/* Read what is queued into f->buf from @len on; the bytes read (0: none, or an error in *err). */
+static size_t take(struct vw_fan *f, size_t len, int *err)
 {
-	free(r->now);
-	free(r->onow);
-	free(r->dir);
-	free(r->odir);
-	free(r->path);
-	free(r->old);
+	size_t start = len;
+
+	while (FAN_BUF - len >= FAN_READ_MIN) {
+		ssize_t got = read(f->fd, f->buf + len, FAN_BUF - len);
+
+		if (got <= 0) {
+			*err = got < 0 && errno != EAGAIN ? -errno : 0;
+			break;
+		}
+		len += got;
+	}
+	return len - start;
 }
 
+/* The events in f->buf[from, to) that are to be told, as records from f->recs[n] on. */
+static size_t accept_all(struct vw_fan *f, size_t from, size_t to, size_t n)
+{
+	const struct fanotify_event_metadata *md = (const void *)(f->buf + from);
+
+	for (ssize_t left = to - from; FAN_EVENT_OK(md, left); md = FAN_EVENT_NEXT(md, left))
+		if (accept(f, md, &f->recs[n]))
+			n++;
+	return n;
+}
+
+/* Does a record from @from on move a directory (the paths below it change)? */
+static bool moves_dirs(const struct fan_rec *r, size_t from, size_t n)
+{
+	for (size_t i = from; i < n; i++)
+		if ((r[i].md->mask & FAN_ONDIR) &&
+		    (r[i].md->mask & (FAN_RENAME | FAN_MOVED_FROM | FAN_MOVED_TO)))
+			return true;
+	return false;
+}
+
+/*
+ * Read what is queued, resolve the names, and read again: a directory rename
+ * read meanwhile may have moved a directory while its path was being
+ * resolved, so then everything read is resolved again (a few rounds at most).
+ * Once no directory moved, every rename made before the names were resolved
+ * has been read, and rewind_names() takes each event back through the ones
+ * after it.
+ */
 int fan_read(struct vw_fan *f, event_fn fn, void *ctx)
 {
 	for (;;) {
-		ssize_t len = read(f->fd, f->buf, FAN_BUF);
-		const struct fanotify_event_metadata *md = (const void *)f->buf;
-		size_t n = 0;
+		int err = 0, again = 0;
+		size_t len = take(f, 0, &err), n, named = 0;
 
-		if (len < 0)
-			return errno == EAGAIN ? 0 : -errno;
-		for (; FAN_EVENT_OK(md, len); md = FAN_EVENT_NEXT(md, len))
-			if (resolve(f, md, &f->recs[n]))
-				n++;
+		if (!len)
+			return err;
+		n = accept_all(f, 0, len, 0);
+		for (;;) {
+			size_t more, was = n;
+
+			for (size_t i = named; i < n; i++)
+				resolve(f, &f->recs[i]);
+			named = n;
+			if (err || FAN_BUF - len < FAN_READ_MIN)
+				break;
+			more = take(f, len, &err);
+			if (!more)
+				break;
+			n = accept_all(f, len, len + more, n);
+			len += more;
+			if (again < FAN_NAMING_ROUNDS && moves_dirs(f->recs, was, n)) {
+				again++;
+				named = 0;
+			}
+		}
 		pair_exchanges(f->recs, n);
-		rewind_names(f->recs, n);
+		rewind_names(f->recs, n, f->moves);
 		for (size_t i = 0; i < n; i++) {
 			if (!f->recs[i].skip)
 				deliver(f, &f->recs[i], fn, ctx);
 			rec_free(&f->recs[i]);
 		}
+		if (err)
+			return err;
+		if (FAN_BUF - len >= FAN_READ_MIN)
+			return 0;	/* the queue was empty */
 	}
 }
 
