@@ -240,6 +240,22 @@ static bool get_project(struct cfg_ctx *c, const cJSON *o, size_t i, struct vw_c
 		} else if (strcmp(v->string, "default_ignores") == 0) {
 			if (!get_bool(c, v, key, &p->default_ignores))
 				return false;
+		} else if (strcmp(v->string, "readers") == 0) {
+			const cJSON *r;
+			size_t n = 0;
+
+			if (!cJSON_IsArray(v))
+				return fail(c, key, "must be an array of user names and \"@group\" names");
+			p->readers = calloc(cJSON_GetArraySize(v) + 1, sizeof(*p->readers));
+			if (!p->readers)
+				return fail(c, key, "out of memory");
+			cJSON_ArrayForEach(r, v) {
+				if (!cJSON_IsString(r) || !r->valuestring[0] ||
+				    (r->valuestring[0] == '@' && !r->valuestring[1]))
+					return fail(c, key, "must hold user names and \"@group\" names");
+				if (!(p->readers[n++] = strdup(r->valuestring)))
+					return fail(c, key, "out of memory");
+			}
 		} else if (strcmp(v->string, "analyzers") == 0) {
 			const cJSON *an;
 
@@ -257,7 +273,7 @@ static bool get_project(struct cfg_ctx *c, const cJSON *o, size_t i, struct vw_c
 			}
 		} else {
 			return fail(c, key, "unknown key (known: name, root, ignore, gitignore, "
-					    "default_ignores, analyzers)");
+					    "default_ignores, readers, analyzers)");
 		}
 	}
 	if (!p->root) {
@@ -278,6 +294,8 @@ static bool get_global(struct cfg_ctx *c, struct vw_config *cfg, const cJSON *v)
 		return (cfg->has_max_delay = get_u64(c, v, k, 1, 600000, &cfg->max_delay_ms));
 	if (strcmp(k, "batch_max") == 0)
 		return (cfg->has_batch_max = get_u64(c, v, k, 1, 10000000, &cfg->batch_max));
+	if (strcmp(k, "journal_mb") == 0)
+		return (cfg->has_journal_mb = get_u64(c, v, k, 1, 4096, &cfg->journal_mb));
 	if (strcmp(k, "skip_identical") == 0)
 		return (cfg->has_skip_identical = get_bool(c, v, k, &cfg->skip_identical));
 	if (strcmp(k, "run_dir") == 0) {
@@ -326,8 +344,8 @@ static bool get_global(struct cfg_ctx *c, struct vw_config *cfg, const cJSON *v)
 		}
 		return true;
 	}
-	return fail(c, k, "unknown key (known: settle_ms, max_delay_ms, batch_max, backend, "
-			  "skip_identical, run_dir, state_dir, socket_group, verbose, projects)");
+	return fail(c, k, "unknown key (known: settle_ms, max_delay_ms, batch_max, journal_mb, "
+			  "backend, skip_identical, run_dir, state_dir, socket_group, verbose, projects)");
 }
 
 static char *read_file(const char *path, char *err, size_t errlen)
@@ -408,6 +426,9 @@ void config_free(struct vw_config *c)
 			free(p->ignore[j]);
 		free(p->ignore);
 		analyzers_free(p->analyzers, p->nanalyzers);
+		for (char **r = p->readers; r && *r; r++)
+			free(*r);
+		free(p->readers);
 	}
 	free(c->projects);
 	free(c->backend);

@@ -19,6 +19,7 @@ struct vw_config_project {
 	size_t nignore;
 	bool gitignore;
 	bool default_ignores;
+	char **readers;		/* users ("name") and groups ("@name") who may read it; NULL-ended */
 	struct vw_analyzer *analyzers;	/* handed over to the project that uses them */
 	size_t nanalyzers;
 };
@@ -27,6 +28,8 @@ struct vw_config {
 	/* each is set only when the file names it (has_*) */
 	bool has_settle, has_max_delay, has_batch_max, has_backend, has_skip_identical;
 	uint64_t settle_ms, max_delay_ms, batch_max;
+	bool has_journal_mb;
+	uint64_t journal_mb;	/* each project's change log, for cursors */
 	char *backend;
 	bool skip_identical;
 	char *run_dir;		/* NULL: VW_RUN_DIR_DEFAULT */

@@ -143,7 +143,7 @@ static int on_client(void *ctx, uint32_t events)
 }
 
 /* Is @gid among the groups of process @pid (its primary one was checked already)? */
-static bool in_group(pid_t pid, long gid)
+bool peer_in_group(pid_t pid, long gid)
 {
 	char path[64], line[4096];
 	bool found = false;
@@ -169,7 +169,7 @@ static bool peer_allowed(const struct vw_control *c, const struct ucred *cred)
 {
 	if (cred->uid == 0)
 		return true;
-	return c->gid >= 0 && ((long)cred->gid == c->gid || in_group(cred->pid, c->gid));
+	return c->gid >= 0 && ((long)cred->gid == c->gid || peer_in_group(cred->pid, c->gid));
 }
 
 static int on_accept(void *ctx, uint32_t events)

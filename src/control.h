@@ -3,7 +3,9 @@
 #ifndef VW_CONTROL_H
 #define VW_CONTROL_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "loop.h"
 
@@ -33,6 +35,9 @@ struct vw_control;
 struct vw_control *control_new(const char *path, long gid, struct vw_loop *loop,
 			       const struct ctl_verb *verbs, void *ctx, char *err, size_t errlen);
 void control_free(struct vw_control *c);	/* closes clients, removes the socket file */
+
+/* Do @pid's supplementary groups (or its primary one, in /proc) hold @gid? */
+bool peer_in_group(pid_t pid, long gid);
 
 /* Client side: send one request, return the reply (a new string) or NULL with errno set. */
 char *control_call(const char *path, const char *request);

@@ -23,6 +23,8 @@
 #include <cjson/cJSON.h>
 
 #include "analyze.h"
+#include "changes.h"
+#include "clients.h"
 #include "config.h"
 #include "control.h"
 #include "daemon.h"
@@ -94,6 +96,11 @@ struct daemon {
 	uint64_t fan_unresolved_seen;
 	bool out_broken;
 	struct vw_control *ctl;
+	struct vw_clients *clients;	/* client.sock: changes since a cursor, subscriptions */
+	struct vw_changes *changes;	/* settled mode: each project's numbered lines */
+	FILE *line;			/* a settled line is written here first */
+	char *line_buf;
+	size_t line_len;
 	const struct run_opts *opts;
 	uint64_t started_ns;
 	int lock_fd;
@@ -322,25 +329,29 @@ static void on_out(void *ctx, const struct vw_out *o)
 	index_update(d, o);
 }
 
-/* A settled line: to analyzers, and out. */
+/* A settled line: numbered into the change log, to analyzers and subscribers, and out. */
 static void emit_settled(struct daemon *d, struct vw_settled *s)
 {
-	if (d->runner && s->project->nanalyzers) {
-		char *line = NULL;
-		size_t len = 0;
-		FILE *mem = open_memstream(&line, &len);
+	char cursor[VW_CURSOR_MAX];
+	size_t len;
 
-		/* the line exactly as printed, for batch analyzers' stdin */
-		if (mem) {
-			json_out_settled(mem, s);
-			fclose(mem);
-			if (len && line[len - 1] == '\n')
-				line[len - 1] = 0;
-		}
-		runner_submit(d->runner, s, line);
-		free(line);
+	changes_next(d->changes, s->project, cursor);
+	s->cursor = cursor;
+	rewind(d->line);
+	if (json_out_settled(d->line, s) < 0 || fflush(d->line) == EOF || !d->line_len) {
+		log_warnx("output: out of memory; a line about %s is lost", s->path);
+		return;
 	}
-	if (!d->out_broken && json_out_settled(d->out, s) < 0)
+	len = d->line_len - 1;	/* without its newline */
+	if (changes_add(d->changes, s->project, d->line_buf, len) < 0)
+		log_debug("changes: %s: line kept in the stream only", s->project->name);
+	if (d->runner && s->project->nanalyzers) {
+		d->line_buf[len] = 0;	/* the line exactly as printed, for batch analyzers */
+		runner_submit(d->runner, s, d->line_buf);
+		d->line_buf[len] = '\n';
+	}
+	clients_settled(d->clients, s->project, s->path, s->old_path, d->line_buf, len, cursor);
+	if (!d->out_broken && fwrite(d->line_buf, 1, len + 1, d->out) != len + 1)
 		d->out_broken = true;
 }
 
@@ -942,6 +953,8 @@ static int run_projects(struct daemon *d, const struct run_opts *o, const struct
 		np->from_config = true;
 		np->analyzers = p->analyzers;	/* handed over */
 		np->nanalyzers = p->nanalyzers;
+		np->readers = p->readers;
+		((struct vw_config_project *)p)->readers = NULL;
 		((struct vw_config_project *)p)->analyzers = NULL;
 		((struct vw_config_project *)p)->nanalyzers = 0;
 	}
@@ -1023,6 +1036,8 @@ static void merge_config(struct run_opts *o, const struct vw_config *cfg)
 		o->max_delay_ms = cfg->max_delay_ms;
 	if (cfg->has_batch_max && !(o->set & SET_BATCH_MAX))
 		o->batch_max = cfg->batch_max;
+	if (cfg->has_journal_mb)
+		o->journal_mb = cfg->journal_mb;
 	if (cfg->has_backend && !(o->set & SET_BACKEND))
 		backend_parse(cfg->backend, &o->backend);
 	if (cfg->has_skip_identical && !(o->set & SET_SKIP))
@@ -1181,7 +1196,10 @@ static int setup_settled(struct daemon *d, const struct run_opts *o)
 		return -ENOMEM;
 	d->deb = debounce_new(&dopts);
 	d->runner = runner_new(d->loop, d->out, o->state_dir);
-	if (!d->deb || !d->runner)
+	/* every settled line is numbered and kept for clients (cursors) */
+	d->changes = changes_new(o->state_dir, o->journal_mb << 20);
+	d->line = open_memstream(&d->line_buf, &d->line_len);
+	if (!d->deb || !d->runner || !d->changes || !d->line)
 		return -ENOMEM;
 	return loop_add(d->loop, d->dfd, on_debounce, d);
 }
@@ -1463,6 +1481,12 @@ static void reload(struct daemon *d)
 			ignore_free(p->ignore);
 			project_ignores(p, c->default_ignores, c->gitignore,
 					(const char *const *)c->ignore, c->nignore);
+			/* who may read it follows the file */
+			for (char **r = p->readers; r && *r; r++)
+				free(*r);
+			free(p->readers);
+			p->readers = c->readers;
+			((struct vw_config_project *)c)->readers = NULL;
 			/* queued jobs point at the old analyzers: they go with them */
 			continue;
 		}
@@ -1472,6 +1496,8 @@ static void reload(struct daemon *d)
 			p->from_config = true;
 			p->analyzers = c->analyzers;	/* handed over */
 			p->nanalyzers = c->nanalyzers;
+			p->readers = c->readers;
+			((struct vw_config_project *)c)->readers = NULL;
 			((struct vw_config_project *)c)->analyzers = NULL;
 			((struct vw_config_project *)c)->nanalyzers = 0;
 			if (project_start(d, p, err, sizeof(err))) {
@@ -1514,6 +1540,13 @@ static int run_setup(struct daemon *d, const struct run_opts *o)
 			log_warnx("control: %s", err);
 			ret = -EINVAL;
 		}
+		snprintf(path, sizeof(path), "%s/client.sock", o->run_dir);
+		if (!ret && d->changes &&
+		    !(d->clients = clients_new(path, d->loop, &d->projects, d->changes, d->state,
+					       err, sizeof(err)))) {
+			log_warnx("clients: %s", err);
+			ret = -EINVAL;
+		}
 	}
 	if (!ret)
 		ret = setup_backend(d, o);
@@ -1552,6 +1585,11 @@ static void run_teardown(struct daemon *d)
 	debounce_free(d->deb);
 	index_free(d->idx);
 	fps_free(d->fps);
+	clients_free(d->clients);
+	changes_free(d->changes);
+	if (d->line)
+		fclose(d->line);
+	free(d->line_buf);
 	state_free(d->state);
 	decoder_free(d->dec);
 	loader_free(d->loader);

@@ -35,6 +35,7 @@ struct run_opts {
 	const char **ignores;
 	size_t nignores;
 	uint64_t settle_ms, max_delay_ms, batch_max;
+	uint64_t journal_mb;	/* each project's change log (cursors) */
 	bool no_kernel_coalesce;
 	bool skip_identical;
 	const char *pin_dir;

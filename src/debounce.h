@@ -25,6 +25,7 @@ struct vw_settled {
 	const char *source;	/* NULL ("kernel") or "rescan" */
 	const char *by;		/* the analyzer whose process made the change, or NULL */
 	const struct stat *st;	/* what the line describes (lstat when decided), or NULL */
+	const char *cursor;	/* its place in the project's change log, or NULL */
 };
 
 typedef void (*settled_fn)(void *ctx, const struct vw_settled *s);

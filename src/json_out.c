@@ -224,6 +224,8 @@ int json_out_settled(FILE *f, const struct vw_settled *s)
 		put_kstr(f, "by", s->by);
 	put_knum(f, "batch", s->batch);
 	put_knum(f, "batch_size", s->batch_size);
+	if (s->cursor)
+		put_kstr(f, "cursor", s->cursor);
 	return line_end(f, ret);
 }
 

@@ -11,7 +11,7 @@
 #include "log.h"
 #include "loop.h"
 
-#define LOOP_MAX_SOURCES 64
+#define LOOP_MAX_SOURCES 512	/* the daemon's own, control and client connections */
 #define LOOP_BATCH 16
 
 struct source {
@@ -81,6 +81,19 @@ int loop_del(struct vw_loop *l, int fd)
 		if (l->src[i].fd == fd) {
 			l->src[i].fd = -1;	/* a pending event for it is skipped below */
 			return epoll_ctl(l->epfd, EPOLL_CTL_DEL, fd, NULL) < 0 ? -errno : 0;
+		}
+	}
+	return -ENOENT;
+}
+
+int loop_want_write(struct vw_loop *l, int fd, bool on)
+{
+	for (int i = 0; i < l->n; i++) {
+		if (l->src[i].fd == fd) {
+			struct epoll_event ev = { .events = EPOLLIN | (on ? EPOLLOUT : 0),
+						  .data.ptr = &l->src[i] };
+
+			return epoll_ctl(l->epfd, EPOLL_CTL_MOD, fd, &ev) < 0 ? -errno : 0;
 		}
 	}
 	return -ENOENT;

@@ -16,6 +16,8 @@ void loop_free(struct vw_loop *l);	/* closes nothing it did not open; NULL is a 
 int loop_add(struct vw_loop *l, int fd, loop_cb_fn cb, void *ctx);
 /* Stop watching @fd (it is not closed). Safe from inside a handler. Returns 0 or -errno. */
 int loop_del(struct vw_loop *l, int fd);
+/* Be called for @fd when it can be written too (EPOLLOUT), or no longer. */
+int loop_want_write(struct vw_loop *l, int fd, bool on);
 void loop_stop(struct vw_loop *l);
 bool loop_stopped(const struct vw_loop *l);
 /* Wait up to @timeout_ns (-1: forever) and dispatch. Returns 0 or -errno; EINTR is 0. */

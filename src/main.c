@@ -6,10 +6,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
 
+#include "changes.h"
 #include "config.h"
 #include "control.h"
 #include "daemon.h"
@@ -31,6 +35,9 @@ static void usage(FILE *f)
 	      "       vfswatch ctl [--run-dir DIR] add DIR [--name N] [--ignore P]... [--gitignore]\n"
 	      "       vfswatch ctl [--run-dir DIR] remove NAME | list | retry-dead [PROJECT]\n"
 	      "       vfswatch status [--run-dir DIR]\n"
+	      "       vfswatch changes PROJECT [--since CURSOR] [--match GLOB]... [--run-dir DIR]\n"
+	      "       vfswatch subscribe PROJECT [--since CURSOR] [--match GLOB]... [--run-dir DIR]\n"
+	      "       vfswatch wait PROJECT [--match GLOB]... [--timeout S] [--run-dir DIR]\n"
 	      "       vfswatch config check FILE\n"
 	      "       vfswatch probe\n"
 	      "       vfswatch version\n"
@@ -68,6 +75,11 @@ static void usage(FILE *f)
 	      "ctl     talk to the running daemon over <run-dir>/ctl.sock (root only): add or\n"
 	      "        remove a project live, list projects\n"
 	      "status  the daemon's state as JSON: backend, projects, kernel counters, memory\n"
+	      "changes  (any user, of projects they may read) the net change since a cursor\n"
+	      "        (every settled line carries one), then the new cursor; a cursor the\n"
+	      "        journal no longer covers gives every path, marked \"fresh\"\n"
+	      "subscribe  the lines since a cursor, then each new one as it settles\n"
+	      "wait    exit 0 at the next matching change, 1 after --timeout seconds\n"
 	      "config check FILE   validate a config file without starting (exit 0 or 2)\n"
 	      "probe   print as JSON which backends this kernel supports, and why not\n",
 	      f);
@@ -229,6 +241,134 @@ static int cmd_ctl(int argc, char **argv, bool status)
 	return EXIT_USAGE;
 }
 
+/*
+ * vfswatch changes|subscribe|wait PROJECT [--since CURSOR] [--match GLOB]... [--timeout S]
+ *          [--run-dir DIR]: a client of <run-dir>/client.sock (any user).
+ * changes: the net change since CURSOR, then {"cursor":...}; exit 0, 1 on an error.
+ * subscribe: the lines since CURSOR, then live ones until interrupted; exit 1 on an overflow.
+ * wait: the next matching line; exit 0, 1 on timeout.
+ */
+static int cmd_client(int argc, char **argv, const char *cmd)
+{
+	const char *run_dir = VW_RUN_DIR_DEFAULT, *project = NULL, *since = NULL;
+	bool wait = strcmp(cmd, "wait") == 0, done = false, failed = false;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	cJSON *req = cJSON_CreateObject(), *match = NULL;
+	char *text = NULL, buf[65536];
+	size_t have = 0;
+	double timeout = -1;
+	int fd = -1, code = 1;
+
+	for (int i = 0; req && i < argc; i++) {
+		char *end;
+
+		if (i + 1 < argc && strcmp(argv[i], "--run-dir") == 0) {
+			run_dir = argv[++i];
+		} else if (!wait && i + 1 < argc && strcmp(argv[i], "--since") == 0) {
+			since = argv[++i];
+		} else if (i + 1 < argc && strcmp(argv[i], "--match") == 0) {
+			if (!match)
+				match = cJSON_AddArrayToObject(req, "match");
+			cJSON_AddItemToArray(match, cJSON_CreateString(argv[++i]));
+		} else if (wait && i + 1 < argc && strcmp(argv[i], "--timeout") == 0) {
+			timeout = strtod(argv[++i], &end);
+			if (*end || end == argv[i] || !(timeout >= 0) || timeout > 1e9) {
+				log_warnx("%s: --timeout: '%s' is not a number of seconds", cmd, argv[i]);
+				cJSON_Delete(req);
+				return EXIT_USAGE;
+			}
+		} else if (!project && argv[i][0] != '-') {
+			project = argv[i];
+		} else {
+			project = NULL;
+			break;
+		}
+	}
+	if (!req || !project) {
+		cJSON_Delete(req);
+		log_warnx("usage: vfswatch %s PROJECT%s [--match GLOB]...%s [--run-dir DIR]", cmd,
+			  wait ? "" : " [--since CURSOR]", wait ? " [--timeout S]" : "");
+		return EXIT_USAGE;
+	}
+	cJSON_AddStringToObject(req, "cmd", strcmp(cmd, "changes") == 0 ? "changes" : "subscribe");
+	cJSON_AddStringToObject(req, "project", project);
+	if (since)
+		cJSON_AddStringToObject(req, "since", since);
+	text = cJSON_PrintUnformatted(req);
+	cJSON_Delete(req);
+	if (snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/client.sock", run_dir) >=
+	    (int)sizeof(sa.sun_path)) {
+		log_warnx("%s: --run-dir %s: path too long", cmd, run_dir);
+		free(text);
+		return EXIT_USAGE;
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (!text || fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    write(fd, text, strlen(text)) < 0 || write(fd, "\n", 1) < 0) {
+		log_warn("%s: %s (is the daemon running, in settled mode?)", cmd, sa.sun_path);
+		free(text);
+		if (fd >= 0)
+			close(fd);
+		return 1;
+	}
+	free(text);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	while (!done) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		int ms = timeout < 0 ? -1 : (int)(timeout * 1000);
+		ssize_t n;
+		char *nl, *line;
+
+		if (wait && poll(&pfd, 1, ms) == 0) {
+			log_warnx("wait: no change to %s in %g s", project, timeout);
+			break;
+		}
+		n = read(fd, buf + have, sizeof(buf) - 1 - have);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (!failed && strcmp(cmd, "changes") == 0 && code != 0)
+				log_warnx("changes: the daemon closed the connection early");
+			break;
+		}
+		have += (size_t)n;
+		buf[have] = 0;
+		for (line = buf; !done && (nl = memchr(line, '\n', have - (size_t)(line - buf)));
+		     line = nl + 1) {
+			cJSON *j = cJSON_ParseWithLength(line, (size_t)(nl - line));
+			const char *err = cJSON_GetStringValue(cJSON_GetObjectItem(j, "error"));
+			const char *ev = cJSON_GetStringValue(cJSON_GetObjectItem(j, "event"));
+
+			if (err) {
+				log_warnx("%s: %s", cmd, err);
+				failed = done = true;
+				code = 1;
+			} else if (wait) {
+				if (ev && strcmp(ev, "subscribed") != 0) {
+					fwrite(line, 1, (size_t)(nl - line) + 1, stdout);
+					code = ev && strcmp(ev, "overflow") == 0 ? 1 : 0;
+					done = true;
+				}
+			} else {
+				fwrite(line, 1, (size_t)(nl - line) + 1, stdout);
+				if (!ev && cJSON_GetObjectItem(j, "cursor"))
+					code = 0;	/* changes: the last line */
+				if (ev && strcmp(ev, "overflow") == 0)
+					failed = true, code = 1;
+			}
+			cJSON_Delete(j);
+		}
+		have -= (size_t)(line - buf);
+		memmove(buf, line, have);
+		if (have == sizeof(buf) - 1) {
+			log_warnx("%s: a line longer than %zu bytes", cmd, sizeof(buf));
+			break;
+		}
+	}
+	close(fd);
+	return code;
+}
+
 /* vfswatch config check FILE: exit 0 when the daemon would accept it, 2 with the reason if not. */
 static int cmd_config(int argc, char **argv)
 {
@@ -283,6 +423,7 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 	o->settle_ms = 50;
 	o->max_delay_ms = 1000;
 	o->batch_max = 10000;
+	o->journal_mb = VW_CHANGES_MB_DEFAULT;
 	while ((c = getopt_long(argc, argv, "w:c:b:vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'w':
@@ -421,6 +562,8 @@ int main(int argc, char **argv)
 		log_init(argc > 2 && strcmp(argv[2], "-v") == 0);
 		return cmd_probe();
 	}
+	if (strcmp(cmd, "changes") == 0 || strcmp(cmd, "subscribe") == 0 || strcmp(cmd, "wait") == 0)
+		return cmd_client(argc - 2, argv + 2, cmd);
 	if (strcmp(cmd, "config") == 0)
 		return cmd_config(argc - 2, argv + 2);
 	if (strcmp(cmd, "ctl") == 0 || strcmp(cmd, "status") == 0)

@@ -142,6 +142,9 @@ void projects_free(struct vw_projects *t)
 		free(t->v[i].root);
 		ignore_free(t->v[i].ignore);
 		analyzers_free(t->v[i].analyzers, t->v[i].nanalyzers);
+		for (char **r = t->v[i].readers; r && *r; r++)
+			free(*r);
+		free(t->v[i].readers);
 	}
 	free(t->v);
 	memset(t, 0, sizeof(*t));

@@ -32,6 +32,7 @@ struct vw_project {
 	const char *rescan_owed_reason;
 	bool rescan_fresh;	/* the running one has nothing to compare with */
 	uint64_t rescans;	/* rescans done, for status */
+	char **readers;		/* owned, NULL-ended: users, "@group"s (config "readers") */
 	struct vw_analyzer *analyzers;	/* owned */
 	size_t nanalyzers;
 };

@@ -1,0 +1,736 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+// clients.c: the client socket: "changes" and "subscribe" for ordinary users (see clients.h).
+#define _GNU_SOURCE
+#include <errno.h>
+#include <grp.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "clients.h"
+#include "control.h"
+#include "events.h"
+#include "ignore.h"
+#include "log.h"
+#include "util.h"
+
+#define REQUEST_MAX 8192
+#define MATCH_MAX 64
+
+struct client {
+	int fd;
+	struct vw_clients *c;
+	struct ucred cred;
+	char in[REQUEST_MAX + 1];
+	size_t inlen;
+	bool asked;		/* its request was read: later input is ignored */
+	char *out;		/* queued output: out[opos..olen) */
+	size_t olen, opos, ocap;
+	bool closing;		/* close once the queue is written */
+	bool overflowed;
+	const struct vw_project *sub;	/* subscribed to */
+	char **match;
+	size_t nmatch;
+	char last[VW_CURSOR_MAX];	/* the last cursor queued */
+};
+
+struct vw_clients {
+	int fd;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	struct vw_loop *loop;
+	struct vw_projects *t;
+	struct vw_changes *changes;
+	struct vw_state *state;
+	struct client cl[VW_CLIENTS_MAX];
+};
+
+static void client_close(struct client *cl)
+{
+	if (cl->fd < 0)
+		return;
+	loop_del(cl->c->loop, cl->fd);
+	close(cl->fd);
+	cl->fd = -1;
+	free(cl->out);
+	cl->out = NULL;
+	for (size_t i = 0; i < cl->nmatch; i++)
+		free(cl->match[i]);
+	free(cl->match);
+	cl->match = NULL;
+	cl->nmatch = 0;
+	cl->sub = NULL;
+}
+
+/* Write what is queued; close when done and asked to. */
+static void flush(struct client *cl)
+{
+	while (cl->opos < cl->olen) {
+		ssize_t n = send(cl->fd, cl->out + cl->opos, cl->olen - cl->opos,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			break;
+		if (n <= 0) {
+			client_close(cl);	/* gone */
+			return;
+		}
+		cl->opos += (size_t)n;
+	}
+	if (cl->opos == cl->olen) {
+		cl->opos = cl->olen = 0;
+		if (cl->closing) {
+			client_close(cl);
+			return;
+		}
+	}
+	loop_want_write(cl->c->loop, cl->fd, cl->opos < cl->olen);
+}
+
+/* Queue a line (a newline is added). @bound: a subscriber's line, which may overflow. */
+static bool queue(struct client *cl, const char *line, size_t len, bool bound)
+{
+	size_t need = cl->olen - cl->opos + len + 1;
+
+	if (cl->overflowed || cl->fd < 0)
+		return false;
+	if (bound && need > VW_SUB_QUEUE_BYTES)
+		return false;
+	if (cl->opos && cl->olen + len + 1 > cl->ocap) {	/* reuse the written part */
+		memmove(cl->out, cl->out + cl->opos, cl->olen - cl->opos);
+		cl->olen -= cl->opos;
+		cl->opos = 0;
+	}
+	if (cl->olen + len + 1 > cl->ocap) {
+		size_t cap = cl->ocap ? cl->ocap : 4096;
+		char *o;
+
+		while (cap < cl->olen + len + 1)
+			cap *= 2;
+		o = realloc(cl->out, cap);
+		if (!o)
+			return false;
+		cl->out = o;
+		cl->ocap = cap;
+	}
+	memcpy(cl->out + cl->olen, line, len);
+	cl->out[cl->olen + len] = '\n';
+	cl->olen += len + 1;
+	return true;
+}
+
+static void queue_json(struct client *cl, cJSON *j)
+{
+	char *s = j ? cJSON_PrintUnformatted(j) : NULL;
+
+	if (s)
+		queue(cl, s, strlen(s), false);
+	free(s);
+	cJSON_Delete(j);
+}
+
+static void reply_error(struct client *cl, const char *fmt, ...) VW_PRINTF(2, 3);
+static void reply_error(struct client *cl, const char *fmt, ...)
+{
+	cJSON *j = cJSON_CreateObject();
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	cJSON_AddStringToObject(j, "error", msg);
+	queue_json(cl, j);
+	cl->closing = true;
+}
+
+static bool named_user(const char *name, uid_t uid)
+{
+	struct passwd pw, *res = NULL;
+	char buf[4096];
+
+	return getpwnam_r(name, &pw, buf, sizeof(buf), &res) == 0 && res && res->pw_uid == uid;
+}
+
+static bool named_group(const char *name, const struct ucred *cred)
+{
+	struct group gr, *res = NULL;
+	char buf[8192];
+
+	if (getgrnam_r(name, &gr, buf, sizeof(buf), &res) != 0 || !res)
+		return false;
+	return res->gr_gid == cred->gid || peer_in_group(cred->pid, (long)res->gr_gid);
+}
+
+/* Root, the owner of the project's root directory, and its readers may read it. */
+static bool readable(const struct client *cl, const struct vw_project *p)
+{
+	struct stat st;
+
+	if (cl->cred.uid == 0)
+		return true;
+	if (stat(p->root, &st) == 0 && st.st_uid == cl->cred.uid)
+		return true;
+	for (char **r = p->readers; r && *r; r++)
+		if ((*r)[0] == '@' ? named_group(*r + 1, &cl->cred) : named_user(*r, cl->cred.uid))
+			return true;
+	return false;
+}
+
+/* A project by name or root path, if the client may know of it. */
+static const struct vw_project *find(struct client *cl, const char *what)
+{
+	char real[PATH_MAX];
+	const char *root = what[0] == '/' && realpath(what, real) ? real : NULL;
+
+	for (size_t i = 0; i < cl->c->t->n; i++) {
+		const struct vw_project *p = &cl->c->t->v[i];
+
+		if (p->gone || !(strcmp(p->name, what) == 0 || (root && strcmp(p->root, root) == 0)))
+			continue;
+		return readable(cl, p) ? p : NULL;
+	}
+	return NULL;
+}
+
+static bool matches(char *const *match, size_t n, const char *path)
+{
+	const char *base;
+
+	if (!n)
+		return true;
+	if (!path)
+		return false;
+	base = strrchr(path, '/');
+	base = base ? base + 1 : path;
+	for (size_t i = 0; i < n; i++)
+		if (glob_match(match[i], strchr(match[i], '/') ? path : base))
+			return true;
+	return false;
+}
+
+/* A settled line's path and old_path (a line that does not parse matches nothing). */
+static bool line_matches(char *const *match, size_t n, const char *line, size_t len)
+{
+	cJSON *j;
+	bool m;
+
+	if (!n)
+		return true;
+	j = cJSON_ParseWithLength(line, len);
+	m = j && (matches(match, n, cJSON_GetStringValue(cJSON_GetObjectItem(j, "path"))) ||
+		  matches(match, n, cJSON_GetStringValue(cJSON_GetObjectItem(j, "old_path"))));
+	cJSON_Delete(j);
+	return m;
+}
+
+/* --- the net change since a cursor ------------------------------------------------- */
+
+struct net {
+	char *path;
+	char *type;
+	bool before, now, content, moved_in;
+	size_t order;
+};
+
+struct net_set {
+	struct net *v;
+	size_t n, cap;		/* open addressing; cap a power of two */
+	size_t seen;		/* order counter */
+};
+
+static struct net *net_get(struct net_set *s, const char *path, bool add)
+{
+	uint64_t h;
+	size_t i;
+
+	if (add && (s->n + 1) * 2 > s->cap) {
+		struct net_set g = { .cap = s->cap ? s->cap * 2 : 256, .seen = s->seen };
+
+		g.v = calloc(g.cap, sizeof(*g.v));
+		if (!g.v)
+			return NULL;
+		for (size_t k = 0; k < s->cap; k++) {
+			if (!s->v[k].path)
+				continue;
+			h = vw_hash_component(VW_HASH_INIT, s->v[k].path, strlen(s->v[k].path), true);
+			for (i = h & (g.cap - 1); g.v[i].path; i = (i + 1) & (g.cap - 1))
+				;
+			g.v[i] = s->v[k];
+			g.n++;
+		}
+		free(s->v);
+		*s = g;
+	}
+	if (!s->cap)
+		return NULL;
+	h = vw_hash_component(VW_HASH_INIT, path, strlen(path), true);
+	for (i = h & (s->cap - 1); s->v[i].path; i = (i + 1) & (s->cap - 1))
+		if (strcmp(s->v[i].path, path) == 0)
+			return &s->v[i];
+	if (!add || !(s->v[i].path = strdup(path)))
+		return NULL;
+	s->v[i].order = s->seen++;
+	s->n++;
+	return &s->v[i];
+}
+
+/* First sight of a path: was it there at the cursor? */
+static struct net *net_touch(struct net_set *s, const char *path, bool before)
+{
+	struct net *e = net_get(s, path, false);
+
+	if (e)
+		return e;
+	e = net_get(s, path, true);
+	if (e)
+		e->before = e->now = before;
+	return e;
+}
+
+static void net_type(struct net *e, const char *type)
+{
+	free(e->type);
+	e->type = type ? strdup(type) : NULL;
+}
+
+/* @path and everything below it is gone. */
+static void net_gone(struct net_set *s, const char *path)
+{
+	size_t l = strlen(path);
+
+	for (size_t i = 0; i < s->cap; i++)
+		if (s->v[i].path && strncmp(s->v[i].path, path, l) == 0 && s->v[i].path[l] == '/')
+			s->v[i].now = false;
+	struct net *e = net_touch(s, path, true);
+
+	if (e)
+		e->now = false;
+}
+
+static int net_line(void *ctx, const char *line, size_t len)
+{
+	struct net_set *s = ctx;
+	cJSON *j = cJSON_ParseWithLength(line, len);
+	const char *ev = j ? cJSON_GetStringValue(cJSON_GetObjectItem(j, "event")) : NULL;
+	const char *path = j ? cJSON_GetStringValue(cJSON_GetObjectItem(j, "path")) : NULL;
+	const char *old = j ? cJSON_GetStringValue(cJSON_GetObjectItem(j, "old_path")) : NULL;
+	const char *type = j ? cJSON_GetStringValue(cJSON_GetObjectItem(j, "type")) : NULL;
+	struct net *e;
+
+	if (!ev || !path) {
+		cJSON_Delete(j);
+		return 0;
+	}
+	if (strcmp(ev, "delete") == 0) {
+		net_gone(s, path);
+	} else if (strcmp(ev, "rename") == 0 && old) {
+		net_gone(s, old);
+		net_gone(s, path);	/* what was here is replaced */
+		if ((e = net_touch(s, path, true))) {
+			e->now = true;
+			e->moved_in = true;
+			e->content = true;
+			net_type(e, type);
+		}
+	} else if ((e = net_touch(s, path, strcmp(ev, "create") != 0))) {
+		if (strcmp(ev, "create") == 0 && e->now)
+			e->content = true;	/* replaced */
+		e->now = true;
+		if (strcmp(ev, "attrib") != 0)
+			e->content = true;
+		net_type(e, type);
+	}
+	cJSON_Delete(j);
+	return 0;
+}
+
+struct listing {
+	struct net_set *s;
+	const char *under;
+	size_t ulen;
+};
+
+/* What a directory renamed in holds now: new paths too. */
+static bool list_under(void *ctx, const char *rel, const struct vw_state_entry *st)
+{
+	struct listing *l = ctx;
+	struct net *e;
+
+	if (strncmp(rel, l->under, l->ulen) != 0 || rel[l->ulen] != '/' ||
+	    net_get(l->s, rel, false))
+		return true;
+	e = net_get(l->s, rel, true);
+	if (e) {
+		e->before = false;
+		e->now = true;
+		e->type = strdup(ftype_name(ftype_of_mode(st->mode)));
+	}
+	return true;
+}
+
+static int by_order(const void *a, const void *b)
+{
+	const struct net *x = *(struct net *const *)a, *y = *(struct net *const *)b;
+
+	return x->order < y->order ? -1 : x->order > y->order;
+}
+
+static void net_reply(struct client *cl, const struct vw_project *p, struct net_set *s)
+{
+	struct net **o;
+	size_t n = 0;
+
+	for (size_t i = 0; i < s->cap; i++) {	/* renamed-in directories: what they hold */
+		if (s->v[i].path && s->v[i].moved_in && s->v[i].now && s->v[i].type &&
+		    strcmp(s->v[i].type, "dir") == 0) {
+			struct listing l = { s, NULL, 0 };
+			char *under = strdup(s->v[i].path);
+
+			if (!under)
+				continue;
+			l.under = under;
+			l.ulen = strlen(under);
+			state_each(cl->c->state, p, list_under, &l);
+			free(under);
+		}
+	}
+	o = calloc(s->n ? s->n : 1, sizeof(*o));
+	for (size_t i = 0; o && i < s->cap; i++)
+		if (s->v[i].path)
+			o[n++] = &s->v[i];
+	if (o)
+		qsort(o, n, sizeof(*o), by_order);
+	for (size_t i = 0; o && i < n; i++) {
+		const struct net *e = o[i];
+		const char *ev = !e->before && e->now ? "create" :
+				 e->before && !e->now ? "delete" :
+				 e->before && e->now ? (e->content ? "modify" : "attrib") : NULL;
+		cJSON *j;
+
+		if (!ev || !matches(cl->match, cl->nmatch, e->path))
+			continue;
+		j = cJSON_CreateObject();
+		cJSON_AddStringToObject(j, "event", ev);
+		cJSON_AddStringToObject(j, "project", p->name);
+		cJSON_AddStringToObject(j, "path", e->path);
+		if (e->type && strcmp(ev, "delete") != 0)
+			cJSON_AddStringToObject(j, "type", e->type);
+		queue_json(cl, j);
+	}
+	free(o);
+	for (size_t i = 0; i < s->cap; i++) {
+		free(s->v[i].path);
+		free(s->v[i].type);
+	}
+	free(s->v);
+}
+
+/* --- requests ---------------------------------------------------------------------- */
+
+struct fresh {
+	struct client *cl;
+	const struct vw_project *p;
+};
+
+static bool fresh_one(void *ctx, const char *rel, const struct vw_state_entry *st)
+{
+	struct fresh *f = ctx;
+	cJSON *j;
+
+	if (!matches(f->cl->match, f->cl->nmatch, rel))
+		return true;
+	j = cJSON_CreateObject();
+	cJSON_AddStringToObject(j, "event", "create");
+	cJSON_AddStringToObject(j, "project", f->p->name);
+	cJSON_AddStringToObject(j, "path", rel);
+	cJSON_AddStringToObject(j, "type", ftype_name(ftype_of_mode(st->mode)));
+	cJSON_AddBoolToObject(j, "fresh", true);
+	queue_json(f->cl, j);
+	return true;
+}
+
+/* Every path there is now, each a "create" marked "fresh": the cursor could not say. */
+static void fresh_listing(struct client *cl, const struct vw_project *p)
+{
+	struct fresh f = { cl, p };
+
+	state_each(cl->c->state, p, fresh_one, &f);
+}
+
+static void cursor_line(struct client *cl, const struct vw_project *p, bool fresh)
+{
+	cJSON *j = cJSON_CreateObject();
+	char cur[VW_CURSOR_MAX];
+
+	changes_cursor(cl->c->changes, p, cur);
+	cJSON_AddStringToObject(j, "project", p->name);
+	cJSON_AddStringToObject(j, "cursor", cur);
+	if (fresh)
+		cJSON_AddBoolToObject(j, "fresh", true);
+	queue_json(cl, j);
+	snprintf(cl->last, sizeof(cl->last), "%s", cur);
+}
+
+static int backlog_line(void *ctx, const char *line, size_t len)
+{
+	struct client *cl = ctx;
+
+	if (line_matches(cl->match, cl->nmatch, line, len))
+		queue(cl, line, len, false);
+	return 0;
+}
+
+static void serve(struct client *cl, const cJSON *req)
+{
+	const char *cmd = cJSON_GetStringValue(cJSON_GetObjectItem(req, "cmd"));
+	const char *what = cJSON_GetStringValue(cJSON_GetObjectItem(req, "project"));
+	const cJSON *since = cJSON_GetObjectItem(req, "since");
+	const cJSON *match = cJSON_GetObjectItem(req, "match"), *m;
+	const struct vw_project *p;
+	bool sub;
+	int ret;
+
+	if (!cmd || (strcmp(cmd, "changes") != 0 && strcmp(cmd, "subscribe") != 0)) {
+		reply_error(cl, "unknown request: \"cmd\" is \"changes\" or \"subscribe\"");
+		return;
+	}
+	sub = cmd[0] == 's';
+	if (!what || !what[0]) {
+		reply_error(cl, "%s: \"project\" (a name or a root path) is missing", cmd);
+		return;
+	}
+	if (since && !cJSON_IsString(since)) {
+		reply_error(cl, "%s: \"since\" must be a cursor string", cmd);
+		return;
+	}
+	if (match && (!cJSON_IsArray(match) || cJSON_GetArraySize(match) > MATCH_MAX)) {
+		reply_error(cl, "%s: \"match\" must be an array of at most %d globs", cmd,
+			    MATCH_MAX);
+		return;
+	}
+	cl->match = calloc(MATCH_MAX, sizeof(*cl->match));
+	if (!cl->match) {
+		reply_error(cl, "out of memory");
+		return;
+	}
+	cJSON_ArrayForEach(m, match) {
+		if (!cJSON_IsString(m) || !m->valuestring[0]) {
+			reply_error(cl, "%s: \"match\" must hold glob strings", cmd);
+			return;
+		}
+		if (!(cl->match[cl->nmatch] = strdup(m->valuestring))) {
+			reply_error(cl, "out of memory");
+			return;
+		}
+		cl->nmatch++;
+	}
+	p = find(cl, what);
+	if (!p) {	/* the same words whether it exists or not */
+		reply_error(cl, "no project '%s' that you may read", what);
+		return;
+	}
+	if (!sub) {
+		struct net_set s = {};
+
+		ret = since ? changes_since(cl->c->changes, p, since->valuestring, net_line, &s) : 0;
+		if (ret == -ESTALE) {
+			net_reply(cl, p, &s);	/* frees what was read */
+			fresh_listing(cl, p);
+		} else {
+			net_reply(cl, p, &s);
+		}
+		cursor_line(cl, p, ret == -ESTALE);
+		cl->closing = true;
+		return;
+	}
+	ret = since ? changes_since(cl->c->changes, p, since->valuestring, backlog_line, cl) : 0;
+	if (ret == -ESTALE)
+		fresh_listing(cl, p);
+	{
+		cJSON *j = cJSON_CreateObject();
+		char cur[VW_CURSOR_MAX];
+
+		changes_cursor(cl->c->changes, p, cur);
+		cJSON_AddStringToObject(j, "event", "subscribed");
+		cJSON_AddStringToObject(j, "project", p->name);
+		cJSON_AddStringToObject(j, "cursor", cur);
+		if (ret == -ESTALE)
+			cJSON_AddBoolToObject(j, "fresh", true);
+		queue_json(cl, j);
+		snprintf(cl->last, sizeof(cl->last), "%s", cur);
+	}
+	cl->sub = p;
+}
+
+static int on_client(void *ctx, uint32_t events)
+{
+	struct client *cl = ctx;
+
+	if (events & EPOLLOUT)
+		flush(cl);
+	if (cl->fd < 0 || !(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+		return 0;
+	for (;;) {
+		char junk[512];
+		ssize_t n = cl->asked ? recv(cl->fd, junk, sizeof(junk), MSG_DONTWAIT) :
+					recv(cl->fd, cl->in + cl->inlen, REQUEST_MAX - cl->inlen,
+					     MSG_DONTWAIT);
+		char *nl;
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return 0;
+		if (n <= 0) {	/* the client went away (or hung up its side) */
+			client_close(cl);
+			return 0;
+		}
+		if (cl->asked)
+			continue;
+		cl->inlen += (size_t)n;
+		cl->in[cl->inlen] = 0;
+		nl = memchr(cl->in, '\n', cl->inlen);
+		if (!nl && cl->inlen == REQUEST_MAX) {
+			cl->asked = true;
+			reply_error(cl, "request too long (at most %d bytes)", REQUEST_MAX);
+		} else if (nl) {
+			cJSON *req = cJSON_ParseWithLength(cl->in, (size_t)(nl - cl->in));
+
+			cl->asked = true;
+			if (!cJSON_IsObject(req))
+				reply_error(cl, "malformed request: one JSON object per line");
+			else
+				serve(cl, req);
+			cJSON_Delete(req);
+		}
+		if (cl->asked) {
+			flush(cl);
+			if (cl->fd < 0)
+				return 0;
+		}
+	}
+}
+
+static int on_accept(void *ctx, uint32_t events)
+{
+	struct vw_clients *c = ctx;
+	socklen_t len = sizeof(struct ucred);
+	struct client *cl = NULL;
+	int fd = accept4(c->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+	(void)events;
+	if (fd < 0)
+		return errno == EAGAIN || errno == ECONNABORTED ? 0 : -errno;
+	for (int i = 0; i < VW_CLIENTS_MAX && !cl; i++)
+		if (c->cl[i].fd < 0)
+			cl = &c->cl[i];
+	if (!cl || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &(struct ucred){}, &len) < 0) {
+		close(fd);	/* full: the client sees the connection close */
+		return 0;
+	}
+	*cl = (struct client){ .fd = fd, .c = c };
+	len = sizeof(cl->cred);
+	getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cl->cred, &len);
+	if (loop_add(c->loop, fd, on_client, cl) < 0) {
+		close(fd);
+		cl->fd = -1;
+	}
+	return 0;
+}
+
+struct vw_clients *clients_new(const char *path, struct vw_loop *loop, struct vw_projects *t,
+			       struct vw_changes *changes, struct vw_state *state, char *err,
+			       size_t errlen)
+{
+	struct vw_clients *c = calloc(1, sizeof(*c));
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+	if (!c || strlen(path) >= sizeof(sa.sun_path)) {
+		snprintf(err, errlen, "%s: %s", path, c ? "path too long" : "out of memory");
+		free(c);
+		return NULL;
+	}
+	snprintf(c->path, sizeof(c->path), "%s", path);
+	memcpy(sa.sun_path, path, strlen(path));
+	c->loop = loop;
+	c->t = t;
+	c->changes = changes;
+	c->state = state;
+	for (int i = 0; i < VW_CLIENTS_MAX; i++)
+		c->cl[i].fd = -1;
+	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	unlink(path);	/* we hold the instance lock: a socket file here is a dead daemon's */
+	if (c->fd < 0 || bind(c->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    chmod(path, 0666) < 0 || listen(c->fd, 64) < 0 ||
+	    loop_add(loop, c->fd, on_accept, c) < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		clients_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+void clients_free(struct vw_clients *c)
+{
+	if (!c)
+		return;
+	for (int i = 0; i < VW_CLIENTS_MAX; i++)
+		client_close(&c->cl[i]);
+	if (c->fd >= 0) {
+		loop_del(c->loop, c->fd);
+		close(c->fd);
+		unlink(c->path);
+	}
+	free(c);
+}
+
+void clients_settled(struct vw_clients *c, const struct vw_project *p, const char *path,
+		     const char *old_path, const char *line, size_t len, const char *cursor)
+{
+	for (int i = 0; c && i < VW_CLIENTS_MAX; i++) {
+		struct client *cl = &c->cl[i];
+
+		if (cl->fd < 0 || cl->sub != p || cl->overflowed ||
+		    !(matches(cl->match, cl->nmatch, path) ||
+		      (old_path && matches(cl->match, cl->nmatch, old_path))))
+			continue;
+		if (!queue(cl, line, len, true)) {
+			cJSON *j = cJSON_CreateObject();
+
+			/* it did not keep up: where to resume, then goodbye */
+			cJSON_AddStringToObject(j, "event", "overflow");
+			cJSON_AddStringToObject(j, "reason", "subscriber_queue");
+			cJSON_AddStringToObject(j, "project", p->name);
+			cJSON_AddStringToObject(j, "cursor", cl->last);
+			queue_json(cl, j);
+			cl->overflowed = true;
+			cl->closing = true;
+			log_info("clients: a subscriber of %s (uid %d) fell behind; told to resume "
+				 "from %s", p->name, (int)cl->cred.uid, cl->last);
+		} else {
+			snprintf(cl->last, sizeof(cl->last), "%s", cursor);
+		}
+		flush(cl);
+	}
+}
+
+size_t clients_subscribers(const struct vw_clients *c)
+{
+	size_t n = 0;
+
+	for (int i = 0; c && i < VW_CLIENTS_MAX; i++)
+		n += c->cl[i].fd >= 0 && c->cl[i].sub;
+	return n;
+}

@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * clients.h: the client socket (<run_dir>/client.sock, mode 0666) for
+ * ordinary users. A client sends one JSON request line and reads JSON lines:
+ *   {"cmd":"changes","project":P,"since":C,"match":[G...]}  the net change
+ *       since cursor C (or a full listing marked "fresh"), then {"cursor":...}
+ *   {"cmd":"subscribe","project":P,"since":C,"match":[G...]}  the lines since
+ *       C, {"event":"subscribed",...}, then every new settled line
+ * A project is readable by root, the owner of its root directory and its
+ * config's "readers"; to anyone else it does not exist. A subscriber that
+ * does not read gets, once its queue is full, an "overflow" line with the
+ * last cursor it was sent, and is disconnected: it resumes from that cursor.
+ */
+#ifndef VW_CLIENTS_H
+#define VW_CLIENTS_H
+
+#include <stddef.h>
+
+#include "changes.h"
+#include "loop.h"
+#include "project.h"
+#include "state.h"
+
+#define VW_CLIENTS_MAX 256
+#define VW_SUB_QUEUE_BYTES (1 << 20)	/* a subscriber's unread lines */
+
+struct vw_clients;
+
+struct vw_clients *clients_new(const char *path, struct vw_loop *loop, struct vw_projects *t,
+			       struct vw_changes *changes, struct vw_state *state, char *err,
+			       size_t errlen);
+void clients_free(struct vw_clients *c);	/* closes clients, removes the socket file */
+
+/* A settled line of @p (JSON, no newline) about @path and @old_path: to its subscribers. */
+void clients_settled(struct vw_clients *c, const struct vw_project *p, const char *path,
+		     const char *old_path, const char *line, size_t len, const char *cursor);
+
+size_t clients_subscribers(const struct vw_clients *c);
+
+#endif
