@@ -37,6 +37,7 @@ struct client {
 	char *out;		/* queued output: out[opos..olen) */
 	size_t olen, opos, ocap;
 	bool closing;		/* close once the queue is written */
+	bool draining;		/* written and shut: reading theirs to its end */
 	bool overflowed;
 	const struct vw_project *sub;	/* subscribed to */
 	char **match;
@@ -90,9 +91,15 @@ static void flush(struct client *cl)
 	}
 	if (cl->opos == cl->olen) {
 		cl->opos = cl->olen = 0;
-		if (cl->closing) {
-			client_close(cl);
-			return;
+		if (cl->closing && !cl->draining) {
+			/*
+			 * Said all: end our side, and read theirs to its end before
+			 * closing (unread input would turn the close into a reset
+			 * that can destroy the reply before it is read).
+			 */
+			shutdown(cl->fd, SHUT_WR);
+			cl->draining = true;
+			cl->sub = NULL;
 		}
 	}
 	loop_want_write(cl->c->loop, cl->fd, cl->opos < cl->olen);
@@ -678,6 +685,18 @@ struct vw_clients *clients_new(const char *path, struct vw_loop *loop, struct vw
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		clients_free(c);
 		return NULL;
+	}
+	{
+		char dir[sizeof(c->path)], *slash;
+		struct stat st;
+
+		snprintf(dir, sizeof(dir), "%s", path);
+		slash = strrchr(dir, '/');
+		if (slash && slash != dir)
+			*slash = 0;
+		if (stat(dir, &st) == 0 && (st.st_mode & 0001) == 0)
+			log_info("clients: %s is closed to other users (mode %04o): only its owner "
+				 "and group can use %s", dir, st.st_mode & 07777, path);
 	}
 	return c;
 }
