@@ -5,7 +5,7 @@
 set -eu
 
 PKGS="make gcc clang llvm pkg-config libbpf-dev bpftool libelf-dev zlib1g-dev
-libcjson-dev libcmocka-dev python3 procps util-linux coreutils
+libcjson-dev libcmocka-dev python3 python3-prometheus-client procps util-linux coreutils
 qemu-system-x86 busybox-static cpio gzip valgrind
 vim-tiny rsync git tar"
 

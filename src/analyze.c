@@ -70,7 +70,15 @@ struct vw_runner {
 	struct recent recent[RECENT_CHILDREN];
 	size_t nrecent;
 	struct pending_batch *batches;
+	uint64_t reported[VW_AN_STATUSES];	/* results told, by status */
 };
+
+const char *const vw_an_status_names[VW_AN_STATUSES] = { "ok", "failed", "dead", "dropped" };
+
+uint64_t runner_reported(const struct vw_runner *r, int status)
+{
+	return r && status >= 0 && status < VW_AN_STATUSES ? r->reported[status] : 0;
+}
 
 void analyzers_free(struct vw_analyzer *a, size_t n)
 {
@@ -215,6 +223,9 @@ static void report(struct vw_runner *r, const struct job *j, const char *status,
 		.duration_ms = j->started_ns ? (now_ns(CLOCK_MONOTONIC) - j->started_ns) / 1000000 : 0,
 	};
 
+	for (int i = 0; i < VW_AN_STATUSES; i++)
+		if (strcmp(status, vw_an_status_names[i]) == 0)
+			r->reported[i]++;
 	json_out_analyzer(r->out, &res);
 	fflush(r->out);
 	if (strcmp(status, "dead") == 0 && r->dead_path) {

@@ -73,4 +73,9 @@ int runner_retry_dead(struct vw_runner *r, struct vw_projects *t, const char *pr
 size_t runner_running(const struct vw_runner *r);
 size_t runner_queued(const struct vw_runner *r);
 
+/* Results told so far by status: vw_an_status_names[status]. */
+enum { VW_AN_OK, VW_AN_FAILED, VW_AN_DEAD, VW_AN_DROPPED, VW_AN_STATUSES };
+extern const char *const vw_an_status_names[VW_AN_STATUSES];
+uint64_t runner_reported(const struct vw_runner *r, int status);
+
 #endif

@@ -308,6 +308,11 @@ static bool get_global(struct cfg_ctx *c, struct vw_config *cfg, const cJSON *v)
 			return false;
 		return cfg->state_dir[0] == '/' || fail(c, k, "must be an absolute path");
 	}
+	if (strcmp(k, "metrics_file") == 0) {
+		if (!get_str(c, v, k, &cfg->metrics_file))
+			return false;
+		return cfg->metrics_file[0] == '/' || fail(c, k, "must be an absolute path");
+	}
 	if (strcmp(k, "socket_group") == 0)
 		return get_str(c, v, k, &cfg->socket_group);
 	if (strcmp(k, "verbose") == 0) {
@@ -345,7 +350,8 @@ static bool get_global(struct cfg_ctx *c, struct vw_config *cfg, const cJSON *v)
 		return true;
 	}
 	return fail(c, k, "unknown key (known: settle_ms, max_delay_ms, batch_max, journal_mb, "
-			  "backend, skip_identical, run_dir, state_dir, socket_group, verbose, projects)");
+			  "backend, skip_identical, run_dir, state_dir, metrics_file, socket_group, "
+			  "verbose, projects)");
 }
 
 static char *read_file(const char *path, char *err, size_t errlen)
@@ -435,5 +441,6 @@ void config_free(struct vw_config *c)
 	free(c->run_dir);
 	free(c->socket_group);
 	free(c->state_dir);
+	free(c->metrics_file);
 	free(c);
 }

@@ -35,6 +35,7 @@ struct vw_config {
 	char *run_dir;		/* NULL: VW_RUN_DIR_DEFAULT */
 	char *socket_group;	/* NULL: the control socket is root's only */
 	char *state_dir;	/* NULL: VW_STATE_DIR_DEFAULT */
+	char *metrics_file;	/* Prometheus text, rewritten every 10 s; NULL: none */
 	int verbose;
 	struct vw_config_project *projects;
 	size_t nprojects;

@@ -35,6 +35,7 @@
 #include "ignore.h"
 #include "index.h"
 #include "json_out.h"
+#include "metrics.h"
 #include "log.h"
 #include "loop.h"
 #include "project.h"
@@ -88,6 +89,8 @@ struct daemon {
 	uint64_t recheck_ns;	/* read the ring again then (records sent without a wake-up) */
 	bool activity;		/* events came since the last tick: look for losses soon */
 	bool trim_owed;		/* a large batch was settled: return its memory once flushed */
+	uint64_t metrics_due;	/* the metrics file is written again then */
+	bool metrics_said;	/* a failure to write it was logged */
 	FILE *out;
 	uint64_t lost_seen;	/* ring-buffer-full count already reported */
 	uint64_t bad_seen;
@@ -279,7 +282,7 @@ static int scan_one(void *ctx, const char *rel, const struct stat *st)
 	c.type = ftype_name(ftype_of_mode(st->st_mode));
 	c.type_late = false;
 	c.source = "scan";
-	((struct vw_project *)c.project)->changes++;
+	project_count((struct vw_project *)c.project, c.event);
 	if (s->d->state)
 		state_put_said(s->d->state, c.project, rel, st);
 	if (!s->d->out_broken && json_out_change(s->d->out, &c) < 0)
@@ -314,7 +317,7 @@ static void on_out(void *ctx, const struct vw_out *o)
 		return;
 	}
 	if (!d->deb) {
-		((struct vw_project *)o->project)->changes++;
+		project_count((struct vw_project *)o->project, o->event);
 		/* before the line: what it covers is what is there now */
 		state_told(d, o->project, o->event, o->path, o->old_path, NULL, o->type, true);
 		if (!d->out_broken && json_out_change(d->out, o) < 0)
@@ -362,7 +365,7 @@ static void on_settled(void *ctx, const struct vw_settled *cs)
 
 	if (d->runner && tagged.ev)	/* its own write */
 		tagged.by = runner_child_name(d->runner, tagged.ev->tgid, tagged.ev->pgid);
-	((struct vw_project *)tagged.project)->changes++;
+	project_count((struct vw_project *)tagged.project, tagged.event);
 	state_told(d, tagged.project, tagged.event, tagged.path, tagged.old_path, tagged.st,
 		   tagged.type, false);
 	emit_settled(d, &tagged);
@@ -579,7 +582,7 @@ static void on_rescan(void *ctx, const struct vw_rescan_change *c)
 			log_warnx("debounce: out of memory; change to %s dropped", o.path);
 		return;
 	}
-	p->changes++;
+	project_count(p, o.event);
 	if (!d->out_broken && json_out_change(d->out, &o) < 0)
 		d->out_broken = true;
 }
@@ -842,6 +845,29 @@ static int on_fanotify(void *ctx, uint32_t events)
 	return flush_out(d);
 }
 
+static int ctl_status(void *ctx, const cJSON *req, cJSON *reply, char *err, size_t errlen);
+
+/* The metrics file, when one is asked for: every VW_METRICS_EVERY_MS (@now: at once). */
+static void write_metrics(struct daemon *d, bool now)
+{
+	uint64_t t = now_ns(CLOCK_MONOTONIC);
+	cJSON *st;
+	char err[256];
+	int ret;
+
+	if (!d->opts || !d->opts->metrics_file || (!now && t < d->metrics_due))
+		return;
+	d->metrics_due = t + VW_METRICS_EVERY_MS * MS;
+	st = cJSON_CreateObject();
+	ret = st ? ctl_status(d, NULL, st, err, sizeof(err)) : -ENOMEM;
+	if (!ret)
+		ret = metrics_write(d->opts->metrics_file, st);
+	cJSON_Delete(st);
+	if (ret && !d->metrics_said)
+		log_warnx("metrics: %s: %s", d->opts->metrics_file, strerror(-ret));
+	d->metrics_said = ret != 0;
+}
+
 static int on_timer(void *ctx, uint32_t events)
 {
 	struct daemon *d = ctx;
@@ -857,6 +883,8 @@ static int on_timer(void *ctx, uint32_t events)
 	check_losses(d);
 	owed_rescans(d);
 	state_tick(d->state, now_ns(CLOCK_MONOTONIC));
+	changes_sync(d->changes);
+	write_metrics(d, false);
 	return flush_out(d);
 }
 
@@ -1046,6 +1074,8 @@ static void merge_config(struct run_opts *o, const struct vw_config *cfg)
 		o->run_dir = cfg->run_dir;
 	if (cfg->socket_group)
 		o->socket_group = cfg->socket_group;
+	if (cfg->metrics_file)
+		o->metrics_file = cfg->metrics_file;
 	if (cfg->state_dir && !(o->set & SET_STATE_DIR))
 		o->state_dir = cfg->state_dir;
 	if (cfg->verbose > o->verbose) {
@@ -1326,7 +1356,7 @@ static cJSON *projects_json(const struct daemon *d)
 
 	for (size_t i = 0; arr && i < d->projects.n; i++) {
 		const struct vw_project *p = &d->projects.v[i];
-		cJSON *o;
+		cJSON *o, *ev;
 
 		if (p->gone || !(o = cJSON_CreateObject()))
 			continue;
@@ -1334,6 +1364,9 @@ static cJSON *projects_json(const struct daemon *d)
 		cJSON_AddStringToObject(o, "name", p->name);
 		cJSON_AddStringToObject(o, "root", p->root);
 		cJSON_AddNumberToObject(o, "changes", (double)p->changes);
+		if ((ev = cJSON_AddObjectToObject(o, "events")))
+			for (int k = 0; k < VW_KINDS; k++)
+				cJSON_AddNumberToObject(ev, vw_kind_names[k], (double)p->events[k]);
 		cJSON_AddBoolToObject(o, "rescanning",
 				      d->state && state_rescanning(d->state, p));
 		cJSON_AddNumberToObject(o, "rescans", (double)p->rescans);
@@ -1399,7 +1432,13 @@ static int ctl_status(void *ctx, const cJSON *req, cJSON *reply, char *err, size
 	if (d->runner) {
 		cJSON_AddNumberToObject(reply, "analyzer_jobs_running", runner_running(d->runner));
 		cJSON_AddNumberToObject(reply, "analyzer_jobs_queued", runner_queued(d->runner));
+		if ((k = cJSON_AddObjectToObject(reply, "analyzer_jobs")))
+			for (int i = 0; i < VW_AN_STATUSES; i++)
+				cJSON_AddNumberToObject(k, vw_an_status_names[i],
+							(double)runner_reported(d->runner, i));
 	}
+	if (d->clients)
+		cJSON_AddNumberToObject(reply, "subscribers", (double)clients_subscribers(d->clients));
 	cJSON_AddNumberToObject(reply, "rss_kib", proc_status_kib("VmRSS"));
 	cJSON_AddNumberToObject(reply, "rss_anon_kib", proc_status_kib("RssAnon"));
 	if (d->loader && loader_stats(d->loader, st) == 0 &&
@@ -1654,6 +1693,7 @@ int daemon_run(const struct run_opts *opts)
 	/* loading parsed the kernel's BTF (megabytes, freed): give the heap back */
 	malloc_trim(0);
 	json_out_ready(d.out, backend_name(d.backend), &d.projects, getpid());
+	write_metrics(&d, true);
 	for (size_t i = 0; i < d.projects.n; i++)	/* catch-up of what changed while down */
 		if (d.projects.v[i].rescan_reason)
 			announce_rescan(&d, &d.projects.v[i], d.projects.v[i].rescan_reason);

@@ -27,6 +27,7 @@ struct run_opts {
 	const char *run_dir;	/* lock file and control socket */
 	const char *socket_group;	/* group also allowed on the control socket, or NULL */
 	const char *state_dir;		/* snapshots for rescans; NULL: none kept */
+	const char *metrics_file;	/* Prometheus text, every 10 s; NULL: none */
 	const char **watch;
 	size_t nwatch;
 	enum vw_backend backend;

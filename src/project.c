@@ -253,3 +253,17 @@ int project_devs(const struct vw_project *p, const char *mountinfo, dev_fn fn, v
 	fn(ctx, p->dev);
 	return project_mounts(p, mountinfo, dev_of_mount, &c);
 }
+
+const char *const vw_kind_names[VW_KINDS] = { "create", "modify", "truncate", "attrib", "delete",
+					      "rename", "other" };
+
+void project_count(struct vw_project *p, const char *event)
+{
+	int k = VW_KIND_OTHER;
+
+	for (int i = 0; i < VW_KIND_OTHER; i++)
+		if (strcmp(event, vw_kind_names[i]) == 0)
+			k = i;
+	p->changes++;
+	p->events[k]++;
+}

@@ -13,6 +13,11 @@
 struct vw_ignore;
 struct vw_analyzer;
 
+/* The kinds of change lines, counted per project (status, metrics). */
+enum { VW_KIND_CREATE, VW_KIND_MODIFY, VW_KIND_TRUNCATE, VW_KIND_ATTRIB, VW_KIND_DELETE,
+       VW_KIND_RENAME, VW_KIND_OTHER, VW_KINDS };
+extern const char *const vw_kind_names[VW_KINDS];
+
 struct vw_project {
 	uint32_t id;		/* value in the kernel roots map, >= 1 */
 	char *name;
@@ -24,6 +29,7 @@ struct vw_project {
 	bool from_config;	/* came from the config file (a SIGHUP reload may drop it) */
 	bool root_lost;		/* root_gone said: nothing is reported until root_back */
 	uint64_t changes;	/* changes delivered, for status */
+	uint64_t events[VW_KINDS];	/* ...by kind (vw_kind_names) */
 	/* rescans (the daemon's): why one runs, what it has read, what is owed after it */
 	const char *rescan_reason;	/* non-NULL while one runs that was announced */
 	uint64_t rescan_entries, rescan_changes, rescan_started_ns, rescan_logged_ns;
@@ -42,6 +48,9 @@ struct vw_project {
  * it is allocated once for VW_PROJECTS_MAX, and removal only marks "gone".
  */
 #define VW_PROJECTS_MAX 1024
+
+/* One more line of @event about @p. */
+void project_count(struct vw_project *p, const char *event);
 
 struct vw_projects {
 	struct vw_project *v;

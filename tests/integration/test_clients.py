@@ -265,3 +265,56 @@ class Clients(DaemonCase):
 
 class FanotifyClients(Clients):
     backend = "fanotify"
+
+
+def prometheus_parser():
+    try:
+        from prometheus_client.parser import text_string_to_metric_families
+    except ImportError:     # a python3 of its own (pyenv): Debian's package is still there
+        import sys
+        sys.path.append("/usr/lib/python3/dist-packages")
+        from prometheus_client.parser import text_string_to_metric_families
+    return text_string_to_metric_families
+
+
+class Metrics(DaemonCase):
+    backend = "tracepoint"
+
+    def test_metrics_file_parses_and_its_counters_match_status(self):
+        from test_control import status
+        parse = prometheus_parser()
+        out = tempfile.mkdtemp(prefix="vw-metrics-")
+        self.addCleanup(shutil.rmtree, out, True)
+        prom = os.path.join(out, "vfswatch.prom")
+        cfg = os.path.join(out, "c.json")
+        write(cfg, json.dumps({"metrics_file": prom, "projects": [
+            {"root": self.root, "name": 'we"ird\\name'}]}).encode())
+        self.start(roots=[], raw=False, extra=["--config", cfg])
+        self.assertTrue(os.path.exists(prom), "no metrics file at start")
+        first = os.stat(prom).st_mtime_ns
+        write(os.path.join(self.root, "a"), b"1")
+        write(os.path.join(self.root, "b"), b"1")
+        self.expect("create", "b")
+        write(os.path.join(self.root, "a"), b"2", "ab")
+        os.unlink(os.path.join(self.root, "b"))
+        self.expect("delete", "b")
+        deadline = time.monotonic() + 15
+        while os.stat(prom).st_mtime_ns == first and time.monotonic() < deadline:
+            time.sleep(0.2)
+        self.assertNotEqual(os.stat(prom).st_mtime_ns, first, "not rewritten within 15 s")
+        with open(prom) as f:
+            text = f.read()
+        st = status()
+        fams = {f.name: f for f in parse(text)}     # raises on anything malformed
+        changes = {s.labels["event"]: s.value for s in fams["vfswatch_changes"].samples
+                   if s.labels["project"] == 'we"ird\\name'}
+        proj = [p for p in st["projects"] if p["name"] == 'we"ird\\name'][0]
+        self.assertEqual(changes, {k: float(v) for k, v in proj["events"].items()})
+        self.assertEqual((changes["create"], changes["modify"], changes["delete"]), (2, 1, 1))
+        self.assertEqual(fams["vfswatch_changes"].type, "counter")
+        self.assertEqual(fams["vfswatch_lost_records"].samples[0].value, st["lost"])
+        jobs = {s.labels["status"]: s.value for s in fams["vfswatch_analyzer_jobs"].samples}
+        self.assertEqual(jobs, {k: float(v) for k, v in st["analyzer_jobs"].items()})
+        kernel = {s.labels["counter"]: s.value for s in fams["vfswatch_kernel"].samples}
+        self.assertEqual(set(kernel), set(st["kernel"]))
+        self.assertEqual(fams["vfswatch_subscribers"].samples[0].value, st["subscribers"])
