@@ -42,6 +42,7 @@ struct client {
 	const struct vw_project *sub;	/* subscribed to */
 	char **match;
 	size_t nmatch;
+	unsigned kinds;		/* the kinds of change it wants (bits of VW_KIND_*); 0: all */
 	char last[VW_CURSOR_MAX];	/* the last cursor queued */
 };
 
@@ -52,6 +53,7 @@ struct vw_clients {
 	struct vw_projects *t;
 	struct vw_changes *changes;
 	struct vw_state *state;
+	struct vw_clients_ops ops;
 	struct client cl[VW_CLIENTS_MAX];
 };
 
@@ -227,17 +229,36 @@ static bool matches(char *const *match, size_t n, const char *path)
 	return false;
 }
 
-/* A settled line's path and old_path (a line that does not parse matches nothing). */
-static bool line_matches(char *const *match, size_t n, const char *line, size_t len)
+static unsigned kind_bit(const char *event)
+{
+	for (int k = 0; event && k < VW_KINDS; k++)
+		if (strcmp(event, vw_kind_names[k]) == 0)
+			return 1u << k;
+	return 1u << VW_KIND_OTHER;
+}
+
+/* Does the client want a line of @event about @path (or @old_path)? */
+static bool wanted(const struct client *cl, const char *event, const char *path,
+		   const char *old_path)
+{
+	if (cl->kinds && !(cl->kinds & kind_bit(event)))
+		return false;
+	return matches(cl->match, cl->nmatch, path) ||
+	       (old_path && cl->nmatch && matches(cl->match, cl->nmatch, old_path));
+}
+
+/* A settled line's event, path and old_path (a line that does not parse matches nothing). */
+static bool line_wanted(const struct client *cl, const char *line, size_t len)
 {
 	cJSON *j;
 	bool m;
 
-	if (!n)
+	if (!cl->nmatch && !cl->kinds)
 		return true;
 	j = cJSON_ParseWithLength(line, len);
-	m = j && (matches(match, n, cJSON_GetStringValue(cJSON_GetObjectItem(j, "path"))) ||
-		  matches(match, n, cJSON_GetStringValue(cJSON_GetObjectItem(j, "old_path"))));
+	m = j && wanted(cl, cJSON_GetStringValue(cJSON_GetObjectItem(j, "event")),
+			cJSON_GetStringValue(cJSON_GetObjectItem(j, "path")),
+			cJSON_GetStringValue(cJSON_GetObjectItem(j, "old_path")));
 	cJSON_Delete(j);
 	return m;
 }
@@ -426,7 +447,7 @@ static void net_reply(struct client *cl, const struct vw_project *p, struct net_
 				 e->before && e->now ? (e->content ? "modify" : "attrib") : NULL;
 		cJSON *j;
 
-		if (!ev || !matches(cl->match, cl->nmatch, e->path))
+		if (!ev || !wanted(cl, ev, e->path, NULL))
 			continue;
 		j = cJSON_CreateObject();
 		cJSON_AddStringToObject(j, "event", ev);
@@ -456,7 +477,7 @@ static bool fresh_one(void *ctx, const char *rel, const struct vw_state_entry *s
 	struct fresh *f = ctx;
 	cJSON *j;
 
-	if (!matches(f->cl->match, f->cl->nmatch, rel))
+	if (!wanted(f->cl, "create", rel, NULL))
 		return true;
 	j = cJSON_CreateObject();
 	cJSON_AddStringToObject(j, "event", "create");
@@ -494,7 +515,7 @@ static int backlog_line(void *ctx, const char *line, size_t len)
 {
 	struct client *cl = ctx;
 
-	if (line_matches(cl->match, cl->nmatch, line, len))
+	if (line_wanted(cl, line, len))
 		queue(cl, line, len, false);
 	return 0;
 }
@@ -505,12 +526,30 @@ static void serve(struct client *cl, const cJSON *req)
 	const char *what = cJSON_GetStringValue(cJSON_GetObjectItem(req, "project"));
 	const cJSON *since = cJSON_GetObjectItem(req, "since");
 	const cJSON *match = cJSON_GetObjectItem(req, "match"), *m;
+	const cJSON *kinds = cJSON_GetObjectItem(req, "events");
 	const struct vw_project *p;
 	bool sub;
 	int ret;
 
+	if (cmd && (strcmp(cmd, "add") == 0 || strcmp(cmd, "remove") == 0)) {
+		clients_verb_fn fn = cmd[0] == 'a' ? cl->c->ops.add : cl->c->ops.remove;
+		cJSON *reply = cJSON_CreateObject();
+		char err[512] = "";
+
+		if (!reply || !fn || fn(cl->c->ops.ctx, cl->cred.uid, req, reply, err,
+					sizeof(err)) < 0) {
+			cJSON_Delete(reply);
+			reply_error(cl, "%s", err[0] ? err : "out of memory");
+			return;
+		}
+		cJSON_AddTrueToObject(reply, "ok");
+		queue_json(cl, reply);
+		cl->closing = true;
+		return;
+	}
 	if (!cmd || (strcmp(cmd, "changes") != 0 && strcmp(cmd, "subscribe") != 0)) {
-		reply_error(cl, "unknown request: \"cmd\" is \"changes\" or \"subscribe\"");
+		reply_error(cl, "unknown request: \"cmd\" is \"changes\", \"subscribe\", "
+				"\"add\" or \"remove\"");
 		return;
 	}
 	sub = cmd[0] == 's';
@@ -542,6 +581,20 @@ static void serve(struct client *cl, const cJSON *req)
 			return;
 		}
 		cl->nmatch++;
+	}
+	if (kinds && !cJSON_IsArray(kinds)) {
+		reply_error(cl, "%s: \"events\" must be an array of kinds of change", cmd);
+		return;
+	}
+	cJSON_ArrayForEach(m, kinds) {
+		unsigned bit = kind_bit(cJSON_GetStringValue(m));
+
+		if (!cJSON_IsString(m) || bit == 1u << VW_KIND_OTHER) {
+			reply_error(cl, "%s: \"events\": not a kind of change (create, modify, "
+					"truncate, attrib, delete, rename)", cmd);
+			return;
+		}
+		cl->kinds |= bit;
 	}
 	p = find(cl, what);
 	if (!p) {	/* the same words whether it exists or not */
@@ -658,8 +711,8 @@ static int on_accept(void *ctx, uint32_t events)
 }
 
 struct vw_clients *clients_new(const char *path, struct vw_loop *loop, struct vw_projects *t,
-			       struct vw_changes *changes, struct vw_state *state, char *err,
-			       size_t errlen)
+			       struct vw_changes *changes, struct vw_state *state,
+			       const struct vw_clients_ops *ops, char *err, size_t errlen)
 {
 	struct vw_clients *c = calloc(1, sizeof(*c));
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -675,6 +728,8 @@ struct vw_clients *clients_new(const char *path, struct vw_loop *loop, struct vw
 	c->t = t;
 	c->changes = changes;
 	c->state = state;
+	if (ops)
+		c->ops = *ops;
 	for (int i = 0; i < VW_CLIENTS_MAX; i++)
 		c->cl[i].fd = -1;
 	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -715,15 +770,15 @@ void clients_free(struct vw_clients *c)
 	free(c);
 }
 
-void clients_settled(struct vw_clients *c, const struct vw_project *p, const char *path,
-		     const char *old_path, const char *line, size_t len, const char *cursor)
+void clients_settled(struct vw_clients *c, const struct vw_project *p, const char *event,
+		     const char *path, const char *old_path, const char *line, size_t len,
+		     const char *cursor)
 {
 	for (int i = 0; c && i < VW_CLIENTS_MAX; i++) {
 		struct client *cl = &c->cl[i];
 
 		if (cl->fd < 0 || cl->sub != p || cl->overflowed ||
-		    !(matches(cl->match, cl->nmatch, path) ||
-		      (old_path && matches(cl->match, cl->nmatch, old_path))))
+		    !wanted(cl, event, path, old_path))
 			continue;
 		if (!queue(cl, line, len, true)) {
 			cJSON *j = cJSON_CreateObject();

@@ -15,6 +15,7 @@
 #define VW_CLIENTS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "changes.h"
 #include "loop.h"
@@ -25,15 +26,29 @@
 #define VW_SUB_QUEUE_BYTES (1 << 20)	/* a subscriber's unread lines */
 
 struct vw_clients;
+struct cJSON;
+
+/*
+ * What a user may ask of the daemon itself: add a project of a directory they
+ * own, remove one they added. Fill @reply, or return -errno with a message.
+ */
+typedef int (*clients_verb_fn)(void *ctx, uint32_t uid, const struct cJSON *req,
+			       struct cJSON *reply, char *err, size_t errlen);
+
+struct vw_clients_ops {
+	clients_verb_fn add, remove;
+	void *ctx;
+};
 
 struct vw_clients *clients_new(const char *path, struct vw_loop *loop, struct vw_projects *t,
-			       struct vw_changes *changes, struct vw_state *state, char *err,
-			       size_t errlen);
+			       struct vw_changes *changes, struct vw_state *state,
+			       const struct vw_clients_ops *ops, char *err, size_t errlen);
 void clients_free(struct vw_clients *c);	/* closes clients, removes the socket file */
 
 /* A settled line of @p (JSON, no newline) about @path and @old_path: to its subscribers. */
-void clients_settled(struct vw_clients *c, const struct vw_project *p, const char *path,
-		     const char *old_path, const char *line, size_t len, const char *cursor);
+void clients_settled(struct vw_clients *c, const struct vw_project *p, const char *event,
+		     const char *path, const char *old_path, const char *line, size_t len,
+		     const char *cursor);
 
 size_t clients_subscribers(const struct vw_clients *c);
 

@@ -294,6 +294,9 @@ static bool get_global(struct cfg_ctx *c, struct vw_config *cfg, const cJSON *v)
 		return (cfg->has_max_delay = get_u64(c, v, k, 1, 600000, &cfg->max_delay_ms));
 	if (strcmp(k, "batch_max") == 0)
 		return (cfg->has_batch_max = get_u64(c, v, k, 1, 10000000, &cfg->batch_max));
+	if (strcmp(k, "user_projects") == 0)
+		return (cfg->has_user_projects = get_u64(c, v, k, 0, VW_PROJECTS_MAX,
+							 &cfg->user_projects));
 	if (strcmp(k, "journal_mb") == 0)
 		return (cfg->has_journal_mb = get_u64(c, v, k, 1, 4096, &cfg->journal_mb));
 	if (strcmp(k, "skip_identical") == 0)
@@ -350,7 +353,7 @@ static bool get_global(struct cfg_ctx *c, struct vw_config *cfg, const cJSON *v)
 		return true;
 	}
 	return fail(c, k, "unknown key (known: settle_ms, max_delay_ms, batch_max, journal_mb, "
-			  "backend, skip_identical, run_dir, state_dir, metrics_file, socket_group, "
+			  "user_projects, backend, skip_identical, run_dir, state_dir, metrics_file, socket_group, "
 			  "verbose, projects)");
 }
 

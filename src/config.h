@@ -28,8 +28,9 @@ struct vw_config {
 	/* each is set only when the file names it (has_*) */
 	bool has_settle, has_max_delay, has_batch_max, has_backend, has_skip_identical;
 	uint64_t settle_ms, max_delay_ms, batch_max;
-	bool has_journal_mb;
+	bool has_journal_mb, has_user_projects;
 	uint64_t journal_mb;	/* each project's change log, for cursors */
+	uint64_t user_projects;	/* projects each user may add over client.sock */
 	char *backend;
 	bool skip_identical;
 	char *run_dir;		/* NULL: VW_RUN_DIR_DEFAULT */

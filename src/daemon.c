@@ -353,7 +353,8 @@ static void emit_settled(struct daemon *d, struct vw_settled *s)
 		runner_submit(d->runner, s, d->line_buf);
 		d->line_buf[len] = '\n';
 	}
-	clients_settled(d->clients, s->project, s->path, s->old_path, d->line_buf, len, cursor);
+	clients_settled(d->clients, s->project, s->event, s->path, s->old_path, d->line_buf, len,
+			cursor);
 	if (!d->out_broken && fwrite(d->line_buf, 1, len + 1, d->out) != len + 1)
 		d->out_broken = true;
 }
@@ -1066,6 +1067,8 @@ static void merge_config(struct run_opts *o, const struct vw_config *cfg)
 		o->batch_max = cfg->batch_max;
 	if (cfg->has_journal_mb)
 		o->journal_mb = cfg->journal_mb;
+	if (cfg->has_user_projects)
+		o->user_projects = cfg->user_projects;
 	if (cfg->has_backend && !(o->set & SET_BACKEND))
 		backend_parse(cfg->backend, &o->backend);
 	if (cfg->has_skip_identical && !(o->set & SET_SKIP))
@@ -1350,6 +1353,81 @@ static int ctl_remove(void *ctx, const cJSON *req, cJSON *reply, char *err, size
 	return project_stop(d, p);
 }
 
+/*
+ * client.sock "add": a user adds a directory they own, up to user_projects of
+ * them; what goes wrong is said without naming anybody else's projects.
+ */
+static int client_add(void *ctx, uint32_t uid, const cJSON *req, cJSON *reply, char *err,
+		      size_t errlen)
+{
+	struct daemon *d = ctx;
+	const cJSON *root = cJSON_GetObjectItemCaseSensitive(req, "root");
+	char real[PATH_MAX];
+	struct stat st;
+	size_t mine = 0;
+	int ret;
+
+	if (!cJSON_IsString(root) || root->valuestring[0] != '/') {
+		snprintf(err, errlen, "add: \"root\" must be an absolute path");
+		return -EINVAL;
+	}
+	if (!realpath(root->valuestring, real) || stat(real, &st) < 0) {
+		ret = -errno;
+		snprintf(err, errlen, "add: %.256s: %s", root->valuestring, strerror(-ret));
+		return ret;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "add: %.256s is not a directory", real);
+		return -ENOTDIR;
+	}
+	if (uid != 0 && st.st_uid != uid) {
+		snprintf(err, errlen, "add: %.256s is not yours: a user adds directories they own",
+			 real);
+		return -EPERM;
+	}
+	for (size_t i = 0; i < d->projects.n; i++)
+		mine += !d->projects.v[i].gone && d->projects.v[i].by_user &&
+			d->projects.v[i].owner_uid == uid;
+	if (uid != 0 && mine >= d->opts->user_projects) {
+		snprintf(err, errlen, "add: you watch %zu projects already, the limit "
+				      "(user_projects in the config)", mine);
+		return -EDQUOT;
+	}
+	ret = ctl_add(d, req, reply, err, errlen);
+	if (ret && uid != 0)	/* overlaps and names: nothing of others' projects */
+		snprintf(err, errlen, "add: %.256s cannot be watched: it overlaps a project, or its "
+				      "name is taken (%s)", real, strerror(-ret));
+	if (!ret) {
+		d->projects.v[d->projects.n - 1].by_user = true;
+		d->projects.v[d->projects.n - 1].owner_uid = uid;
+		log_info("clients: uid %u added project %s (%s)", uid,
+			 d->projects.v[d->projects.n - 1].name, real);
+	}
+	return ret;
+}
+
+/* client.sock "remove": a project the user added (root: any). */
+static int client_remove(void *ctx, uint32_t uid, const cJSON *req, cJSON *reply, char *err,
+			 size_t errlen)
+{
+	struct daemon *d = ctx;
+	const cJSON *name = cJSON_GetObjectItemCaseSensitive(req, "name");
+	struct vw_project *p = cJSON_IsString(name) ?
+			       projects_by_name(&d->projects, name->valuestring) : NULL;
+
+	if (!cJSON_IsString(name)) {
+		snprintf(err, errlen, "remove: \"name\" must be a string");
+		return -EINVAL;
+	}
+	if (!p || (uid != 0 && !(p->by_user && p->owner_uid == uid))) {
+		snprintf(err, errlen, "remove: no project '%.128s' that you added",
+			 name->valuestring);
+		return -ENOENT;
+	}
+	cJSON_AddStringToObject(reply, "removed", p->name);
+	return project_stop(d, p);
+}
+
 static cJSON *projects_json(const struct daemon *d)
 {
 	cJSON *arr = cJSON_CreateArray();
@@ -1582,6 +1660,7 @@ static int run_setup(struct daemon *d, const struct run_opts *o)
 		snprintf(path, sizeof(path), "%s/client.sock", o->run_dir);
 		if (!ret && d->changes &&
 		    !(d->clients = clients_new(path, d->loop, &d->projects, d->changes, d->state,
+					       &(struct vw_clients_ops){ client_add, client_remove, d },
 					       err, sizeof(err)))) {
 			log_warnx("clients: %s", err);
 			ret = -EINVAL;

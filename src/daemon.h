@@ -37,6 +37,7 @@ struct run_opts {
 	size_t nignores;
 	uint64_t settle_ms, max_delay_ms, batch_max;
 	uint64_t journal_mb;	/* each project's change log (cursors) */
+	uint64_t user_projects;	/* projects each user may add over client.sock */
 	bool no_kernel_coalesce;
 	bool skip_identical;
 	const char *pin_dir;

@@ -35,9 +35,9 @@ static void usage(FILE *f)
 	      "       vfswatch ctl [--run-dir DIR] add DIR [--name N] [--ignore P]... [--gitignore]\n"
 	      "       vfswatch ctl [--run-dir DIR] remove NAME | list | retry-dead [PROJECT]\n"
 	      "       vfswatch status [--run-dir DIR]\n"
-	      "       vfswatch changes PROJECT [--since CURSOR] [--match GLOB]... [--run-dir DIR]\n"
-	      "       vfswatch subscribe PROJECT [--since CURSOR] [--match GLOB]... [--run-dir DIR]\n"
-	      "       vfswatch wait PROJECT [--match GLOB]... [--timeout S] [--run-dir DIR]\n"
+	      "       vfswatch changes PROJECT [--since CURSOR] [--match GLOB]... [--events K,K]\n"
+	      "       vfswatch subscribe PROJECT [--since CURSOR] [--match GLOB]... [--events K,K]\n"
+	      "       vfswatch wait PROJECT [--match GLOB]... [--events K,K] [--timeout S]\n"
 	      "       vfswatch config check FILE\n"
 	      "       vfswatch probe\n"
 	      "       vfswatch version\n"
@@ -73,7 +73,8 @@ static void usage(FILE *f)
 	      "        --ringbuf-mb N      ring buffer size in MiB, a power of two (default 8)\n"
 	      "        -v                  more diagnostics on stderr (-vv, -vvv for libbpf)\n"
 	      "ctl     talk to the running daemon over <run-dir>/ctl.sock (root only): add or\n"
-	      "        remove a project live, list projects\n"
+	      "        remove a project live, list projects; any user may add a directory\n"
+	      "        they own and remove what they added (over client.sock)\n"
 	      "status  the daemon's state as JSON: backend, projects, kernel counters, memory\n"
 	      "changes  (any user, of projects they may read) the net change since a cursor\n"
 	      "        (every settled line carries one), then the new cursor; a cursor the\n"
@@ -147,11 +148,14 @@ static int cmd_probe(void)
 static int ctl_send(const char *run_dir, cJSON *req)
 {
 	char path[PATH_MAX], *text = cJSON_PrintUnformatted(req), *reply;
+	const char *cmd = cJSON_GetStringValue(cJSON_GetObjectItem(req, "cmd"));
+	/* an ordinary user adds and removes their own projects over the client socket */
+	bool user = geteuid() != 0 && cmd && (!strcmp(cmd, "add") || !strcmp(cmd, "remove"));
 	cJSON *r, *ok, *err;
 	int code = 1;
 
+	snprintf(path, sizeof(path), "%s/%s", run_dir, user ? "client.sock" : "ctl.sock");
 	cJSON_Delete(req);
-	snprintf(path, sizeof(path), "%s/ctl.sock", run_dir);
 	reply = text ? control_call(path, text) : NULL;
 	cJSON_free(text);
 	if (!reply) {
@@ -270,6 +274,13 @@ static int cmd_client(int argc, char **argv, const char *cmd)
 			if (!match)
 				match = cJSON_AddArrayToObject(req, "match");
 			cJSON_AddItemToArray(match, cJSON_CreateString(argv[++i]));
+		} else if (i + 1 < argc && strcmp(argv[i], "--events") == 0) {
+			cJSON *ev = cJSON_AddArrayToObject(req, "events");
+			char *save = NULL, *tok, *list = argv[++i];
+
+			for (tok = strtok_r(list, ",", &save); ev && tok;
+			     tok = strtok_r(NULL, ",", &save))
+				cJSON_AddItemToArray(ev, cJSON_CreateString(tok));
 		} else if (wait && i + 1 < argc && strcmp(argv[i], "--timeout") == 0) {
 			timeout = strtod(argv[++i], &end);
 			if (*end || end == argv[i] || !(timeout >= 0) || timeout > 1e9) {
@@ -286,8 +297,9 @@ static int cmd_client(int argc, char **argv, const char *cmd)
 	}
 	if (!req || !project) {
 		cJSON_Delete(req);
-		log_warnx("usage: vfswatch %s PROJECT%s [--match GLOB]...%s [--run-dir DIR]", cmd,
-			  wait ? "" : " [--since CURSOR]", wait ? " [--timeout S]" : "");
+		log_warnx("usage: vfswatch %s PROJECT%s [--match GLOB]... [--events KIND,...]%s "
+			  "[--run-dir DIR]", cmd, wait ? "" : " [--since CURSOR]",
+			  wait ? " [--timeout S]" : "");
 		return EXIT_USAGE;
 	}
 	cJSON_AddStringToObject(req, "cmd", strcmp(cmd, "changes") == 0 ? "changes" : "subscribe");
@@ -424,6 +436,7 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 	o->max_delay_ms = 1000;
 	o->batch_max = 10000;
 	o->journal_mb = VW_CHANGES_MB_DEFAULT;
+	o->user_projects = 16;
 	while ((c = getopt_long(argc, argv, "w:c:b:vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'w':

@@ -27,6 +27,8 @@ struct vw_project {
 	struct vw_ignore *ignore;	/* owned; NULL: nothing ignored */
 	bool gone;		/* removed at run time: skipped everywhere, id never reused */
 	bool from_config;	/* came from the config file (a SIGHUP reload may drop it) */
+	bool by_user;		/* added over client.sock by owner_uid (counts to its limit) */
+	uint32_t owner_uid;
 	bool root_lost;		/* root_gone said: nothing is reported until root_back */
 	uint64_t changes;	/* changes delivered, for status */
 	uint64_t events[VW_KINDS];	/* ...by kind (vw_kind_names) */

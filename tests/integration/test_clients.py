@@ -318,3 +318,74 @@ class Metrics(DaemonCase):
         kernel = {s.labels["counter"]: s.value for s in fams["vfswatch_kernel"].samples}
         self.assertEqual(set(kernel), set(st["kernel"]))
         self.assertEqual(fams["vfswatch_subscribers"].samples[0].value, st["subscribers"])
+
+
+class UserProjects(DaemonCase):
+    backend = "tracepoint"
+
+    def setUp(self):
+        super().setUp()
+        os.chmod(RUN_DIR, 0o755)
+
+    def ctl(self, *args, user=NOBODY):
+        cmd = ["setpriv", "--reuid", str(user), "--regid", str(user), "--clear-groups",
+               VFSWATCH, "ctl", "--run-dir", RUN_DIR] + list(args)
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+        return p.returncode, p.stdout, p.stderr
+
+    def test_a_user_adds_a_directory_they_own_and_only_that_and_removes_it(self):
+        cfg = os.path.abspath(os.path.join(self.root, "..", "vw-cfg-u-%d.json" % os.getpid()))
+        self.addCleanup(lambda: os.path.exists(cfg) and os.unlink(cfg))
+        write(cfg, json.dumps({"user_projects": 1, "projects": [{"root": self.root}]}).encode())
+        self.start(roots=[], raw=False, extra=["--config", cfg])
+        self.marker()
+        mine, second = Tree(), Tree()
+        self.addCleanup(mine.cleanup)
+        self.addCleanup(second.cleanup)
+        os.chown(mine.path, NOBODY, NOBODY)
+        os.chown(second.path, NOBODY, NOBODY)
+        rc, out, err = self.ctl("add", mine.path, "--name", "mine")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(json.loads(out)["name"], "mine")
+        self.assertEqual(self.d.wait(lambda e: e.get("event") == "project_added")["project"],
+                         "mine")
+        # its changes: subscribed to, and in the stream
+        rc, lines, err = client("changes", "mine", user=NOBODY)
+        self.assertEqual(rc, 0, err)
+        write(os.path.join(mine.path, "f"), b"1")
+        self.expect("create", "f", root=mine.path)
+        # not a directory of somebody else, not over the limit, not what another added
+        rc, _, err = self.ctl("add", self.root)
+        self.assertEqual(rc, 1)
+        self.assertIn("not yours", err)
+        rc, _, err = self.ctl("add", second.path)
+        self.assertEqual(rc, 1)
+        self.assertIn("limit", err)
+        rc, _, err = self.ctl("remove", os.path.basename(self.root))
+        self.assertEqual(rc, 1)
+        self.assertIn("that you added", err)
+        rc, _, err = self.ctl("remove", "mine")
+        self.assertEqual(rc, 0, err)
+        self.assertIsNotNone(self.d.wait(lambda e: e.get("event") == "project_removed"))
+        # the status socket stays root's
+        rc, _, _ = self.ctl("list")
+        self.assertEqual(rc, 1)
+
+    def test_events_filter_the_kinds_of_change(self):
+        self.start(raw=False)
+        self.marker()
+        os.chmod(RUN_DIR, 0o755)
+        rc, lines, err = client("changes", os.path.basename(self.root))
+        cur = lines[-1]["cursor"]
+        write(os.path.join(self.root, "a"), b"1")
+        write(os.path.join(self.root, "b"), b"1")
+        self.expect("create", "b")
+        os.unlink(os.path.join(self.root, "a"))
+        self.expect("delete", "a")
+        rc, got, err = client("changes", os.path.basename(self.root), "--since", cur,
+                              "--events", "create")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(net(got), [("create", "b")])
+        rc, _, err = client("changes", os.path.basename(self.root), "--events", "bogus")
+        self.assertEqual(rc, 1)
+        self.assertIn("not a kind of change", err)
