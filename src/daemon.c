@@ -30,6 +30,7 @@
 #include "daemon.h"
 #include "debounce.h"
 #include "events.h"
+#include "fanout.h"
 #include "fanotify.h"
 #include "fingerprint.h"
 #include "ignore.h"
@@ -101,9 +102,7 @@ struct daemon {
 	struct vw_control *ctl;
 	struct vw_clients *clients;	/* client.sock: changes since a cursor, subscriptions */
 	struct vw_changes *changes;	/* settled mode: each project's numbered lines */
-	FILE *line;			/* a settled line is written here first */
-	char *line_buf;
-	size_t line_len;
+	struct vw_fanout *fanout;	/* settled mode: where each settled change goes */
 	const struct run_opts *opts;
 	uint64_t started_ns;
 	int lock_fd;
@@ -116,7 +115,6 @@ static void state_told(struct daemon *d, const struct vw_project *p, const char 
 		       const char *type, bool keep_gone);
 static void start_rescan(struct daemon *d, struct vw_project *p, const char *reason);
 static void on_rescan(void *ctx, const struct vw_rescan_change *c);
-static void emit_settled(struct daemon *d, struct vw_settled *s);
 static void announce_rescan(struct daemon *d, struct vw_project *p, const char *reason);
 static int flush_out(struct daemon *d);
 static void on_event(void *ctx, const struct vw_event *ev);
@@ -332,31 +330,51 @@ static void on_out(void *ctx, const struct vw_out *o)
 	index_update(d, o);
 }
 
-/* A settled line: numbered into the change log, to analyzers and subscribers, and out. */
-static void emit_settled(struct daemon *d, struct vw_settled *s)
-{
-	char cursor[VW_CURSOR_MAX];
-	size_t len;
+/* --- the consumers of settled changes (fanout.c calls them in this order) ------------ */
 
-	changes_next(d->changes, s->project, cursor);
-	s->cursor = cursor;
-	rewind(d->line);
-	if (json_out_settled(d->line, s) < 0 || fflush(d->line) == EOF || !d->line_len) {
-		log_warnx("output: out of memory; a line about %s is lost", s->path);
-		return;
-	}
-	len = d->line_len - 1;	/* without its newline */
-	if (changes_add(d->changes, s->project, d->line_buf, len) < 0)
-		log_debug("changes: %s: line kept in the stream only", s->project->name);
-	if (d->runner && s->project->nanalyzers) {
-		d->line_buf[len] = 0;	/* the line exactly as printed, for batch analyzers */
-		runner_submit(d->runner, s, d->line_buf);
-		d->line_buf[len] = '\n';
-	}
-	clients_settled(d->clients, s->project, s->event, s->path, s->old_path, d->line_buf, len,
-			cursor);
-	if (!d->out_broken && fwrite(d->line_buf, 1, len + 1, d->out) != len + 1)
+/* The picture of the tree: what the line says is there is there (before anybody reads it). */
+static void to_snapshot(void *ctx, const struct vw_settled *s, const char *line, size_t len)
+{
+	(void)line, (void)len;
+	state_told(ctx, s->project, s->event, s->path, s->old_path, s->st, s->type, false);
+}
+
+static void to_analyzers(void *ctx, const struct vw_settled *s, const char *line, size_t len)
+{
+	struct daemon *d = ctx;
+
+	(void)len;
+	if (s->project->nanalyzers)
+		runner_submit(d->runner, s, line);	/* the line as printed: batch stdin */
+}
+
+static void to_subscribers(void *ctx, const struct vw_settled *s, const char *line, size_t len)
+{
+	clients_settled(ctx, s->project, s->event, s->path, s->old_path, line, len, s->cursor);
+}
+
+static void to_stdout(void *ctx, const struct vw_settled *s, const char *line, size_t len)
+{
+	struct daemon *d = ctx;
+
+	(void)s;
+	if (!d->out_broken && (fwrite(line, 1, len, d->out) != len || putc('\n', d->out) == EOF))
 		d->out_broken = true;
+}
+
+static int setup_consumers(struct daemon *d)
+{
+	int ret = fanout_add(d->fanout, "snapshot", to_snapshot, d);
+
+	if (!ret)
+		ret = fanout_add(d->fanout, "journal", fanout_journal, d->changes);
+	if (!ret)
+		ret = fanout_add(d->fanout, "analyzers", to_analyzers, d);
+	if (!ret && d->clients)
+		ret = fanout_add(d->fanout, "subscribers", to_subscribers, d->clients);
+	if (!ret)
+		ret = fanout_add(d->fanout, "stdout", to_stdout, d);
+	return ret;
 }
 
 static void on_settled(void *ctx, const struct vw_settled *cs)
@@ -367,9 +385,7 @@ static void on_settled(void *ctx, const struct vw_settled *cs)
 	if (d->runner && tagged.ev)	/* its own write */
 		tagged.by = runner_child_name(d->runner, tagged.ev->tgid, tagged.ev->pgid);
 	project_count((struct vw_project *)tagged.project, tagged.event);
-	state_told(d, tagged.project, tagged.event, tagged.path, tagged.old_path, tagged.st,
-		   tagged.type, false);
-	emit_settled(d, &tagged);
+	fanout_settled(d->fanout, &tagged);
 }
 
 /* The debounce timerfd fires at the earliest batch deadline (absolute, CLOCK_MONOTONIC). */
@@ -1231,8 +1247,8 @@ static int setup_settled(struct daemon *d, const struct run_opts *o)
 	d->runner = runner_new(d->loop, d->out, o->state_dir);
 	/* every settled line is numbered and kept for clients (cursors) */
 	d->changes = changes_new(o->state_dir, o->journal_mb << 20);
-	d->line = open_memstream(&d->line_buf, &d->line_len);
-	if (!d->deb || !d->runner || !d->changes || !d->line)
+	d->fanout = d->changes ? fanout_new(d->changes) : NULL;
+	if (!d->deb || !d->runner || !d->changes || !d->fanout)
 		return -ENOMEM;
 	return loop_add(d->loop, d->dfd, on_debounce, d);
 }
@@ -1665,6 +1681,8 @@ static int run_setup(struct daemon *d, const struct run_opts *o)
 			log_warnx("clients: %s", err);
 			ret = -EINVAL;
 		}
+		if (!ret && d->fanout)
+			ret = setup_consumers(d);
 	}
 	if (!ret)
 		ret = setup_backend(d, o);
@@ -1705,9 +1723,7 @@ static void run_teardown(struct daemon *d)
 	fps_free(d->fps);
 	clients_free(d->clients);
 	changes_free(d->changes);
-	if (d->line)
-		fclose(d->line);
-	free(d->line_buf);
+	fanout_free(d->fanout);
 	state_free(d->state);
 	decoder_free(d->dec);
 	loader_free(d->loader);
