@@ -26,6 +26,7 @@
 
 #define REQUEST_MAX 8192
 #define MATCH_MAX 64
+#define SEND_BATCH (64 * 1024)	/* queued lines are sent at once past this */
 
 struct client {
 	int fd;
@@ -54,6 +55,7 @@ struct vw_clients {
 	struct vw_changes *changes;
 	struct vw_state *state;
 	struct vw_clients_ops ops;
+	bool owed;		/* lines queued for subscribers since the last clients_flush() */
 	struct client cl[VW_CLIENTS_MAX];
 };
 
@@ -796,8 +798,21 @@ void clients_settled(struct vw_clients *c, const struct vw_project *p, const cha
 		} else {
 			snprintf(cl->last, sizeof(cl->last), "%s", cursor);
 		}
-		flush(cl);
+		if (cl->closing || cl->olen - cl->opos >= SEND_BATCH)
+			flush(cl);
+		else
+			c->owed = true;	/* written with the rest of the batch: clients_flush() */
 	}
+}
+
+void clients_flush(struct vw_clients *c)
+{
+	if (!c || !c->owed)
+		return;
+	c->owed = false;
+	for (int i = 0; i < VW_CLIENTS_MAX; i++)
+		if (c->cl[i].fd >= 0 && c->cl[i].olen > c->cl[i].opos)
+			flush(&c->cl[i]);
 }
 
 size_t clients_subscribers(const struct vw_clients *c)

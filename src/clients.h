@@ -50,6 +50,9 @@ void clients_settled(struct vw_clients *c, const struct vw_project *p, const cha
 		     const char *path, const char *old_path, const char *line, size_t len,
 		     const char *cursor);
 
+/* Send what clients_settled() queued (once per batch: one write per subscriber). */
+void clients_flush(struct vw_clients *c);
+
 size_t clients_subscribers(const struct vw_clients *c);
 
 #endif

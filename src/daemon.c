@@ -771,6 +771,7 @@ static void arm_tick(struct daemon *d)
 
 static int flush_out(struct daemon *d)
 {
+	clients_flush(d->clients);
 	arm_tick(d);
 	if (d->deb)
 		arm_debounce(d);
@@ -1804,6 +1805,7 @@ int daemon_run(const struct run_opts *opts)
 		ret = loop_run_once(d.loop, wait);
 		if (d.recheck_ns && now_ns(CLOCK_MONOTONIC) >= d.recheck_ns)
 			on_ringbuf(&d, 0);
+		clients_flush(d.clients);	/* lines told on any path reach subscribers now */
 		if (d.crawling) {
 			d.crawling = index_crawl_step(d.idx, CRAWL_BUDGET, exclude_dir, crawl_file, &d);
 			crawl_progress(&d);

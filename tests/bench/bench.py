@@ -364,6 +364,65 @@ def throughput(root, backends):
         shutil.rmtree(sub)
 
 
+# --- clients: 100 subscribers on one project -----------------------------------------------
+
+SUBSCRIBERS = int(os.environ.get("VW_BENCH_SUBSCRIBERS", "100"))
+
+
+def subscribers(root, backend="tracepoint", files=20000):
+    """The stdout stream's latency (write -> line, p50/p99) and the daemon's CPU per event,
+    with no subscriber and with SUBSCRIBERS `vfswatch subscribe` clients on the same project
+    (each reading everything; output to /dev/null), in one run."""
+    say("clients: %d subscribers of one project (vfswatch %s settled): stdout latency p50/p99 "
+        "over %d spaced writes, and daemon CPU per event for %d new files" % (
+            SUBSCRIBERS, backend, LAT_N, files))
+    res = {}
+    for n in (0, SUBSCRIBERS):
+        w, _ = running(lambda: Vfswatch(backend, False, RUN_DIR), [root])
+        subs = [subprocess.Popen([VFSWATCH, "subscribe", os.path.basename(root), "--run-dir",
+                                  RUN_DIR], stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL) for _ in range(n)]
+        time.sleep(1.0)
+        lat = []
+        for i in range(LAT_N):
+            name = os.path.join(root, "sublat%03d" % i)
+            since = w.count()
+            t0 = time.perf_counter()
+            with open(name, "wb") as f:
+                f.write(b"%d" % i)
+            seen = w.wait_path(name, 8.0, since=since)
+            if seen is not None:
+                lat.append((seen - t0) * 1000)
+            time.sleep(max(0.0, 0.1 - (time.perf_counter() - t0)))
+        sub = os.path.join(root, "subload%d" % n)
+        os.makedirs(sub)
+        c0, since = cpu_s(w.p.pid), w.count()
+        subprocess.run("cd %s && seq -f 'f%%g' %d | xargs touch" % (sub, files), shell=True,
+                       check=True)
+        w.wait_path(os.path.join(sub, "f%d" % files), 30.0, since=since)
+        time.sleep(1.0)
+        cpu = cpu_s(w.p.pid) - c0
+        alive = sum(p.poll() is None for p in subs)
+        for p in subs:
+            p.kill()
+            p.wait()
+        w.stop()
+        shutil.rmtree(sub, ignore_errors=True)
+        label = "%d subscribers" % n
+        res[n] = (pct(lat, 50), pct(lat, 99), cpu / files * 1e6, alive)
+        record("clients", "stdout p50", label, round(res[n][0], 2), "ms")
+        record("clients", "stdout p99", label, round(res[n][1], 2), "ms")
+        record("clients", "daemon CPU per event", label, round(res[n][2], 2), "us")
+        say("  %-16s stdout p50 %6.1f ms p99 %6.1f ms | daemon CPU %6.2f us per event%s" % (
+            label, res[n][0], res[n][1], res[n][2],
+            "" if n == 0 else " | %d of %d subscribers still connected" % (alive, n)))
+    a, b = res[0], res[SUBSCRIBERS]
+    record("clients", "CPU per event ratio", "%d subscribers" % SUBSCRIBERS,
+           round(b[2] / max(a[2], 1e-9), 2), "x")
+    say("  with %d subscribers: stdout p50 %+.1f ms, p99 %+.1f ms; daemon CPU per event %.2fx" % (
+        SUBSCRIBERS, b[0] - a[0], b[1] - a[1], b[2] / max(a[2], 1e-9)))
+
+
 # --- vfswatch only: kernel coalescing and catch-up rescan -----------------------------------
 
 def stat_slot(pin, slot):
@@ -625,6 +684,7 @@ def main():
         idle(subs, inside)
         storm(subs, os.path.join(top, "storm"))
         throughput(inside, [b for b in usable_backends()])
+        subscribers(inside)
         base_ns = dd(os.path.join(outside, "f")) / WRITES * 1e9
         vfswatch_only(top, inside, base_ns)
     finally:
