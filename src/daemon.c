@@ -28,6 +28,7 @@
 #include "config.h"
 #include "control.h"
 #include "daemon.h"
+#include "daemon_priv.h"
 #include "debounce.h"
 #include "events.h"
 #include "fanout.h"
@@ -56,63 +57,9 @@
 #define IDLE_TICK_FAN_MS 2000
 #define CRAWL_BUDGET 2048	/* directory entries indexed per loop turn */
 #define TRIM_AFTER_PATHS 1000	/* batches this large free enough to hand back */
-#define MS (1000ull * 1000)
 #define BTF_PATH "/sys/kernel/btf/vmlinux"
-#define VW_VERSION "0.1.0"
 
-struct daemon {
-	struct vw_projects projects;
-	struct vw_loader *loader;	/* BPF backends */
-	struct vw_fan *fan;		/* or the fanotify backend */
-	struct vw_decoder *dec;
-	struct ring_buffer *rb;
-	struct vw_loop *loop;
-	struct vw_debounce *deb;	/* NULL in --raw mode */
-	struct vw_index *idx;		/* paths known to exist, for the debouncer */
-	struct vw_fps *fps;		/* --skip-identical: content fingerprints */
-	struct vw_state *state;		/* snapshots: rescans at start and after losses */
-	struct vw_runner *runner;	/* analyzer jobs (settled mode) */
-	bool crawling;
-	int sfd, tfd, dfd;		/* signals, housekeeping tick, debounce deadline */
-	uint64_t tick_at;	/* when the tick is armed to fire (CLOCK_MONOTONIC ns), 0: fired */
-	/*
-	 * --raw: the last path a data or metadata line named in this read of
-	 * the ring buffer. More lines for it in the same read look at it once,
-	 * at the end of the read (one lstat per file per wake-up, not per write).
-	 */
-	struct {
-		const struct vw_project *p;
-		uint64_t round;
-		bool owed;
-		char path[PATH_MAX];
-	} told_last;
-	uint64_t round;
-	uint64_t recheck_ns;	/* read the ring again then (records sent without a wake-up) */
-	bool activity;		/* events came since the last tick: look for losses soon */
-	bool trim_owed;		/* a large batch was settled: return its memory once flushed */
-	uint64_t metrics_due;	/* the metrics file is written again then */
-	bool metrics_said;	/* a failure to write it was logged */
-	FILE *out;
-	uint64_t lost_seen;	/* ring-buffer-full count already reported */
-	uint64_t bad_seen;
-	uint64_t unresolved_seen;
-	uint64_t fan_lost_seen;
-	uint64_t fan_unresolved_seen;
-	bool out_broken;
-	struct vw_control *ctl;
-	struct vw_clients *clients;	/* client.sock: changes since a cursor, subscriptions */
-	struct vw_changes *changes;	/* settled mode: each project's numbered lines */
-	struct vw_fanout *fanout;	/* settled mode: where each settled change goes */
-	const struct run_opts *opts;
-	uint64_t started_ns;
-	int lock_fd;
-	char lock_path[PATH_MAX];
-	enum vw_backend backend;
-};
 
-static void state_told(struct daemon *d, const struct vw_project *p, const char *event,
-		       const char *path, const char *old_path, const struct stat *st,
-		       const char *type, bool keep_gone);
 static void start_rescan(struct daemon *d, struct vw_project *p, const char *reason);
 static void on_rescan(void *ctx, const struct vw_rescan_change *c);
 static void announce_rescan(struct daemon *d, struct vw_project *p, const char *reason);
@@ -317,7 +264,7 @@ static void on_out(void *ctx, const struct vw_out *o)
 	if (!d->deb) {
 		project_count((struct vw_project *)o->project, o->event);
 		/* before the line: what it covers is what is there now */
-		state_told(d, o->project, o->event, o->path, o->old_path, NULL, o->type, true);
+		daemon_told(d, o->project, o->event, o->path, o->old_path, NULL, o->type, true);
 		if (!d->out_broken && json_out_change(d->out, o) < 0)
 			d->out_broken = true;
 		if (o->ev->op == VW_OP_RENAME && !strcmp(o->event, "create") &&
@@ -328,53 +275,6 @@ static void on_out(void *ctx, const struct vw_out *o)
 	if (debounce_add(d->deb, o, now_ns(CLOCK_MONOTONIC)) < 0)
 		log_warnx("debounce: out of memory; change to %s dropped", o->path);
 	index_update(d, o);
-}
-
-/* --- the consumers of settled changes (fanout.c calls them in this order) ------------ */
-
-/* The picture of the tree: what the line says is there is there (before anybody reads it). */
-static void to_snapshot(void *ctx, const struct vw_settled *s, const char *line, size_t len)
-{
-	(void)line, (void)len;
-	state_told(ctx, s->project, s->event, s->path, s->old_path, s->st, s->type, false);
-}
-
-static void to_analyzers(void *ctx, const struct vw_settled *s, const char *line, size_t len)
-{
-	struct daemon *d = ctx;
-
-	(void)len;
-	if (s->project->nanalyzers)
-		runner_submit(d->runner, s, line);	/* the line as printed: batch stdin */
-}
-
-static void to_subscribers(void *ctx, const struct vw_settled *s, const char *line, size_t len)
-{
-	clients_settled(ctx, s->project, s->event, s->path, s->old_path, line, len, s->cursor);
-}
-
-static void to_stdout(void *ctx, const struct vw_settled *s, const char *line, size_t len)
-{
-	struct daemon *d = ctx;
-
-	(void)s;
-	if (!d->out_broken && (fwrite(line, 1, len, d->out) != len || putc('\n', d->out) == EOF))
-		d->out_broken = true;
-}
-
-static int setup_consumers(struct daemon *d)
-{
-	int ret = fanout_add(d->fanout, "snapshot", to_snapshot, d);
-
-	if (!ret)
-		ret = fanout_add(d->fanout, "journal", fanout_journal, d->changes);
-	if (!ret)
-		ret = fanout_add(d->fanout, "analyzers", to_analyzers, d);
-	if (!ret && d->clients)
-		ret = fanout_add(d->fanout, "subscribers", to_subscribers, d->clients);
-	if (!ret)
-		ret = fanout_add(d->fanout, "stdout", to_stdout, d);
-	return ret;
 }
 
 static void on_settled(void *ctx, const struct vw_settled *cs)
@@ -518,7 +418,7 @@ static void crawl_file(void *ctx, const struct vw_project *p, const char *rel, i
  * again is dropped (a settled line was decided against the tree) or, with
  * @keep_gone, kept as told (a raw line says it exists).
  */
-static void state_told(struct daemon *d, const struct vw_project *p, const char *event,
+void daemon_told(struct daemon *d, const struct vw_project *p, const char *event,
 		       const char *path, const char *old_path, const struct stat *st,
 		       const char *type, bool keep_gone);
 
@@ -531,10 +431,10 @@ static void told_refresh(struct daemon *d)
 		return;
 	d->told_last.owed = false;
 	d->told_last.p = NULL;	/* so that it is looked at now; the call remembers it again */
-	state_told(d, p, "modify", d->told_last.path, NULL, NULL, NULL, true);
+	daemon_told(d, p, "modify", d->told_last.path, NULL, NULL, NULL, true);
 }
 
-static void state_told(struct daemon *d, const struct vw_project *p, const char *event,
+void daemon_told(struct daemon *d, const struct vw_project *p, const char *event,
 		       const char *path, const char *old_path, const struct stat *st,
 		       const char *type, bool keep_gone)
 {
@@ -863,29 +763,6 @@ static int on_fanotify(void *ctx, uint32_t events)
 	return flush_out(d);
 }
 
-static int ctl_status(void *ctx, const cJSON *req, cJSON *reply, char *err, size_t errlen);
-
-/* The metrics file, when one is asked for: every VW_METRICS_EVERY_MS (@now: at once). */
-static void write_metrics(struct daemon *d, bool now)
-{
-	uint64_t t = now_ns(CLOCK_MONOTONIC);
-	cJSON *st;
-	char err[256];
-	int ret;
-
-	if (!d->opts || !d->opts->metrics_file || (!now && t < d->metrics_due))
-		return;
-	d->metrics_due = t + VW_METRICS_EVERY_MS * MS;
-	st = cJSON_CreateObject();
-	ret = st ? ctl_status(d, NULL, st, err, sizeof(err)) : -ENOMEM;
-	if (!ret)
-		ret = metrics_write(d->opts->metrics_file, st);
-	cJSON_Delete(st);
-	if (ret && !d->metrics_said)
-		log_warnx("metrics: %s: %s", d->opts->metrics_file, strerror(-ret));
-	d->metrics_said = ret != 0;
-}
-
 static int on_timer(void *ctx, uint32_t events)
 {
 	struct daemon *d = ctx;
@@ -902,7 +779,7 @@ static int on_timer(void *ctx, uint32_t events)
 	owed_rescans(d);
 	state_tick(d->state, now_ns(CLOCK_MONOTONIC));
 	changes_sync(d->changes);
-	write_metrics(d, false);
+	daemon_write_metrics(d, false);
 	return flush_out(d);
 }
 
@@ -948,7 +825,7 @@ static int setup_fds(struct daemon *d)
 }
 
 /* A project's ignore rules: the defaults, its .gitignore when asked, then extra patterns. */
-static int project_ignores(struct vw_project *p, bool defaults, bool gitignore,
+int daemon_project_ignores(struct vw_project *p, bool defaults, bool gitignore,
 			   const char *const *extra, size_t nextra)
 {
 	char path[PATH_MAX];
@@ -980,7 +857,7 @@ static int add_project(struct daemon *d, const char *dir, const char *name, bool
 		log_warnx("watch: %s", err);
 		return ret;
 	}
-	return project_ignores(&d->projects.v[d->projects.n - 1], defaults, gitignore, extra,
+	return daemon_project_ignores(&d->projects.v[d->projects.n - 1], defaults, gitignore, extra,
 			       nextra);
 }
 
@@ -1255,7 +1132,7 @@ static int setup_settled(struct daemon *d, const struct run_opts *o)
 }
 
 /* Register a project just added to the table with the backend and the crawl. */
-static int project_start(struct daemon *d, struct vw_project *p, char *err, size_t errlen)
+int daemon_project_start(struct daemon *d, struct vw_project *p, char *err, size_t errlen)
 {
 	int ret = 0;
 
@@ -1279,7 +1156,7 @@ static int project_start(struct daemon *d, struct vw_project *p, char *err, size
 }
 
 /* Take a project out: what it has pending is flushed first, nothing else is touched. */
-static int project_stop(struct daemon *d, struct vw_project *p)
+int daemon_project_stop(struct daemon *d, struct vw_project *p)
 {
 	int ret = 0;
 
@@ -1293,288 +1170,6 @@ static int project_stop(struct daemon *d, struct vw_project *p)
 	log_info("project %s (%s) removed", p->name, p->root);
 	return ret;
 }
-
-static const char **json_strings(const cJSON *arr, size_t *n)
-{
-	const char **v = calloc(cJSON_GetArraySize(arr) + 1, sizeof(*v));
-	const cJSON *it;
-
-	*n = 0;
-	if (!v)
-		return NULL;
-	cJSON_ArrayForEach(it, arr) {
-		if (!cJSON_IsString(it)) {
-			free(v);
-			return NULL;
-		}
-		v[(*n)++] = it->valuestring;
-	}
-	return v;
-}
-
-static int ctl_add(void *ctx, const cJSON *req, cJSON *reply, char *err, size_t errlen)
-{
-	struct daemon *d = ctx;
-	const cJSON *root = cJSON_GetObjectItemCaseSensitive(req, "root");
-	const cJSON *name = cJSON_GetObjectItemCaseSensitive(req, "name");
-	const cJSON *ign = cJSON_GetObjectItemCaseSensitive(req, "ignore");
-	const cJSON *git = cJSON_GetObjectItemCaseSensitive(req, "gitignore");
-	const char **pats = NULL;
-	struct vw_project *p;
-	size_t n = 0;
-	int ret;
-
-	if (!cJSON_IsString(root) || root->valuestring[0] != '/') {
-		snprintf(err, errlen, "add: \"root\" must be an absolute path");
-		return -EINVAL;
-	}
-	if ((name && !cJSON_IsString(name)) || (git && !cJSON_IsBool(git)) ||
-	    (ign && (!cJSON_IsArray(ign) || !(pats = json_strings(ign, &n))))) {
-		snprintf(err, errlen, "add: \"name\" must be a string, \"ignore\" an array of "
-				      "strings, \"gitignore\" a boolean");
-		return -EINVAL;
-	}
-	ret = projects_add(&d->projects, root->valuestring, name ? name->valuestring : NULL, err,
-			   errlen);
-	if (!ret) {
-		p = &d->projects.v[d->projects.n - 1];
-		ret = project_ignores(p, true, cJSON_IsTrue(git), pats, n);
-		if (!ret)
-			ret = project_start(d, p, err, errlen);
-		if (ret)
-			p->gone = true;
-		else
-			cJSON_AddStringToObject(reply, "name", p->name),
-			cJSON_AddStringToObject(reply, "root", p->root);
-	}
-	free(pats);
-	return ret;
-}
-
-static int ctl_remove(void *ctx, const cJSON *req, cJSON *reply, char *err, size_t errlen)
-{
-	struct daemon *d = ctx;
-	const cJSON *name = cJSON_GetObjectItemCaseSensitive(req, "name");
-	struct vw_project *p;
-
-	if (!cJSON_IsString(name)) {
-		snprintf(err, errlen, "remove: \"name\" must be a string");
-		return -EINVAL;
-	}
-	p = projects_by_name(&d->projects, name->valuestring);
-	if (!p) {
-		snprintf(err, errlen, "remove: no project named '%.128s'", name->valuestring);
-		return -ENOENT;
-	}
-	cJSON_AddStringToObject(reply, "removed", p->name);
-	return project_stop(d, p);
-}
-
-/*
- * client.sock "add": a user adds a directory they own, up to user_projects of
- * them; what goes wrong is said without naming anybody else's projects.
- */
-static int client_add(void *ctx, uint32_t uid, const cJSON *req, cJSON *reply, char *err,
-		      size_t errlen)
-{
-	struct daemon *d = ctx;
-	const cJSON *root = cJSON_GetObjectItemCaseSensitive(req, "root");
-	char real[PATH_MAX];
-	struct stat st;
-	size_t mine = 0;
-	int ret;
-
-	if (!cJSON_IsString(root) || root->valuestring[0] != '/') {
-		snprintf(err, errlen, "add: \"root\" must be an absolute path");
-		return -EINVAL;
-	}
-	if (!realpath(root->valuestring, real) || stat(real, &st) < 0) {
-		ret = -errno;
-		snprintf(err, errlen, "add: %.256s: %s", root->valuestring, strerror(-ret));
-		return ret;
-	}
-	if (!S_ISDIR(st.st_mode)) {
-		snprintf(err, errlen, "add: %.256s is not a directory", real);
-		return -ENOTDIR;
-	}
-	if (uid != 0 && st.st_uid != uid) {
-		snprintf(err, errlen, "add: %.256s is not yours: a user adds directories they own",
-			 real);
-		return -EPERM;
-	}
-	for (size_t i = 0; i < d->projects.n; i++)
-		mine += !d->projects.v[i].gone && d->projects.v[i].by_user &&
-			d->projects.v[i].owner_uid == uid;
-	if (uid != 0 && mine >= d->opts->user_projects) {
-		snprintf(err, errlen, "add: you watch %zu projects already, the limit "
-				      "(user_projects in the config)", mine);
-		return -EDQUOT;
-	}
-	ret = ctl_add(d, req, reply, err, errlen);
-	if (ret && uid != 0)	/* overlaps and names: nothing of others' projects */
-		snprintf(err, errlen, "add: %.256s cannot be watched: it overlaps a project, or its "
-				      "name is taken (%s)", real, strerror(-ret));
-	if (!ret) {
-		d->projects.v[d->projects.n - 1].by_user = true;
-		d->projects.v[d->projects.n - 1].owner_uid = uid;
-		log_info("clients: uid %u added project %s (%s)", uid,
-			 d->projects.v[d->projects.n - 1].name, real);
-	}
-	return ret;
-}
-
-/* client.sock "remove": a project the user added (root: any). */
-static int client_remove(void *ctx, uint32_t uid, const cJSON *req, cJSON *reply, char *err,
-			 size_t errlen)
-{
-	struct daemon *d = ctx;
-	const cJSON *name = cJSON_GetObjectItemCaseSensitive(req, "name");
-	struct vw_project *p = cJSON_IsString(name) ?
-			       projects_by_name(&d->projects, name->valuestring) : NULL;
-
-	if (!cJSON_IsString(name)) {
-		snprintf(err, errlen, "remove: \"name\" must be a string");
-		return -EINVAL;
-	}
-	if (!p || (uid != 0 && !(p->by_user && p->owner_uid == uid))) {
-		snprintf(err, errlen, "remove: no project '%.128s' that you added",
-			 name->valuestring);
-		return -ENOENT;
-	}
-	cJSON_AddStringToObject(reply, "removed", p->name);
-	return project_stop(d, p);
-}
-
-static cJSON *projects_json(const struct daemon *d)
-{
-	cJSON *arr = cJSON_CreateArray();
-
-	for (size_t i = 0; arr && i < d->projects.n; i++) {
-		const struct vw_project *p = &d->projects.v[i];
-		cJSON *o, *ev;
-
-		if (p->gone || !(o = cJSON_CreateObject()))
-			continue;
-		cJSON_AddItemToArray(arr, o);
-		cJSON_AddStringToObject(o, "name", p->name);
-		cJSON_AddStringToObject(o, "root", p->root);
-		cJSON_AddNumberToObject(o, "changes", (double)p->changes);
-		if ((ev = cJSON_AddObjectToObject(o, "events")))
-			for (int k = 0; k < VW_KINDS; k++)
-				cJSON_AddNumberToObject(ev, vw_kind_names[k], (double)p->events[k]);
-		cJSON_AddBoolToObject(o, "rescanning",
-				      d->state && state_rescanning(d->state, p));
-		cJSON_AddNumberToObject(o, "rescans", (double)p->rescans);
-		if (d->state)
-			cJSON_AddNumberToObject(o, "known_paths", (double)state_count(d->state, p));
-	}
-	return arr;
-}
-
-static int ctl_list(void *ctx, const cJSON *req, cJSON *reply, char *err, size_t errlen)
-{
-	cJSON *arr = projects_json(ctx);
-
-	if (!arr || !cJSON_AddItemToObject(reply, "projects", arr))
-		return -ENOMEM;
-	return 0;
-}
-
-static long proc_status_kib(const char *key)
-{
-	char line[256];
-	size_t n = strlen(key);
-	long v = -1;
-	FILE *f = fopen("/proc/self/status", "re");
-
-	while (f && fgets(line, sizeof(line), f))
-		if (strncmp(line, key, n) == 0 && line[n] == ':')
-			v = strtol(line + n + 1, NULL, 10);
-	if (f)
-		fclose(f);
-	return v;
-}
-
-static int ctl_status(void *ctx, const cJSON *req, cJSON *reply, char *err, size_t errlen)
-{
-	static const char *const stat_names[VW_STAT_MAX] = {
-		"seen", "rejected", "walked", "emitted", "ringbuf_full", "truncated", "excluded",
-		"unresolved", "read_fail", "cached", "coalesced",
-	};
-	struct daemon *d = ctx;
-	uint64_t st[VW_STAT_MAX];
-	cJSON *k;
-
-	cJSON_AddStringToObject(reply, "version", VW_VERSION);
-	cJSON_AddNumberToObject(reply, "pid", getpid());
-	cJSON_AddNumberToObject(reply, "uptime_s",
-				(double)((now_ns(CLOCK_MONOTONIC) - d->started_ns) / 1000000000ull));
-	cJSON_AddStringToObject(reply, "backend", backend_name(d->backend));
-	cJSON_AddStringToObject(reply, "mode", d->deb ? "settled" : "raw");
-	cJSON_AddItemToObject(reply, "projects", projects_json(d));
-	cJSON_AddNumberToObject(reply, "pending_paths", d->deb ? (double)debounce_pending(d->deb) : 0);
-	cJSON_AddNumberToObject(reply, "indexed_paths", d->idx ? (double)index_count(d->idx) : 0);
-	cJSON_AddBoolToObject(reply, "crawling", d->crawling);
-	/* will what changes while the daemon is down be reported when it starts again? */
-	cJSON_AddBoolToObject(reply, "catch_up", d->deb && d->opts->state_dir &&
-						 !state_error(d->state));
-	if (state_error(d->state))
-		cJSON_AddStringToObject(reply, "state_error", state_error(d->state));
-	cJSON_AddNumberToObject(reply, "lost", (double)(d->lost_seen + d->fan_lost_seen));
-	cJSON_AddNumberToObject(reply, "unresolved",
-				(double)(d->unresolved_seen + d->fan_unresolved_seen));
-	cJSON_AddNumberToObject(reply, "bad_records", (double)d->bad_seen);
-	if (d->runner) {
-		cJSON_AddNumberToObject(reply, "analyzer_jobs_running", runner_running(d->runner));
-		cJSON_AddNumberToObject(reply, "analyzer_jobs_queued", runner_queued(d->runner));
-		if ((k = cJSON_AddObjectToObject(reply, "analyzer_jobs")))
-			for (int i = 0; i < VW_AN_STATUSES; i++)
-				cJSON_AddNumberToObject(k, vw_an_status_names[i],
-							(double)runner_reported(d->runner, i));
-	}
-	if (d->clients)
-		cJSON_AddNumberToObject(reply, "subscribers", (double)clients_subscribers(d->clients));
-	cJSON_AddNumberToObject(reply, "rss_kib", proc_status_kib("VmRSS"));
-	cJSON_AddNumberToObject(reply, "rss_anon_kib", proc_status_kib("RssAnon"));
-	if (d->loader && loader_stats(d->loader, st) == 0 &&
-	    (k = cJSON_AddObjectToObject(reply, "kernel"))) {
-		for (int i = 0; i < VW_STAT_MAX; i++)
-			cJSON_AddNumberToObject(k, stat_names[i], (double)st[i]);
-	}
-	return 0;
-}
-
-static int ctl_retry_dead(void *ctx, const cJSON *req, cJSON *reply, char *err, size_t errlen)
-{
-	struct daemon *d = ctx;
-	const cJSON *proj = cJSON_GetObjectItemCaseSensitive(req, "project");
-	int n;
-
-	if (proj && !cJSON_IsString(proj)) {
-		snprintf(err, errlen, "retry-dead: \"project\" must be a string");
-		return -EINVAL;
-	}
-	if (!d->runner) {
-		snprintf(err, errlen, "retry-dead: analyzers run in settled mode only");
-		return -EINVAL;
-	}
-	n = runner_retry_dead(d->runner, &d->projects, proj ? proj->valuestring : NULL);
-	if (n < 0) {
-		snprintf(err, errlen, "retry-dead: %s", strerror(-n));
-		return n;
-	}
-	cJSON_AddNumberToObject(reply, "queued", n);
-	return 0;
-}
-
-static const struct ctl_verb ctl_verbs[] = {
-	{ "retry-dead", ctl_retry_dead },
-	{ "add", ctl_add },
-	{ "remove", ctl_remove },
-	{ "list", ctl_list },
-	{ "status", ctl_status },
-	{ NULL, NULL },
-};
 
 /*
  * SIGHUP: read the config again and apply the difference in place: new roots
@@ -1603,7 +1198,7 @@ static void reload(struct daemon *d)
 		for (size_t j = 0; !p->gone && p->from_config && j < cfg->nprojects; j++)
 			listed |= realpath(cfg->projects[j].root, real) && strcmp(real, p->root) == 0;
 		if (!p->gone && p->from_config && !listed)
-			project_stop(d, p);
+			daemon_project_stop(d, p);
 	}
 	for (size_t j = 0; j < cfg->nprojects; j++) {
 		const struct vw_config_project *c = &cfg->projects[j];
@@ -1613,7 +1208,7 @@ static void reload(struct daemon *d)
 		err[0] = 0;
 		if (p) {	/* kept: its rules may have changed */
 			ignore_free(p->ignore);
-			project_ignores(p, c->default_ignores, c->gitignore,
+			daemon_project_ignores(p, c->default_ignores, c->gitignore,
 					(const char *const *)c->ignore, c->nignore);
 			/* who may read it follows the file */
 			for (char **r = p->readers; r && *r; r++)
@@ -1634,7 +1229,7 @@ static void reload(struct daemon *d)
 			((struct vw_config_project *)c)->readers = NULL;
 			((struct vw_config_project *)c)->analyzers = NULL;
 			((struct vw_config_project *)c)->nanalyzers = 0;
-			if (project_start(d, p, err, sizeof(err))) {
+			if (daemon_project_start(d, p, err, sizeof(err))) {
 				log_warnx("reload: %s", err);
 				p->gone = true;
 			}
@@ -1668,7 +1263,7 @@ static int run_setup(struct daemon *d, const struct run_opts *o)
 			log_warnx("control: no group named '%s'", o->socket_group);
 			return -EINVAL;
 		}
-		d->ctl = control_new(path, gr ? (long)gr->gr_gid : -1, d->loop, ctl_verbs, d, err,
+		d->ctl = control_new(path, gr ? (long)gr->gr_gid : -1, d->loop, daemon_ctl_verbs, d, err,
 				     sizeof(err));
 		if (!d->ctl) {
 			log_warnx("control: %s", err);
@@ -1677,13 +1272,13 @@ static int run_setup(struct daemon *d, const struct run_opts *o)
 		snprintf(path, sizeof(path), "%s/client.sock", o->run_dir);
 		if (!ret && d->changes &&
 		    !(d->clients = clients_new(path, d->loop, &d->projects, d->changes, d->state,
-					       &(struct vw_clients_ops){ client_add, client_remove, d },
+					       &(struct vw_clients_ops){ daemon_user_add, daemon_user_remove, d },
 					       err, sizeof(err)))) {
 			log_warnx("clients: %s", err);
 			ret = -EINVAL;
 		}
 		if (!ret && d->fanout)
-			ret = setup_consumers(d);
+			ret = daemon_consumers(d);
 	}
 	if (!ret)
 		ret = setup_backend(d, o);
@@ -1789,7 +1384,7 @@ int daemon_run(const struct run_opts *opts)
 	/* loading parsed the kernel's BTF (megabytes, freed): give the heap back */
 	malloc_trim(0);
 	json_out_ready(d.out, backend_name(d.backend), &d.projects, getpid());
-	write_metrics(&d, true);
+	daemon_write_metrics(&d, true);
 	for (size_t i = 0; i < d.projects.n; i++)	/* catch-up of what changed while down */
 		if (d.projects.v[i].rescan_reason)
 			announce_rescan(&d, &d.projects.v[i], d.projects.v[i].rescan_reason);
