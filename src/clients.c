@@ -717,15 +717,14 @@ struct vw_clients *clients_new(const char *path, struct vw_loop *loop, struct vw
 			       const struct vw_clients_ops *ops, char *err, size_t errlen)
 {
 	struct vw_clients *c = calloc(1, sizeof(*c));
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int ret;
 
-	if (!c || strlen(path) >= sizeof(sa.sun_path)) {
+	if (!c || strlen(path) >= sizeof(c->path)) {
 		snprintf(err, errlen, "%s: %s", path, c ? "path too long" : "out of memory");
 		free(c);
 		return NULL;
 	}
 	snprintf(c->path, sizeof(c->path), "%s", path);
-	memcpy(sa.sun_path, path, strlen(path));
 	c->loop = loop;
 	c->t = t;
 	c->changes = changes;
@@ -734,12 +733,10 @@ struct vw_clients *clients_new(const char *path, struct vw_loop *loop, struct vw
 		c->ops = *ops;
 	for (int i = 0; i < VW_CLIENTS_MAX; i++)
 		c->cl[i].fd = -1;
-	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	unlink(path);	/* we hold the instance lock: a socket file here is a dead daemon's */
-	if (c->fd < 0 || bind(c->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    chmod(path, 0666) < 0 || listen(c->fd, 64) < 0 ||
-	    loop_add(loop, c->fd, on_accept, c) < 0) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+	c->fd = unix_listen(path, 0666, -1, 64);
+	ret = c->fd < 0 ? c->fd : loop_add(loop, c->fd, on_accept, c);
+	if (ret < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(-ret));
 		clients_free(c);
 		return NULL;
 	}

@@ -203,21 +203,43 @@ static int on_accept(void *ctx, uint32_t events)
 	return 0;
 }
 
+int unix_listen(const char *path, mode_t mode, long gid, int backlog)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd, ret, e;
+	mode_t old;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	memcpy(sa.sun_path, path, strlen(path));
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	unlink(path);	/* we hold the instance lock: a socket file here is a dead daemon's */
+	old = umask(077);
+	ret = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+	umask(old);
+	if (ret < 0 || (gid >= 0 && chown(path, 0, (gid_t)gid) < 0) || chmod(path, mode) < 0 ||
+	    listen(fd, backlog) < 0) {
+		e = errno;
+		close(fd);
+		return -e;
+	}
+	return fd;
+}
+
 struct vw_control *control_new(const char *path, long gid, struct vw_loop *loop,
 			       const struct ctl_verb *verbs, void *ctx, char *err, size_t errlen)
 {
 	struct vw_control *c = calloc(1, sizeof(*c));
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	mode_t old;
 	int ret;
 
-	if (!c || strlen(path) >= sizeof(sa.sun_path)) {
+	if (!c || strlen(path) >= sizeof(c->path)) {
 		snprintf(err, errlen, "%s: %s", path, c ? "path too long" : "out of memory");
 		free(c);
 		return NULL;
 	}
 	snprintf(c->path, sizeof(c->path), "%s", path);
-	memcpy(sa.sun_path, path, strlen(path));
 	c->loop = loop;
 	c->gid = gid;
 	c->verbs = verbs;
@@ -232,15 +254,10 @@ struct vw_control *control_new(const char *path, long gid, struct vw_loop *loop,
 			return NULL;
 		}
 	}
-	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	unlink(path);	/* we hold the instance lock: a socket file here is a dead daemon's */
-	old = umask(077);
-	ret = c->fd < 0 ? -1 : bind(c->fd, (struct sockaddr *)&sa, sizeof(sa));
-	umask(old);
-	if (ret < 0 || (gid >= 0 && chown(path, 0, (gid_t)gid) < 0) ||
-	    chmod(path, gid >= 0 ? 0660 : 0600) < 0 || listen(c->fd, 16) < 0 ||
-	    loop_add(loop, c->fd, on_accept, c) < 0) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+	c->fd = unix_listen(path, gid >= 0 ? 0660 : 0600, gid, 16);
+	ret = c->fd < 0 ? c->fd : loop_add(loop, c->fd, on_accept, c);
+	if (ret < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(-ret));
 		control_free(c);
 		return NULL;
 	}

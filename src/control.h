@@ -36,6 +36,13 @@ struct vw_control *control_new(const char *path, long gid, struct vw_loop *loop,
 			       const struct ctl_verb *verbs, void *ctx, char *err, size_t errlen);
 void control_free(struct vw_control *c);	/* closes clients, removes the socket file */
 
+/*
+ * A listening Unix stream socket at @path (a stale socket file there is
+ * removed), mode @mode, group @gid (>= 0) or root's; non-blocking. Returns
+ * the fd or -errno.
+ */
+int unix_listen(const char *path, mode_t mode, long gid, int backlog);
+
 /* Do @pid's supplementary groups (or its primary one, in /proc) hold @gid? */
 bool peer_in_group(pid_t pid, long gid);
 

@@ -91,6 +91,30 @@ static void per_project(FILE *f, const cJSON *projects, const char *key, const c
 	}
 }
 
+/* The status numbers told as they are: key, metric, type, help. NULL key: the analyzer results. */
+static const struct {
+	const char *key, *name, *type, *help;
+} plains[] = {
+	{ "pending_paths", "vfswatch_pending_paths", "gauge", "Paths waiting in a batch to settle." },
+	{ "indexed_paths", "vfswatch_indexed_paths", "gauge", "Paths known to exist." },
+	{ "lost", "vfswatch_lost_records_total", "counter",
+	  "Kernel records lost (ring buffer or fanotify queue full); each starts a rescan." },
+	{ "unresolved", "vfswatch_unresolved_total", "counter",
+	  "Events whose path could not be named." },
+	{ "bad_records", "vfswatch_bad_records_total", "counter",
+	  "Malformed kernel records skipped." },
+	{ NULL, NULL, NULL, NULL },
+	{ "analyzer_jobs_running", "vfswatch_analyzer_jobs_running", "gauge",
+	  "Analyzer commands running." },
+	{ "analyzer_jobs_queued", "vfswatch_analyzer_jobs_queued", "gauge",
+	  "Analyzer jobs waiting to run." },
+	{ "subscribers", "vfswatch_subscribers", "gauge", "Clients subscribed over client.sock." },
+	{ "rss_kib", "vfswatch_resident_memory_kib", "gauge",
+	  "Resident memory of the daemon (VmRSS), KiB." },
+	{ "rss_anon_kib", "vfswatch_anon_memory_kib", "gauge",
+	  "Anonymous resident memory of the daemon (RssAnon), KiB." },
+};
+
 int metrics_format(FILE *f, const cJSON *st)
 {
 	const cJSON *projects = cJSON_GetObjectItemCaseSensitive(st, "projects"), *p, *k, *v;
@@ -123,28 +147,12 @@ int metrics_format(FILE *f, const cJSON *st)
 		    "Rescans done (after lost records, or at start).");
 	per_project(f, projects, "known_paths", "vfswatch_known_paths", "gauge",
 		    "Paths in the picture of the tree the stream has told.");
-	plain(f, st, "pending_paths", "vfswatch_pending_paths", "gauge",
-	      "Paths waiting in a batch to settle.");
-	plain(f, st, "indexed_paths", "vfswatch_indexed_paths", "gauge",
-	      "Paths known to exist.");
-	plain(f, st, "lost", "vfswatch_lost_records_total", "counter",
-	      "Kernel records lost (ring buffer or fanotify queue full); each starts a rescan.");
-	plain(f, st, "unresolved", "vfswatch_unresolved_total", "counter",
-	      "Events whose path could not be named.");
-	plain(f, st, "bad_records", "vfswatch_bad_records_total", "counter",
-	      "Malformed kernel records skipped.");
-	by_member(f, st, "analyzer_jobs", "vfswatch_analyzer_jobs_total", "status", "counter",
-		  "Analyzer results, by status.");
-	plain(f, st, "analyzer_jobs_running", "vfswatch_analyzer_jobs_running", "gauge",
-	      "Analyzer commands running.");
-	plain(f, st, "analyzer_jobs_queued", "vfswatch_analyzer_jobs_queued", "gauge",
-	      "Analyzer jobs waiting to run.");
-	plain(f, st, "subscribers", "vfswatch_subscribers", "gauge",
-	      "Clients subscribed over client.sock.");
-	plain(f, st, "rss_kib", "vfswatch_resident_memory_kib", "gauge",
-	      "Resident memory of the daemon (VmRSS), KiB.");
-	plain(f, st, "rss_anon_kib", "vfswatch_anon_memory_kib", "gauge",
-	      "Anonymous resident memory of the daemon (RssAnon), KiB.");
+	for (size_t i = 0; i < sizeof(plains) / sizeof(plains[0]); i++)
+		if (plains[i].key)
+			plain(f, st, plains[i].key, plains[i].name, plains[i].type, plains[i].help);
+		else
+			by_member(f, st, "analyzer_jobs", "vfswatch_analyzer_jobs_total", "status",
+				  "counter", "Analyzer results, by status.");
 	k = cJSON_GetObjectItemCaseSensitive(st, "kernel");
 	if (cJSON_IsObject(k)) {
 		head(f, "vfswatch_kernel_total", "counter",
