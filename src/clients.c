@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
@@ -26,6 +27,10 @@
 
 #define REQUEST_MAX 8192
 #define MATCH_MAX 64
+#define VW_XSTR(x) #x
+#define VW_STR(x) VW_XSTR(x)
+#define REQUEST_TIMEOUT_NS (5000ull * 1000 * 1000)	/* to send the request line */
+#define REPLY_TIMEOUT_NS (30000ull * 1000 * 1000)	/* to read a reply (not a subscription) */
 #define SEND_BATCH (64 * 1024)	/* queued lines are sent at once past this */
 
 struct client {
@@ -37,6 +42,7 @@ struct client {
 	bool asked;		/* its request was read: later input is ignored */
 	char *out;		/* queued output: out[opos..olen) */
 	size_t olen, opos, ocap;
+	uint64_t deadline_ns;	/* CLOCK_MONOTONIC: closed if still here then (0: none) */
 	bool closing;		/* close once the queue is written */
 	bool draining;		/* written and shut: reading theirs to its end */
 	bool overflowed;
@@ -104,6 +110,7 @@ static void flush(struct client *cl)
 			shutdown(cl->fd, SHUT_WR);
 			cl->draining = true;
 			cl->sub = NULL;
+			cl->deadline_ns = now_ns(CLOCK_MONOTONIC) + REQUEST_TIMEOUT_NS;
 		}
 	}
 	loop_want_write(cl->c->loop, cl->fd, cl->opos < cl->olen);
@@ -615,6 +622,7 @@ static void serve(struct client *cl, const cJSON *req)
 		}
 		cursor_line(cl, p, ret == -ESTALE);
 		cl->closing = true;
+		cl->deadline_ns = now_ns(CLOCK_MONOTONIC) + REPLY_TIMEOUT_NS;
 		return;
 	}
 	ret = since ? changes_since(cl->c->changes, p, since->valuestring, backlog_line, cl) : 0;
@@ -634,6 +642,7 @@ static void serve(struct client *cl, const cJSON *req)
 		snprintf(cl->last, sizeof(cl->last), "%s", cur);
 	}
 	cl->sub = p;
+	cl->deadline_ns = 0;	/* a subscription lasts; one that does not read overflows */
 }
 
 static int on_client(void *ctx, uint32_t events)
@@ -685,6 +694,19 @@ static int on_client(void *ctx, uint32_t events)
 	}
 }
 
+/* Said before closing a connection that will not be served: one error line. */
+static void refuse(int fd, const char *msg)
+{
+	char line[256], junk[512];
+	int n = snprintf(line, sizeof(line), "{\"error\":\"%s\"}\n", msg);
+
+	if (send(fd, line, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) == n)
+		shutdown(fd, SHUT_WR);
+	while (recv(fd, junk, sizeof(junk), MSG_DONTWAIT) > 0)
+		;	/* what it sent already: read, so that the close is not a reset */
+	close(fd);
+}
+
 static int on_accept(void *ctx, uint32_t events)
 {
 	struct vw_clients *c = ctx;
@@ -698,13 +720,31 @@ static int on_accept(void *ctx, uint32_t events)
 	for (int i = 0; i < VW_CLIENTS_MAX && !cl; i++)
 		if (c->cl[i].fd < 0)
 			cl = &c->cl[i];
-	if (!cl || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &(struct ucred){}, &len) < 0) {
-		close(fd);	/* full: the client sees the connection close */
+	if (!cl) {
+		refuse(fd, "busy: the daemon serves " VW_STR(VW_CLIENTS_MAX) " clients at once");
 		return 0;
 	}
 	*cl = (struct client){ .fd = fd, .c = c };
-	len = sizeof(cl->cred);
-	getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cl->cred, &len);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cl->cred, &len) < 0) {
+		refuse(fd, "who is asking? (SO_PEERCRED failed)");
+		cl->fd = -1;
+		return 0;
+	}
+	if (cl->cred.uid != 0) {
+		int mine = 0;
+
+		for (int i = 0; i < VW_CLIENTS_MAX; i++)
+			mine += c->cl[i].fd >= 0 && &c->cl[i] != cl && c->cl[i].cred.uid == cl->cred.uid;
+		if (mine >= VW_CLIENTS_PER_UID) {
+			log_info("clients: uid %d holds %d connections: refused one more",
+				 (int)cl->cred.uid, mine);
+			refuse(fd, "too many connections from your user (at most "
+				   VW_STR(VW_CLIENTS_PER_UID) ")");
+			cl->fd = -1;
+			return 0;
+		}
+	}
+	cl->deadline_ns = now_ns(CLOCK_MONOTONIC) + REQUEST_TIMEOUT_NS;
 	if (loop_add(c->loop, fd, on_client, cl) < 0) {
 		close(fd);
 		cl->fd = -1;
@@ -810,6 +850,35 @@ void clients_flush(struct vw_clients *c)
 	for (int i = 0; i < VW_CLIENTS_MAX; i++)
 		if (c->cl[i].fd >= 0 && c->cl[i].olen > c->cl[i].opos)
 			flush(&c->cl[i]);
+}
+
+void clients_tick(struct vw_clients *c, uint64_t now)
+{
+	for (int i = 0; c && i < VW_CLIENTS_MAX; i++) {
+		struct client *cl = &c->cl[i];
+
+		if (cl->fd < 0 || !cl->deadline_ns || now < cl->deadline_ns)
+			continue;
+		if (!cl->asked) {	/* connected and said nothing: told, then gone */
+			cl->asked = true;
+			reply_error(cl, "no request within %llu s",
+				    (unsigned long long)(REQUEST_TIMEOUT_NS / 1000000000ull));
+			cl->deadline_ns = now + REQUEST_TIMEOUT_NS;
+			flush(cl);
+		} else {
+			client_close(cl);	/* did not read its reply, or not close after it */
+		}
+	}
+}
+
+size_t clients_queued_bytes(const struct vw_clients *c)
+{
+	size_t n = 0;
+
+	for (int i = 0; c && i < VW_CLIENTS_MAX; i++)
+		if (c->cl[i].fd >= 0)
+			n += c->cl[i].olen - c->cl[i].opos;
+	return n;
 }
 
 size_t clients_subscribers(const struct vw_clients *c)

@@ -23,6 +23,7 @@
 #include "state.h"
 
 #define VW_CLIENTS_MAX 256
+#define VW_CLIENTS_PER_UID 32		/* connections one user (not root) may hold */
 #define VW_SUB_QUEUE_BYTES (1 << 20)	/* a subscriber's unread lines */
 
 struct vw_clients;
@@ -50,9 +51,14 @@ void clients_settled(struct vw_clients *c, const struct vw_project *p, const cha
 		     const char *path, const char *old_path, const char *line, size_t len,
 		     const char *cursor);
 
+/* Periodic: connections past their time (no request within 5 s, a reply unread for 30 s) go. */
+void clients_tick(struct vw_clients *c, uint64_t now_ns);
+
 /* Send what clients_settled() queued (once per batch: one write per subscriber). */
 void clients_flush(struct vw_clients *c);
 
 size_t clients_subscribers(const struct vw_clients *c);
+/* Bytes queued for clients and not yet read by them. */
+size_t clients_queued_bytes(const struct vw_clients *c);
 
 #endif

@@ -779,6 +779,7 @@ static int on_timer(void *ctx, uint32_t events)
 	owed_rescans(d);
 	state_tick(d->state, now_ns(CLOCK_MONOTONIC));
 	changes_sync(d->changes);
+	clients_tick(d->clients, now_ns(CLOCK_MONOTONIC));
 	daemon_write_metrics(d, false);
 	return flush_out(d);
 }

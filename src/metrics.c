@@ -109,6 +109,8 @@ static const struct {
 	{ "analyzer_jobs_queued", "vfswatch_analyzer_jobs_queued", "gauge",
 	  "Analyzer jobs waiting to run." },
 	{ "subscribers", "vfswatch_subscribers", "gauge", "Clients subscribed over client.sock." },
+	{ "client_queue_bytes", "vfswatch_client_queue_bytes", "gauge",
+	  "Bytes queued for clients, not read by them yet." },
 	{ "rss_kib", "vfswatch_resident_memory_kib", "gauge",
 	  "Resident memory of the daemon (VmRSS), KiB." },
 	{ "rss_anon_kib", "vfswatch_anon_memory_kib", "gauge",

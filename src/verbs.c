@@ -265,8 +265,11 @@ static int ctl_status(void *ctx, const cJSON *req, cJSON *reply, char *err, size
 				cJSON_AddNumberToObject(k, vw_an_status_names[i],
 							(double)runner_reported(d->runner, i));
 	}
-	if (d->clients)
+	if (d->clients) {
 		cJSON_AddNumberToObject(reply, "subscribers", (double)clients_subscribers(d->clients));
+		cJSON_AddNumberToObject(reply, "client_queue_bytes",
+					(double)clients_queued_bytes(d->clients));
+	}
 	cJSON_AddNumberToObject(reply, "rss_kib", proc_status_kib("VmRSS"));
 	cJSON_AddNumberToObject(reply, "rss_anon_kib", proc_status_kib("RssAnon"));
 	if (d->loader && loader_stats(d->loader, st) == 0 &&

@@ -262,6 +262,45 @@ class Clients(DaemonCase):
         write(os.path.join(self.root, "still"), b"1")
         self.expect("create", "still")
 
+    def test_a_user_cannot_hold_every_connection_and_silent_ones_are_timed_out(self):
+        self.start_settled()
+        hog = r"""
+import json, socket, sys, time
+socks = []
+for i in range(40):
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(sys.argv[1])
+    socks.append(s)
+said, t0 = {}, time.monotonic()
+while len(said) < len(socks) and time.monotonic() - t0 < 30:
+    for i, s in enumerate(socks):
+        if i in said:
+            continue
+        s.settimeout(0.05)
+        try:
+            data = s.recv(4096)
+        except socket.timeout:
+            continue
+        said[i] = (json.loads(data.decode().splitlines()[0])["error"] if data else "closed",
+                   round(time.monotonic() - t0, 1))
+print(json.dumps(list(said.values())))
+"""
+        p = subprocess.Popen(["setpriv", "--reuid", str(NOBODY), "--regid", str(NOBODY),
+                              "--clear-groups", "python3", "-c", hog,
+                              os.path.join(RUN_DIR, "client.sock")],
+                             stdout=subprocess.PIPE, text=True)
+        time.sleep(1)
+        # meanwhile everybody else is served
+        rc, lines, err = client("changes", self.project())
+        self.assertEqual(rc, 0, err)
+        out, _ = p.communicate(timeout=60)
+        said = json.loads(out)
+        refused = [t for e, t in said if "too many connections" in e]
+        timed_out = [t for e, t in said if "no request within" in e]
+        self.assertEqual((len(refused), len(timed_out)), (8, 32), said)
+        self.assertLess(max(refused), min(timed_out), said)     # refused at once
+        self.assertTrue(all(4 <= t <= 20 for t in timed_out), said)
+
 
 class FanotifyClients(Clients):
     backend = "fanotify"
