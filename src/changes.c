@@ -169,9 +169,9 @@ static struct log *log_of(struct vw_changes *c, const struct vw_project *p)
 		snprintf(path, sizeof(path), "%s/%s-%016" PRIx64 ".changes", c->dir, p->name, h);
 		l->path = strdup(path);
 		l->fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-		if (l->fd < 0)
-			log_warnx("changes: %s: %s; cursors of %s last until the daemon stops", path,
-				  strerror(errno), p->name);
+		if (l->fd < 0)	/* kept in memory, and tried again at every sync */
+			log_warnx("changes: %s: %s; cursors of %s last until the daemon stops, or "
+				  "the file can be written", path, strerror(errno), p->name);
 	}
 	c->n++;
 	text = l->fd >= 0 ? slurp(l, &len) : NULL;
@@ -337,9 +337,29 @@ int changes_since(struct vw_changes *c, const struct vw_project *p, const char *
 	return ret;
 }
 
+/* A log kept in memory because its file could not be opened: to the file, if it opens now. */
+static void retry_file(struct log *l)
+{
+	int fd = open(l->path, O_RDWR | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
+
+	if (fd < 0)
+		return;
+	if (write(fd, l->mem, l->mlen) != (ssize_t)l->mlen || fdatasync(fd) < 0) {
+		close(fd);
+		return;
+	}
+	l->fd = fd;
+	free(l->mem);
+	l->mem = NULL;
+	l->mlen = 0;
+	log_info("changes: %s: written again; cursors outlive the daemon again", l->path);
+}
+
 void changes_sync(struct vw_changes *c)
 {
 	for (size_t i = 0; c && i < c->n; i++) {
+		if (c->logs[i].fd < 0 && c->logs[i].path && c->logs[i].mem)
+			retry_file(&c->logs[i]);
 		if (c->logs[i].fd >= 0 && c->logs[i].dirty)
 			fdatasync(c->logs[i].fd);
 		c->logs[i].dirty = false;

@@ -493,7 +493,7 @@ static int dirty_rename(struct vw_debounce *d, struct batch *b, const struct vw_
 {
 	bool replaced = o->ev->flags & VW_EVF_REPLACED;
 	/* a type read after the fact may be that of a later occupant: carry children then too */
-	bool dirish = !o->type || strcmp(o->type, "dir") == 0 || o->type_late;
+	bool dirish = o->exchange || !o->type || strcmp(o->type, "dir") == 0 || o->type_late;
 	struct entry *a = get(b, o->old_path, true), *t, tmp;
 
 	if (!a)

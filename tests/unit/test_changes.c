@@ -189,6 +189,31 @@ static void foreign_and_malformed_cursors_are_stale(void **unused)
 	changes_free(c);
 }
 
+/* A log whose file cannot be made yet lives in memory, and goes to the file once it can. */
+static void log_kept_in_memory_until_its_file_can_be_written(void **unused)
+{
+	struct vw_project p = proj(1, "one");
+	char sub[96], c0[VW_CURSOR_MAX], c1[VW_CURSOR_MAX];
+	struct vw_changes *c;
+	struct got g = { 0 };
+
+	(void)unused;
+	snprintf(sub, sizeof(sub), "%s/later", dir);
+	c = changes_new(sub, 1 << 20);
+	changes_cursor(c, &p, c0);
+	add(c, &p, 1, c1);
+	assert_int_equal(mkdir(sub, 0700), 0);
+	changes_sync(c);
+	add(c, &p, 2, c1);
+	changes_free(c);
+	c = changes_new(sub, 1 << 20);	/* a restart: both lines were kept on disk */
+	assert_int_equal(changes_since(c, &p, c0, collect, &g), 0);
+	assert_int_equal(g.n, 2);
+	assert_string_equal(g.lines[0], "{\"n\":1}");
+	assert_string_equal(g.lines[1], "{\"n\":2}");
+	changes_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -199,6 +224,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(foreign_and_malformed_cursors_are_stale, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(log_kept_in_memory_until_its_file_can_be_written,
+						setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

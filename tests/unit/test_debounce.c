@@ -402,6 +402,27 @@ static void presence_not_trusted_says_nothing_is_there(void **state)
 	debounce_free(d);
 }
 
+/* An exchange moves what is pending below either name, whatever type its event gives. */
+static void exchange_moves_pending_children_whatever_its_type(void **state)
+{
+	struct vw_debounce *d = mk_rc();
+	static struct vw_event ev = { .pid = 1, .tgid = 1 };
+	struct vw_out o = { .project = &proj, .event = "rename", .path = "y", .old_path = "b",
+			    .type = "file", .ev = &ev, .exchange = true };
+	bool moved = false, left = false;
+
+	add(d, 0, "create", "y/a", NULL);
+	assert_int_equal(debounce_add(d, &o, 1 * MSEC), 0);
+	debounce_flush(d, 100 * MSEC, false, collect, NULL);
+	for (size_t i = 0; i < frc.last_n && i < 4; i++) {
+		moved |= strcmp(frc.paths[i], "b/a") == 0;
+		left |= strcmp(frc.paths[i], "y/a") == 0;
+	}
+	assert_true(moved);
+	assert_false(left);
+	debounce_free(d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -418,6 +439,7 @@ int main(void)
 		cmocka_unit_test(quiet_file_settles_while_another_is_rewritten),
 		cmocka_unit_test(new_paths_keep_one_batch),
 		cmocka_unit_test(busy_file_goes_with_its_directory),
+		cmocka_unit_test(exchange_moves_pending_children_whatever_its_type),
 		cmocka_unit_test(deadline_is_the_earliest_pending_batch),
 		cmocka_unit_test(batch_looked_at_again_keeps_its_paths_and_takes_new_events),
 		cmocka_unit_test(batch_is_reported_after_fifty_looks_whatever_they_find),
