@@ -29,7 +29,11 @@ struct log {
 	bool said;		/* a write failure was logged */
 	char *mem;		/* in memory: the same text as the file */
 	size_t mlen;
+	char *pend;		/* lines for the file not written yet (changes_flush()) */
+	size_t plen, pcap;
 };
+
+#define PEND_MAX (256 * 1024)	/* written at once past this */
 
 struct vw_changes {
 	char *dir;
@@ -52,11 +56,15 @@ struct vw_changes *changes_new(const char *dir, uint64_t max_bytes)
 	return c;
 }
 
+static int log_flush(struct log *l);
+
 void changes_free(struct vw_changes *c)
 {
 	if (!c)
 		return;
+	changes_flush(c);
 	for (size_t i = 0; i < c->n; i++) {
+		free(c->logs[i].pend);
 		if (c->logs[i].fd >= 0)
 			close(c->logs[i].fd);
 		free(c->logs[i].path);
@@ -195,13 +203,38 @@ static void cursor_of(const struct log *l, uint64_t seq, char cursor[VW_CURSOR_M
 	snprintf(cursor, VW_CURSOR_MAX, "%016" PRIx64 ".%" PRIu64, l->epoch, seq);
 }
 
+/* Write what is pending to the file. 0 or -errno. */
+static int log_flush(struct log *l)
+{
+	size_t done = 0;
+
+	while (l->fd >= 0 && done < l->plen) {
+		ssize_t w = write(l->fd, l->pend + done, l->plen - done);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			l->plen = 0;
+			return w < 0 ? -errno : -EIO;
+		}
+		done += (size_t)w;
+	}
+	if (l->plen)
+		l->dirty = true;
+	l->plen = 0;
+	return 0;
+}
+
 /* Keep the newest half: rewrite the log from the first line past its middle. */
 static int trim(struct vw_changes *c, struct log *l)
 {
 	size_t len = 0, keep_from;
-	char *text = slurp(l, &len), *p, h[96], tmp[PATH_MAX];
-	int n, fd, ret = 0;
+	char *text, *p, h[96], tmp[PATH_MAX];
+	int n, fd, ret = log_flush(l);
 
+	if (ret)
+		return ret;
+	text = slurp(l, &len);
 	if (!text)
 		return -ENOMEM;
 	p = memchr(text + len / 2, '\n', len - len / 2);
@@ -257,31 +290,39 @@ void changes_next(struct vw_changes *c, const struct vw_project *p, char cursor[
 int changes_add(struct vw_changes *c, const struct vw_project *p, const char *line, size_t len)
 {
 	struct log *l = log_of(c, p);
-	char *rec;
+	char **buf;
+	size_t *blen, *bcap, need;
 	int n, ret = 0;
 
 	if (!l)
 		return -ENOMEM;
-	n = asprintf(&rec, "%" PRIu64 " %.*s\n", l->next, (int)len, line);
-	if (n < 0)
-		return -ENOMEM;
-	l->next++;
-	if (l->fd >= 0) {
-		if (write(l->fd, rec, (size_t)n) != n)
-			ret = errno ? -errno : -EIO;
-		l->dirty = true;
-	} else {
-		char *m = realloc(l->mem, l->mlen + (size_t)n + 1);
+	/* the file's lines wait in pend (one write a batch); a memory log is its own buffer */
+	buf = l->fd >= 0 ? &l->pend : &l->mem;
+	blen = l->fd >= 0 ? &l->plen : &l->mlen;
+	bcap = l->fd >= 0 ? &l->pcap : &(size_t){ *blen + 1 };
+	need = *blen + len + 24;
+	if (need > *bcap || l->fd < 0) {
+		size_t cap = l->fd < 0 ? need : (*bcap ? *bcap * 2 : 65536);
+		char *m;
 
-		if (m) {
-			memcpy(m + l->mlen, rec, (size_t)n + 1);
-			l->mem = m;
-			l->mlen += (size_t)n;
-		} else {
-			ret = -ENOMEM;
-		}
+		while (cap < need)
+			cap *= 2;
+		m = realloc(*buf, cap);
+		if (!m)
+			return -ENOMEM;
+		*buf = m;
+		if (l->fd >= 0)
+			*bcap = cap;
 	}
-	free(rec);
+	n = sprintf(*buf + *blen, "%" PRIu64 " ", l->next);
+	memcpy(*buf + *blen + n, line, len);
+	(*buf)[*blen + n + len] = '\n';
+	(*buf)[*blen + n + len + 1] = 0;
+	n += (int)len + 1;
+	*blen += (size_t)n;
+	l->next++;
+	if (l->fd >= 0 && l->plen >= PEND_MAX)
+		ret = log_flush(l);
 	l->size += (uint64_t)n;
 	if (!ret && l->size > c->max)
 		ret = trim(c, l);
@@ -319,6 +360,8 @@ int changes_since(struct vw_changes *c, const struct vw_project *p, const char *
 		return -ESTALE;
 	if (seq + 1 == l->next)
 		return 0;	/* nothing since */
+	if (log_flush(l) < 0)
+		return -ESTALE;
 	text = slurp(l, &len);
 	if (!text)
 		return -ENOMEM;
@@ -355,8 +398,23 @@ static void retry_file(struct log *l)
 	log_info("changes: %s: written again; cursors outlive the daemon again", l->path);
 }
 
+void changes_flush(struct vw_changes *c)
+{
+	for (size_t i = 0; c && i < c->n; i++) {
+		struct log *l = &c->logs[i];
+		int ret = l->plen ? log_flush(l) : 0;
+
+		if (ret && !l->said) {
+			log_warnx("changes: %s: %s; clients asking what changed get a full listing",
+				  l->path, strerror(-ret));
+			l->said = true;
+		}
+	}
+}
+
 void changes_sync(struct vw_changes *c)
 {
+	changes_flush(c);
 	for (size_t i = 0; c && i < c->n; i++) {
 		if (c->logs[i].fd < 0 && c->logs[i].path && c->logs[i].mem)
 			retry_file(&c->logs[i]);

@@ -47,6 +47,9 @@ typedef int (*changes_fn)(void *ctx, const char *line, size_t len);
 int changes_since(struct vw_changes *c, const struct vw_project *p, const char *cursor,
 		  changes_fn fn, void *ctx);
 
+/* Write the lines added since the last call (once a batch, before its lines go out). */
+void changes_flush(struct vw_changes *c);
+
 /* Periodic: the logs written since the last call go to disk (fdatasync); one kept in memory
  * because its file could not be opened goes to the file if it opens now. */
 void changes_sync(struct vw_changes *c);

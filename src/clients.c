@@ -62,8 +62,16 @@ struct vw_clients {
 	struct vw_state *state;
 	struct vw_clients_ops ops;
 	bool owed;		/* lines queued for subscribers since the last clients_flush() */
+	int nsubs;		/* subscriptions open */
 	struct client cl[VW_CLIENTS_MAX];
 };
+
+static void sub_end(struct client *cl)
+{
+	if (cl->sub)
+		cl->c->nsubs--;
+	cl->sub = NULL;
+}
 
 static void client_close(struct client *cl)
 {
@@ -79,7 +87,7 @@ static void client_close(struct client *cl)
 	free(cl->match);
 	cl->match = NULL;
 	cl->nmatch = 0;
-	cl->sub = NULL;
+	sub_end(cl);
 }
 
 /* Write what is queued; close when done and asked to. */
@@ -109,7 +117,7 @@ static void flush(struct client *cl)
 			 */
 			shutdown(cl->fd, SHUT_WR);
 			cl->draining = true;
-			cl->sub = NULL;
+			sub_end(cl);
 			cl->deadline_ns = now_ns(CLOCK_MONOTONIC) + REQUEST_TIMEOUT_NS;
 		}
 	}
@@ -642,6 +650,7 @@ static void serve(struct client *cl, const cJSON *req)
 		snprintf(cl->last, sizeof(cl->last), "%s", cur);
 	}
 	cl->sub = p;
+	cl->c->nsubs++;
 	cl->deadline_ns = 0;	/* a subscription lasts; one that does not read overflows */
 }
 
@@ -813,7 +822,9 @@ void clients_settled(struct vw_clients *c, const struct vw_project *p, const cha
 		     const char *path, const char *old_path, const char *line, size_t len,
 		     const char *cursor)
 {
-	for (int i = 0; c && i < VW_CLIENTS_MAX; i++) {
+	if (!c || !c->nsubs)
+		return;	/* the common case costs one test a line */
+	for (int i = 0; i < VW_CLIENTS_MAX; i++) {
 		struct client *cl = &c->cl[i];
 
 		if (cl->fd < 0 || cl->sub != p || cl->overflowed ||

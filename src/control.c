@@ -9,20 +9,25 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
 
 #include "control.h"
 #include "log.h"
+#include "util.h"
 
 #define CTL_CLIENTS 16
+#define CTL_CLIENTS_STR "16"
+#define CTL_REQUEST_TIMEOUT_NS (5000ull * 1000 * 1000)	/* to send the request line */
 
 struct client {
 	struct vw_control *c;
 	int fd;			/* -1: free */
 	size_t len;
 	char *buf;
+	uint64_t deadline_ns;	/* CLOCK_MONOTONIC: timed out then */
 };
 
 struct vw_control {
@@ -54,7 +59,7 @@ static void reply_send(struct client *cl, cJSON *reply)
 		size_t n = strlen(s);
 
 		s[n] = '\n';	/* PrintUnformatted's NUL becomes the line end */
-		if (write(cl->fd, s, n + 1) < 0)
+		if (send(cl->fd, s, n + 1, MSG_NOSIGNAL) < 0)
 			log_debug("control: reply: %s", strerror(errno));
 		cJSON_free(s);
 	}
@@ -185,12 +190,21 @@ static int on_accept(void *ctx, uint32_t events)
 	for (int i = 0; i < CTL_CLIENTS && !cl; i++)
 		if (c->clients[i].fd < 0)
 			cl = &c->clients[i];
-	if (!cl) {
-		close(fd);	/* busy: the client sees the connection close */
+	if (!cl) {	/* busy: said, so that the client need not guess */
+		static const char busy[] = "{\"ok\":false,\"error\":\"busy: "
+					   CTL_CLIENTS_STR " requests at once; try again\"}\n";
+		char junk[512];
+
+		if (send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT) > 0)
+			shutdown(fd, SHUT_WR);
+		while (recv(fd, junk, sizeof(junk), MSG_DONTWAIT) > 0)
+			;
+		close(fd);
 		return 0;
 	}
 	cl->fd = fd;
 	cl->len = 0;
+	cl->deadline_ns = now_ns(CLOCK_MONOTONIC) + CTL_REQUEST_TIMEOUT_NS;
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || !peer_allowed(c, &cred)) {
 		log_info("control: refused a client with uid %d", (int)cred.uid);
 		reply_error(cl, "permission denied: the control socket is for root and its group");
@@ -264,6 +278,13 @@ struct vw_control *control_new(const char *path, long gid, struct vw_loop *loop,
 	return c;
 }
 
+void control_tick(struct vw_control *c, uint64_t now)
+{
+	for (int i = 0; c && i < CTL_CLIENTS; i++)
+		if (c->clients[i].fd >= 0 && now >= c->clients[i].deadline_ns)
+			reply_error(&c->clients[i], "no request within 5 s");
+}
+
 void control_free(struct vw_control *c)
 {
 	if (!c)
@@ -297,13 +318,18 @@ char *control_call(const char *path, const char *request)
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return NULL;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    write(fd, request, strlen(request)) < 0 || write(fd, "\n", 1) < 0 ||
-	    !(buf = malloc(cap + 1)))
+	/* a daemon that closes early (busy, timed out) is an error reply or EPIPE, never SIGPIPE */
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || !(buf = malloc(cap + 1)))
 		goto fail;
+	if (send(fd, request, strlen(request), MSG_NOSIGNAL) < 0 ||
+	    send(fd, "\n", 1, MSG_NOSIGNAL) < 0) {
+		if (errno != EPIPE && errno != ECONNRESET)
+			goto fail;
+		/* it may have said why before closing: read that */
+	}
 	while ((n = read(fd, buf + len, cap - len)) > 0 && len < cap)
 		len += n;
-	if (n < 0)
+	if (n < 0 && !len)
 		goto fail;
 	buf[len] = 0;
 	close(fd);

@@ -671,6 +671,7 @@ static void arm_tick(struct daemon *d)
 
 static int flush_out(struct daemon *d)
 {
+	changes_flush(d->changes);	/* the change log before the lines it numbers */
 	clients_flush(d->clients);
 	arm_tick(d);
 	if (d->deb)
@@ -780,6 +781,7 @@ static int on_timer(void *ctx, uint32_t events)
 	state_tick(d->state, now_ns(CLOCK_MONOTONIC));
 	changes_sync(d->changes);
 	clients_tick(d->clients, now_ns(CLOCK_MONOTONIC));
+	control_tick(d->ctl, now_ns(CLOCK_MONOTONIC));
 	daemon_write_metrics(d, false);
 	return flush_out(d);
 }

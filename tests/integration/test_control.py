@@ -117,6 +117,29 @@ class Control(DaemonCase):
         write(os.path.join(self.root, "still-alive"))
         self.expect("create", "still-alive")
 
+    def test_idle_connections_are_timed_out_and_a_busy_daemon_says_so(self):
+        self.start()
+        idle = []
+        for _ in range(40):     # more than the daemon serves at once, none saying anything
+            s = socket.socket(socket.AF_UNIX)
+            s.connect(os.path.join(RUN_DIR, "ctl.sock"))
+            idle.append(s)
+        time.sleep(0.5)
+        r = subprocess.run([VFSWATCH, "status", "--run-dir", RUN_DIR], capture_output=True,
+                           text=True, timeout=30)
+        self.assertEqual(r.returncode, 1, "status died (SIGPIPE is -13): %r" % r)
+        self.assertIn("busy", r.stderr)
+        # within the timeout (and a tick) the silent ones are told and closed
+        told = 0
+        for s in idle:
+            s.settimeout(20)
+            data = s.recv(4096)
+            if data and "no request within" in json.loads(data.decode())["error"]:
+                told += 1
+            s.close()
+        self.assertEqual(told, 16)      # the others were refused as busy at once
+        self.assertIn("backend", status())
+
     def test_status_reports_the_documented_fields(self):
         self.start()
         write(os.path.join(self.root, "s"))
