@@ -2,6 +2,15 @@
 # Makefile: builds the BPF object, its skeleton and the vfswatch daemon out of tree under $(BUILD).
 
 BUILD ?= build
+# SANITIZE=1: AddressSanitizer + UndefinedBehaviorSanitizer, any report fatal, built apart
+ifeq ($(SANITIZE),1)
+ifeq ($(BUILD),build)
+BUILD := build-san
+endif
+SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+EXTRA_CFLAGS += $(SAN_FLAGS)
+EXTRA_LDFLAGS += $(SAN_FLAGS)
+endif
 CC ?= cc
 CLANG ?= clang
 BPFTOOL ?= bpftool

@@ -58,7 +58,8 @@ struct dir_cache {
  * named it; the debounce then replays those renames in order.
  */
 struct fan_rec {
-	const struct fanotify_event_metadata *md;
+	struct fanotify_event_metadata md;	/* a copy: events are only 4-byte aligned */
+	const char *raw;	/* the event in the read buffer (its info records) */
 	char *now, *onow;	/* the names as resolved at read time */
 	char *dir, *odir;	/* the directories' paths, taken back to when it happened */
 	const char *name, *oname;	/* in the read buffer */
@@ -355,10 +356,10 @@ static const char *keep(char *buf, const char *path)
 }
 
 /* Walk the info records of one event; resolve each directory handle. */
-static void parse_info(struct vw_fan *f, const struct fanotify_event_metadata *md,
+static void parse_info(struct vw_fan *f, const char *raw, const struct fanotify_event_metadata *md,
 		       struct fan_names *n)
 {
-	const char *p = (const char *)md + md->metadata_len, *end = (const char *)md + md->event_len;
+	const char *p = raw + md->metadata_len, *end = raw + md->event_len;
 
 	while (p + sizeof(struct fanotify_event_info_header) <= end) {
 		const struct fanotify_event_info_header *h = (const void *)p;
@@ -498,7 +499,7 @@ static void rewind_names(struct fan_rec *r, size_t n, size_t *moves)
 				undo_move(&r[i].odir, mv);
 		}
 		r[i].path = join(r[i].dir, r[i].name);
-		if (r[i].md->mask & FAN_RENAME)
+		if (r[i].md.mask & FAN_RENAME)
 			r[i].old = join(r[i].odir, r[i].oname);
 		if (r[i].dir_move && !r[i].skip && r[i].path && r[i].old)
 			moves[m++] = i;
@@ -527,8 +528,8 @@ static void pair_exchanges(struct fan_rec *r, size_t n)
 	for (size_t i = 0; i + 1 < n; i++) {
 		struct fan_rec *a = &r[i], *b = &r[i + 1];
 
-		if (!(a->md->mask & FAN_RENAME) || !(b->md->mask & FAN_RENAME) ||
-		    a->md->pid != b->md->pid || !a->now || !a->onow || !b->now || !b->onow ||
+		if (!(a->md.mask & FAN_RENAME) || !(b->md.mask & FAN_RENAME) ||
+		    a->md.pid != b->md.pid || !a->now || !a->onow || !b->now || !b->onow ||
 		    strcmp(a->now, b->onow) != 0 || strcmp(a->onow, b->now) != 0)
 			continue;
 		if (a->obj && b->obj ? !other_objects(a, b) :
@@ -543,7 +544,7 @@ static void pair_exchanges(struct fan_rec *r, size_t n)
 
 static void deliver(struct vw_fan *f, const struct fan_rec *r, event_fn fn, void *ctx)
 {
-	const struct fanotify_event_metadata *md = r->md;
+	const struct fanotify_event_metadata *md = &r->md;
 	struct vw_event ev = { .pid = md->pid, .tgid = md->pid };
 	struct fan_names n = { .ofsid = r->ofsid, .obj = r->obj };
 	const struct fan_op *ops;
@@ -604,9 +605,12 @@ static void deliver(struct vw_fan *f, const struct fan_rec *r, event_fn fn, void
 }
 
 /* An event read: false when it is not to be told at all. */
-static bool accept(struct vw_fan *f, const struct fanotify_event_metadata *md, struct fan_rec *r)
+static bool accept(struct vw_fan *f, const char *raw, struct fan_rec *r)
 {
-	*r = (struct fan_rec){ .md = md };
+	const struct fanotify_event_metadata *md = &r->md;
+
+	*r = (struct fan_rec){ .raw = raw };
+	memcpy(&r->md, raw, sizeof(r->md));
 	if (md->vers != FANOTIFY_METADATA_VERSION) {
 		f->unresolved++;
 		return false;
@@ -628,20 +632,20 @@ static void rec_free(struct fan_rec *r)
 	free(r->odir);
 	free(r->path);
 	free(r->old);
-	*r = (struct fan_rec){ .md = r->md };
+	*r = (struct fan_rec){ .md = r->md, .raw = r->raw };
 }
 
 /* Resolve an event's directory handles to the paths they have now. */
 static void resolve(struct vw_fan *f, struct fan_rec *r)
 {
-	const struct fanotify_event_metadata *md = r->md;
+	const struct fanotify_event_metadata *md = &r->md;
 	struct fan_names n;
 
 	rec_free(r);
 	n.dir = n.name = n.odir = n.oname = NULL;	/* the buffers need no clearing */
 	n.ofsid = NULL;
 	n.obj = NULL;
-	parse_info(f, md, &n);
+	parse_info(f, r->raw, md, &n);
 	r->ofsid = n.ofsid;
 	r->obj = n.obj;
 	r->name = n.name;
@@ -677,11 +681,17 @@ static size_t take(struct vw_fan *f, size_t len, int *err)
 /* The events in f->buf[from, to) that are to be told, as records from f->recs[n] on. */
 static size_t accept_all(struct vw_fan *f, size_t from, size_t to, size_t n)
 {
-	const struct fanotify_event_metadata *md = (const void *)(f->buf + from);
+	struct fanotify_event_metadata m;
 
-	for (ssize_t left = to - from; FAN_EVENT_OK(md, left); md = FAN_EVENT_NEXT(md, left))
-		if (accept(f, md, &f->recs[n]))
+	/* read through a copy: the kernel aligns events to 4 bytes, the struct wants 8 */
+	while (from + FAN_EVENT_METADATA_LEN <= to) {
+		memcpy(&m, f->buf + from, sizeof(m));
+		if (m.event_len < FAN_EVENT_METADATA_LEN || m.event_len > to - from)
+			break;
+		if (accept(f, f->buf + from, &f->recs[n]))
 			n++;
+		from += m.event_len;
+	}
 	return n;
 }
 
@@ -689,8 +699,8 @@ static size_t accept_all(struct vw_fan *f, size_t from, size_t to, size_t n)
 static bool moves_dirs(const struct fan_rec *r, size_t from, size_t n)
 {
 	for (size_t i = from; i < n; i++)
-		if ((r[i].md->mask & FAN_ONDIR) &&
-		    (r[i].md->mask & (FAN_RENAME | FAN_MOVED_FROM | FAN_MOVED_TO)))
+		if ((r[i].md.mask & FAN_ONDIR) &&
+		    (r[i].md.mask & (FAN_RENAME | FAN_MOVED_FROM | FAN_MOVED_TO)))
 			return true;
 	return false;
 }

@@ -916,7 +916,8 @@ size_t state_end_rescan(struct vw_state *s, const struct vw_project *p, bool dir
 			if (!table_get(&ps->now, o->path))
 				gone[n++] = o;
 	/* in path order, a directory comes before what was in it: one line for each top */
-	qsort(gone, n, sizeof(*gone), cmp_path);
+	if (n)
+		qsort(gone, n, sizeof(*gone), cmp_path);
 	for (size_t i = 0, top = SIZE_MAX; i < n; i++) {
 		bool under = top != SIZE_MAX &&
 			     below(gone[i]->path, gone[top]->path, strlen(gone[top]->path));

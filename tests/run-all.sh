@@ -50,6 +50,34 @@ run_counted() {
 
 run_counted "end-to-end tests" integration python3 tests/integration/run.py
 
+# The sanitizer build (make SANITIZE=1: ASan + UBSan, any report fatal): the unit tests, and the
+# end-to-end suites of the newest code (clients) and of exactness, the daemon under it.
+if [ "${VW_SANITIZE:-1}" = 0 ]; then
+	echo "== sanitizer build: skipped (VW_SANITIZE=0)"
+	skip=$((skip + 1))
+elif ! make -s SANITIZE=1 CI=true all unit >"$log" 2>&1; then
+	echo "== sanitizer build: failed"
+	cat "$log"
+	fail=$((fail + 1))
+else
+	echo "== unit tests under ASan + UBSan"
+	for t in build-san/tests/test_*; do
+		[ -f "$t" ] && [ -x "$t" ] || continue
+		CMOCKA_MESSAGE_OUTPUT=TAP "$t" >"$log" 2>&1
+		rc=$?
+		p=$(grep -c '^ok ' "$log")
+		f=$(grep -c '^not ok ' "$log")
+		if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+		grep -E '^(not ok|#)|ERROR: |runtime error' "$log" | grep -v '^# ok' | sed 's/^/  /'
+		echo "  $(basename "$t") (sanitized): $p passed, $f failed"
+		pass=$((pass + p)) fail=$((fail + f))
+	done
+	export VFSWATCH="$PWD/build-san/vfswatch"
+	run_counted "end-to-end under ASan + UBSan (clients, exactness)" \
+		integration python3 tests/integration/run.py 'test_*.py' Clients. Exactness.
+	unset VFSWATCH
+fi
+
 # The model-based exactness test, side by side (one core each): the settled stream of every
 # host backend, and the raw stream of the tracepoint backend (the fanotify backend names raw
 # paths when it reads an event: README). VW_MODEL_SEEDS seeds of 50 operations each (0: none).
