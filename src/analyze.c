@@ -185,15 +185,7 @@ const char *runner_child_name(const struct vw_runner *r, uint32_t tgid, uint32_t
 
 static bool matches(const struct vw_analyzer *a, const char *rel)
 {
-	const char *base = strrchr(rel, '/');
-
-	base = base ? base + 1 : rel;
-	if (!a->nmatch)
-		return true;
-	for (size_t i = 0; i < a->nmatch; i++)
-		if (glob_match(a->match[i], strchr(a->match[i], '/') ? rel : base))
-			return true;
-	return false;
+	return globs_match(a->match, a->nmatch, rel);
 }
 
 static unsigned int event_bit(const char *event)

@@ -172,9 +172,7 @@ static struct log *log_of(struct vw_changes *c, const struct vw_project *p)
 	l = &c->logs[c->n];
 	*l = (struct log){ .id = p->id, .fd = -1 };
 	if (c->dir) {
-		uint64_t h = vw_hash_component(VW_HASH_INIT, p->root, strlen(p->root), true);
-
-		snprintf(path, sizeof(path), "%s/%s-%016" PRIx64 ".changes", c->dir, p->name, h);
+		project_file(p, c->dir, "changes", path, sizeof(path));
 		l->path = strdup(path);
 		l->fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 		if (l->fd < 0)	/* kept in memory, and tried again at every sync */

@@ -232,18 +232,7 @@ static const struct vw_project *find(struct client *cl, const char *what)
 
 static bool matches(char *const *match, size_t n, const char *path)
 {
-	const char *base;
-
-	if (!n)
-		return true;
-	if (!path)
-		return false;
-	base = strrchr(path, '/');
-	base = base ? base + 1 : path;
-	for (size_t i = 0; i < n; i++)
-		if (glob_match(match[i], strchr(match[i], '/') ? path : base))
-			return true;
-	return false;
+	return path ? globs_match(match, n, path) : !n;
 }
 
 static unsigned kind_bit(const char *event)
@@ -350,15 +339,16 @@ static void net_type(struct net *e, const char *type)
 	e->type = type ? strdup(type) : NULL;
 }
 
-/* @path and everything below it is gone. */
-static void net_gone(struct net_set *s, const char *path)
+/* @path and everything below it is gone (a @type other than a directory has nothing below). */
+static void net_gone(struct net_set *s, const char *path, const char *type)
 {
 	size_t l = strlen(path);
+	struct net *e;
 
-	for (size_t i = 0; i < s->cap; i++)
+	for (size_t i = 0; (!type || !strcmp(type, "dir")) && i < s->cap; i++)
 		if (s->v[i].path && strncmp(s->v[i].path, path, l) == 0 && s->v[i].path[l] == '/')
 			s->v[i].now = false;
-	struct net *e = net_touch(s, path, true);
+	e = net_touch(s, path, true);
 
 	if (e)
 		e->now = false;
@@ -379,10 +369,10 @@ static int net_line(void *ctx, const char *line, size_t len)
 		return 0;
 	}
 	if (strcmp(ev, "delete") == 0) {
-		net_gone(s, path);
+		net_gone(s, path, type);
 	} else if (strcmp(ev, "rename") == 0 && old) {
-		net_gone(s, old);
-		net_gone(s, path);	/* what was here is replaced */
+		net_gone(s, old, type);
+		net_gone(s, path, NULL);	/* what was here is replaced: of any type */
 		if ((e = net_touch(s, path, true))) {
 			e->now = true;
 			e->moved_in = true;
@@ -706,14 +696,10 @@ static int on_client(void *ctx, uint32_t events)
 /* Said before closing a connection that will not be served: one error line. */
 static void refuse(int fd, const char *msg)
 {
-	char line[256], junk[512];
-	int n = snprintf(line, sizeof(line), "{\"error\":\"%s\"}\n", msg);
+	char line[256];
 
-	if (send(fd, line, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) == n)
-		shutdown(fd, SHUT_WR);
-	while (recv(fd, junk, sizeof(junk), MSG_DONTWAIT) > 0)
-		;	/* what it sent already: read, so that the close is not a reset */
-	close(fd);
+	snprintf(line, sizeof(line), "{\"error\":\"%s\"}\n", msg);
+	unix_refuse(fd, line);
 }
 
 static int on_accept(void *ctx, uint32_t events)

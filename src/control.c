@@ -191,15 +191,8 @@ static int on_accept(void *ctx, uint32_t events)
 		if (c->clients[i].fd < 0)
 			cl = &c->clients[i];
 	if (!cl) {	/* busy: said, so that the client need not guess */
-		static const char busy[] = "{\"ok\":false,\"error\":\"busy: "
-					   CTL_CLIENTS_STR " requests at once; try again\"}\n";
-		char junk[512];
-
-		if (send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT) > 0)
-			shutdown(fd, SHUT_WR);
-		while (recv(fd, junk, sizeof(junk), MSG_DONTWAIT) > 0)
-			;
-		close(fd);
+		unix_refuse(fd, "{\"ok\":false,\"error\":\"busy: " CTL_CLIENTS_STR
+				" requests at once; try again\"}\n");
 		return 0;
 	}
 	cl->fd = fd;
@@ -240,6 +233,18 @@ int unix_listen(const char *path, mode_t mode, long gid, int backlog)
 		return -e;
 	}
 	return fd;
+}
+
+void unix_refuse(int fd, const char *line)
+{
+	size_t n = strlen(line);
+	char junk[512];
+
+	if (send(fd, line, n, MSG_NOSIGNAL | MSG_DONTWAIT) == (ssize_t)n)
+		shutdown(fd, SHUT_WR);
+	while (recv(fd, junk, sizeof(junk), MSG_DONTWAIT) > 0)
+		;	/* what it sent already: read, so that the close is not a reset */
+	close(fd);
 }
 
 struct vw_control *control_new(const char *path, long gid, struct vw_loop *loop,

@@ -46,6 +46,12 @@ void control_tick(struct vw_control *c, uint64_t now_ns);	/* closes clients, rem
  */
 int unix_listen(const char *path, mode_t mode, long gid, int backlog);
 
+/*
+ * A connection that will not be served: @line (one whole line) is said, what
+ * the peer sent already is read (so the close is not a reset), and it is closed.
+ */
+void unix_refuse(int fd, const char *line);
+
 /* Do @pid's supplementary groups (or its primary one, in /proc) hold @gid? */
 bool peer_in_group(pid_t pid, long gid);
 

@@ -223,3 +223,14 @@ bool ignore_match(const struct vw_ignore *ig, const char *rel, bool is_dir)
 	}
 	return verdict(ig, buf, is_dir) == 1;
 }
+
+bool globs_match(char *const *pats, size_t n, const char *rel)
+{
+	const char *base = strrchr(rel, '/');
+
+	base = base ? base + 1 : rel;
+	for (size_t i = 0; i < n; i++)
+		if (glob_match(pats[i], strchr(pats[i], '/') ? rel : base))
+			return true;
+	return !n;
+}

@@ -29,5 +29,11 @@ bool ignore_match(const struct vw_ignore *ig, const char *rel, bool is_dir);
 
 /* Does a glob match a whole string? '*' and '?' stop at '/', '**' spans directories. */
 bool glob_match(const char *pat, const char *s);
+/*
+ * Does @rel (a relative path) match any of @pats ("match" lists of analyzers and
+ * clients)? A pattern with a '/' is matched against the whole path, one without
+ * against the base name. No patterns: everything matches.
+ */
+bool globs_match(char *const *pats, size_t n, const char *rel);
 
 #endif

@@ -267,3 +267,11 @@ void project_count(struct vw_project *p, const char *event)
 	p->changes++;
 	p->events[k]++;
 }
+
+void project_file(const struct vw_project *p, const char *dir, const char *ext, char *buf,
+		  size_t n)
+{
+	uint64_t h = vw_hash_component(VW_HASH_INIT, p->root, strlen(p->root), true);
+
+	snprintf(buf, n, "%s/%s-%016llx.%s", dir, p->name, (unsigned long long)h, ext);
+}

@@ -51,6 +51,10 @@ struct vw_project {
  */
 #define VW_PROJECTS_MAX 1024
 
+/* <dir>/<name>-<hash of the root>.<ext>: a file of @p's (the name for people, the hash to be unique). */
+void project_file(const struct vw_project *p, const char *dir, const char *ext, char *buf,
+		  size_t n);
+
 /* One more line of @event about @p. */
 void project_count(struct vw_project *p, const char *event);
 

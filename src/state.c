@@ -276,9 +276,7 @@ static void set_error(struct vw_state *s, int err, const char *what, const char 
 static void file_path(const struct vw_state *s, const struct vw_project *p, const char *ext,
 		      char *buf, size_t n)
 {
-	uint64_t h = vw_hash_component(VW_HASH_INIT, p->root, strlen(p->root), true);
-
-	snprintf(buf, n, "%s/%s-%016llx.%s", s->dir, p->name, (unsigned long long)h, ext);
+	project_file(p, s->dir, ext, buf, n);
 }
 
 /* mkdir -p, mode 0700 for what it makes. */
