@@ -11,6 +11,16 @@ SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-fr
 EXTRA_CFLAGS += $(SAN_FLAGS)
 EXTRA_LDFLAGS += $(SAN_FLAGS)
 endif
+# FUZZ=1: the libFuzzer targets (clang; ASan + UBSan), built apart
+ifeq ($(FUZZ),1)
+ifeq ($(BUILD),build)
+BUILD := build-fuzz
+endif
+CC := clang
+FUZZ_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+EXTRA_CFLAGS += $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link
+EXTRA_LDFLAGS += $(FUZZ_FLAGS)
+endif
 CC ?= cc
 CLANG ?= clang
 BPFTOOL ?= bpftool
@@ -62,9 +72,13 @@ MAIN_OBJ := $(BUILD)/obj/main.o
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 
-DEPS := $(BPF_OBJS:.o=.d) $(LIB_OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(UNIT_BINS:=.d)
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
 
-.PHONY: all clean test check unit integration vmtest bench model install format check-format vmlinux deps
+DEPS := $(BPF_OBJS:.o=.d) $(LIB_OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(UNIT_BINS:=.d) $(FUZZ_BINS:=.d)
+
+.PHONY: all clean test check unit integration vmtest bench model install format check-format vmlinux deps \
+	fuzz fuzzers soak
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -97,10 +111,24 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJS) | $(BUILD)/tests
 	$(call msg,CC-TEST,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) $< $(LIB_OBJS) -o $@ $(LDLIBS) $(shell $(PKG_CONFIG) --libs cmocka)
 
-$(BUILD)/bpf $(BUILD)/obj $(BUILD)/tests:
+$(BUILD)/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz.h $(LIB_OBJS) | $(BUILD)/fuzz
+	$(call msg,CC-FUZZ,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer $< $(LIB_OBJS) -o $@ $(LDLIBS) -lresolv
+
+$(BUILD)/bpf $(BUILD)/obj $(BUILD)/tests $(BUILD)/fuzz:
 	$(Q)mkdir -p $@
 
 unit: $(UNIT_BINS)
+
+fuzzers: $(FUZZ_BINS)
+
+# libFuzzer: make fuzz [T=config] [S=seconds per target]: the kept crashing inputs first, then
+# S seconds from the seed corpus (new finds go to build-fuzz/corpus, crashes to build-fuzz/crashes).
+T ?=
+S ?= 60
+fuzz:
+	$(Q)$(MAKE) -s FUZZ=1 CI=$(CI) fuzzers
+	$(Q)sh tests/fuzz/run.sh $(S) $(T)
 
 # The whole suite: unit, end-to-end (root + BTF), and the fentry VM test when asked.
 check test: all unit

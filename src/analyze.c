@@ -376,6 +376,10 @@ static void __attribute__((noreturn)) child_exec(const struct job *j, char **arg
 		dup2(out, 1);
 		dup2(out, 2);
 	}
+	/* nothing else of the daemon's: its descriptors are close-on-exec, and closed here too */
+	if (close_range(3, ~0u, 0) < 0)
+		for (int fd = 3; fd < 65536; fd++)
+			close(fd);
 	if (j->a->limit_memory_mb)
 		setrlimit(RLIMIT_AS, &(struct rlimit){ j->a->limit_memory_mb << 20,
 						       j->a->limit_memory_mb << 20 });

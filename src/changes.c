@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 // changes.c: per-project change logs with cursors (see changes.h).
 #define _GNU_SOURCE
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -112,26 +113,31 @@ static char *slurp(const struct log *l, size_t *len)
 /* Read an existing log: its header, and the number of its last line. false: not a log. */
 static bool parse_log(struct log *l, const char *text, size_t len)
 {
-	const char *nl = memchr(text, '\n', len), *p, *last = NULL;
+	const char *nl = memchr(text, '\n', len), *p;
 	char magic[32];
 	uint64_t epoch, first;
 
 	if (!nl || sscanf(text, "vfswatch-changes %31s %" SCNx64 " %" SCNu64, magic, &epoch,
-			  &first) != 3 || strcmp(magic, "1") != 0 || first == 0)
+			  &first) != 3 || strcmp(magic, "1") != 0 || first == 0 ||
+	    first > UINT64_MAX / 4)
 		return false;
 	l->epoch = epoch;
 	l->first = first;
 	l->next = first;
+	/* every whole line is "<seq> <json>", numbered on from the header's first */
 	for (p = nl + 1; p < text + len; p = nl + 1) {
+		char *end;
+
 		nl = memchr(p, '\n', (size_t)(text + len - p));
 		if (!nl)
 			break;	/* a torn last line (a crash mid-write) is dropped */
-		last = p;
+		if (!isdigit((unsigned char)*p) || strtoull(p, &end, 10) != l->next || *end != ' ' ||
+		    end >= nl)
+			return false;
+		l->next++;
 	}
-	if (last)
-		l->next = strtoull(last, NULL, 10) + 1;
 	l->size = (uint64_t)(nl ? len : (size_t)(p - text));
-	return l->next >= l->first;
+	return true;
 }
 
 static int fresh_log(struct log *l)
@@ -366,12 +372,15 @@ int changes_since(struct vw_changes *c, const struct vw_project *p, const char *
 	q = memchr(text, '\n', len);
 	for (q = q ? q + 1 : text + len; q < text + len && !ret; q = nl + 1) {
 		char *json;
-		uint64_t n = strtoull(q, &json, 10);
+		uint64_t n;
 
 		nl = memchr(q, '\n', (size_t)(text + len - q));
 		if (!nl)
 			break;
-		if (n > seq && *json == ' ')
+		if (!isdigit((unsigned char)*q))
+			continue;	/* not a line of ours (the file was changed under us) */
+		n = strtoull(q, &json, 10);
+		if (n > seq && *json == ' ' && json < nl)
 			ret = fn(ctx, json + 1, (size_t)(nl - json - 1));
 	}
 	free(text);

@@ -158,7 +158,7 @@ static bool queue(struct client *cl, const char *line, size_t len, bool bound)
 
 static void queue_json(struct client *cl, cJSON *j)
 {
-	char *s = j ? cJSON_PrintUnformatted(j) : NULL;
+	char *s = json_text(j);
 
 	if (s)
 		queue(cl, s, strlen(s), false);

@@ -40,9 +40,11 @@ static bool get_u64(struct cfg_ctx *c, const cJSON *v, const char *key, uint64_t
 
 	snprintf(range, sizeof(range), "%llu to %llu", (unsigned long long)min,
 		 (unsigned long long)max);
-	if (!cJSON_IsNumber(v) || v->valuedouble != (double)(uint64_t)v->valuedouble)
+	/* in range before the cast: a double outside uint64_t's does not convert */
+	if (!cJSON_IsNumber(v) || (v->valuedouble >= (double)min && v->valuedouble <= (double)max &&
+				   v->valuedouble != (double)(uint64_t)v->valuedouble))
 		return fail(c, key, "must be a whole number from %s", range);
-	if (v->valuedouble < (double)min || v->valuedouble > (double)max)
+	if (!(v->valuedouble >= (double)min && v->valuedouble <= (double)max))
 		return fail(c, key, "must be from %s", range);
 	*out = (uint64_t)v->valuedouble;
 	return true;
@@ -63,6 +65,15 @@ static bool get_bool(struct cfg_ctx *c, const cJSON *v, const char *key, bool *o
 		return fail(c, key, "must be true or false");
 	*out = cJSON_IsTrue(v);
 	return true;
+}
+
+/* Is @v's key used by an earlier member of @obj? JSON allows it; a config never means it. */
+static bool given_twice(struct cfg_ctx *c, const cJSON *obj, const cJSON *v, const char *key)
+{
+	for (const cJSON *it = obj->child; it && it != v; it = it->next)
+		if (strcmp(it->string, v->string) == 0)
+			return fail(c, key, "given twice"), true;
+	return false;
 }
 
 /* A NULL-terminated copy of an array of strings; an empty array is refused when @nonempty. */
@@ -104,6 +115,8 @@ static bool get_analyzer(struct cfg_ctx *c, const cJSON *o, const char *where,
 		return fail(c, where, "must be an object");
 	cJSON_ArrayForEach(v, o) {
 		snprintf(key, sizeof(key), "%s.%s", where, v->string);
+		if (given_twice(c, o, v, key))
+			return false;
 		if (strcmp(v->string, "name") == 0) {
 			if (!get_str(c, v, key, &a->name))
 				return false;
@@ -207,6 +220,8 @@ static bool get_project(struct cfg_ctx *c, const cJSON *o, size_t i, struct vw_c
 		return fail(c, key, "must be an object");
 	cJSON_ArrayForEach(v, o) {
 		snprintf(key, sizeof(key), "projects[%zu].%s", i, v->string);
+		if (given_twice(c, o, v, key))
+			return false;
 		if (strcmp(v->string, "name") == 0) {
 			if (!get_str(c, v, key, &p->name))
 				return false;
@@ -376,6 +391,11 @@ static char *read_file(const char *path, char *err, size_t errlen)
 		return NULL;
 	}
 	buf[n] = 0;
+	if (memchr(buf, 0, n)) {
+		snprintf(err, errlen, "%s: holds a NUL byte: not a JSON text", path);
+		free(buf);
+		return NULL;
+	}
 	return buf;
 }
 
@@ -406,7 +426,7 @@ struct vw_config *config_load(const char *path, char *err, size_t errlen)
 		goto fail;
 	}
 	cJSON_ArrayForEach(v, root)
-		if (!get_global(&c, cfg, v))
+		if (given_twice(&c, root, v, v->string) || !get_global(&c, cfg, v))
 			goto fail;
 	if (cfg->has_settle && cfg->has_max_delay && cfg->max_delay_ms < cfg->settle_ms) {
 		snprintf(err, errlen, "%s: max_delay_ms: must not be shorter than settle_ms", path);

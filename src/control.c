@@ -50,18 +50,29 @@ static void client_close(struct client *cl)
 	cl->len = 0;
 }
 
+char *json_text(const cJSON *j)
+{
+	char *s = j ? cJSON_PrintUnformatted(j) : NULL, *ok;
+
+	if (!s || utf8_valid(s, strlen(s)))
+		return s;
+	ok = utf8_lossy(s, strlen(s));	/* JSON's own syntax is ASCII: it stays JSON */
+	cJSON_free(s);
+	return ok;
+}
+
 /* Write the reply line (best effort: a client that stopped reading just loses it). */
 static void reply_send(struct client *cl, cJSON *reply)
 {
-	char *s = cJSON_PrintUnformatted(reply);
+	char *s = json_text(reply);
 
 	if (s) {
 		size_t n = strlen(s);
 
-		s[n] = '\n';	/* PrintUnformatted's NUL becomes the line end */
+		s[n] = '\n';	/* the NUL becomes the line end */
 		if (send(cl->fd, s, n + 1, MSG_NOSIGNAL) < 0)
 			log_debug("control: reply: %s", strerror(errno));
-		cJSON_free(s);
+		free(s);
 	}
 	cJSON_Delete(reply);
 }

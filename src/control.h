@@ -55,6 +55,12 @@ void unix_refuse(int fd, const char *line);
 /* Do @pid's supplementary groups (or its primary one, in /proc) hold @gid? */
 bool peer_in_group(pid_t pid, long gid);
 
+/*
+ * @j as one line of JSON in valid UTF-8 (malloc'd, no newline): what a reply
+ * repeats of a request, or names, that is not UTF-8 becomes U+FFFD.
+ */
+char *json_text(const struct cJSON *j);
+
 /* Client side: send one request, return the reply (a new string) or NULL with errno set. */
 char *control_call(const char *path, const char *request);
 

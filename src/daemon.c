@@ -23,6 +23,7 @@
 #include <cjson/cJSON.h>
 
 #include "analyze.h"
+#include "caps.h"
 #include "changes.h"
 #include "clients.h"
 #include "config.h"
@@ -1340,6 +1341,30 @@ static void run_teardown(struct daemon *d)
 	}
 }
 
+/*
+ * Set up, the daemon keeps what it still uses: reading every file and
+ * directory it watches (rescans, types, .gitignore; and open_by_handle_at for
+ * fanotify), running analyzers as their owners and stopping them, and for
+ * fanotify, marking the filesystems of projects added later. The BPF
+ * programs are loaded and attached by now: their maps and ring buffer are
+ * used through descriptors, which needs none. Everything else goes, from the
+ * bounding set too.
+ */
+static int drop_caps(struct daemon *d)
+{
+	uint64_t keep = VW_CAP(CAP_DAC_READ_SEARCH) | VW_CAP(CAP_SETUID) | VW_CAP(CAP_SETGID) |
+			VW_CAP(CAP_KILL);
+	char err[256];
+	int ret;
+
+	if (d->backend == VW_BACKEND_FANOTIFY)
+		keep |= VW_CAP(CAP_SYS_ADMIN);
+	ret = caps_keep(keep, err, sizeof(err));
+	if (ret)
+		log_warnx("capabilities: %s", err);
+	return ret;
+}
+
 int daemon_run(const struct run_opts *opts)
 {
 	struct daemon d = { .sfd = -1, .tfd = -1, .dfd = -1, .lock_fd = -1, .out = stdout };
@@ -1379,6 +1404,11 @@ int daemon_run(const struct run_opts *opts)
 	if (ret) {
 		if (ret != -EINVAL && ret != -EPERM)
 			log_warnx("setup: %s", errstr(ret));
+		code = EXIT_SETUP;
+		goto out;
+	}
+	ret = drop_caps(&d);
+	if (ret) {
 		code = EXIT_SETUP;
 		goto out;
 	}

@@ -43,6 +43,16 @@ struct fs_mark {
 	int mount_fd;		/* any directory on that filesystem, for open_by_handle_at */
 };
 
+/*
+ * A file handle and its filesystem, copied out of an event: info records are
+ * only 4-byte aligned (or less, in a hostile buffer), the structs want more.
+ */
+struct fan_handle {
+	fsid_t fsid;
+	struct file_handle h;
+	unsigned char bytes[FAN_HANDLE_MAX];	/* h.f_handle runs on into these */
+};
+
 struct dir_cache {
 	uint64_t key;		/* hash of fsid + handle; 0 = empty */
 	char *path;
@@ -67,8 +77,8 @@ struct fan_rec {
 	bool dir_move;		/* a directory renamed: names below it moved */
 	bool exchange;		/* the first of the two renames of a RENAME_EXCHANGE */
 	bool skip;		/* the second of them, told by the first */
-	const fsid_t *ofsid;
-	struct file_handle *obj;
+	struct fan_handle obj;	/* FAN_EVENT_INFO_TYPE_FID: the object itself */
+	bool has_obj;
 };
 
 struct vw_fan {
@@ -215,6 +225,13 @@ void fan_free(struct vw_fan *f)
 	free(f);
 }
 
+void fan_use_fd(struct vw_fan *f, int fd)
+{
+	if (f->fd >= 0)
+		close(f->fd);
+	f->fd = fd;
+}
+
 int fan_fd(const struct vw_fan *f)
 {
 	return f->fd;
@@ -254,8 +271,10 @@ static void cache_clear(struct vw_fan *f)
  * longer opens falls back to the last path seen for it, which is what "rm -r"
  * needs: by the time its events are read the directories are gone.
  */
-static const char *dir_path(struct vw_fan *f, const fsid_t *fsid, struct file_handle *fh)
+static const char *dir_path(struct vw_fan *f, struct fan_handle *hd)
 {
+	const fsid_t *fsid = &hd->fsid;
+	struct file_handle *fh = &hd->h;
 	struct dir_cache *c;
 	char link[64], path[PATH_MAX];
 	uint64_t key;
@@ -342,8 +361,8 @@ static bool locate(const struct vw_fan *f, const char *abs, uint32_t *project, c
 struct fan_names {
 	const char *dir, *name;		/* FAN_EVENT_INFO_TYPE_DFID_NAME or NEW_DFID_NAME */
 	const char *odir, *oname;	/* OLD_DFID_NAME */
-	const fsid_t *ofsid;		/* FAN_EVENT_INFO_TYPE_FID: the object itself */
-	struct file_handle *obj;
+	const struct fan_handle *obj;	/* FAN_EVENT_INFO_TYPE_FID: the object itself */
+	struct fan_handle objbuf;
 	char dbuf[PATH_MAX], odbuf[PATH_MAX];	/* own copies: the cache slot may be reused */
 };
 
@@ -355,38 +374,52 @@ static const char *keep(char *buf, const char *path)
 	return buf;
 }
 
-/* Walk the info records of one event; resolve each directory handle. */
+/*
+ * Walk the info records of one event; resolve each directory handle. Every
+ * length is checked against the event's, and a name must end inside its record.
+ */
 static void parse_info(struct vw_fan *f, const char *raw, const struct fanotify_event_metadata *md,
 		       struct fan_names *n)
 {
+	const size_t fixed = sizeof(struct fanotify_event_info_fid) + sizeof(struct file_handle);
 	const char *p = raw + md->metadata_len, *end = raw + md->event_len;
 
-	while (p + sizeof(struct fanotify_event_info_header) <= end) {
-		const struct fanotify_event_info_header *h = (const void *)p;
-		const struct fanotify_event_info_fid *fid = (const void *)p;
-		struct file_handle *fh;
+	if (md->metadata_len < FAN_EVENT_METADATA_LEN || md->metadata_len > md->event_len)
+		return;
+	while ((size_t)(end - p) >= sizeof(struct fanotify_event_info_header)) {
+		struct fanotify_event_info_header h;
+		struct fan_handle fh;
 		const char *name, *dir;
+		size_t rest;
 
-		if (h->len < sizeof(*fid) + sizeof(struct file_handle) || p + h->len > end)
+		memcpy(&h, p, sizeof(h));
+		if (h.len < fixed || h.len > (size_t)(end - p))
 			break;
-		fh = (struct file_handle *)fid->handle;
-		name = (const char *)fh->f_handle + fh->handle_bytes;
-		if (name >= p + h->len)
+		memcpy(&fh.fsid, p + offsetof(struct fanotify_event_info_fid, fsid), sizeof(fh.fsid));
+		memcpy(&fh.h, p + sizeof(struct fanotify_event_info_fid), sizeof(fh.h));
+		if (fh.h.handle_bytes > FAN_HANDLE_MAX || fh.h.handle_bytes > h.len - fixed) {
+			p += h.len;
+			continue;
+		}
+		memcpy(fh.h.f_handle, p + fixed, fh.h.handle_bytes);
+		name = p + fixed + fh.h.handle_bytes;
+		rest = (size_t)(p + h.len - name);
+		if (!rest || !memchr(name, 0, rest))
 			name = NULL;
-		if (h->info_type == FAN_EVENT_INFO_TYPE_DFID_NAME ||
-		    h->info_type == FAN_EVENT_INFO_TYPE_NEW_DFID_NAME) {
-			dir = dir_path(f, (const fsid_t *)&fid->fsid, fh);
+		if (h.info_type == FAN_EVENT_INFO_TYPE_DFID_NAME ||
+		    h.info_type == FAN_EVENT_INFO_TYPE_NEW_DFID_NAME) {
+			dir = dir_path(f, &fh);
 			n->dir = keep(n->dbuf, dir);
 			n->name = name;
-		} else if (h->info_type == FAN_EVENT_INFO_TYPE_OLD_DFID_NAME) {
-			dir = dir_path(f, (const fsid_t *)&fid->fsid, fh);
+		} else if (h.info_type == FAN_EVENT_INFO_TYPE_OLD_DFID_NAME) {
+			dir = dir_path(f, &fh);
 			n->odir = keep(n->odbuf, dir);
 			n->oname = name;
-		} else if (h->info_type == FAN_EVENT_INFO_TYPE_FID) {
-			n->ofsid = (const fsid_t *)&fid->fsid;
-			n->obj = fh;
+		} else if (h.info_type == FAN_EVENT_INFO_TYPE_FID) {
+			n->objbuf = fh;
+			n->obj = &n->objbuf;
 		}
-		p += h->len;
+		p += h.len;
 	}
 }
 
@@ -432,14 +465,17 @@ static bool object_unlinked(const struct vw_fan *f, const struct fan_names *n, u
 	int mfd = -1, fd;
 	bool gone;
 
-	if (!n->obj || n->obj->handle_bytes > FAN_HANDLE_MAX)
+	struct fan_handle h;
+
+	if (!n->obj)
 		return false;
+	h = *n->obj;	/* open_by_handle_at() wants it writable */
 	for (int i = 0; i < f->nfs; i++)
-		if (fsid_eq(&f->fs[i].fsid, n->ofsid))
+		if (fsid_eq(&f->fs[i].fsid, &h.fsid))
 			mfd = f->fs[i].mount_fd;
 	if (mfd < 0)
 		return false;
-	fd = open_by_handle_at(mfd, n->obj, O_PATH | O_CLOEXEC);
+	fd = open_by_handle_at(mfd, &h.h, O_PATH | O_CLOEXEC);
 	if (fd < 0)
 		return errno == ESTALE;
 	gone = fstat(fd, &st) == 0 && st.st_nlink == 0;
@@ -509,10 +545,10 @@ static void rewind_names(struct fan_rec *r, size_t n, size_t *moves)
 /* Do two events carry the handles of two different objects (false: the same, or not known)? */
 static bool other_objects(const struct fan_rec *a, const struct fan_rec *b)
 {
-	return a->obj && b->obj && (!fsid_eq(a->ofsid, b->ofsid) ||
-				    a->obj->handle_type != b->obj->handle_type ||
-				    a->obj->handle_bytes != b->obj->handle_bytes ||
-				    memcmp(a->obj->f_handle, b->obj->f_handle, a->obj->handle_bytes) != 0);
+	return a->has_obj && b->has_obj &&
+	       (!fsid_eq(&a->obj.fsid, &b->obj.fsid) || a->obj.h.handle_type != b->obj.h.handle_type ||
+		a->obj.h.handle_bytes != b->obj.h.handle_bytes ||
+		memcmp(a->obj.h.f_handle, b->obj.h.f_handle, a->obj.h.handle_bytes) != 0);
 }
 
 /*
@@ -532,7 +568,7 @@ static void pair_exchanges(struct fan_rec *r, size_t n)
 		    a->md.pid != b->md.pid || !a->now || !a->onow || !b->now || !b->onow ||
 		    strcmp(a->now, b->onow) != 0 || strcmp(a->onow, b->now) != 0)
 			continue;
-		if (a->obj && b->obj ? !other_objects(a, b) :
+		if (a->has_obj && b->has_obj ? !other_objects(a, b) :
 		    lstat(a->now, &st) != 0 || lstat(a->onow, &st) != 0)
 			continue;
 		a->exchange = true;
@@ -546,7 +582,7 @@ static void deliver(struct vw_fan *f, const struct fan_rec *r, event_fn fn, void
 {
 	const struct fanotify_event_metadata *md = &r->md;
 	struct vw_event ev = { .pid = md->pid, .tgid = md->pid };
-	struct fan_names n = { .ofsid = r->ofsid, .obj = r->obj };
+	struct fan_names n = { .obj = r->has_obj ? &r->obj : NULL };
 	const struct fan_op *ops;
 	bool have, ohave = false;
 
@@ -643,11 +679,11 @@ static void resolve(struct vw_fan *f, struct fan_rec *r)
 
 	rec_free(r);
 	n.dir = n.name = n.odir = n.oname = NULL;	/* the buffers need no clearing */
-	n.ofsid = NULL;
 	n.obj = NULL;
 	parse_info(f, r->raw, md, &n);
-	r->ofsid = n.ofsid;
-	r->obj = n.obj;
+	r->has_obj = n.obj != NULL;
+	if (n.obj)
+		r->obj = *n.obj;
 	r->name = n.name;
 	r->dir = n.dir && n.name ? strdup(n.dir) : NULL;
 	r->now = join(n.dir, n.name);

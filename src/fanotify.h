@@ -21,6 +21,12 @@ void fan_free(struct vw_fan *f);	/* NULL is a no-op */
 /* Mark the filesystems of a project added at run time. Returns 0 or -errno with @err. */
 int fan_add_project(struct vw_fan *f, const struct vw_project *p, char *err, size_t errlen);
 int fan_fd(const struct vw_fan *f);
+/*
+ * Read events from @fd (non-blocking; the descriptor is owned from now on)
+ * instead of the fanotify group: the fuzzing target feeds recorded events
+ * through a pipe.
+ */
+void fan_use_fd(struct vw_fan *f, int fd);
 
 /*
  * Read what is queued and call @fn for each change under a project (strings

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fnmatch.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -132,30 +133,72 @@ static int class_match(const char **pp, char c)
 	return c != '/' && fnmatch(cls, one, 0) == 0;
 }
 
-bool glob_match(const char *p, const char *s)
+/*
+ * Where a star may stop is a choice, and with several stars the choices
+ * multiply: "*a*a*a*a*b" against a long run of "a"s would take exponential
+ * time. Whether the rest of the pattern from a star matches the rest of the
+ * name depends only on those two places, so a pattern with two stars or more
+ * remembers each (star, place in the name) that failed and never tries it
+ * again: at most stars x name length tries.
+ */
+struct glob_memo {
+	const char *p0, *s0;
+	size_t slen;
+	uint16_t *star;		/* star[p - p0]: the number of that star */
+	unsigned char *failed;	/* bit (star, s - s0) */
+};
+
+static bool memo_failed(const struct glob_memo *m, const char *p, const char *s)
+{
+	size_t bit;
+
+	if (!m)
+		return false;
+	bit = (size_t)m->star[p - m->p0] * (m->slen + 1) + (size_t)(s - m->s0);
+	return m->failed[bit / 8] & (1u << (bit % 8));
+}
+
+static bool memo_fail(const struct glob_memo *m, const char *p, const char *s)
+{
+	size_t bit;
+
+	if (m) {
+		bit = (size_t)m->star[p - m->p0] * (m->slen + 1) + (size_t)(s - m->s0);
+		m->failed[bit / 8] |= (unsigned char)(1u << (bit % 8));
+	}
+	return false;
+}
+
+static bool glob_at(const struct glob_memo *m, const char *p, const char *s)
 {
 	for (;;) {
+		if (p[0] == '*' && (memo_failed(m, p, s)))
+			return false;
 		if (p[0] == '*' && p[1] == '*') {
+			const char *star = p;
+
 			p += 2;
 			if (*p == '/')
 				p++;	/* "**" + "/" : zero or more whole directories */
 			if (!*p)
 				return true;
 			for (const char *t = s;; t++) {
-				if (glob_match(p, t))
+				if (glob_at(m, p, t))
 					return true;
 				t = strchr(t, '/');
 				if (!t)
-					return false;
+					return memo_fail(m, star, s);
 			}
 		}
 		if (*p == '*') {
+			const char *star = p, *from = s;
+
 			p++;
 			for (;; s++) {
-				if (glob_match(p, s))
+				if (glob_at(m, p, s))
 					return true;
 				if (!*s || *s == '/')
-					return false;
+					return memo_fail(m, star, from);
 			}
 		}
 		if (!*p)
@@ -167,10 +210,10 @@ bool glob_match(const char *p, const char *s)
 				return false;
 		} else if (*p == '[') {
 			const char *q = p;
-			int m = class_match(&q, *s);
+			int c = class_match(&q, *s);
 
-			if (m >= 0) {
-				if (!m)
+			if (c >= 0) {
+				if (!c)
 					return false;
 				p = q;
 				s++;
@@ -187,6 +230,39 @@ bool glob_match(const char *p, const char *s)
 		p++;
 		s++;
 	}
+}
+
+bool glob_match(const char *p, const char *s)
+{
+	uint16_t star_buf[128];
+	unsigned char failed_buf[256];
+	size_t plen = strlen(p), stars = 0, bytes;
+	struct glob_memo m;
+	bool ok;
+
+	for (size_t i = 0; i < plen; i++)
+		stars += p[i] == '*';
+	if (stars < 2 || stars > UINT16_MAX)
+		return glob_at(NULL, p, s);
+	m.p0 = p;
+	m.s0 = s;
+	m.slen = strlen(s);
+	bytes = stars * (m.slen + 1) / 8 + 1;
+	/* the usual pattern and name fit on the stack: no allocation per match */
+	m.star = plen < 128 ? star_buf : malloc((plen + 1) * sizeof(*m.star));
+	m.failed = bytes <= sizeof(failed_buf) ? memset(failed_buf, 0, bytes) : calloc(bytes, 1);
+	if (m.star && m.failed) {
+		for (size_t i = 0, k = 0; i <= plen; i++)
+			m.star[i] = (uint16_t)(p[i] == '*' ? k++ : k);
+		ok = glob_at(&m, p, s);
+	} else {
+		ok = glob_at(NULL, p, s);	/* slow, but right */
+	}
+	if (m.star != star_buf)
+		free(m.star);
+	if (m.failed != failed_buf)
+		free(m.failed);
+	return ok;
 }
 
 /* The verdict of the rules for one path (not its parents): 1 ignore, 0 keep, -1 no rule matched. */

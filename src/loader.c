@@ -38,7 +38,7 @@ static const char *const optional_targets[] = { "security_file_truncate", "__vfs
 static char verifier_tail[VERIFIER_TAIL][256];
 static int verifier_pos;
 
-static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+VW_PRINTF(2, 0) static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
 	char line[4096];
 	char *p, *save = NULL;
@@ -312,7 +312,8 @@ static int pin_all(struct vw_loader *l)
 		log_warnx("loader: removing stale pins in %s", l->pin_dir);
 		unpin_all(l->pin_dir);
 	}
-	if (mkdir(l->pin_dir, 0700) < 0 && errno != EEXIST)
+	/* root's alone: a pinned map opened by anyone else could be read or changed */
+	if ((mkdir(l->pin_dir, 0700) < 0 && errno != EEXIST) || chmod(l->pin_dir, 0700) < 0)
 		return -errno;
 	bpf_object__for_each_map(map, l->skel->obj) {
 		const char *name = bpf_map__name(map);

@@ -20,7 +20,7 @@ int log_verbosity(void)
 	return verbose;
 }
 
-static void vlog(const char *fmt, va_list ap, const char *suffix)
+VW_PRINTF(1, 0) static void vlog(const char *fmt, va_list ap, const char *suffix)
 {
 	fputs("vfswatch: ", stderr);
 	vfprintf(stderr, fmt, ap);

@@ -14,6 +14,7 @@
 #include <cjson/cJSON.h>
 
 #include "analyze.h"
+#include "caps.h"
 #include "changes.h"
 #include "clients.h"
 #include "daemon_priv.h"
@@ -243,6 +244,12 @@ static int ctl_status(void *ctx, const cJSON *req, cJSON *reply, char *err, size
 	cJSON_AddNumberToObject(reply, "uptime_s",
 				(double)((now_ns(CLOCK_MONOTONIC) - d->started_ns) / 1000000000ull));
 	cJSON_AddStringToObject(reply, "backend", backend_name(d->backend));
+	{
+		char caps[512];
+
+		caps_names(caps_effective(), caps, sizeof(caps));
+		cJSON_AddStringToObject(reply, "capabilities", caps);
+	}
 	cJSON_AddStringToObject(reply, "mode", d->deb ? "settled" : "raw");
 	cJSON_AddItemToObject(reply, "projects", projects_json(d));
 	cJSON_AddNumberToObject(reply, "pending_paths", d->deb ? (double)debounce_pending(d->deb) : 0);

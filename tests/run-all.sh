@@ -50,6 +50,20 @@ run_counted() {
 
 run_counted "end-to-end tests" integration python3 tests/integration/run.py
 
+# libFuzzer: each target replays its kept crashing inputs, then fuzzes briefly from its seeds
+# (make fuzz T=... S=... for long runs).
+if [ "${VW_FUZZ:-1}" = 0 ]; then
+	echo "== fuzz: skipped (VW_FUZZ=0)"
+	skip=$((skip + 1))
+elif ! make -s FUZZ=1 CI=true fuzzers >"$log" 2>&1; then
+	echo "== fuzz targets: build failed"
+	cat "$log"
+	fail=$((fail + 1))
+else
+	run_counted "fuzz (${VW_FUZZ_SECONDS:-10} s per target)" fuzz \
+		sh tests/fuzz/run.sh "${VW_FUZZ_SECONDS:-10}"
+fi
+
 # The sanitizer build (make SANITIZE=1: ASan + UBSan, any report fatal): the unit tests, and the
 # end-to-end suites of the newest code (clients) and of exactness, the daemon under it.
 if [ "${VW_SANITIZE:-1}" = 0 ]; then
