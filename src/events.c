@@ -152,6 +152,17 @@ static bool absolute_of(struct vw_projects *t, uint32_t project, const char *rel
 	memcpy(buf + rl + 1, rel, len);
 	buf[rl + 1 + len] = 0;
 	path_normalize(buf);
+	if (*cut && !anchor) {
+		/*
+		 * Longer than the kernel keeps (VW_PATH_MAX bytes): it kept the
+		 * leading names, the last one perhaps in part. What is left is the
+		 * deepest directory known whole, below which the change happened.
+		 */
+		char *slash = strrchr(buf, '/');
+
+		if (slash && slash > buf + rl)
+			*slash = 0;
+	}
 	return true;
 }
 
@@ -222,6 +233,7 @@ int events_route(struct vw_projects *t, const struct vw_event *ev, out_fn fn, vo
 	bool late = false;
 	bool have_new, have_old, cut = ev->flags & VW_EVF_TRUNCATED;
 	bool ocut = ev->flags & VW_EVF_OLD_TRUNCATED;
+	bool long_cut;
 	bool exchange = ev->op == VW_OP_RENAME && (ev->flags & VW_EVF_EXCHANGE);
 	int n = 0;
 
@@ -229,6 +241,8 @@ int events_route(struct vw_projects *t, const struct vw_event *ev, out_fn fn, vo
 	have_old = (ev->op == VW_OP_RENAME || ev->op == VW_OP_CREATE) && ev->old_path_len &&
 		   absolute_of(t, ev->old_project, ev->old_path, ev->old_path_len,
 			       ev->old_anchor_ino, oabs, &ocut);
+	/* a side cut for its length (no anchor to complete it from) */
+	long_cut = (have_new && cut && !ev->anchor_ino) || (have_old && ocut && !ev->old_anchor_ino);
 	/*
 	 * A rename or a metadata change seen by the tracepoint set carries names
 	 * only: what is at the (new) name now tells the type.
@@ -253,6 +267,21 @@ int events_route(struct vw_projects *t, const struct vw_event *ev, out_fn fn, vo
 				    .type_late = late };
 
 		o.truncated = cut || ocut;
+		if (long_cut && (nrel || orel)) {
+			/* below a path too long to name: its deepest whole directory changed */
+			o.event = "modify";
+			o.type = "dir";
+			o.path = nrel ? nrel : orel;
+			o.type_late = false;
+			fn(ctx, &o);
+			n++;
+			if (nrel && orel && strcmp(nrel, orel) != 0) {
+				o.path = orel;
+				fn(ctx, &o);
+				n++;
+			}
+			continue;
+		}
 		switch (ev->op) {
 		case VW_OP_RENAME:
 			if (nrel && orel) {

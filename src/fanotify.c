@@ -56,6 +56,7 @@ struct fan_handle {
 struct dir_cache {
 	uint64_t key;		/* hash of fsid + handle; 0 = empty */
 	char *path;
+	bool cut;		/* too long to name: path is its deepest ancestor that can be */
 };
 
 /*
@@ -71,6 +72,7 @@ struct fan_rec {
 	struct fanotify_event_metadata md;	/* a copy: events are only 4-byte aligned */
 	const char *raw;	/* the event in the read buffer (its info records) */
 	char *now, *onow;	/* the names as resolved at read time */
+	bool cut, ocut;		/* a directory too long to name: now, onow are below an ancestor */
 	char *dir, *odir;	/* the directories' paths, taken back to when it happened */
 	const char *name, *oname;	/* in the read buffer */
 	char *path, *old;	/* the names when it happened (NULL: not resolved) */
@@ -125,7 +127,11 @@ static int mark_fs(struct vw_fan *f, const char *path, char *err, size_t errlen)
 			f->rename_event = false;
 			return mark_fs(f, path, err, errlen);
 		}
-		snprintf(err, errlen, "fanotify_mark %s: %s", path, strerror(-ret));
+		snprintf(err, errlen, "fanotify_mark %s: %s%s", path, strerror(-ret),
+			 ret == -EOPNOTSUPP || ret == -EXDEV ?
+				 " (this filesystem cannot report file handles, as overlayfs before "
+				 "6.6 and some network filesystems: use --backend tracepoint or fentry)" :
+				 "");
 		return ret;
 	}
 	f->fs[f->nfs].fsid = sfs.f_fsid;
@@ -271,8 +277,9 @@ static void cache_clear(struct vw_fan *f)
  * longer opens falls back to the last path seen for it, which is what "rm -r"
  * needs: by the time its events are read the directories are gone.
  */
-static const char *dir_path(struct vw_fan *f, struct fan_handle *hd)
+static const char *dir_path(struct vw_fan *f, struct fan_handle *hd, bool *cut)
 {
+	bool up = false;
 	const fsid_t *fsid = &hd->fsid;
 	struct file_handle *fh = &hd->h;
 	struct dir_cache *c;
@@ -290,16 +297,29 @@ static const char *dir_path(struct vw_fan *f, struct fan_handle *hd)
 			mfd = f->fs[i].mount_fd;
 	dfd = mfd < 0 ? -1 : open_by_handle_at(mfd, fh, O_PATH | O_CLOEXEC);
 	if (dfd < 0)
-		return c->key == key ? c->path : NULL;
-	snprintf(link, sizeof(link), "/proc/self/fd/%d", dfd);
-	n = readlink(link, path, sizeof(path) - 1);
+		return c->key == key ? (*cut = c->cut, c->path) : NULL;
+	for (int level = 0;; level++) {
+		int pfd;
+
+		snprintf(link, sizeof(link), "/proc/self/fd/%d", dfd);
+		n = readlink(link, path, sizeof(path) - 1);
+		if (n > 0 || errno != ENAMETOOLONG || level == 4096 / 2)
+			break;
+		/* longer than a path can be: the deepest ancestor that can be named */
+		pfd = openat(dfd, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
+		close(dfd);
+		if (pfd < 0)
+			return NULL;
+		dfd = pfd;
+		up = true;
+	}
 	close(dfd);
 	if (n <= 0)
-		return c->key == key ? c->path : NULL;
+		return c->key == key ? (*cut = c->cut, c->path) : NULL;
 	path[n] = 0;
 	if (n > 10 && strcmp(path + n - 10, " (deleted)") == 0) {
 		if (c->key == key)
-			return c->path;
+			return *cut = c->cut, c->path;
 		path[n - 10] = 0;
 	}
 	if (c->key != key || strcmp(c->path, path) != 0) {
@@ -311,6 +331,8 @@ static const char *dir_path(struct vw_fan *f, struct fan_handle *hd)
 		c->path = p;
 		c->key = key;
 	}
+	c->cut = up;
+	*cut = up;
 	return c->path;
 }
 
@@ -363,6 +385,7 @@ struct fan_names {
 	const char *odir, *oname;	/* OLD_DFID_NAME */
 	const struct fan_handle *obj;	/* FAN_EVENT_INFO_TYPE_FID: the object itself */
 	struct fan_handle objbuf;
+	bool cut, ocut;
 	char dbuf[PATH_MAX], odbuf[PATH_MAX];	/* own copies: the cache slot may be reused */
 };
 
@@ -408,11 +431,11 @@ static void parse_info(struct vw_fan *f, const char *raw, const struct fanotify_
 			name = NULL;
 		if (h.info_type == FAN_EVENT_INFO_TYPE_DFID_NAME ||
 		    h.info_type == FAN_EVENT_INFO_TYPE_NEW_DFID_NAME) {
-			dir = dir_path(f, &fh);
+			dir = dir_path(f, &fh, &n->cut);
 			n->dir = keep(n->dbuf, dir);
 			n->name = name;
 		} else if (h.info_type == FAN_EVENT_INFO_TYPE_OLD_DFID_NAME) {
-			dir = dir_path(f, &fh);
+			dir = dir_path(f, &fh, &n->ocut);
 			n->odir = keep(n->odbuf, dir);
 			n->oname = name;
 		} else if (h.info_type == FAN_EVENT_INFO_TYPE_FID) {
@@ -590,6 +613,10 @@ static void deliver(struct vw_fan *f, const struct fan_rec *r, event_fn fn, void
 	ev.flags = VW_EVU_NO_TID | VW_EVU_NO_CGROUP;
 	if (r->exchange)
 		ev.flags |= VW_EVF_EXCHANGE;
+	if (r->cut)	/* told as a change of the ancestor (events_route()) */
+		ev.flags |= VW_EVF_TRUNCATED;
+	if (r->ocut)
+		ev.flags |= VW_EVF_OLD_TRUNCATED;
 	/*
 	 * A change of content or metadata: the inode it went to, for the file's
 	 * other names (merged with its create too: a new hard link written through).
@@ -680,8 +707,11 @@ static void resolve(struct vw_fan *f, struct fan_rec *r)
 	rec_free(r);
 	n.dir = n.name = n.odir = n.oname = NULL;	/* the buffers need no clearing */
 	n.obj = NULL;
+	n.cut = n.ocut = false;
 	parse_info(f, r->raw, md, &n);
 	r->has_obj = n.obj != NULL;
+	r->cut = n.cut;
+	r->ocut = n.ocut;
 	if (n.obj)
 		r->obj = *n.obj;
 	r->name = n.name;

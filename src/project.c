@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/sysmacros.h>
 
 #include "analyze.h"
@@ -33,6 +34,38 @@ static char *unique_name(const struct vw_projects *t, const char *root)
 	return strdup(buf);
 }
 
+/*
+ * Kernel interfaces shown as files (procfs, sysfs, ...): what changes there is
+ * not written through files, so nothing would ever be told. -EINVAL with a
+ * message, or 0.
+ */
+static int pseudo_fs(const char *real, char *err, size_t errlen)
+{
+	static const struct {
+		long magic;
+		const char *name;
+	} pseudo[] = {
+		{ 0x9fa0, "proc" },	      { 0x62656572, "sysfs" },	  { 0xcafe4a11, "bpf" },
+		{ 0x74726163, "tracefs" },    { 0x64626720, "debugfs" },  { 0x27e0eb, "cgroup" },
+		{ 0x63677270, "cgroup2" },    { 0x73636673, "securityfs" }, { 0x1cd1, "devpts" },
+		{ 0x6165676c, "pstore" },     { 0x62656570, "configfs" }, { 0xde5e81e4, "efivarfs" },
+		{ 0x65735543, "fusectl" },    { 0x19800202, "mqueue" },   { 0x6e736673, "nsfs" },
+		{ 0xf97cff8c, "selinuxfs" },
+	};
+	struct statfs sf;
+
+	if (statfs(real, &sf) < 0)
+		return 0;	/* stat() worked: let the backend say what it can do */
+	for (size_t i = 0; i < sizeof(pseudo) / sizeof(pseudo[0]); i++)
+		if ((long)sf.f_type == pseudo[i].magic) {
+			snprintf(err, errlen, "%s: on %s, a kernel interface shown as files: its "
+				 "changes are not file writes, none would be told", real,
+				 pseudo[i].name);
+			return -EINVAL;
+		}
+	return 0;
+}
+
 int projects_add(struct vw_projects *t, const char *dir, const char *name, char *err, size_t errlen)
 {
 	struct vw_project *p;
@@ -58,6 +91,14 @@ int projects_add(struct vw_projects *t, const char *dir, const char *name, char 
 		snprintf(err, errlen, "%s: not a directory", dir);
 		return -ENOTDIR;
 	}
+	if (strcmp(real, "/") == 0) {
+		snprintf(err, errlen, "%s: refusing the whole file system (every change on the host "
+			 "would be told); watch the project directories", dir);
+		return -EINVAL;
+	}
+	e = pseudo_fs(real, err, errlen);
+	if (e)
+		return e;
 	for (size_t i = 0; i < t->n; i++) {
 		if (!t->v[i].gone && t->v[i].ino == st.st_ino &&
 		    t->v[i].dev == kernel_dev(st.st_dev)) {

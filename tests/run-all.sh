@@ -48,27 +48,13 @@ run_counted() {
 	count "$name" "$prefix" "$log" $?
 }
 
-run_counted "end-to-end tests" integration python3 tests/integration/run.py
-
-# libFuzzer: each target replays its kept crashing inputs, then fuzzes briefly from its seeds
-# (make fuzz T=... S=... for long runs).
-if [ "${VW_FUZZ:-1}" = 0 ]; then
-	echo "== fuzz: skipped (VW_FUZZ=0)"
-	skip=$((skip + 1))
-elif ! make -s FUZZ=1 CI=true fuzzers >"$log" 2>&1; then
-	echo "== fuzz targets: build failed"
-	cat "$log"
-	fail=$((fail + 1))
-else
-	run_counted "fuzz (${VW_FUZZ_SECONDS:-10} s per target)" fuzz \
-		sh tests/fuzz/run.sh "${VW_FUZZ_SECONDS:-10}"
-fi
-
-# The sanitizer build (make SANITIZE=1: ASan + UBSan, any report fatal): the unit tests, and the
-# end-to-end suites of the newest code (clients) and of exactness, the daemon under it.
+# The sanitizer build (make SANITIZE=1: ASan + UBSan, any report fatal): the unit tests again,
+# then the end-to-end suite, once, with the daemon and the clients of that build. What a
+# sanitizer build cannot show (memory use, valgrind) the suite runs on the plain build.
 if [ "${VW_SANITIZE:-1}" = 0 ]; then
-	echo "== sanitizer build: skipped (VW_SANITIZE=0)"
+	echo "== sanitizer build: skipped (VW_SANITIZE=0); the end-to-end suite on the plain build"
 	skip=$((skip + 1))
+	run_counted "end-to-end tests" integration python3 tests/integration/run.py
 elif ! make -s SANITIZE=1 CI=true all unit >"$log" 2>&1; then
 	echo "== sanitizer build: failed"
 	cat "$log"
@@ -86,10 +72,24 @@ else
 		echo "  $(basename "$t") (sanitized): $p passed, $f failed"
 		pass=$((pass + p)) fail=$((fail + f))
 	done
-	export VFSWATCH="$PWD/build-san/vfswatch"
-	run_counted "end-to-end under ASan + UBSan (clients, exactness)" \
-		integration python3 tests/integration/run.py 'test_*.py' Clients. Exactness.
-	unset VFSWATCH
+	export VFSWATCH="$PWD/build-san/vfswatch" VFSWATCH_PLAIN="$PWD/$BUILD/vfswatch"
+	run_counted "end-to-end tests (daemon and clients built with ASan + UBSan)" \
+		integration python3 tests/integration/run.py
+	unset VFSWATCH VFSWATCH_PLAIN
+fi
+
+# libFuzzer: each target replays its kept crashing inputs, then fuzzes briefly from its seeds
+# (make fuzz T=... S=... for long runs).
+if [ "${VW_FUZZ:-1}" = 0 ]; then
+	echo "== fuzz: skipped (VW_FUZZ=0)"
+	skip=$((skip + 1))
+elif ! make -s FUZZ=1 CI=true fuzzers >"$log" 2>&1; then
+	echo "== fuzz targets: build failed"
+	cat "$log"
+	fail=$((fail + 1))
+else
+	run_counted "fuzz (${VW_FUZZ_SECONDS:-10} s per target)" fuzz \
+		sh tests/fuzz/run.sh "${VW_FUZZ_SECONDS:-10}"
 fi
 
 # The model-based exactness test, side by side (one core each): the settled stream of every

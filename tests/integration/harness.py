@@ -13,6 +13,9 @@ import unittest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 VFSWATCH = os.environ.get("VFSWATCH", os.path.join(ROOT, "build", "vfswatch"))
+# The plain build, for what a sanitizer build cannot show: memory use, and runs under valgrind
+# (make check runs this suite with VFSWATCH set to the ASan + UBSan build).
+PLAIN_VFSWATCH = os.environ.get("VFSWATCH_PLAIN", VFSWATCH)
 READY_TIMEOUT = 60
 # one single-instance lock for the whole test run, apart from any daemon the host runs
 RUN_DIR = os.environ.get("VW_TEST_RUN_DIR") or tempfile.mkdtemp(prefix="vw-run-")
@@ -53,8 +56,8 @@ class Daemon:
     """One `vfswatch run` process; lines are parsed as they arrive."""
 
     def __init__(self, roots, backend, extra=(), stdout_path=None, pin_dir=None, wrapper=(),
-                 raw=True, env=None, run_dir=RUN_DIR):
-        args = list(wrapper) + [VFSWATCH, "run", "--backend", backend, "--run-dir", run_dir,
+                 raw=True, env=None, run_dir=RUN_DIR, cwd=None, preexec_fn=None, binary=VFSWATCH):
+        args = list(wrapper) + [binary, "run", "--backend", backend, "--run-dir", run_dir,
                                 "--state-dir", os.path.join(RUN_DIR, "state")]
         args += ["--raw"] if raw else []
         for r in roots:
@@ -68,7 +71,8 @@ class Daemon:
         self.seen = []
         self.stdout_path = stdout_path
         out = open(stdout_path, "wb") if stdout_path else subprocess.PIPE
-        self.proc = subprocess.Popen(args, stdout=out, stderr=subprocess.PIPE, env=env)
+        self.proc = subprocess.Popen(args, stdout=out, stderr=subprocess.PIPE, env=env, cwd=cwd,
+                                     preexec_fn=preexec_fn)
         if stdout_path:
             out.close()
             self.reader = threading.Thread(target=self._tail_file, daemon=True)

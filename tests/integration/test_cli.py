@@ -5,7 +5,8 @@ import os
 import subprocess
 import unittest
 
-from harness import VFSWATCH, Daemon, DaemonCase, Tree, backend_reason, need_root_btf, write
+from harness import (PLAIN_VFSWATCH, VFSWATCH, Daemon, DaemonCase, Tree, backend_reason,
+                     need_root_btf, write)
 
 
 def run(*args, **kw):
@@ -179,7 +180,7 @@ class Valgrind(DaemonCase):
             self.skipTest("valgrind not installed")
         supp = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                             "valgrind.supp")
-        self.start(wrapper=["valgrind", "--suppressions=" + supp, "--leak-check=full",
+        self.start(binary=PLAIN_VFSWATCH, wrapper=["valgrind", "--suppressions=" + supp, "--leak-check=full",
                             "--errors-for-leak-kinds=definite,indirect", "--error-exitcode=9"])
         write(os.path.join(self.root, "x"))
         os.mkdir(os.path.join(self.root, "d"))
