@@ -148,6 +148,12 @@ model: all
 		python3 tests/model/model.py --backend $$b --mode $$m --seeds $(SEEDS) --ops $(OPS) \
 			|| rc=1; done; done; exit $$rc
 
+# make soak DURATION=600 [SOAK_BACKEND=fanotify]: mixed load on 20 projects; samples in build/soak/
+DURATION ?= 600
+SOAK_BACKEND ?= tracepoint
+soak: all
+	$(Q)python3 tests/soak/soak.py --duration $(DURATION) --backend $(SOAK_BACKEND)
+
 deps:
 	$(Q)sh scripts/deps.sh
 

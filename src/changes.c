@@ -29,7 +29,7 @@ struct log {
 	bool dirty;
 	bool said;		/* a write failure was logged */
 	char *mem;		/* in memory: the same text as the file */
-	size_t mlen;
+	size_t mlen, mcap;
 	char *pend;		/* lines for the file not written yet (changes_flush()) */
 	size_t plen, pcap;
 };
@@ -154,6 +154,7 @@ static int fresh_log(struct log *l)
 		free(l->mem);
 		l->mem = strdup(h);
 		l->mlen = l->mem ? (size_t)n : 0;
+		l->mcap = l->mem ? (size_t)n + 1 : 0;
 		return l->mem ? 0 : -ENOMEM;
 	}
 	if (ftruncate(l->fd, 0) < 0 || pwrite(l->fd, h, (size_t)n, 0) != n)
@@ -254,6 +255,7 @@ static int trim(struct vw_changes *c, struct log *l)
 			free(l->mem);
 			l->mem = m;
 			l->mlen = (size_t)n + len - keep_from;
+			l->mcap = l->mlen + 1;
 			l->mem[l->mlen] = 0;
 		}
 		l->size = l->mlen;
@@ -303,10 +305,10 @@ int changes_add(struct vw_changes *c, const struct vw_project *p, const char *li
 	/* the file's lines wait in pend (one write a batch); a memory log is its own buffer */
 	buf = l->fd >= 0 ? &l->pend : &l->mem;
 	blen = l->fd >= 0 ? &l->plen : &l->mlen;
-	bcap = l->fd >= 0 ? &l->pcap : &(size_t){ *blen + 1 };
+	bcap = l->fd >= 0 ? &l->pcap : &l->mcap;
 	need = *blen + len + 24;
-	if (need > *bcap || l->fd < 0) {
-		size_t cap = l->fd < 0 ? need : (*bcap ? *bcap * 2 : 65536);
+	if (need > *bcap) {	/* doubling: a line at a time would copy the log each time */
+		size_t cap = *bcap ? *bcap * 2 : 65536;
 		char *m;
 
 		while (cap < need)
@@ -315,8 +317,7 @@ int changes_add(struct vw_changes *c, const struct vw_project *p, const char *li
 		if (!m)
 			return -ENOMEM;
 		*buf = m;
-		if (l->fd >= 0)
-			*bcap = cap;
+		*bcap = cap;
 	}
 	n = sprintf(*buf + *blen, "%" PRIu64 " ", l->next);
 	memcpy(*buf + *blen + n, line, len);
@@ -401,7 +402,7 @@ static void retry_file(struct log *l)
 	l->fd = fd;
 	free(l->mem);
 	l->mem = NULL;
-	l->mlen = 0;
+	l->mlen = l->mcap = 0;
 	log_info("changes: %s: written again; cursors outlive the daemon again", l->path);
 }
 

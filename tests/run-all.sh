@@ -72,10 +72,10 @@ else
 		echo "  $(basename "$t") (sanitized): $p passed, $f failed"
 		pass=$((pass + p)) fail=$((fail + f))
 	done
-	export VFSWATCH="$PWD/build-san/vfswatch" VFSWATCH_PLAIN="$PWD/$BUILD/vfswatch"
+	export VFSWATCH="$PWD/build-san/vfswatch" VFSWATCH_PLAIN="$PWD/$BUILD/vfswatch" VW_SANITIZED=1
 	run_counted "end-to-end tests (daemon and clients built with ASan + UBSan)" \
 		integration python3 tests/integration/run.py
-	unset VFSWATCH VFSWATCH_PLAIN
+	unset VFSWATCH VFSWATCH_PLAIN VW_SANITIZED
 fi
 
 # libFuzzer: each target replays its kept crashing inputs, then fuzzes briefly from its seeds

@@ -16,6 +16,8 @@ VFSWATCH = os.environ.get("VFSWATCH", os.path.join(ROOT, "build", "vfswatch"))
 # The plain build, for what a sanitizer build cannot show: memory use, and runs under valgrind
 # (make check runs this suite with VFSWATCH set to the ASan + UBSan build).
 PLAIN_VFSWATCH = os.environ.get("VFSWATCH_PLAIN", VFSWATCH)
+# The daemon is a sanitizer build (about four times slower): floods are made smaller.
+SANITIZED = os.environ.get("VW_SANITIZED") == "1"
 READY_TIMEOUT = 60
 # one single-instance lock for the whole test run, apart from any daemon the host runs
 RUN_DIR = os.environ.get("VW_TEST_RUN_DIR") or tempfile.mkdtemp(prefix="vw-run-")
