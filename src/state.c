@@ -183,13 +183,21 @@ static bool below(const char *path, const char *top, size_t len)
 }
 
 /* Delete @path, or with @tree also everything below it. */
+/* Can @path have records below it? A known file cannot: no scan of the whole table for it. */
+static bool may_hold(const struct table *t, const char *path)
+{
+	const struct rec *self = table_get(t, path);
+
+	return !self || !self->mode || S_ISDIR(self->mode);
+}
+
 static void table_del(struct table *t, const char *path, bool tree)
 {
 	size_t len = strlen(path), first = 0, last = t->nb;
 
 	if (!t->nb)
 		return;
-	if (!tree) {	/* one path: only its bucket */
+	if (!tree || !may_hold(t, path)) {	/* one path: only its bucket */
 		first = slot(t, path);
 		last = first + 1;
 	}
@@ -216,6 +224,13 @@ static void table_move(struct table *t, const char *from, const char *to)
 	if (!t->nb)
 		return;
 	table_del(t, to, true);
+	if (!may_hold(t, from)) {	/* a known file: itself alone */
+		struct rec *r = (struct rec *)table_get(t, from);
+
+		put_copy(t, to, r);
+		table_del(t, from, false);
+		return;
+	}
 	/* unhook every record at or below @from, then put each back under @to */
 	for (size_t i = 0; i < t->nb; i++) {
 		for (struct rec **pp = &t->b[i]; *pp;) {

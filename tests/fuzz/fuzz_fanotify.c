@@ -15,10 +15,8 @@
 #include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <linux/fs.h>
-#include "fuzz.h"
-#include "events.h"
+#include "fuzz_route.h"
 #include "fanotify.h"
-#include "json_out.h"
 #include "project.h"
 
 #define VW_FUZZ_HANDLE 0x7677
@@ -34,22 +32,6 @@ static struct {
 	struct file_handle h;
 	unsigned char bytes[MAX_HANDLE_SZ];
 } handles[NOBJ];
-static FILE *out;
-static char *outbuf;
-static size_t outlen;
-
-static void on_out(void *ctx, const struct vw_out *o)
-{
-	FUZZ_CHECK(o->path && o->project);
-	FUZZ_CHECK(json_out_change(out, o) == 0);
-}
-
-static void on_event(void *ctx, const struct vw_event *ev)
-{
-	FUZZ_CHECK(!ev->path || strlen(ev->path) == ev->path_len);
-	FUZZ_CHECK(!ev->old_path || strlen(ev->old_path) == ev->old_path_len);
-	events_route(&projects, ev, on_out, NULL);
-}
 
 static void at(char *buf, size_t n, const char *name)
 {
@@ -168,6 +150,7 @@ static size_t swap_handles(const uint8_t *d, size_t n, uint8_t *o, size_t cap, b
 
 int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 {
+	static struct fuzz_route route;
 	static uint8_t buf[65536];
 	size_t len;
 	int p[2];
@@ -179,11 +162,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 	FUZZ_CHECK(write(p[1], buf, len) == (ssize_t)len || len == 0);
 	close(p[1]);
 	fan_use_fd(fan, p[0]);
-	FUZZ_CHECK((out = open_memstream(&outbuf, &outlen)));
-	fan_read(fan, on_event, NULL);
-	FUZZ_CHECK(fclose(out) == 0);
-	fuzz_json_lines(outbuf, outlen);
-	free(outbuf);
+	fuzz_route_begin(&route, &projects);
+	fan_read(fan, fuzz_route_event, &route);
+	fuzz_route_end(&route);
 	return 0;
 }
 

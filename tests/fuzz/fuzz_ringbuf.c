@@ -5,30 +5,13 @@
 // gets its header's size field made to agree (so that most samples reach the checks past it).
 // Every sample goes through the decoder, the router of two projects (one nested in the other),
 // and the raw JSON writer; each line written must be one JSON object in valid UTF-8.
-#include "fuzz.h"
-#include "events.h"
-#include "json_out.h"
+#include "fuzz_route.h"
 #include "project.h"
 #include "ringbuf.h"
 
 static struct vw_projects projects;
 static struct vw_decoder *dec;
-static FILE *out;
-static char *outbuf;
-static size_t outlen;
-
-static void on_out(void *ctx, const struct vw_out *o)
-{
-	FUZZ_CHECK(o->path && o->project);
-	FUZZ_CHECK(json_out_change(out, o) == 0);
-}
-
-static void on_event(void *ctx, const struct vw_event *ev)
-{
-	FUZZ_CHECK(!ev->path || ev->path[ev->path_len] == 0);
-	FUZZ_CHECK(!ev->old_path || ev->old_path[ev->old_path_len] == 0);
-	events_route(&projects, ev, on_out, NULL);
-}
+static struct fuzz_route route;
 
 static void setup(void)
 {
@@ -40,7 +23,7 @@ static void setup(void)
 	snprintf(root, sizeof(root), "%s/one/two", fuzz_dir());
 	FUZZ_CHECK(mkdir(root, 0755) == 0 || errno == EEXIST);
 	FUZZ_CHECK(projects_add(&projects, root, "two", err, sizeof(err)) == 0);
-	FUZZ_CHECK((dec = decoder_new(on_event, NULL)));
+	FUZZ_CHECK((dec = decoder_new(fuzz_route_event, &route)));
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
@@ -49,7 +32,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 
 	if (!dec)
 		setup();
-	FUZZ_CHECK((out = open_memstream(&outbuf, &outlen)));
+	fuzz_route_begin(&route, &projects);
 	while (n >= 2) {
 		uint16_t len = (uint16_t)(d[0] | d[1] << 8);
 		bool seal = len & 0x8000;
@@ -68,8 +51,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 		d += len;
 		n -= len;
 	}
-	FUZZ_CHECK(fclose(out) == 0);
-	fuzz_json_lines(outbuf, outlen);
-	free(outbuf);
+	fuzz_route_end(&route);
 	return 0;
 }
