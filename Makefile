@@ -78,7 +78,7 @@ FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
 DEPS := $(BPF_OBJS:.o=.d) $(LIB_OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(UNIT_BINS:=.d) $(FUZZ_BINS:=.d)
 
 .PHONY: all clean test check unit integration vmtest bench model install format check-format vmlinux deps \
-	fuzz fuzzers soak
+	fuzz fuzzers soak vmtest-all
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -147,6 +147,15 @@ model: all
 	$(Q)rc=0; for b in $(MODEL_BACKENDS); do for m in settled raw; do \
 		python3 tests/model/model.py --backend $$b --mode $$m --seeds $(SEEDS) --ops $(OPS) \
 			|| rc=1; done; done; exit $$rc
+
+# The VM tests: make vmtest [KERNELS="6.1 6.12"] runs the fentry backend's suite and model on
+# each kernel (make check does this); make vmtest-all every backend each kernel can run, on
+# 5.10, 6.1 and 6.12, and writes the support matrix to build/vm/matrix.md.
+vmtest: all
+	$(Q)KERNELS="$(or $(KERNELS),6.1 6.12)" sh scripts/vmtest.sh
+
+vmtest-all: all
+	$(Q)KERNELS="$(or $(KERNELS),5.10 6.1 6.12)" VMTEST_ALL=1 sh scripts/vmtest.sh
 
 # make soak DURATION=600 [SOAK_BACKEND=fanotify]: mixed load on 20 projects; samples in build/soak/
 DURATION ?= 600

@@ -1,18 +1,27 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
-# vmtest.sh: boot Debian's packaged 6.1 kernel under qemu (software emulation) with a busybox
-# initramfs holding vfswatch and the end-to-end suite, run the suite there with --backend
-# fentry, then the model-based exactness test (VMTEST_SEEDS seeds, settled), and report
-# "vmtest: N passed, N failed, N skipped". Non-zero exit when the VM does not boot, the backend
-# does not attach (its tests would skip), or any test fails. VMTEST_BENCH=1 (make bench, with
-# VMTEST_CMD=true VMTEST_SEEDS=0): the BPF backends' write overhead in the VM instead.
+# vmtest.sh: boot Debian's packaged kernels under qemu (software emulation) with a busybox
+# initramfs holding vfswatch and the end-to-end suite, and run the suite there.
+#   KERNELS="6.1 6.12"  which kernels (5.10 from bullseye, 6.1 from bookworm, 6.12 from
+#                       bookworm-backports), each fetched once and cached under build/vm/
+#   VMTEST_ALL=1        every backend the kernel's probe says it can run (fentry, tracepoint,
+#                       fanotify): its end-to-end classes and its model runs; otherwise the
+#                       fentry classes and the fentry model runs only (what the host cannot run)
+#   VMTEST_SEEDS=N      model seeds (50 operations each) per backend run; 0: none
+# Reports "vmtest: N passed, N failed, N skipped" over every kernel, and writes the measured
+# support matrix (kernel x backend: pass, fail, or why it cannot run) to build/vm/matrix.md.
+# Non-zero exit when a VM does not boot, the fentry backend does not attach where it should
+# (its tests would skip), or any test fails. VMTEST_BENCH=1 (make bench, with VMTEST_CMD=true
+# VMTEST_SEEDS=0): the BPF backends' write overhead in the VM instead.
 set -eu
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 VM=$BUILD/vm
-SUITE=${VMTEST_SUITE:-FentryE2E FentrySettled FentryExactness}	# which test classes run inside
-SEEDS=${VMTEST_SEEDS:-50}	# model seeds (50 operations each) run inside; 0: none
-BACKEND_TIMEOUT=${VMTEST_TIMEOUT:-1500}	# seconds for boot + suite
+KERNELS=${KERNELS:-6.1 6.12}
+BACKENDS=fentry
+[ "${VMTEST_ALL:-0}" = 1 ] && BACKENDS=all
+SEEDS=${VMTEST_SEEDS:-25}	# model seeds (50 operations each) per backend run inside; 0: none
+BACKEND_TIMEOUT=${VMTEST_TIMEOUT:-1500}	# seconds for one kernel's boot + suite
 PY=/usr/bin/python3
 
 die() { echo "vmtest: $*" >&2; echo "vmtest: 0 passed, 1 failed, 0 skipped"; exit 1; }
@@ -23,24 +32,44 @@ done
 [ -x "$BUILD/vfswatch" ] || die "build first: make"
 mkdir -p "$VM"
 
-# 1. Debian's 6.1 kernel, fetched once and cached under build/.
-kernel=$(ls "$VM"/vmlinuz-6.1.* 2>/dev/null | tail -n 1 || true)
-if [ -z "$kernel" ]; then
-	pkg=$(apt-cache search --names-only '^linux-image-6\.1\.0-[0-9]+-amd64$' | awk '{print $1}' |
+# 1. The kernel: Debian's package of that series, fetched once with apt-get download through a
+# private sources list under build/ (bullseye for 5.10, bookworm for 6.1, bookworm-backports
+# for 6.12; the system's own lists are never touched), its vmlinuz cached under build/vm/.
+APT=$(pwd)/$VM/apt
+apt_opts() {
+	echo "-o Dir::Etc::sourcelist=$APT/sources.list -o Dir::Etc::sourceparts=/dev/null" \
+		"-o Dir::State::Lists=$APT/lists -o Dir::Cache=$APT/cache"
+}
+fetch_kernel() {	# fetch_kernel VERSION: sets $kernel
+	KVER=$1
+	kernel=$(ls "$VM"/vmlinuz-"$KVER".* 2>/dev/null | sort -V | tail -n 1 || true)
+	[ -z "$kernel" ] || return 0
+	case $KVER in
+	5.10) re='^linux-image-5\.10\.0-[0-9]+-amd64$' ;;
+	6.1) re='^linux-image-6\.1\.0-[0-9]+-amd64$' ;;
+	6.12) re='^linux-image-6\.12\.[0-9]+\+deb12-amd64$' ;;
+	*) die "no package known for kernel $KVER (5.10, 6.1, 6.12)" ;;
+	esac
+	mkdir -p "$APT/lists/partial" "$APT/cache/archives/partial"
+	key=/usr/share/keyrings/debian-archive-keyring.gpg
+	for suite in bullseye bookworm bookworm-backports; do
+		echo "deb [signed-by=$key] http://deb.debian.org/debian $suite main"
+	done >"$APT/sources.list"
+	# shellcheck disable=SC2046
+	apt-get $(apt_opts) update -qq >/dev/null 2>&1 || die "apt-get update (private list) failed"
+	# shellcheck disable=SC2046
+	pkg=$(apt-cache $(apt_opts) search --names-only "$re" 2>/dev/null | awk '{print $1}' |
 		sort -V | tail -n 1)
-	if [ -z "$pkg" ]; then
-		apt-get update -qq >/dev/null 2>&1 || true
-		pkg=$(apt-cache search --names-only '^linux-image-6\.1\.0-[0-9]+-amd64$' |
-			awk '{print $1}' | sort -V | tail -n 1)
-	fi
-	[ -n "$pkg" ] || die "no linux-image-6.1.0-*-amd64 package in the archive"
-	(cd "$VM" && apt-get download -qq "$pkg" >/dev/null 2>&1) || die "apt-get download $pkg failed"
+	[ -n "$pkg" ] || die "no package for kernel $KVER in the archive"
+	# shellcheck disable=SC2046
+	(cd "$VM" && apt-get $(apt_opts) download -qq "$pkg" >/dev/null 2>&1) ||
+		die "apt-get download $pkg failed"
 	rm -rf "$VM/kpkg"
 	dpkg-deb -x "$VM"/"$pkg"_*.deb "$VM/kpkg"
 	cp "$VM"/kpkg/boot/vmlinuz-* "$VM/"
 	rm -rf "$VM/kpkg" "$VM"/*.deb
-	kernel=$(ls "$VM"/vmlinuz-6.1.* | tail -n 1)
-fi
+	kernel=$(ls "$VM"/vmlinuz-"$KVER".* | sort -V | tail -n 1)
+}
 
 # 2. The initramfs: busybox for the basics, real binaries (with their libraries) for the rest.
 root=$VM/root
@@ -79,7 +108,7 @@ for so in "$root$pylib"/lib-dynload/*.so; do
 	done
 done
 mkdir -p "$root/tests/model" "$root/tests/bench"
-cp tests/integration/*.py "$root/tests/"
+cp tests/integration/*.py tests/vmguest.py "$root/tests/"
 cp tests/model/model.py "$root/tests/model/"
 cp tests/bench/watchers.py tests/bench/vm_overhead.py "$root/tests/bench/"
 mkdir -p "$root/usr/share/git-core/templates"
@@ -94,8 +123,8 @@ mount -t tmpfs tmp /tmp
 mount -t bpf bpf /sys/fs/bpf
 echo "vmtest-guest: kernel \$(uname -r)"
 /usr/bin/vfswatch probe
-${VMTEST_CMD:-python3 /tests/run.py 'test_*.py' $SUITE 2>&1}
-[ "$SEEDS" -gt 0 ] && python3 /tests/model/model.py --backend fentry --seeds $SEEDS 2>&1
+export VMTEST_BACKENDS="$BACKENDS" VMTEST_SEEDS=$SEEDS
+${VMTEST_CMD:-python3 /tests/vmguest.py 2>&1}
 [ -n "${VMTEST_BENCH:-}" ] && python3 /tests/bench/vm_overhead.py 2>&1
 echo "vmtest-guest: done"
 poweroff -f
@@ -103,42 +132,69 @@ EOF
 chmod +x "$root/init"
 (cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$VM/initramfs.gz"
 
-# 3. Boot it, time-boxed; the guest's console is our stdout.
-out=$VM/console.log
-echo "vmtest: booting $(basename "$kernel") under qemu (TCG), suite $SUITE"
-set +e
-timeout "$BACKEND_TIMEOUT" qemu-system-x86_64 -machine q35 -cpu max -smp 2 -m 2048 \
-	-kernel "$kernel" -initrd "$VM/initramfs.gz" -nographic -no-reboot \
-	-append "console=ttyS0 panic=-1 rdinit=/init quiet" </dev/null >"$out" 2>&1
-rc=$?
-set -e
-tr -d '\r' <"$out" | grep -v '^\[' | sed 's/^/  | /'
-[ $rc -eq 124 ] && die "timed out after ${BACKEND_TIMEOUT}s"
-grep -q 'vmtest-guest: kernel' "$out" || die "the VM did not boot (qemu exit $rc)"
-if [ -n "${VMTEST_BENCH:-}" ]; then	# make bench: the overhead figures only
-	tr -d '\r' <"$out" | grep -q '^vmbench: done' || die "the VM benchmark did not finish"
-	exit 0
-fi
-line=$(tr -d '\r' <"$out" | grep '^integration: ' | tail -n 1)
-[ -n "$line" ] || die "the suite did not report (see $out)"
-set -- $(echo "$line" | sed 's/[^0-9 ]//g')
-passed=$1 failed=$2 skipped=$3
-if [ "$SEEDS" -gt 0 ] && [ -z "${VMTEST_CMD:-}" ]; then
-	line=$(tr -d '\r' <"$out" | grep '^model: ' | tail -n 1)
-	if [ -z "$line" ]; then
-		echo "vmtest: the model test did not report" >&2
+# 3. Boot each kernel, time-boxed; the guest's console is our stdout.
+passed=0 failed=0 skipped=0
+matrix=$VM/matrix.md
+{
+	echo "| kernel | fentry | tracepoint | fanotify |"
+	echo "|---|---|---|---|"
+} >"$matrix.tmp"
+for k in $KERNELS; do
+	fetch_kernel "$k"
+	out=$VM/console-$k.log
+	echo "vmtest: booting $(basename "$kernel") under qemu (TCG), backends: $BACKENDS"
+	t0=$(date +%s)
+	set +e
+	timeout "$BACKEND_TIMEOUT" qemu-system-x86_64 -machine q35 -cpu max -smp 2 -m 2048 \
+		-kernel "$kernel" -initrd "$VM/initramfs.gz" -nographic -no-reboot \
+		-append "console=ttyS0 panic=-1 rdinit=/init quiet" </dev/null >"$out" 2>&1
+	rc=$?
+	set -e
+	tr -d '\r' <"$out" | grep -v '^\[' | sed 's/^/  | /'
+	if [ $rc -eq 124 ]; then
+		echo "vmtest: $k: timed out after ${BACKEND_TIMEOUT}s" >&2
 		failed=$((failed + 1))
-	else
-		set -- $(echo "$line" | sed 's/[^0-9 ]//g')
-		passed=$((passed + $1)) failed=$((failed + $2)) skipped=$((skipped + $3))
+		continue
 	fi
-fi
-# A skip here means the fentry backend did not attach: that is a failure of this test.
-if [ "$skipped" -gt 0 ]; then
-	failed=$((failed + skipped))
-	skipped=0
-	echo "vmtest: tests were skipped in the VM: the backend did not attach" >&2
-fi
+	if ! grep -q 'vmtest-guest: kernel' "$out"; then
+		echo "vmtest: $k: the VM did not boot (qemu exit $rc)" >&2
+		failed=$((failed + 1))
+		continue
+	fi
+	if [ -n "${VMTEST_BENCH:-}" ]; then	# make bench: the overhead figures only
+		tr -d '\r' <"$out" | grep -q '^vmbench: done' || die "the VM benchmark did not finish"
+		exit 0
+	fi
+	echo "vmtest: $k took $(($(date +%s) - t0)) s"
+	row="| $(tr -d '\r' <"$out" | sed -n 's/^vmtest-guest: kernel //p') |"
+	for b in fentry tracepoint fanotify; do
+		line=$(tr -d '\r' <"$out" | grep "^vmtest-backend: $b " | tail -n 1)
+		case $line in
+		"")
+			cell="not run" ;;
+		*unusable:*)
+			cell="cannot run: $(echo "$line" | sed 's/.*unusable: //; s/|.*//' | cut -c1-120)"
+			skipped=$((skipped + 1))
+			# the fentry backend is what the VM is for: where it should run, it must
+			[ "$b" = fentry ] && failed=$((failed + 1)) ;;
+		*)
+			set -- $(echo "${line#*$b }" | sed 's/[^0-9 ]//g')
+			passed=$((passed + $1)) failed=$((failed + $2)) skipped=$((skipped + $3))
+			# a skip inside means the backend did not attach after all: a failure here
+			failed=$((failed + $3)) skipped=$((skipped - $3))
+			if [ "$2" -eq 0 ] && [ "$3" -eq 0 ] && [ "$1" -gt 0 ]; then
+				cell="pass ($1 tests)"
+			else
+				cell="FAIL ($2 of $(($1 + $2 + $3)))"
+			fi ;;
+		esac
+		row="$row $cell |"
+	done
+	echo "$row" >>"$matrix.tmp"
+done
+mv "$matrix.tmp" "$matrix"
+echo "vmtest: support matrix (also in $matrix):"
+sed 's/^/  /' "$matrix"
 [ "$passed" -gt 0 ] || [ "$failed" -gt 0 ] || failed=1
 echo "vmtest: $passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]

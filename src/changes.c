@@ -59,18 +59,22 @@ struct vw_changes *changes_new(const char *dir, uint64_t max_bytes)
 
 static int log_flush(struct log *l);
 
+static void log_release(struct log *l)
+{
+	free(l->pend);
+	if (l->fd >= 0)
+		close(l->fd);
+	free(l->path);
+	free(l->mem);
+}
+
 void changes_free(struct vw_changes *c)
 {
 	if (!c)
 		return;
 	changes_flush(c);
-	for (size_t i = 0; i < c->n; i++) {
-		free(c->logs[i].pend);
-		if (c->logs[i].fd >= 0)
-			close(c->logs[i].fd);
-		free(c->logs[i].path);
-		free(c->logs[i].mem);
-	}
+	for (size_t i = 0; i < c->n; i++)
+		log_release(&c->logs[i]);
 	free(c->logs);
 	free(c->dir);
 	free(c);
@@ -417,6 +421,21 @@ void changes_flush(struct vw_changes *c)
 				  l->path, strerror(-ret));
 			l->said = true;
 		}
+	}
+}
+
+void changes_forget(struct vw_changes *c, const struct vw_project *p)
+{
+	for (size_t i = 0; c && i < c->n; i++) {
+		struct log *l = &c->logs[i];
+
+		if (l->id != p->id)
+			continue;
+		if (l->plen && log_flush(l) == 0 && l->fd >= 0)
+			fdatasync(l->fd);
+		log_release(l);
+		c->logs[i] = c->logs[--c->n];
+		return;
 	}
 }
 

@@ -49,6 +49,8 @@ int changes_since(struct vw_changes *c, const struct vw_project *p, const char *
 
 /* Write the lines added since the last call (once a batch, before its lines go out). */
 void changes_flush(struct vw_changes *c);
+/* @p was removed: its log is written out and closed (the file stays for a later add). */
+void changes_forget(struct vw_changes *c, const struct vw_project *p);
 
 /* Periodic: the logs written since the last call go to disk (fdatasync); one kept in memory
  * because its file could not be opened goes to the file if it opens now. */

@@ -1171,6 +1171,9 @@ int daemon_project_stop(struct daemon *d, struct vw_project *p)
 		ret = loader_remove_project(d->loader, p, &d->projects);
 	json_out_project(d->out, "project_removed", p);
 	flush_out(d);
+	/* its journal and change log are closed: a project added and removed leaves no descriptor */
+	state_forget(d->state, p);
+	changes_forget(d->changes, p);
 	log_info("project %s (%s) removed", p->name, p->root);
 	return ret;
 }

@@ -118,6 +118,34 @@ static bool optional_target(const char *fn)
 	return false;
 }
 
+/* Does the kernel's BTF know @value in enum @type (a helper, a map type it has)? */
+static bool btf_enum_has(const struct btf *btf, const char *type, const char *value)
+{
+	int id = btf__find_by_name_kind(btf, type, BTF_KIND_ENUM);
+	const struct btf_type *t = id > 0 ? btf__type_by_id(btf, id) : NULL;
+	const struct btf_enum *e = t ? btf_enum(t) : NULL;
+
+	for (int i = 0; t && i < btf_vlen(t); i++)
+		if (strcmp(btf__name_by_offset(btf, e[i].name_off), value) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * What the set needs of the kernel, each checked by name in its BTF (not by
+ * version): a reason for the first that is missing, or NULL.
+ */
+static const char *missing_feature(const struct btf *vmlinux, enum vw_backend b)
+{
+	if (!btf_enum_has(vmlinux, "bpf_map_type", "BPF_MAP_TYPE_RINGBUF"))
+		return "no BPF ring buffer (BPF_MAP_TYPE_RINGBUF, Linux 5.8+)";
+	if (!btf_enum_has(vmlinux, "bpf_func_id", "BPF_FUNC_loop"))
+		return "no bpf_loop() helper (BPF_FUNC_loop, Linux 5.17+)";
+	if (b == VW_BACKEND_FENTRY && !btf_enum_has(vmlinux, "bpf_func_id", "BPF_FUNC_get_func_ret"))
+		return "no bpf_get_func_ret() helper (BPF_FUNC_get_func_ret, Linux 5.17+)";
+	return NULL;
+}
+
 /*
  * Turn autoload off for the set not chosen. For the fentry set, check every
  * target function in the kernel's BTF first: an optional one that is missing
@@ -125,17 +153,21 @@ static bool optional_target(const char *fn)
  */
 static int select_set(struct vfswatch_bpf *skel, enum vw_backend b, char *err, size_t errlen)
 {
-	struct btf *vmlinux = NULL;
+	struct btf *vmlinux = btf__load_vmlinux_btf();
 	struct bpf_program *prog;
+	const char *missing;
 	int ret = 0;
 
-	if (b == VW_BACKEND_FENTRY) {
-		vmlinux = btf__load_vmlinux_btf();
-		if (!vmlinux) {
-			ret = -errno;
-			snprintf(err, errlen, "cannot read the kernel's BTF: %s", errstr(ret));
-			return ret;
-		}
+	if (!vmlinux) {
+		ret = -errno;
+		snprintf(err, errlen, "cannot read the kernel's BTF: %s", errstr(ret));
+		return ret;
+	}
+	missing = missing_feature(vmlinux, b);
+	if (missing) {
+		snprintf(err, errlen, "%s set: this kernel has %s", backend_name(b), missing);
+		btf__free(vmlinux);
+		return -EOPNOTSUPP;
 	}
 	bpf_object__for_each_program(prog, skel->obj) {
 		bool fentry = prog_is_fentry_set(prog);

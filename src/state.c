@@ -726,18 +726,35 @@ struct vw_state *state_new(const char *dir)
 	return s;
 }
 
+static void ps_release(struct proj_state *ps)
+{
+	if (ps->jfd >= 0)
+		fdatasync(ps->jfd);
+	journal_close(ps);
+	free(ps->jbuf);
+	table_clear(&ps->now);
+	table_clear(&ps->before);
+}
+
+void state_forget(struct vw_state *s, const struct vw_project *p)
+{
+	for (size_t i = 0; s && i < s->n; i++) {
+		if (s->ps[i].p != p)
+			continue;
+		if (s->dir)
+			commit_one(s, &s->ps[i]);
+		ps_release(&s->ps[i]);
+		s->ps[i] = s->ps[--s->n];
+		return;
+	}
+}
+
 void state_free(struct vw_state *s)
 {
 	if (!s)
 		return;
-	for (size_t i = 0; i < s->n; i++) {
-		if (s->ps[i].jfd >= 0)
-			fdatasync(s->ps[i].jfd);
-		journal_close(&s->ps[i]);
-		free(s->ps[i].jbuf);
-		table_clear(&s->ps[i].now);
-		table_clear(&s->ps[i].before);
-	}
+	for (size_t i = 0; i < s->n; i++)
+		ps_release(&s->ps[i]);
 	free(s->ps);
 	free(s->dir);
 	free(s);

@@ -41,6 +41,8 @@ struct vw_state_entry {
 /* @dir NULL: in memory only (nothing is loaded or saved). */
 struct vw_state *state_new(const char *dir);
 void state_free(struct vw_state *s);	/* NULL is a no-op */
+/* @p was removed: what it told is written out, its journal closed (the files stay). */
+void state_forget(struct vw_state *s, const struct vw_project *p);
 
 /*
  * Start the picture of @p with a crawl. With a state dir, its snapshot and
