@@ -1043,7 +1043,7 @@ bool state_complete(struct vw_state *s, const struct vw_project *p)
 {
 	struct proj_state *ps = ps_of(s, p);
 
-	return ps && !ps->rescanning;
+	return ps && (!ps->rescanning || ps->has_before);
 }
 
 size_t state_count(struct vw_state *s, const struct vw_project *p)

@@ -87,7 +87,12 @@ bool state_lookup(struct vw_state *s, const struct vw_project *p, const char *re
 typedef bool (*state_each_fn)(void *ctx, const char *rel, const struct vw_state_entry *e);
 void state_each(struct vw_state *s, const struct vw_project *p, state_each_fn fn, void *ctx);
 
-/* False while the crawl is still filling the picture of @p (start-up, rescans). */
+/*
+ * Can the picture of @p say whether a path was there? False only while a crawl
+ * fills it with nothing to compare with (a first start): then what the events
+ * say stands. During a rescan the picture from before it answers: a path a
+ * crawl found but no line told is news, whatever the index holds.
+ */
 bool state_complete(struct vw_state *s, const struct vw_project *p);
 /* A line told (p, from) and everything below it moved to (p, to), replacing what was there. */
 void state_move_tree(struct vw_state *s, const struct vw_project *p, const char *from,
