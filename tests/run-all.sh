@@ -29,14 +29,14 @@ done
 count() {
 	echo "== $1"
 	cat "$3"
-	line=$(grep "^$2: " "$3" | tail -n 1)
+	line=$(grep -E "^$2: [0-9]+ passed, [0-9]+ failed" "$3" | tail -n 1)
 	if [ -z "$line" ]; then
 		fail=$((fail + 1))
 		return
 	fi
 	rc=$4
 	set -- $(echo "$line" | sed 's/[^0-9 ]//g')
-	pass=$((pass + $1)) fail=$((fail + $2)) skip=$((skip + $3))
+	pass=$((pass + $1)) fail=$((fail + $2)) skip=$((skip + ${3:-0}))
 	if [ "$rc" -ne 0 ] && [ "$2" -eq 0 ]; then fail=$((fail + 1)); fi
 }
 
