@@ -195,7 +195,7 @@ for k in $KERNELS; do
 				failed=$((failed + $3)) skipped=$((skipped - $3))
 			fi
 			if [ "$f" -eq 0 ] && [ "$1" -gt 0 ]; then
-				cell="pass ($1 tests$([ "$3" -gt 0 ] && echo ", $3 skipped"))"
+				cell="pass ($1 tests$([ "$3" -eq 0 ] || echo ", $3 skipped"))"
 			else
 				cell="FAIL ($f of $(($1 + $2 + $3)))"
 			fi ;;
