@@ -2,24 +2,23 @@
 # Makefile: builds the BPF object, its skeleton and the vfswatch daemon out of tree under $(BUILD).
 
 BUILD ?= build
+SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 # SANITIZE=1: AddressSanitizer + UndefinedBehaviorSanitizer, any report fatal, built apart
 ifeq ($(SANITIZE),1)
 ifeq ($(BUILD),build)
 BUILD := build-san
 endif
-SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 EXTRA_CFLAGS += $(SAN_FLAGS)
 EXTRA_LDFLAGS += $(SAN_FLAGS)
 endif
-# FUZZ=1: the libFuzzer targets (clang; ASan + UBSan), built apart
+# FUZZ=1: the libFuzzer targets (clang; the same sanitizers), built apart
 ifeq ($(FUZZ),1)
 ifeq ($(BUILD),build)
 BUILD := build-fuzz
 endif
 CC := clang
-FUZZ_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
-EXTRA_CFLAGS += $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link
-EXTRA_LDFLAGS += $(FUZZ_FLAGS)
+EXTRA_CFLAGS += $(SAN_FLAGS) -fsanitize=fuzzer-no-link
+EXTRA_LDFLAGS += $(SAN_FLAGS)
 endif
 CC ?= cc
 CLANG ?= clang

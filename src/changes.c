@@ -431,8 +431,8 @@ void changes_forget(struct vw_changes *c, const struct vw_project *p)
 
 		if (l->id != p->id)
 			continue;
-		if (l->plen && log_flush(l) == 0 && l->fd >= 0)
-			fdatasync(l->fd);
+		if (log_flush(l) == 0 && l->fd >= 0 && l->dirty)
+			fdatasync(l->fd);	/* what changes_sync() has not synced yet */
 		log_release(l);
 		c->logs[i] = c->logs[--c->n];
 		return;

@@ -37,14 +37,16 @@ static bool get_u64(struct cfg_ctx *c, const cJSON *v, const char *key, uint64_t
 		    uint64_t max, uint64_t *out)
 {
 	char range[64];
+	bool in_range;
 
 	snprintf(range, sizeof(range), "%llu to %llu", (unsigned long long)min,
 		 (unsigned long long)max);
-	/* in range before the cast: a double outside uint64_t's does not convert */
-	if (!cJSON_IsNumber(v) || (v->valuedouble >= (double)min && v->valuedouble <= (double)max &&
-				   v->valuedouble != (double)(uint64_t)v->valuedouble))
+	/* in range before the cast: a double outside uint64_t's does not convert (nor NaN) */
+	in_range = cJSON_IsNumber(v) && v->valuedouble >= (double)min &&
+		   v->valuedouble <= (double)max;
+	if (!cJSON_IsNumber(v) || (in_range && v->valuedouble != (double)(uint64_t)v->valuedouble))
 		return fail(c, key, "must be a whole number from %s", range);
-	if (!(v->valuedouble >= (double)min && v->valuedouble <= (double)max))
+	if (!in_range)
 		return fail(c, key, "must be from %s", range);
 	*out = (uint64_t)v->valuedouble;
 	return true;

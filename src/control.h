@@ -35,9 +35,9 @@ struct vw_control;
  */
 struct vw_control *control_new(const char *path, long gid, struct vw_loop *loop,
 			       const struct ctl_verb *verbs, void *ctx, char *err, size_t errlen);
-void control_free(struct vw_control *c);
+void control_free(struct vw_control *c);	/* closes clients, removes the socket file */
 /* Periodic: a client that sent no request within 5 s is told so and closed. */
-void control_tick(struct vw_control *c, uint64_t now_ns);	/* closes clients, removes the socket file */
+void control_tick(struct vw_control *c, uint64_t now_ns);
 
 /*
  * A listening Unix stream socket at @path (a stale socket file there is

@@ -303,7 +303,8 @@ static const char *dir_path(struct vw_fan *f, struct fan_handle *hd, bool *cut)
 
 		snprintf(link, sizeof(link), "/proc/self/fd/%d", dfd);
 		n = readlink(link, path, sizeof(path) - 1);
-		if (n > 0 || errno != ENAMETOOLONG || level == 4096 / 2)
+		/* at most PATH_MAX / 2 steps up (each drops "/x" or more): deeper is not named */
+		if (n > 0 || errno != ENAMETOOLONG || level == PATH_MAX / 2)
 			break;
 		/* longer than a path can be: the deepest ancestor that can be named */
 		pfd = openat(dfd, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -484,11 +485,10 @@ static const struct fan_op fan_ops_deleted_last[] = {
  */
 static bool object_unlinked(const struct vw_fan *f, const struct fan_names *n, uint64_t *ino)
 {
+	struct fan_handle h;
 	struct stat st;
 	int mfd = -1, fd;
 	bool gone;
-
-	struct fan_handle h;
 
 	if (!n->obj)
 		return false;

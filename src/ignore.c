@@ -148,22 +148,29 @@ struct glob_memo {
 	unsigned char *failed;	/* bit (star, s - s0) */
 };
 
+/* The bit of (the star at @p, the place @s in the name). */
+static size_t memo_bit(const struct glob_memo *m, const char *p, const char *s)
+{
+	return (size_t)m->star[p - m->p0] * (m->slen + 1) + (size_t)(s - m->s0);
+}
+
 static bool memo_failed(const struct glob_memo *m, const char *p, const char *s)
 {
 	size_t bit;
 
 	if (!m)
 		return false;
-	bit = (size_t)m->star[p - m->p0] * (m->slen + 1) + (size_t)(s - m->s0);
+	bit = memo_bit(m, p, s);
 	return m->failed[bit / 8] & (1u << (bit % 8));
 }
 
+/* Remember that the star at @p fails from @s on; returns false, the verdict. */
 static bool memo_fail(const struct glob_memo *m, const char *p, const char *s)
 {
 	size_t bit;
 
 	if (m) {
-		bit = (size_t)m->star[p - m->p0] * (m->slen + 1) + (size_t)(s - m->s0);
+		bit = memo_bit(m, p, s);
 		m->failed[bit / 8] |= (unsigned char)(1u << (bit % 8));
 	}
 	return false;
@@ -172,7 +179,7 @@ static bool memo_fail(const struct glob_memo *m, const char *p, const char *s)
 static bool glob_at(const struct glob_memo *m, const char *p, const char *s)
 {
 	for (;;) {
-		if (p[0] == '*' && (memo_failed(m, p, s)))
+		if (p[0] == '*' && memo_failed(m, p, s))
 			return false;
 		if (p[0] == '*' && p[1] == '*') {
 			const char *star = p;

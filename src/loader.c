@@ -153,21 +153,17 @@ static const char *missing_feature(const struct btf *vmlinux, enum vw_backend b)
  */
 static int select_set(struct vfswatch_bpf *skel, enum vw_backend b, char *err, size_t errlen)
 {
-	struct btf *vmlinux = btf__load_vmlinux_btf();
+	struct btf *vmlinux = NULL;
 	struct bpf_program *prog;
-	const char *missing;
 	int ret = 0;
 
-	if (!vmlinux) {
-		ret = -errno;
-		snprintf(err, errlen, "cannot read the kernel's BTF: %s", errstr(ret));
-		return ret;
-	}
-	missing = missing_feature(vmlinux, b);
-	if (missing) {
-		snprintf(err, errlen, "%s set: this kernel has %s", backend_name(b), missing);
-		btf__free(vmlinux);
-		return -EOPNOTSUPP;
+	if (b == VW_BACKEND_FENTRY) {
+		vmlinux = btf__load_vmlinux_btf();
+		if (!vmlinux) {
+			ret = -errno;
+			snprintf(err, errlen, "cannot read the kernel's BTF: %s", errstr(ret));
+			return ret;
+		}
 	}
 	bpf_object__for_each_program(prog, skel->obj) {
 		bool fentry = prog_is_fentry_set(prog);
@@ -194,6 +190,22 @@ static int select_set(struct vfswatch_bpf *skel, enum vw_backend b, char *err, s
 	}
 	btf__free(vmlinux);
 	return ret;
+}
+
+/*
+ * After a failed load: does the kernel lack something the set needs? Then that
+ * is the reason (in @err), rather than what the verifier made of it. Looked up
+ * only when a load failed: start-up reads the kernel's BTF no more than before.
+ */
+static bool kernel_lacks(enum vw_backend b, char *err, size_t errlen)
+{
+	struct btf *vmlinux = btf__load_vmlinux_btf();
+	const char *missing = vmlinux ? missing_feature(vmlinux, b) : NULL;
+
+	if (missing)
+		snprintf(err, errlen, "%s set: this kernel has %s", backend_name(b), missing);
+	btf__free(vmlinux);
+	return missing != NULL;
 }
 
 #define VERIFIER_LOG_SIZE (16u << 20)
@@ -258,6 +270,8 @@ static struct vfswatch_bpf *open_set(enum vw_backend b, uint32_t ringbuf_bytes,
 	ret = vfswatch_bpf__load(skel);
 	if (ret) {
 		ret = -errno;
+		if (kernel_lacks(b, err, errlen))
+			goto fail;
 		snprintf(err, errlen, "%s set: load failed: %s", backend_name(b), errstr(ret));
 		if (ret == -EACCES || ret == -EINVAL || ret == -E2BIG)
 			explain_load_failure(b, ringbuf_bytes, err, errlen);

@@ -182,7 +182,6 @@ static bool below(const char *path, const char *top, size_t len)
 	return strncmp(path, top, len) == 0 && path[len] == '/';
 }
 
-/* Delete @path, or with @tree also everything below it. */
 /* Can @path have records below it? A known file cannot: no scan of the whole table for it. */
 static bool may_hold(const struct table *t, const char *path)
 {
@@ -190,6 +189,8 @@ static bool may_hold(const struct table *t, const char *path)
 
 	return !self || !self->mode || S_ISDIR(self->mode);
 }
+
+/* Delete @path, or with @tree also everything below it. */
 
 static void table_del(struct table *t, const char *path, bool tree)
 {

@@ -8,21 +8,26 @@ pass=0 fail=0 skip=0
 log=$(mktemp)
 trap 'rm -f "$log" "$log.tp" "$log.fan"' EXIT
 
+# unit_tests DIR LABEL: every cmocka test binary in DIR (TAP output), added to the totals.
+unit_tests() {
+	for t in "$1"/tests/test_*; do
+		[ -f "$t" ] && [ -x "$t" ] || continue
+		CMOCKA_MESSAGE_OUTPUT=TAP "$t" >"$log" 2>&1
+		rc=$?
+		p=$(grep -c '^ok ' "$log")
+		f=$(grep -c '^not ok ' "$log")
+		s=$(grep -c '^ok .*# SKIP' "$log")
+		p=$((p - s))
+		# a crash before any TAP line (or a sanitizer's report) still counts as a failure
+		if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+		grep -E '^(not ok|#)|ERROR: |runtime error' "$log" | grep -v '^# ok' | sed 's/^/  /'
+		echo "  $(basename "$t")$2: $p passed, $f failed, $s skipped"
+		pass=$((pass + p)) fail=$((fail + f)) skip=$((skip + s))
+	done
+}
+
 echo "== unit tests (cmocka)"
-for t in "$BUILD"/tests/test_*; do
-	[ -f "$t" ] && [ -x "$t" ] || continue
-	CMOCKA_MESSAGE_OUTPUT=TAP "$t" >"$log" 2>&1
-	rc=$?
-	p=$(grep -c '^ok ' "$log")
-	f=$(grep -c '^not ok ' "$log")
-	s=$(grep -c '^ok .*# SKIP' "$log")
-	p=$((p - s))
-	# a crash before any TAP line still counts as a failure
-	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
-	grep -E '^(not ok|#)' "$log" | grep -v '^# ok' | sed 's/^/  /'
-	echo "  $(basename "$t"): $p passed, $f failed, $s skipped"
-	pass=$((pass + p)) fail=$((fail + f)) skip=$((skip + s))
-done
+unit_tests "$BUILD" ""
 
 # count NAME PREFIX LOG RC: print a suite's output and add its last "PREFIX: N passed, N failed,
 # N skipped" line to the totals; a suite that exits non-zero without failures counts one.
@@ -61,17 +66,7 @@ elif ! make -s SANITIZE=1 CI=true all unit >"$log" 2>&1; then
 	fail=$((fail + 1))
 else
 	echo "== unit tests under ASan + UBSan"
-	for t in build-san/tests/test_*; do
-		[ -f "$t" ] && [ -x "$t" ] || continue
-		CMOCKA_MESSAGE_OUTPUT=TAP "$t" >"$log" 2>&1
-		rc=$?
-		p=$(grep -c '^ok ' "$log")
-		f=$(grep -c '^not ok ' "$log")
-		if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
-		grep -E '^(not ok|#)|ERROR: |runtime error' "$log" | grep -v '^# ok' | sed 's/^/  /'
-		echo "  $(basename "$t") (sanitized): $p passed, $f failed"
-		pass=$((pass + p)) fail=$((fail + f))
-	done
+	unit_tests build-san " (sanitized)"
 	export VFSWATCH="$PWD/build-san/vfswatch" VFSWATCH_PLAIN="$PWD/$BUILD/vfswatch" VW_SANITIZED=1
 	run_counted "end-to-end tests (daemon and clients built with ASan + UBSan)" \
 		integration python3 tests/integration/run.py

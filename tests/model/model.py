@@ -209,34 +209,56 @@ def snapshot(top, prefix):
 
 
 class Replay:
-    """The tree as a consumer of the stream believes it to be: path -> type."""
+    """The tree as a consumer of the stream believes it to be: path -> type. A child index
+    makes a delete or rename cost what is below it, not the whole tree (the soak replays
+    hundreds of thousands of lines). With track_named, the paths a line named since the
+    last reset, carried along by renames."""
 
-    def __init__(self):
+    def __init__(self, track_named=True):
         self.paths = {}
-        self.named = set()      # paths a line named since the seed began, carried by renames
+        self.kids = {}
+        self.named = set() if track_named else None
         self.violations = []
 
+    def add(self, p, t):
+        if p not in self.paths:
+            self.kids.setdefault(p.rpartition("/")[0], set()).add(p)
+        self.paths[p] = t
+
     def below(self, p):
-        return [q for q in self.paths if q == p or q.startswith(p + "/")]
+        out, stack = [], [p]
+        while stack:
+            q = stack.pop()
+            if q in self.paths:
+                out.append(q)
+            stack.extend(self.kids.get(q, ()))
+        return out
 
     def drop(self, p):
         for q in self.below(p):
             del self.paths[q]
+            self.kids.get(q.rpartition("/")[0], set()).discard(q)
+
+    def carry_named(self, old, new):
+        if self.named is not None:
+            self.named |= {new + q[len(old):] for q in self.named if q.startswith(old + "/")}
 
     def move(self, old, new):
-        moved = {new + q[len(old):]: self.paths[q] for q in self.below(old)}
+        moved = [(new + q[len(old):], self.paths[q]) for q in self.below(old)]
         self.drop(old)
         self.drop(new)
-        self.paths.update(moved)
-        self.named |= {new + q[len(old):] for q in self.named if q.startswith(old + "/")}
+        for q, t in moved:
+            self.add(q, t)
+        self.carry_named(old, new)
 
     def apply(self, e, strict):
         ev, p, t = e["event"], e.get("path"), e.get("type")
-        self.named |= {q for q in (p, e.get("old_path")) if q}
+        if self.named is not None:
+            self.named |= {q for q in (p, e.get("old_path")) if q}
         if ev == "create":
             if t != "dir":
                 self.drop(p)
-            self.paths[p] = t
+            self.add(p, t)
         elif ev == "delete":
             if strict and p not in self.paths:
                 self.violations.append("delete of %s, which the stream never said exists" % p)
@@ -244,27 +266,29 @@ class Replay:
         elif ev in ("modify", "truncate", "attrib"):
             if strict and p not in self.paths:
                 self.violations.append("%s of %s, which the stream never said exists" % (ev, p))
-            self.drop(p) if self.paths.get(p) == "dir" and t != "dir" else None
-            self.paths[p] = t
+            if self.paths.get(p) == "dir" and t != "dir":
+                self.drop(p)
+            self.add(p, t)
         elif ev == "rename":
             old = e["old_path"]
             if strict and old not in self.paths:
                 self.violations.append("rename from %s, which the stream never said exists" % old)
             if e.get("exchange"):
-                a = {q: self.paths[q] for q in self.below(old)}
-                b = {q: self.paths[q] for q in self.below(p)}
+                a = [(p + q[len(old):], self.paths[q]) for q in self.below(old)]
+                b = [(old + q[len(p):], self.paths[q]) for q in self.below(p)]
                 self.drop(old)
                 self.drop(p)
-                self.paths.update({p + q[len(old):]: v for q, v in a.items()})
-                self.paths.update({old + q[len(p):]: v for q, v in b.items()})
-                na = {q for q in self.named if q.startswith(old + "/")}
-                nb = {q for q in self.named if q.startswith(p + "/")}
-                self.named |= {p + q[len(old):] for q in na} | {old + q[len(p):] for q in nb}
+                for q, v in a + b:
+                    self.add(q, v)
+                if self.named is not None:
+                    na = {q for q in self.named if q.startswith(old + "/")}
+                    nb = {q for q in self.named if q.startswith(p + "/")}
+                    self.named |= {p + q[len(old):] for q in na} | {old + q[len(p):] for q in nb}
             else:
                 known = old in self.paths
                 self.move(old, p)
                 if t and not known:
-                    self.paths[p] = t   # what moved keeps its type (raw lines type renames late)
+                    self.add(p, t)   # what moved keeps its type (raw lines type renames late)
 
 
 # --- one seed -------------------------------------------------------------------------

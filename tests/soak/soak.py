@@ -31,82 +31,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "model"))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "integration"))
-from model import kind  # noqa: E402
+from model import Replay, kind  # noqa: E402
 
 VFSWATCH = os.environ.get("VFSWATCH", os.path.join(ROOT, "build", "vfswatch"))
 PROJECTS = 20
 NAMES = ["a", "b", "c", "src", "lib", "doc"]
 FILES = ["x.c", "y.h", "notes.txt", "z.py", "data.bin", "README"]
-
-
-class Tree:
-    """The tree a reader of the stream rebuilds (the model's Replay, with a child index so that
-    a delete or rename costs what is below it, not what is in the whole project)."""
-
-    def __init__(self):
-        self.types = {}
-        self.kids = {}
-        self.violations = []
-
-    def add(self, p, t):
-        if p not in self.types:
-            self.kids.setdefault(p.rpartition("/")[0], set()).add(p)
-        self.types[p] = t
-
-    def below(self, p):
-        out, stack = [], [p]
-        while stack:
-            q = stack.pop()
-            if q in self.types:
-                out.append(q)
-            stack.extend(self.kids.get(q, ()))
-        return out
-
-    def drop(self, p):
-        for q in self.below(p):
-            del self.types[q]
-            self.kids.get(q.rpartition("/")[0], set()).discard(q)
-            self.kids.pop(q, None)
-
-    def move(self, old, new):
-        moved = [(new + q[len(old):], self.types[q]) for q in self.below(old)]
-        self.drop(old)
-        self.drop(new)
-        for q, t in moved:
-            self.add(q, t)
-
-    def apply(self, e):
-        ev, p, t = e["event"], e["path"], e.get("type")
-        if ev == "create":
-            if t != "dir":
-                self.drop(p)
-            self.add(p, t)
-        elif ev == "delete":
-            if p not in self.types:
-                self.violations.append("delete of %s, which the stream never said exists" % p)
-            self.drop(p)
-        elif ev in ("modify", "truncate", "attrib"):
-            if p not in self.types:
-                self.violations.append("%s of %s, which the stream never said exists" % (ev, p))
-            if self.types.get(p) == "dir" and t != "dir":
-                self.drop(p)
-            self.add(p, t)
-        elif ev == "rename":
-            old = e["old_path"]
-            if old not in self.types:
-                self.violations.append("rename from %s, which the stream never said exists" % old)
-            if e.get("exchange"):
-                a = [(p + q[len(old):], self.types[q]) for q in self.below(old)]
-                b = [(old + q[len(p):], self.types[q]) for q in self.below(p)]
-                self.drop(old)
-                self.drop(p)
-                for q, v in a + b:
-                    self.add(q, v)
-            else:
-                known = old in self.types
-                self.move(old, p)
-                if t and not known:
-                    self.add(p, t)
 
 
 class Soak:
@@ -122,7 +52,7 @@ class Soak:
         os.makedirs(self.extra)
         self.cfg = os.path.join(self.top, "config.json")
         self.write_config()
-        self.replays = {r: Tree() for r in self.roots}
+        self.replays = {r: Replay(track_named=False) for r in self.roots}
         self.lines = 0
         self.kinds = {}
         self.stop = threading.Event()
@@ -165,7 +95,7 @@ class Soak:
             rp = self.replays.get(e.get("root"))
             if rp is not None and "path" in e and e["event"] in (
                     "create", "delete", "modify", "truncate", "attrib", "rename"):
-                rp.apply(e)
+                rp.apply(e, True)
 
     def status(self):
         r = subprocess.run([VFSWATCH, "status", "--run-dir", self.run], capture_output=True,
@@ -383,7 +313,7 @@ class Soak:
                 for n in dirs + files:
                     full = os.path.join(dirpath, n)
                     disk[full[len(rel):]] = kind(os.lstat(full))
-            told = dict(rp.types)
+            told = dict(rp.paths)
             missing = sorted(set(disk) - set(told))
             phantom = sorted(set(told) - set(disk))
             wrong = sorted(p for p in set(disk) & set(told) if told[p] and told[p] != disk[p])
