@@ -354,6 +354,22 @@ class Privileges(DaemonCase):
         self.assertEqual(caps["CapBnd"], mask(*self.kept))
         self.assertEqual(caps["CapEff"] & ~mask(*self.kept), 0)
 
+    def test_projects_added_and_removed_leave_no_descriptor_open(self):
+        self.start(raw=False)
+        other = Tree()
+        fds = []
+        try:
+            for i in range(4):
+                self.assertEqual(ctl("add", other.path, "--name", "other").returncode, 0)
+                write(os.path.join(other.path, "f%d" % i))
+                self.expect("create", "f%d" % i, root=other.path)
+                self.assertEqual(ctl("remove", "other").returncode, 0)
+                fds.append(len(os.listdir("/proc/%d/fd" % self.d.proc.pid)))
+        finally:
+            other.cleanup()
+        # its journal and change log are closed with it
+        self.assertEqual(fds, [fds[0]] * 4)
+
     def test_pin_dir_is_made_root_only_even_when_it_existed(self):
         pins = "/sys/fs/bpf/vw-test-%d" % os.getpid()
         os.makedirs(pins, exist_ok=True)
