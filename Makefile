@@ -61,7 +61,10 @@ endif
 
 BPF_SRCS := bpf/maps.bpf.c bpf/resolve.bpf.c bpf/tracepoint.bpf.c bpf/fentry.bpf.c
 BPF_OBJS := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.tmp.bpf.o,$(BPF_SRCS))
+# The same sources built for kernels without bpf_loop() or bpf_get_func_ret() (VW_COMPAT).
+BPF_COMPAT_OBJS := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.compat.tmp.bpf.o,$(BPF_SRCS))
 SKEL := $(BUILD)/vfswatch.skel.h
+SKEL_COMPAT := $(BUILD)/vfswatch_compat.skel.h
 
 # Every module but main.c, so that unit tests can link them.
 LIB_SRCS := $(filter-out src/main.c,$(wildcard src/*.c))
@@ -74,7 +77,7 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
 
-DEPS := $(BPF_OBJS:.o=.d) $(LIB_OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(UNIT_BINS:=.d) $(FUZZ_BINS:=.d)
+DEPS := $(BPF_OBJS:.o=.d) $(BPF_COMPAT_OBJS:.o=.d) $(LIB_OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(UNIT_BINS:=.d) $(FUZZ_BINS:=.d)
 
 .PHONY: all clean test check unit integration vmtest bench model install format check-format vmlinux deps \
 	fuzz fuzzers soak vmtest-all
@@ -87,7 +90,15 @@ $(BUILD)/bpf/%.tmp.bpf.o: bpf/%.bpf.c | $(BUILD)/bpf
 	$(call msg,BPF,$@)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
+$(BUILD)/bpf/%.compat.tmp.bpf.o: bpf/%.bpf.c | $(BUILD)/bpf
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -DVW_COMPAT -c $< -o $@
+
 $(BUILD)/vfswatch.bpf.o: $(BPF_OBJS)
+	$(call msg,LINK-BPF,$@)
+	$(Q)$(BPFTOOL) gen object $@ $^
+
+$(BUILD)/vfswatch_compat.bpf.o: $(BPF_COMPAT_OBJS)
 	$(call msg,LINK-BPF,$@)
 	$(Q)$(BPFTOOL) gen object $@ $^
 
@@ -95,12 +106,21 @@ $(SKEL): $(BUILD)/vfswatch.bpf.o
 	$(call msg,GEN-SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< name vfswatch_bpf > $@
 
+# Only its ELF bytes are used: the loader opens them through the main skeleton, so the
+# knobs and globals (data sections) of the two builds must be laid out alike.
+$(SKEL_COMPAT): $(BUILD)/vfswatch_compat.bpf.o $(BUILD)/vfswatch.bpf.o
+	$(call msg,GEN-SKEL,$@)
+	$(Q)for o in $^; do $(BPFTOOL) btf dump file $$o | sed -n "/DATASEC/,/^\[/{s/type_id=[0-9]* //;s/^\[[0-9]*\] //;p}" \
+		> $$o.datasec; done; cmp -s $(BUILD)/vfswatch_compat.bpf.o.datasec $(BUILD)/vfswatch.bpf.o.datasec \
+		|| { echo "the compat build's data sections differ from the full build's" >&2; exit 1; }
+	$(Q)$(BPFTOOL) gen skeleton $< name vfswatch_compat_bpf > $@
+
 $(BUILD)/obj/%.o: src/%.c | $(BUILD)/obj
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
 
 # Only the loader includes the skeleton.
-$(BUILD)/obj/loader.o: $(SKEL)
+$(BUILD)/obj/loader.o: $(SKEL) $(SKEL_COMPAT)
 
 $(BUILD)/vfswatch: $(MAIN_OBJ) $(LIB_OBJS)
 	$(call msg,LINK,$@)
@@ -149,12 +169,14 @@ model: all
 
 # The VM tests: make vmtest [KERNELS="6.1 6.12"] runs the fentry backend's suite and model on
 # each kernel (make check does this); make vmtest-all every backend each kernel can run, on
-# 5.10, 6.1 and 6.12, and writes the support matrix to build/vm/matrix.md.
+# 5.10, 6.1 and 6.12, and writes the support matrix to build/vm/matrix.md and README.md.
 vmtest: all
 	$(Q)KERNELS="$(or $(KERNELS),6.1 6.12)" sh scripts/vmtest.sh
 
+# The matrix measured goes into README.md (between its vmtest-matrix markers), pass or fail.
 vmtest-all: all
-	$(Q)KERNELS="$(or $(KERNELS),5.10 6.1 6.12)" VMTEST_ALL=1 sh scripts/vmtest.sh
+	$(Q)rc=0; KERNELS="$(or $(KERNELS),5.10 6.1 6.12)" VMTEST_ALL=1 sh scripts/vmtest.sh || rc=$$?; \
+		python3 scripts/readme-matrix.py $(BUILD)/vm/matrix.md README.md && exit $$rc
 
 # make soak DURATION=600 [SOAK_BACKEND=fanotify]: mixed load on 20 projects; samples in build/soak/
 DURATION ?= 600

@@ -38,6 +38,39 @@
  */
 #define VW_IDX(off) ({ __u64 __o = (off); asm volatile("" : "+r"(__o)); __o & VW_PATH_MASK; })
 
+/*
+ * Loops over a step function (long step(__u32 i, void *unused): nonzero ends
+ * the loop; its state lives in the scratch map). With bpf_loop() (5.17+) the
+ * verifier checks the step once, whatever the count. The compat object
+ * (VW_COMPAT, for kernels without it) is built with no callback at all (an
+ * older verifier does not know them as functions): VW_STEPS defines a global
+ * function that runs @chunk steps in a bounded loop, verified once on its own
+ * (each of its iterations walked once), and VW_LOOP calls it @n / @chunk
+ * times. The chunks keep the verifier's pending branches per function in
+ * bounds.
+ */
+#ifdef VW_COMPAT
+#define VW_STEPS(step, chunk)							\
+	__noinline int step##_chunk(__u32 from)					\
+	{									\
+		_Pragma("clang loop unroll(disable)")				\
+		for (__u32 i = 0; i < (chunk); i++)				\
+			if (step(from + i, NULL))				\
+				return 1;					\
+		return 0;							\
+	}
+#define VW_LOOP(n, step, chunk)							\
+	do {									\
+		_Pragma("clang loop unroll(disable)")				\
+		for (__u32 c = 0; c < (n) / (chunk); c++)			\
+			if (step##_chunk(c * (chunk)))				\
+				break;						\
+	} while (0)
+#else
+#define VW_STEPS(step, chunk)
+#define VW_LOOP(n, step, chunk) bpf_loop(n, step, NULL, 0)
+#endif
+
 #ifdef VW_BPF_DEBUG
 #define vw_dbg(fmt, ...) bpf_printk(fmt, ##__VA_ARGS__)
 #else

@@ -16,9 +16,12 @@
  * a struct path for the directory (dentry-only vfs_* hooks lose the mount, so
  * a walk could not cross into the parent mount). Those hooks run before the
  * change, so they send a VW_EVF_PENDING record, and the fexit of the vfs_*
- * function (or do_mkdirat, as vfs_mkdir returns a dentry since 6.15) sends
+ * function (do_mkdirat, as vfs_mkdir returns a dentry since 6.15; do_rmdir,
+ * as some builds call a partly inlined copy of vfs_rmdir) sends
  * the result, read with bpf_get_func_ret() so that signature changes across
- * kernels (idmap arguments in 6.3, delegated inodes) do not matter.
+ * kernels (idmap arguments in 5.12 and 6.3, delegated inodes) do not matter;
+ * the compat object, for kernels without that helper, reads it from the
+ * slot the kernel's BTF gives (FX_RESULT).
  * Truncation: security_path_truncate covers truncate(2) on every kernel and
  * ftruncate/O_TRUNC before 6.2; security_file_truncate (6.2+) covers those
  * since; the loader turns its autoload off where the kernel lacks it.
@@ -121,9 +124,45 @@ int BPF_PROG(fe_path_mknod, const struct path *dir, struct dentry *dentry, umode
  * The first argument is a user namespace (5.12+) or an idmap (6.3+): the
  * dentry is the second on every kernel this set supports.
  */
-SEC("fexit/notify_change")
-int BPF_PROG(fx_notify_change, void *idmap, struct dentry *dentry, struct iattr *attr,
-	     struct inode **delegated, int ret)
+#ifdef VW_COMPAT
+/*
+ * Context slot @n of an fexit program, @n a rodata constant: the verifier
+ * knows its value and checks only the slot that is read. Each slot is loaded
+ * at its own constant offset from ctx (the empty asm keeps clang from merging
+ * the cases into one load through a computed pointer, which the verifier
+ * refuses).
+ */
+#define CTX_LOAD(ctx, k) ({ __u64 __v = (ctx)[k]; asm volatile("" : "+r"(__v)); __v; })
+
+static __always_inline __u64 ctx_slot(__u64 *ctx, __u32 n)
+{
+	switch (n) {
+	case 0: return CTX_LOAD(ctx, 0);
+	case 1: return CTX_LOAD(ctx, 1);
+	case 2: return CTX_LOAD(ctx, 2);
+	case 3: return CTX_LOAD(ctx, 3);
+	case 4: return CTX_LOAD(ctx, 4);
+	case 5: return CTX_LOAD(ctx, 5);
+	case 6: return CTX_LOAD(ctx, 6);
+	default: return 0;
+	}
+}
+
+/* The return value of target @fx: the slot after its arguments. */
+#define FX_RET(ctx, fx) ((long)ctx_slot(ctx, cfg_fx_nargs[fx]))
+/* Its dentry: @tail arguments before the return value (the idmap, 5.12+, comes before it). */
+#define FX_DENTRY(ctx, fx, tail) ((struct dentry *)ctx_slot(ctx, cfg_fx_nargs[fx] - (tail)))
+#endif
+
+/*
+ * Metadata: chmod, chown and utimes all end in notify_change(), whose fexit
+ * sees the outcome. Only a dentry is passed (no vfsmount), so the walk cannot
+ * cross into a parent mount; size changes are truncates, reported elsewhere.
+ * The first argument is a user namespace (5.12+) or an idmap (6.3+), which
+ * every kernel with bpf_get_func_ret() has; the compat object finds the
+ * dentry by the argument count (three after it: dentry, attr, delegated).
+ */
+static __always_inline int attr_done(struct dentry *dentry, struct iattr *attr, int ret)
 {
 	unsigned int valid;
 
@@ -144,6 +183,36 @@ static __always_inline int xattr_done(struct dentry *dentry, int ret)
 	return 0;
 }
 
+#ifdef VW_COMPAT
+SEC("fexit/notify_change")
+int fx_notify_change(__u64 *ctx)
+{
+	return attr_done(FX_DENTRY(ctx, VW_FX_NOTIFY, 3),
+			 (struct iattr *)ctx_slot(ctx, cfg_fx_nargs[VW_FX_NOTIFY] - 2),
+			 FX_RET(ctx, VW_FX_NOTIFY));
+}
+
+/* (dentry, name, value, size, flags) */
+SEC("fexit/__vfs_setxattr_noperm")
+int fx_setxattr(__u64 *ctx)
+{
+	return xattr_done(FX_DENTRY(ctx, VW_FX_SETXATTR, 5), FX_RET(ctx, VW_FX_SETXATTR));
+}
+
+/* (dentry, name, delegated) */
+SEC("fexit/__vfs_removexattr_locked")
+int fx_removexattr(__u64 *ctx)
+{
+	return xattr_done(FX_DENTRY(ctx, VW_FX_REMOVEXATTR, 3), FX_RET(ctx, VW_FX_REMOVEXATTR));
+}
+#else
+SEC("fexit/notify_change")
+int BPF_PROG(fx_notify_change, void *idmap, struct dentry *dentry, struct iattr *attr,
+	     struct inode **delegated, int ret)
+{
+	return attr_done(dentry, attr, ret);
+}
+
 /* _noperm: six arguments (BPF trampolines before 6.4 take at most six); _locked has seven */
 SEC("fexit/__vfs_setxattr_noperm")
 int BPF_PROG(fx_setxattr, void *idmap, struct dentry *dentry, const char *name, const void *value,
@@ -158,6 +227,7 @@ int BPF_PROG(fx_removexattr, void *idmap, struct dentry *dentry, const char *nam
 {
 	return xattr_done(dentry, ret);
 }
+#endif
 
 /* Both sides of a rename; either may lie outside every root (global: verified once). */
 __noinline int vw_rename_change(__u64 old_mnt, __u64 old_dentry, __u64 new_mnt, __u64 new_dentry,
@@ -218,32 +288,36 @@ int BPF_PROG(fe_path_rename, const struct path *old_dir, struct dentry *old_dent
 	return 0;
 }
 
-static __always_inline int result_from(void *ctx)
-{
-	__u64 ret = 0;
+/*
+ * The outcome of a pending name change. bpf_get_func_ret() (5.17+) reads it
+ * whatever the target's signature; the compat object reads the slot after
+ * the arguments, counted in the kernel's BTF by the loader.
+ */
+#ifdef VW_COMPAT
+#define FX_RESULT(name, target, fx)						\
+	SEC("fexit/" #target)							\
+	int name(__u64 *ctx)							\
+	{									\
+		result_submit((int)FX_RET(ctx, fx));				\
+		return 0;							\
+	}
+#else
+#define FX_RESULT(name, target, fx)						\
+	SEC("fexit/" #target)							\
+	int name(void *ctx)							\
+	{									\
+		__u64 ret = 0;							\
+										\
+		bpf_get_func_ret(ctx, &ret);					\
+		result_submit((int)ret);					\
+		return 0;							\
+	}
+#endif
 
-	bpf_get_func_ret(ctx, &ret);
-	result_submit((int)ret);
-	return 0;
-}
-
-SEC("fexit/vfs_unlink")
-int fx_vfs_unlink(void *ctx) { return result_from(ctx); }
-
-SEC("fexit/vfs_rmdir")
-int fx_vfs_rmdir(void *ctx) { return result_from(ctx); }
-
-SEC("fexit/do_mkdirat")
-int fx_do_mkdirat(void *ctx) { return result_from(ctx); }
-
-SEC("fexit/vfs_symlink")
-int fx_vfs_symlink(void *ctx) { return result_from(ctx); }
-
-SEC("fexit/vfs_link")
-int fx_vfs_link(void *ctx) { return result_from(ctx); }
-
-SEC("fexit/vfs_mknod")
-int fx_vfs_mknod(void *ctx) { return result_from(ctx); }
-
-SEC("fexit/vfs_rename")
-int fx_vfs_rename(void *ctx) { return result_from(ctx); }
+FX_RESULT(fx_vfs_unlink, vfs_unlink, VW_FX_UNLINK)
+FX_RESULT(fx_do_rmdir, do_rmdir, VW_FX_RMDIR)
+FX_RESULT(fx_do_mkdirat, do_mkdirat, VW_FX_MKDIRAT)
+FX_RESULT(fx_vfs_symlink, vfs_symlink, VW_FX_SYMLINK)
+FX_RESULT(fx_vfs_link, vfs_link, VW_FX_LINK)
+FX_RESULT(fx_vfs_mknod, vfs_mknod, VW_FX_MKNOD)
+FX_RESULT(fx_vfs_rename, vfs_rename, VW_FX_RENAME)

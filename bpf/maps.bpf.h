@@ -64,9 +64,11 @@ struct vw_scratch {
 #ifdef VW_MAPS_OWNER
 #define VW_MAP(def, name) def name SEC(".maps")
 #define VW_KNOB(type, name) const volatile type name = 0
+#define VW_KNOBS(type, name, n) const volatile type name[n] = {}
 #else
 #define VW_MAP(def, name) extern def name SEC(".maps")
 #define VW_KNOB(type, name) extern const volatile type name
+#define VW_KNOBS(type, name, n) extern const volatile type name[n]
 #endif
 
 /* The ring buffer; the loader sets its size before load. */
@@ -199,5 +201,7 @@ VW_KNOB(__u32, cfg_self_tgid);	/* the daemon itself */
  * time, so a settled change is never reported before the writes it covers.
  */
 VW_KNOB(__u64, cfg_coalesce_ns);
+/* Argument counts of the fexit targets (enum vw_fexit); read by the compat object only. */
+VW_KNOBS(__u8, cfg_fx_nargs, VW_FX_MAX);
 
 #endif /* VW_MAPS_BPF_H */

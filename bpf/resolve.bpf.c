@@ -12,9 +12,8 @@ static __always_inline struct mount *real_mount_of(struct vfsmount *mnt)
 }
 
 /*
- * Ancestor walk, one bpf_loop step per level so the verifier checks the body
- * once whatever the depth. Each level: look the dentry's (dev, ino) up in
- * vw_roots; on a miss remember the dentry (its name becomes part of the
+ * Ancestor walk, one loop step per level (VW_LOOP). Each level: look the
+ * dentry's (dev, ino) up in vw_roots; on a miss remember the dentry (its name becomes part of the
  * relative path) and go to d_parent, crossing from a mount's root to its
  * mountpoint in the parent mount when the hook gave us the vfsmount.
  * Names are kept for VW_MAX_DEPTH levels; the search goes on to VW_WALK_MAX
@@ -72,7 +71,9 @@ static long walk_step(__u32 i, void *arg)
 	return 0;
 }
 
-/* Join the recorded names, root side first, into s->path: one bpf_loop step per name. */
+VW_STEPS(walk_step, 32)
+
+/* Join the recorded names, root side first, into s->path: one loop step per name. */
 static long assemble_step(__u32 i, void *arg)
 {
 	struct vw_scratch *s = scratch_get();
@@ -108,6 +109,8 @@ static long assemble_step(__u32 i, void *arg)
 	return 0;
 }
 
+VW_STEPS(assemble_step, VW_MAX_DEPTH)
+
 __noinline int vw_resolve(__u64 mnt, __u64 dentry)
 {
 	struct vw_scratch *s = scratch_get();
@@ -123,7 +126,7 @@ __noinline int vw_resolve(__u64 mnt, __u64 dentry)
 	s->walk.dentry = dentry;
 	s->walk.mnt = mnt ? (__u64)real_mount_of((void *)mnt) : 0;
 	stat_inc(VW_STAT_WALKED);
-	bpf_loop(VW_WALK_MAX, walk_step, NULL, 0);
+	VW_LOOP(VW_WALK_MAX, walk_step, 32);
 	project = s->walk.project;
 	if (project == VW_PROJECT_NONE)
 		return VW_PROJECT_NONE;
@@ -135,7 +138,7 @@ __noinline int vw_resolve(__u64 mnt, __u64 dentry)
 	s->as.cut = 0;
 	s->as.depth = s->walk.depth;
 	s->path[0] = 0;
-	bpf_loop(VW_MAX_DEPTH, assemble_step, NULL, 0);
+	VW_LOOP(VW_MAX_DEPTH, assemble_step, VW_MAX_DEPTH);
 	off = s->as.off;
 	if (off > VW_PATH_MAX - 1)
 		off = VW_PATH_MAX - 1;

@@ -83,6 +83,17 @@
 /* The struct file of @fd in the current task, as a scalar (0: none). Global: verified once. */
 __noinline __u64 vw_fd_file(__s64 fd)
 {
+#ifdef VW_COMPAT
+	/* bpf_get_current_task_btf() is 5.11+: the compat object reads through probes */
+	struct task_struct *task = (void *)bpf_get_current_task();
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	struct file **fda;
+	__u64 f = 0;
+
+	if (fd < 0 || fd >= BPF_CORE_READ(fdt, max_fds))
+		return 0;
+	fda = BPF_CORE_READ(fdt, fd);
+#else
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct fdtable *fdt = task->files->fdt;
 	struct file **fda;
@@ -91,6 +102,7 @@ __noinline __u64 vw_fd_file(__s64 fd)
 	if (fd < 0 || fd >= fdt->max_fds)
 		return 0;
 	fda = fdt->fd;
+#endif
 	bpf_probe_read_kernel(&f, sizeof(f), &fda[fd]);
 	return f;
 }
@@ -154,6 +166,8 @@ static long chain_step(__u32 i, void *arg)
 	return ch == 0;
 }
 
+VW_STEPS(chain_step, 256)
+
 /*
  * Resolve the syscall path string @upath relative to @dfd into s->path.
  * Returns the project or VW_PROJECT_NONE; *flags gets VW_EVF_LEXICAL (and
@@ -200,7 +214,7 @@ static __always_inline __u32 name_resolve(struct vw_scratch *s, long dfd, const 
 		c->ino = BPF_CORE_READ(base, d_inode, i_ino);
 		c->dev = BPF_CORE_READ(base, d_sb, s_dev);
 		c->h = VW_HASH_INIT;
-		bpf_loop(VW_PATH_MAX, chain_step, NULL, 0);
+		VW_LOOP(VW_PATH_MAX, chain_step, 256);
 		if (c->unresolved)
 			stat_inc(VW_STAT_UNRESOLVED);
 		proj = c->project;

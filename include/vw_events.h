@@ -139,6 +139,26 @@ struct vw_chain_val {
 #define VW_HASH_PRIME	0x100000001b3ULL
 #define VW_HASH_SEP	'/'
 
+/*
+ * fexit targets of the compat object (kernels without bpf_get_func_ret()):
+ * the loader writes each one's argument count, read from the kernel's BTF,
+ * into cfg_fx_nargs[], and the program takes the return value (and, for
+ * the metadata hooks, the dentry) from that place in its context.
+ */
+enum vw_fexit {
+	VW_FX_UNLINK,		/* vfs_unlink */
+	VW_FX_RMDIR,		/* do_rmdir */
+	VW_FX_MKDIRAT,		/* do_mkdirat */
+	VW_FX_SYMLINK,		/* vfs_symlink */
+	VW_FX_LINK,		/* vfs_link */
+	VW_FX_MKNOD,		/* vfs_mknod */
+	VW_FX_RENAME,		/* vfs_rename */
+	VW_FX_NOTIFY,		/* notify_change */
+	VW_FX_SETXATTR,		/* __vfs_setxattr_noperm */
+	VW_FX_REMOVEXATTR,	/* __vfs_removexattr_locked */
+	VW_FX_MAX,
+};
+
 /* Per-CPU counters; index of the stats map. Never renumbered. */
 enum vw_stat {
 	VW_STAT_SEEN = 0,	/* hook invocations that got past the syscall-number switch */

@@ -125,7 +125,7 @@ mount -t devtmpfs dev /dev
 mount -t tmpfs tmp /tmp
 mount -t bpf bpf /sys/fs/bpf
 echo "vmtest-guest: kernel \$(uname -r)"
-/usr/bin/vfswatch probe
+/usr/bin/vfswatch probe /tmp
 export VMTEST_BACKENDS="$BACKENDS" VMTEST_SEEDS=$SEEDS
 grep -q vmtest_short=1 /proc/cmdline && export VMTEST_SHORT=1
 ${VMTEST_CMD:-python3 /tests/vmguest.py 2>&1}

@@ -16,6 +16,7 @@
 #include <sys/un.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <bpf/libbpf.h>
@@ -728,7 +729,14 @@ static void check_losses(struct daemon *d)
 		json_out_overflow(d->out, "unresolved", fan_unresolved(d->fan) - d->fan_unresolved_seen);
 		d->fan_unresolved_seen = fan_unresolved(d->fan);
 	}
-	if (d->loader && loader_stats(d->loader, st) == 0) {	/* one read of the per-CPU map */
+	if (d->loader) {	/* one read of the per-CPU map */
+		int ret = loader_stats(d->loader, st);
+
+		if (ret && !d->stats_warned) {
+			log_warnx("loader: the kernel counters cannot be read (%s): a full ring "
+				  "buffer would go unseen", errstr(ret));
+			d->stats_warned = true;
+		}
 		if (st[VW_STAT_RINGBUF_FULL] > d->lost_seen) {
 			json_out_overflow(d->out, "ringbuf_full",
 					  st[VW_STAT_RINGBUF_FULL] - d->lost_seen);
@@ -1345,13 +1353,38 @@ static void run_teardown(struct daemon *d)
 }
 
 /*
+ * Can the BPF maps still be read and written once @keep is all that is left?
+ * Kernels before 5.19 with unprivileged BPF disabled (Debian's default) ask
+ * for CAP_BPF on every bpf() command, map lookups on a descriptor already
+ * held included; later ones only on creating maps and loading programs.
+ * Tried in a child that drops to @keep, since a dropped capability cannot be
+ * had back.
+ */
+static bool maps_work_without_cap_bpf(struct daemon *d, uint64_t keep)
+{
+	char err[256];
+	int status;
+	pid_t pid = fork();
+
+	if (pid < 0)
+		return false;
+	if (pid == 0)
+		_exit(caps_keep(keep, err, sizeof(err)) == 0 && loader_map_probe(d->loader) == 0 ? 0
+											      : 1);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+/*
  * Set up, the daemon keeps what it still uses: reading every file and
  * directory it watches (rescans, types, .gitignore; and open_by_handle_at for
  * fanotify), running analyzers as their owners and stopping them, and for
  * fanotify, marking the filesystems of projects added later. The BPF
  * programs are loaded and attached by now: their maps and ring buffer are
- * used through descriptors, which needs none. Everything else goes, from the
- * bounding set too.
+ * used through descriptors, which needs none on current kernels; where the
+ * kernel still asks for CAP_BPF there (maps_work_without_cap_bpf()), that is
+ * kept too. Everything else goes, from the bounding set too.
  */
 static int drop_caps(struct daemon *d)
 {
@@ -1362,6 +1395,10 @@ static int drop_caps(struct daemon *d)
 
 	if (d->backend == VW_BACKEND_FANOTIFY)
 		keep |= VW_CAP(CAP_SYS_ADMIN);
+	else if (d->loader && geteuid() == 0 && !maps_work_without_cap_bpf(d, keep)) {
+		log_info("capabilities: this kernel asks for CAP_BPF on map access: kept");
+		keep |= VW_CAP(CAP_BPF);
+	}
 	ret = caps_keep(keep, err, sizeof(err));
 	if (ret)
 		log_warnx("capabilities: %s", err);

@@ -58,6 +58,7 @@ struct daemon {
 	bool metrics_said;	/* a failure to write it was logged */
 	FILE *out;
 	uint64_t lost_seen;	/* ring-buffer-full count already reported */
+	bool stats_warned;	/* said once that the kernel counters cannot be read */
 	uint64_t bad_seen;
 	uint64_t unresolved_seen;
 	uint64_t fan_lost_seen;

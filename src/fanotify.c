@@ -820,7 +820,7 @@ int fan_read(struct vw_fan *f, event_fn fn, void *ctx)
 	}
 }
 
-int fan_probe(char *why, size_t len)
+int fan_probe(const char *dir, char *why, size_t len)
 {
 	int fd = fanotify_init(FAN_CLASS_NOTIF | FAN_REPORT_DFID_NAME | FAN_CLOEXEC, O_RDONLY);
 	int ret = 0;
@@ -830,9 +830,9 @@ int fan_probe(char *why, size_t len)
 		snprintf(why, len, "fanotify_init(FAN_REPORT_DFID_NAME): %s", strerror(-ret));
 		return ret;
 	}
-	if (fanotify_mark(fd, FAN_MARK_ADD | FAN_MARK_FILESYSTEM, FAN_BASE_MASK, AT_FDCWD, "/") < 0) {
+	if (fanotify_mark(fd, FAN_MARK_ADD | FAN_MARK_FILESYSTEM, FAN_BASE_MASK, AT_FDCWD, dir) < 0) {
 		ret = -errno;
-		snprintf(why, len, "fanotify_mark(FAN_MARK_FILESYSTEM, /): %s", strerror(-ret));
+		snprintf(why, len, "fanotify_mark(FAN_MARK_FILESYSTEM, %s): %s", dir, strerror(-ret));
 	}
 	close(fd);
 	return ret;

@@ -38,7 +38,7 @@ int fan_read(struct vw_fan *f, event_fn fn, void *ctx);
 uint64_t fan_overflows(const struct vw_fan *f);
 uint64_t fan_unresolved(const struct vw_fan *f);
 
-/* 0 when this kernel can run the backend, else -errno with the reason in @why. */
-int fan_probe(char *why, size_t len);
+/* 0 when this kernel can run the backend on @dir's filesystem, else -errno with the reason in @why. */
+int fan_probe(const char *dir, char *why, size_t len);
 
 #endif

@@ -19,14 +19,27 @@
 #include "log.h"
 #include "util.h"
 #include "vfswatch.skel.h"
+#include "vfswatch_compat.skel.h"
 
 #define BPF_FS_MAGIC_NR 0xcafe4a11
 #define TRACEFS_MAGIC_NR 0x74726163
 #define VERIFIER_TAIL 24	/* lines of libbpf's last warning kept for the user */
 
+/*
+ * Which build of the programs a kernel gets: the full one (bpf_loop(),
+ * bpf_get_func_ret(), trusted task pointers), or the compat one (bounded
+ * loops, return values read from the fexit context, probe reads), and the
+ * kernel feature that decided it.
+ */
+struct vw_objsel {
+	bool compat;
+	char because[192];
+};
+
 struct vw_loader {
 	struct vfswatch_bpf *skel;
 	enum vw_backend backend;
+	struct vw_objsel sel;
 	char *pin_dir;
 	int ncpus;
 };
@@ -132,38 +145,198 @@ static bool btf_enum_has(const struct btf *btf, const char *type, const char *va
 }
 
 /*
- * What the set needs of the kernel, each checked by name in its BTF (not by
- * version): a reason for the first that is missing, or NULL.
+ * What either build needs of the kernel, checked by name in its BTF (not by
+ * version): a reason when it is missing, or NULL.
  */
-static const char *missing_feature(const struct btf *vmlinux, enum vw_backend b)
+static const char *missing_feature(const struct btf *vmlinux)
 {
 	if (!btf_enum_has(vmlinux, "bpf_map_type", "BPF_MAP_TYPE_RINGBUF"))
 		return "no BPF ring buffer (BPF_MAP_TYPE_RINGBUF, Linux 5.8+)";
-	if (!btf_enum_has(vmlinux, "bpf_func_id", "BPF_FUNC_loop"))
-		return "no bpf_loop() helper (BPF_FUNC_loop, Linux 5.17+)";
-	if (b == VW_BACKEND_FENTRY && !btf_enum_has(vmlinux, "bpf_func_id", "BPF_FUNC_get_func_ret"))
-		return "no bpf_get_func_ret() helper (BPF_FUNC_get_func_ret, Linux 5.17+)";
 	return NULL;
+}
+
+/* Does the kernel lack this helper for tracing programs? A test load; one that errs says no. */
+static bool helper_missing(enum bpf_func_id id)
+{
+	return libbpf_probe_bpf_helper(BPF_PROG_TYPE_RAW_TRACEPOINT, id, NULL) == 0;
+}
+
+/*
+ * Full or compat build, by feature probes: bpf_loop() and
+ * bpf_get_current_task_btf() by a test load, bpf_get_func_ret() (fentry
+ * only; tracing programs cannot be test-loaded without a target) in the
+ * kernel's BTF. VFSWATCH_BPF_COMPAT=1 asks for the compat build anywhere,
+ * so that it is tested on new kernels too.
+ */
+static void choose_object(enum vw_backend b, const struct btf *vmlinux, struct vw_objsel *sel)
+{
+	const char *force = getenv("VFSWATCH_BPF_COMPAT");
+
+	sel->compat = true;
+	if (force && strcmp(force, "1") == 0)
+		snprintf(sel->because, sizeof(sel->because), "VFSWATCH_BPF_COMPAT=1 asks for it");
+	else if (helper_missing(BPF_FUNC_loop))
+		snprintf(sel->because, sizeof(sel->because),
+			 "no bpf_loop() helper (BPF_FUNC_loop, Linux 5.17+): bounded loops");
+	else if (helper_missing(BPF_FUNC_get_current_task_btf))
+		snprintf(sel->because, sizeof(sel->because),
+			 "no bpf_get_current_task_btf() helper (Linux 5.11+): probe reads");
+	else if (b == VW_BACKEND_FENTRY && vmlinux &&
+		 !btf_enum_has(vmlinux, "bpf_func_id", "BPF_FUNC_get_func_ret"))
+		snprintf(sel->because, sizeof(sel->because),
+			 "no bpf_get_func_ret() helper (BPF_FUNC_get_func_ret, Linux 5.17+): "
+			 "return values read by the argument counts in BTF");
+	else {
+		sel->compat = false;
+		snprintf(sel->because, sizeof(sel->because), "%s",
+			 b == VW_BACKEND_FENTRY ? "bpf_loop() and bpf_get_func_ret() present"
+						: "bpf_loop() present");
+	}
+}
+
+/*
+ * Open the chosen build. Both builds come from the same sources and define
+ * the same maps, programs and knobs, so the compat ELF is opened through the
+ * full build's skeleton (the Makefile checks that their data sections agree).
+ */
+static struct vfswatch_bpf *skel_open(bool compat)
+{
+	struct vfswatch_bpf *obj;
+	int ret;
+
+	if (!compat)
+		return vfswatch_bpf__open();
+	obj = calloc(1, sizeof(*obj));
+	if (!obj) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	ret = vfswatch_bpf__create_skeleton(obj);
+	if (!ret) {
+		obj->skeleton->data = (void *)vfswatch_compat_bpf__elf_bytes(&obj->skeleton->data_sz);
+		ret = bpf_object__open_skeleton(obj->skeleton, NULL);
+	}
+	if (ret) {
+		vfswatch_bpf__destroy(obj);
+		errno = -ret;
+		return NULL;
+	}
+	return obj;
+}
+
+/* Argument count of kernel function @name in its BTF, or -1. */
+static int btf_func_nargs(const struct btf *btf, const char *name)
+{
+	int id = btf__find_by_name_kind(btf, name, BTF_KIND_FUNC);
+	const struct btf_type *t = id > 0 ? btf__type_by_id(btf, id) : NULL;
+
+	t = t ? btf__type_by_id(btf, t->type) : NULL;
+	return t && btf_is_func_proto(t) ? btf_vlen(t) : -1;
+}
+
+/*
+ * The compat fexit programs read the return value from the slot after the
+ * arguments (and the metadata hooks their dentry a fixed count before it):
+ * write each target's argument count into cfg_fx_nargs[]. A target missing
+ * from BTF is left at 0; select_set() decides about its program.
+ */
+static int set_fexit_nargs(struct vfswatch_bpf *skel, const struct btf *vmlinux, char *err,
+			   size_t errlen)
+{
+	static const struct {
+		const char *fn;
+		int min;	/* arguments the program finds its dentry among */
+	} fx[VW_FX_MAX] = {
+		[VW_FX_UNLINK] = { "vfs_unlink", 0 },
+		[VW_FX_RMDIR] = { "do_rmdir", 0 },
+		[VW_FX_MKDIRAT] = { "do_mkdirat", 0 },
+		[VW_FX_SYMLINK] = { "vfs_symlink", 0 },
+		[VW_FX_LINK] = { "vfs_link", 0 },
+		[VW_FX_MKNOD] = { "vfs_mknod", 0 },
+		[VW_FX_RENAME] = { "vfs_rename", 0 },
+		[VW_FX_NOTIFY] = { "notify_change", 3 },
+		[VW_FX_SETXATTR] = { "__vfs_setxattr_noperm", 5 },
+		[VW_FX_REMOVEXATTR] = { "__vfs_removexattr_locked", 3 },
+	};
+
+	for (int i = 0; i < VW_FX_MAX; i++) {
+		int n = btf_func_nargs(vmlinux, fx[i].fn);
+
+		if (n < 0)
+			continue;
+		/* a trampoline's context holds at most six arguments and the result */
+		if (n < fx[i].min || n > 6) {
+			snprintf(err, errlen,
+				 "kernel function %s takes %d arguments, which the compat fentry "
+				 "set cannot read", fx[i].fn, n);
+			return -ENOTSUP;
+		}
+		skel->rodata->cfg_fx_nargs[i] = (uint8_t)n;
+	}
+	return 0;
+}
+
+/*
+ * A function the compiler split or specialised (vfs_rmdir.part.0 on Debian's
+ * 5.10, name.isra.0, name.constprop.0) is partly called through that copy,
+ * which a trampoline on the function never sees: an fentry or fexit there
+ * would miss changes without a word. The fentry set is refused instead (auto
+ * goes on to tracepoint). Looked up in /proc/kallsyms; unreadable: no verdict.
+ */
+static int split_target(const struct vfswatch_bpf *skel, char *err, size_t errlen)
+{
+	static const char *const kinds[] = { ".part.", ".isra.", ".constprop." };
+	const char *path = getenv("VFSWATCH_KALLSYMS");	/* tests play a kernel so built */
+	FILE *f = fopen(path && *path ? path : "/proc/kallsyms", "re");
+	char line[512];
+	int ret = 0;
+
+	if (!f)
+		return 0;
+	while (!ret && fgets(line, sizeof(line), f)) {
+		char *name = strrchr(line, ' '), *dot;
+		struct bpf_program *prog;
+
+		if (!name || !(dot = strchr(++name, '.')))
+			continue;
+		name[strcspn(name, "\t\n")] = 0;
+		for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+			if (strncmp(dot, kinds[k], strlen(kinds[k])) != 0)
+				continue;
+			bpf_object__for_each_program(prog, skel->obj) {
+				const char *t = strchr(bpf_program__section_name(prog), '/') + 1;
+
+				if (!bpf_program__autoload(prog) || !prog_is_fentry_set(prog) ||
+				    strlen(t) != (size_t)(dot - name) || strncmp(t, name, dot - name))
+					continue;
+				snprintf(err, errlen, "kernel function %s is partly called through a "
+					 "compiler-made copy (%s) that %s would not see", t, name,
+					 bpf_program__name(prog));
+				ret = -ENOTSUP;
+				break;
+			}
+		}
+	}
+	fclose(f);
+	return ret;
 }
 
 /*
  * Turn autoload off for the set not chosen. For the fentry set, check every
- * target function in the kernel's BTF first: an optional one that is missing
- * is switched off, a required one fails the set with a clear reason.
+ * target function in the kernel's BTF (@vmlinux) first: an optional one that
+ * is missing is switched off, a required one fails the set with a clear
+ * reason.
  */
-static int select_set(struct vfswatch_bpf *skel, enum vw_backend b, char *err, size_t errlen)
+static int select_set(struct vfswatch_bpf *skel, enum vw_backend b, const struct btf *vmlinux,
+		      const struct vw_objsel *sel, char *err, size_t errlen)
 {
-	struct btf *vmlinux = NULL;
 	struct bpf_program *prog;
-	int ret = 0;
 
-	if (b == VW_BACKEND_FENTRY) {
-		vmlinux = btf__load_vmlinux_btf();
-		if (!vmlinux) {
-			ret = -errno;
-			snprintf(err, errlen, "cannot read the kernel's BTF: %s", errstr(ret));
+	if (b == VW_BACKEND_FENTRY && sel->compat) {
+		int ret = set_fexit_nargs(skel, vmlinux, err, errlen);
+
+		if (ret)
 			return ret;
-		}
 	}
 	bpf_object__for_each_program(prog, skel->obj) {
 		bool fentry = prog_is_fentry_set(prog);
@@ -185,22 +358,37 @@ static int select_set(struct vfswatch_bpf *skel, enum vw_backend b, char *err, s
 		}
 		snprintf(err, errlen, "kernel function %s (for %s) is not in the kernel's BTF", target,
 			 bpf_program__name(prog));
-		ret = -ENOENT;
-		break;
+		return -ENOENT;
 	}
-	btf__free(vmlinux);
+	return b == VW_BACKEND_FENTRY ? split_target(skel, err, errlen) : 0;
+}
+
+/* The kernel's BTF for the fentry set (which needs it to pick targets); NULL otherwise. */
+static int vmlinux_for(enum vw_backend b, struct btf **out, char *err, size_t errlen)
+{
+	int ret;
+
+	*out = NULL;
+	if (b != VW_BACKEND_FENTRY)
+		return 0;
+	*out = btf__load_vmlinux_btf();
+	if (*out)
+		return 0;
+	ret = -errno;
+	snprintf(err, errlen, "cannot read the kernel's BTF: %s", errstr(ret));
 	return ret;
 }
 
 /*
- * After a failed load: does the kernel lack something the set needs? Then that
- * is the reason (in @err), rather than what the verifier made of it. Looked up
- * only when a load failed: start-up reads the kernel's BTF no more than before.
+ * After a failed load: does the kernel lack something either build needs?
+ * Then that is the reason (in @err), rather than what the verifier made of
+ * it. Looked up only when a load failed: start-up reads the kernel's BTF no
+ * more than it must.
  */
 static bool kernel_lacks(enum vw_backend b, char *err, size_t errlen)
 {
 	struct btf *vmlinux = btf__load_vmlinux_btf();
-	const char *missing = vmlinux ? missing_feature(vmlinux, b) : NULL;
+	const char *missing = vmlinux ? missing_feature(vmlinux) : NULL;
 
 	if (missing)
 		snprintf(err, errlen, "%s set: this kernel has %s", backend_name(b), missing);
@@ -216,15 +404,17 @@ static bool kernel_lacks(enum vw_backend b, char *err, size_t errlen)
  * the buffer ends up holding that program's log; its last lines are the
  * verifier's reason, which libbpf's own (smaller) copy can miss.
  */
-static void explain_load_failure(enum vw_backend b, uint32_t ringbuf_bytes, char *err, size_t errlen)
+static void explain_load_failure(enum vw_backend b, const struct btf *vmlinux,
+				 const struct vw_objsel *sel, uint32_t ringbuf_bytes, char *err,
+				 size_t errlen)
 {
-	struct vfswatch_bpf *skel = vfswatch_bpf__open();
+	struct vfswatch_bpf *skel = skel_open(sel->compat);
 	char *log = calloc(1, VERIFIER_LOG_SIZE), why[256], *p;
 	struct bpf_program *prog;
 	size_t n = strlen(err);
 	int lines = 0;
 
-	if (!skel || !log || select_set(skel, b, why, sizeof(why)))
+	if (!skel || !log || select_set(skel, b, vmlinux, sel, why, sizeof(why)))
 		goto out;
 	if (ringbuf_bytes)
 		bpf_map__set_max_entries(skel->maps.vw_events, ringbuf_bytes);
@@ -245,26 +435,47 @@ out:
 	free(log);
 }
 
-/* Open, load and attach one attach set. Returns the skeleton or NULL with errno set. */
-static struct vfswatch_bpf *open_set(enum vw_backend b, uint32_t ringbuf_bytes,
-				     uint64_t coalesce_ns, char *err, size_t errlen)
+/* "tracepoint set" or "tracepoint set (compat build: why)" for messages. */
+static const char *set_label(enum vw_backend b, const struct vw_objsel *sel, char *buf, size_t len)
 {
-	struct vfswatch_bpf *skel;
+	if (sel->compat)
+		snprintf(buf, len, "%s set (compat build: %s)", backend_name(b), sel->because);
+	else
+		snprintf(buf, len, "%s set", backend_name(b));
+	return buf;
+}
+
+/*
+ * Open, load and attach one attach set, in the build this kernel gets (@sel
+ * says which and why). Returns the skeleton or NULL with errno set.
+ */
+static struct vfswatch_bpf *open_set(enum vw_backend b, uint32_t ringbuf_bytes,
+				     uint64_t coalesce_ns, struct vw_objsel *sel, char *err,
+				     size_t errlen)
+{
+	struct vfswatch_bpf *skel = NULL;
+	struct btf *vmlinux;
+	char label[256];
 	int ret;
 
 	verifier_pos = 0;
-	skel = vfswatch_bpf__open();
+	ret = vmlinux_for(b, &vmlinux, err, errlen);
+	if (ret)
+		goto fail;
+	choose_object(b, vmlinux, sel);
+	if (sel->compat)
+		log_info("loader: %s", set_label(b, sel, label, sizeof(label)));
+	skel = skel_open(sel->compat);
 	if (!skel) {
 		ret = -errno;
 		snprintf(err, errlen, "open BPF object: %s", errstr(ret));
-		errno = -ret;
-		return NULL;
+		goto fail;
 	}
 	skel->rodata->cfg_self_tgid = (uint32_t)getpid();
 	skel->rodata->cfg_coalesce_ns = coalesce_ns;
 	if (ringbuf_bytes)
 		bpf_map__set_max_entries(skel->maps.vw_events, ringbuf_bytes);
-	ret = select_set(skel, b, err, errlen);
+	ret = select_set(skel, b, vmlinux, sel, err, errlen);
 	if (ret)
 		goto fail;
 	ret = vfswatch_bpf__load(skel);
@@ -272,9 +483,10 @@ static struct vfswatch_bpf *open_set(enum vw_backend b, uint32_t ringbuf_bytes,
 		ret = -errno;
 		if (kernel_lacks(b, err, errlen))
 			goto fail;
-		snprintf(err, errlen, "%s set: load failed: %s", backend_name(b), errstr(ret));
+		snprintf(err, errlen, "%s: load failed: %s", set_label(b, sel, label, sizeof(label)),
+			 errstr(ret));
 		if (ret == -EACCES || ret == -EINVAL || ret == -E2BIG)
-			explain_load_failure(b, ringbuf_bytes, err, errlen);
+			explain_load_failure(b, vmlinux, sel, ringbuf_bytes, err, errlen);
 		else
 			append_verifier_tail(err, errlen);
 		goto fail;
@@ -282,23 +494,30 @@ static struct vfswatch_bpf *open_set(enum vw_backend b, uint32_t ringbuf_bytes,
 	ret = vfswatch_bpf__attach(skel);
 	if (ret) {
 		ret = -errno;
-		snprintf(err, errlen, "%s set: attach failed: %s", backend_name(b), errstr(ret));
+		snprintf(err, errlen, "%s: attach failed: %s", set_label(b, sel, label, sizeof(label)),
+			 errstr(ret));
 		append_verifier_tail(err, errlen);
 		goto fail;
 	}
+	btf__free(vmlinux);
 	return skel;
 fail:
 	vfswatch_bpf__destroy(skel);
+	btf__free(vmlinux);
 	errno = -ret;
 	return NULL;
 }
 
-int loader_probe(enum vw_backend b, char *why, size_t len)
+int loader_probe(enum vw_backend b, char *why, size_t len, bool *compat, char *because,
+		 size_t because_len)
 {
 	struct vfswatch_bpf *skel;
+	struct vw_objsel sel = { 0 };
 
 	why[0] = 0;
-	skel = open_set(b, 0, 0, why, len);
+	skel = open_set(b, 0, 0, &sel, why, len);
+	*compat = sel.compat;
+	snprintf(because, because_len, "%s", sel.because);
 	if (!skel)
 		return -errno;
 	vfswatch_bpf__destroy(skel);
@@ -400,11 +619,12 @@ struct vw_loader *loader_new(const struct vw_loader_opts *o, char *err, size_t e
 	l->ncpus = libbpf_num_possible_cpus();
 	mount_if_missing("/sys/kernel/tracing", "tracefs", TRACEFS_MAGIC_NR);
 	if (o->backend != VW_BACKEND_AUTO) {
-		l->skel = open_set(o->backend, o->ringbuf_bytes, o->coalesce_ns, err, errlen);
+		l->skel = open_set(o->backend, o->ringbuf_bytes, o->coalesce_ns, &l->sel, err,
+				   errlen);
 		l->backend = o->backend;
 	} else {
 		for (size_t i = 0; i < sizeof(order) / sizeof(order[0]) && !l->skel; i++) {
-			l->skel = open_set(order[i], o->ringbuf_bytes, o->coalesce_ns, why,
+			l->skel = open_set(order[i], o->ringbuf_bytes, o->coalesce_ns, &l->sel, why,
 					   sizeof(why));
 			l->backend = order[i];
 			if (!l->skel)
@@ -455,6 +675,13 @@ void loader_free(struct vw_loader *l)
 enum vw_backend loader_backend(const struct vw_loader *l)
 {
 	return l->backend;
+}
+
+bool loader_compat(const struct vw_loader *l, const char **because)
+{
+	if (because)
+		*because = l->sel.because;
+	return l->sel.compat;
 }
 
 int loader_events_fd(const struct vw_loader *l)
@@ -664,19 +891,31 @@ int loader_quiet_add(struct vw_loader *l, uint32_t tgid)
 
 int loader_stats(const struct vw_loader *l, uint64_t *out)
 {
-	int fd = bpf_map__fd(l->skel->maps.vw_stats);
+	int fd = bpf_map__fd(l->skel->maps.vw_stats), ret = 0;
 	uint64_t *vals = calloc(l->ncpus, sizeof(*vals));
 
 	if (!vals)
 		return -ENOMEM;
 	for (uint32_t k = 0; k < VW_STAT_MAX; k++) {
 		out[k] = 0;
-		if (bpf_map_lookup_elem(fd, &k, vals) < 0)
+		if (bpf_map_lookup_elem(fd, &k, vals) < 0) {
+			ret = -errno;
 			continue;
+		}
 		for (int c = 0; c < l->ncpus; c++)
 			out[k] += vals[c];
 	}
 	free(vals);
+	return ret;
+}
+
+int loader_map_probe(const struct vw_loader *l)
+{
+	uint32_t next;
+
+	if (bpf_map_get_next_key(bpf_map__fd(l->skel->maps.vw_quiet), NULL, &next) < 0 &&
+	    errno != ENOENT)
+		return -errno;
 	return 0;
 }
 

@@ -3,6 +3,7 @@
 #ifndef VW_LOADER_H
 #define VW_LOADER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -41,6 +42,8 @@ void loader_free(struct vw_loader *l);	/* detaches, unpins, destroys; NULL is a 
 int loader_detach(struct vw_loader *l);
 
 enum vw_backend loader_backend(const struct vw_loader *l);
+/* Is the compat build of the programs loaded? @because: the kernel feature that decided. */
+bool loader_compat(const struct vw_loader *l, const char **because);
 int loader_events_fd(const struct vw_loader *l);
 int loader_add_project(struct vw_loader *l, const struct vw_project *p);
 /*
@@ -53,16 +56,20 @@ int loader_remove_project(struct vw_loader *l, const struct vw_project *p,
 int loader_quiet_add(struct vw_loader *l, uint32_t tgid);
 /* Mark the directory (kernel dev, ino) EXCLUDED: nothing below it leaves the kernel. */
 int loader_exclude(struct vw_loader *l, uint32_t kdev, uint64_t ino);
-/* Sum the per-CPU stats map into out[VW_STAT_MAX]. Returns 0 or -errno. */
+/* Sum the per-CPU stats map into out[VW_STAT_MAX]. Returns 0, or -errno when a read failed. */
 int loader_stats(const struct vw_loader *l, uint64_t *out);
+/* Can this process use the maps (one key walk)? 0 or -errno (EPERM: a capability is missing). */
+int loader_map_probe(const struct vw_loader *l);
 /* Projects that lost records since the last call (VW_PROJECT_NONE: not known). Returns how many. */
 typedef void (*lost_fn)(void *ctx, uint32_t project, uint64_t lost);
 int loader_take_lost(const struct vw_loader *l, lost_fn fn, void *ctx);
 
 /*
  * Try one attach set on this kernel: load and attach it, then tear it down.
- * Returns 0 when it works, else -errno with the reason in @why.
+ * Returns 0 when it works, else -errno with the reason in @why. Either way
+ * *@compat says which build was tried and @because the feature that decided.
  */
-int loader_probe(enum vw_backend b, char *why, size_t len);
+int loader_probe(enum vw_backend b, char *why, size_t len, bool *compat, char *because,
+		 size_t because_len);
 
 #endif

@@ -39,7 +39,7 @@ static void usage(FILE *f)
 	      "       vfswatch subscribe PROJECT [--since CURSOR] [--match GLOB]... [--events K,K]\n"
 	      "       vfswatch wait PROJECT [--match GLOB]... [--events K,K] [--timeout S]\n"
 	      "       vfswatch config check FILE\n"
-	      "       vfswatch probe\n"
+	      "       vfswatch probe [DIR]\n"
 	      "       vfswatch version\n"
 	      "\n"
 	      "run     watch the directories (default: the current one) and print one JSON\n"
@@ -82,24 +82,36 @@ static void usage(FILE *f)
 	      "subscribe  the lines since a cursor, then each new one as it settles\n"
 	      "wait    exit 0 at the next matching change, 1 after --timeout seconds\n"
 	      "config check FILE   validate a config file without starting (exit 0 or 2)\n"
-	      "probe   print as JSON which backends this kernel supports, and why not\n",
+	      "probe [DIR]  print as JSON which backends this kernel supports, which build of\n"
+	      "        the BPF programs it gets and the feature that decided, and why not;\n"
+	      "        fanotify is tried on DIR's filesystem (default /)\n",
 	      f);
 }
 
-static int cmd_probe(void)
+/* Which backends work here; fanotify is tried on the filesystem of @dir. */
+static int cmd_probe(const char *dir)
 {
 	static const enum vw_backend sets[] = { VW_BACKEND_FENTRY, VW_BACKEND_TRACEPOINT };
 	cJSON *j = cJSON_CreateObject(), *arr;
 	const char *chosen = NULL;
 	char why[8192], *s;
 	int root = geteuid() == 0, btf = access(daemon_btf_path(), R_OK) == 0;
+	struct stat st;
 
+	if (dir[0] != '/' || stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "vfswatch: probe: %s is not an absolute path to a directory\n", dir);
+		cJSON_Delete(j);
+		return EXIT_USAGE;
+	}
 	if (!j || !(arr = cJSON_AddArrayToObject(j, "backends")))
 		return EXIT_SETUP;
+	cJSON_AddStringToObject(j, "dir", dir);
 	cJSON_AddBoolToObject(j, "root", root);
 	cJSON_AddBoolToObject(j, "btf", btf);
 	for (size_t i = 0; i < sizeof(sets) / sizeof(sets[0]); i++) {
 		cJSON *b = cJSON_CreateObject();
+		char because[256] = "";
+		bool compat = false;
 		int ret = -EPERM;
 
 		if (!b)
@@ -111,8 +123,14 @@ static int cmd_probe(void)
 		else if (!btf)
 			snprintf(why, sizeof(why), "no kernel BTF at %s", daemon_btf_path());
 		else
-			ret = loader_probe(sets[i], why, sizeof(why));
+			ret = loader_probe(sets[i], why, sizeof(why), &compat, because,
+					   sizeof(because));
 		cJSON_AddBoolToObject(b, "usable", ret == 0);
+		/* which build of the programs this kernel gets, and the feature that decided */
+		if (because[0]) {
+			cJSON_AddStringToObject(b, "build", compat ? "compat" : "full");
+			cJSON_AddStringToObject(b, "decided_by", because);
+		}
 		if (ret)
 			cJSON_AddStringToObject(b, "reason", why);
 		else if (!chosen)
@@ -120,7 +138,7 @@ static int cmd_probe(void)
 	}
 	{
 		cJSON *b = cJSON_CreateObject();
-		int ret = root ? fan_probe(why, sizeof(why)) : -EPERM;
+		int ret = root ? fan_probe(dir, why, sizeof(why)) : -EPERM;
 
 		if (b) {
 			cJSON_AddItemToArray(arr, b);
@@ -572,8 +590,22 @@ int main(int argc, char **argv)
 	}
 	loader_init_logging();
 	if (strcmp(cmd, "probe") == 0) {
-		log_init(argc > 2 && strcmp(argv[2], "-v") == 0);
-		return cmd_probe();
+		const char *dir = NULL;
+		bool verbose = false;
+
+		for (int i = 2; i < argc; i++) {
+			if (strcmp(argv[i], "-v") == 0) {
+				verbose = true;
+			} else if (argv[i][0] != '-' && !dir) {
+				dir = argv[i];
+			} else {
+				fprintf(stderr, "vfswatch: probe [-v] [DIR]: unexpected argument '%s'\n",
+					argv[i]);
+				return EXIT_USAGE;
+			}
+		}
+		log_init(verbose);
+		return cmd_probe(dir ? dir : "/");
 	}
 	if (strcmp(cmd, "changes") == 0 || strcmp(cmd, "subscribe") == 0 || strcmp(cmd, "wait") == 0)
 		return cmd_client(argc - 2, argv + 2, cmd);

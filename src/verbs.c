@@ -244,6 +244,13 @@ static int ctl_status(void *ctx, const cJSON *req, cJSON *reply, char *err, size
 	cJSON_AddNumberToObject(reply, "uptime_s",
 				(double)((now_ns(CLOCK_MONOTONIC) - d->started_ns) / 1000000000ull));
 	cJSON_AddStringToObject(reply, "backend", backend_name(d->backend));
+	if (d->loader) {
+		const char *because;
+		bool compat = loader_compat(d->loader, &because);
+
+		cJSON_AddStringToObject(reply, "build", compat ? "compat" : "full");
+		cJSON_AddStringToObject(reply, "build_decided_by", because);
+	}
 	{
 		char caps[512];
 

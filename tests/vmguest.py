@@ -5,7 +5,8 @@
 Asks `vfswatch probe` which backends this kernel can run, then for each backend asked for
 (VMTEST_BACKENDS; "all": every usable one) runs that backend's end-to-end classes (E2E,
 Settled, Exactness; with VMTEST_SHORT=1 the E2E scenarios only) and VMTEST_SEEDS model seeds,
-and prints one line per backend:
+and prints one line per backend (after a line naming the build of its programs the kernel gets,
+    vmtest-build: <name> full|compat: <the feature that decided>):
     vmtest-backend: <name> <N> passed, <N> failed, <N> skipped
     vmtest-backend: <name> unusable: <the probe's reason>
 """
@@ -18,9 +19,9 @@ import sys
 TESTS = os.path.dirname(os.path.abspath(__file__))
 CLASSES = {
     "fentry": ["test_e2e.FentryE2E.", "test_settled.FentrySettled.",
-               "test_exactness.FentryExactness."],
+               "test_exactness.FentryExactness.", "test_e2e.FentryCompatE2E."],
     "tracepoint": ["test_e2e.TracepointE2E.", "test_settled.Settled.",
-                   "test_exactness.Exactness."],
+                   "test_exactness.Exactness.", "test_e2e.TracepointCompatE2E."],
     "fanotify": ["test_e2e.FanotifyE2E.", "test_settled.FanotifySettled.",
                  "test_exactness.FanotifyExactness."],
 }
@@ -41,9 +42,13 @@ def run(cmd):
 
 
 def main():
-    probe = json.loads(subprocess.run(["vfswatch", "probe"], stdout=subprocess.PIPE,
+    probe = json.loads(subprocess.run(["vfswatch", "probe", "/tmp"], stdout=subprocess.PIPE,
                                       text=True).stdout)
     usable = {b["name"]: b.get("reason") for b in probe["backends"]}
+    for b in probe["backends"]:
+        if "build" in b:
+            print("vmtest-build: %s %s: %s" % (b["name"], b["build"], b["decided_by"]),
+                  flush=True)
     want = os.environ.get("VMTEST_BACKENDS", "fentry").split()
     if want == ["all"]:
         want = list(CLASSES)

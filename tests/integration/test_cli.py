@@ -100,6 +100,64 @@ class Probe(unittest.TestCase):
         usable = [b["name"] for b in j["backends"] if b["usable"]]
         self.assertEqual(j["auto"], usable[0] if usable else None)
         self.assertEqual(p.returncode, 0 if usable else 1)
+        self.assertEqual(j["dir"], "/")
+
+    def test_probe_names_the_build_and_the_feature_that_decided(self):
+        r = need_root_btf()
+        if r:
+            self.skipTest(r)
+        for env, build in ((None, None), ({"VFSWATCH_BPF_COMPAT": "1"}, "compat")):
+            j = json.loads(run("probe", env=dict(os.environ, **(env or {}))).stdout)
+            for b in j["backends"][:2]:     # the BPF sets
+                self.assertIn(b["build"], ("full", "compat"))
+                self.assertTrue(b["decided_by"])
+                if build:
+                    self.assertEqual(b["build"], build)
+                    self.assertIn("VFSWATCH_BPF_COMPAT=1", b["decided_by"])
+                elif b["build"] == "full":
+                    self.assertIn("bpf_loop() ", b["decided_by"])
+                else:   # an older kernel: the helper it lacks is named
+                    self.assertRegex(b["decided_by"], r"^no bpf_\w+\(\) helper")
+            self.assertNotIn("build", j["backends"][2])     # fanotify has no build
+
+    def test_fentry_is_refused_where_a_target_is_called_through_a_split_copy(self):
+        r = need_root_btf()
+        if r:
+            self.skipTest(r)
+        t = Tree()
+        self.addCleanup(t.cleanup)
+        ks = t.sub("kallsyms")
+        with open(ks, "w") as f:    # Debian's 5.10: do_rmdir calls vfs_rmdir.part.0
+            f.write("ffffffffadcea7b0 t vfs_unlink.part.0\nffffffffadcec410 T vfs_unlink\n"
+                    "ffffffffadcec510 T vfs_unlinkat_other\n")
+        j = json.loads(run("probe", env=dict(os.environ, VFSWATCH_KALLSYMS=ks)).stdout)
+        fentry = j["backends"][0]
+        self.assertFalse(fentry["usable"])
+        self.assertIn("kernel function vfs_unlink is partly called through a compiler-made copy "
+                      "(vfs_unlink.part.0) that fx_vfs_unlink would not see", fentry["reason"])
+        with open(ks, "w") as f:    # a copy of a function no program uses changes nothing
+            f.write("ffffffffadcea7b0 t vfs_unlinkat_other.part.0\n")
+        j = json.loads(run("probe", env=dict(os.environ, VFSWATCH_KALLSYMS=ks)).stdout)
+        self.assertNotIn("compiler-made copy", j["backends"][0].get("reason", ""))
+
+    def test_probe_tries_fanotify_where_told(self):
+        r = need_root_btf()
+        if r:
+            self.skipTest(r)
+        t = Tree()
+        self.addCleanup(t.cleanup)
+        j = json.loads(run("probe", t.path).stdout)
+        self.assertEqual(j["dir"], t.path)
+        for bad, why in (("relative/dir", "not an absolute path"),
+                         (t.sub("missing"), "not an absolute path to a directory"),
+                         ("/etc/hostname", "not an absolute path to a directory")):
+            p = run("probe", bad)
+            self.assertEqual(p.returncode, 2, bad)
+            self.assertIn(why, p.stderr)
+            self.assertEqual(p.stdout, "")
+        p = run("probe", "/", "/tmp")
+        self.assertEqual((p.returncode, p.stdout), (2, ""))
+        self.assertIn("unexpected argument '/tmp'", p.stderr)
 
 
 class AutoBackend(DaemonCase):

@@ -4,9 +4,10 @@ import base64
 import os
 import shutil
 import subprocess
+import json
 import time
 
-from harness import DaemonCase, Tree, write
+from harness import RUN_DIR, VFSWATCH, DaemonCase, Tree, write
 
 
 class Scenarios:
@@ -357,6 +358,36 @@ class TracepointE2E(Scenarios, DaemonCase):
 
 
 class FentryE2E(Scenarios, DaemonCase):
+    backend = "fentry"
+
+
+class CompatBuild:
+    """The compat build of the BPF programs (VFSWATCH_BPF_COMPAT=1): bounded loops instead of
+    bpf_loop(), probe reads instead of trusted task pointers, fexit return values read by the
+    argument counts in the kernel's BTF. What kernels before 5.17 load; run here so that a new
+    kernel checks it too."""
+
+    def start(self, roots=None, **kw):
+        env = dict(kw.pop("env", None) or os.environ)
+        env["VFSWATCH_BPF_COMPAT"] = "1"
+        return super().start(roots, env=env, **kw)
+
+    def test_status_names_the_compat_build_and_why(self):
+        self.start()
+        write(os.path.join(self.root, "f"))
+        self.expect("create", "f")
+        st = json.loads(subprocess.run([VFSWATCH, "status", "--run-dir", RUN_DIR],
+                                       stdout=subprocess.PIPE, check=True).stdout)
+        self.assertEqual((st["backend"], st["build"]), (self.backend, "compat"))
+        self.assertIn("VFSWATCH_BPF_COMPAT", st["build_decided_by"])
+        self.assertGreater(st["kernel"]["emitted"], 0, "kernel counters read back")
+
+
+class TracepointCompatE2E(CompatBuild, Scenarios, DaemonCase):
+    backend = "tracepoint"
+
+
+class FentryCompatE2E(CompatBuild, Scenarios, DaemonCase):
     backend = "fentry"
 
 
