@@ -128,9 +128,10 @@ static int mark_fs(struct vw_fan *f, const char *path, char *err, size_t errlen)
 			return mark_fs(f, path, err, errlen);
 		}
 		snprintf(err, errlen, "fanotify_mark %s: %s%s", path, strerror(-ret),
-			 ret == -EOPNOTSUPP || ret == -EXDEV ?
+			 ret == -EOPNOTSUPP || ret == -EXDEV || ret == -ENODEV ?
 				 " (this filesystem cannot report file handles, as overlayfs before "
-				 "6.6 and some network filesystems: use --backend tracepoint or fentry)" :
+				 "6.6, tmpfs on older kernels (no fsid) and some network filesystems: "
+				 "use --backend tracepoint or fentry)" :
 				 "");
 		return ret;
 	}
