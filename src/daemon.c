@@ -67,6 +67,7 @@ static void on_rescan(void *ctx, const struct vw_rescan_change *c);
 static void announce_rescan(struct daemon *d, struct vw_project *p, const char *reason);
 static int flush_out(struct daemon *d);
 static void on_event(void *ctx, const struct vw_event *ev);
+static void check_kernel_losses(struct daemon *d);
 
 /* The kernel's BTF; VFSWATCH_BTF_PATH overrides it so tests can play a kernel without BTF. */
 const char *daemon_btf_path(void)
@@ -714,8 +715,34 @@ static void lost_project(void *ctx, uint32_t id, uint64_t lost)
 		request_rescan_all(d, "ringbuf_full");
 }
 
+static void orphan_project(void *ctx, uint32_t id)
+{
+	struct daemon *d = ctx;
+	struct vw_project *p = projects_by_id(&d->projects, id);
+
+	if (p)
+		request_rescan(d, p, "no_result");
+	else
+		request_rescan_all(d, "no_result");
+}
+
 /* Report kernel-side and decode-side losses as overflow lines: never silent. */
 static void check_losses(struct daemon *d)
+{
+	uint64_t orphans = d->dec ? decoder_orphans(d->dec) : 0;
+
+	/* changes the kernel announced and never said the outcome of: look at the disk */
+	if (orphans) {
+		json_out_overflow(d->out, "no_result", orphans);
+		log_warnx("ringbuf: %llu changes got no result from the kernel: rescanning",
+			  (unsigned long long)orphans);
+		decoder_take_orphans(d->dec, orphan_project, d);
+	}
+	check_kernel_losses(d);
+}
+
+/* The kernel's, fanotify's and the decoder's own losses. */
+static void check_kernel_losses(struct daemon *d)
 {
 	uint64_t st[VW_STAT_MAX], bad = d->dec ? decoder_bad_samples(d->dec) : 0;
 

@@ -9,6 +9,7 @@
 #include "ringbuf.h"
 
 #define PENDING_MAX 4096	/* changes waiting for their result; the oldest is dropped beyond */
+#define ORPHAN_PROJECTS 32	/* projects of orphaned changes kept by name; beyond: all */
 
 struct pending {
 	struct pending *next;
@@ -23,6 +24,9 @@ struct vw_decoder {
 	struct pending *head;	/* newest first */
 	size_t npending;
 	uint64_t bad;
+	uint64_t orphans;	/* pending changes whose result never came */
+	uint32_t orphan_projects[ORPHAN_PROJECTS];
+	size_t norphan_projects;	/* ORPHAN_PROJECTS + 1: too many, every project */
 };
 
 struct vw_decoder *decoder_new(event_fn fn, void *ctx)
@@ -103,6 +107,54 @@ static bool change_valid(const struct vw_change *c, size_t size)
 	return c->path_len || c->old_path_len;
 }
 
+static void orphan_project(struct vw_decoder *d, uint32_t project)
+{
+	if (project == VW_PROJECT_NONE || d->norphan_projects > ORPHAN_PROJECTS)
+		return;
+	for (size_t i = 0; i < d->norphan_projects; i++)
+		if (d->orphan_projects[i] == project)
+			return;
+	if (d->norphan_projects == ORPHAN_PROJECTS)
+		d->norphan_projects++;	/* too many to name */
+	else
+		d->orphan_projects[d->norphan_projects++] = project;
+}
+
+/*
+ * A pending change that will get no result: its thread began another, or too
+ * many waited. Whether it happened is unknown (an LSM may have refused it
+ * after the hook; a kernel may call a copy of the function whose exit is
+ * hooked), so its projects are remembered for a rescan rather than guessed.
+ */
+static void orphan(struct vw_decoder *d, struct pending *p)
+{
+	d->orphans++;
+	orphan_project(d, p->rec.project);
+	orphan_project(d, p->rec.old_project);
+	free(p);
+}
+
+uint64_t decoder_orphans(const struct vw_decoder *d)
+{
+	return d->orphans;
+}
+
+uint64_t decoder_take_orphans(struct vw_decoder *d, orphan_fn fn, void *ctx)
+{
+	uint64_t n = d->orphans;
+
+	if (!n)
+		return 0;
+	if (d->norphan_projects > ORPHAN_PROJECTS)
+		fn(ctx, VW_PROJECT_NONE);
+	else
+		for (size_t i = 0; i < d->norphan_projects; i++)
+			fn(ctx, d->orphan_projects[i]);
+	d->orphans = 0;
+	d->norphan_projects = 0;
+	return n;
+}
+
 static struct pending *pending_take(struct vw_decoder *d, uint32_t pid)
 {
 	struct pending **pp;
@@ -126,7 +178,7 @@ static void pending_drop_oldest(struct vw_decoder *d)
 	while (*pp && (*pp)->next)
 		pp = &(*pp)->next;
 	if (*pp) {
-		free(*pp);
+		orphan(d, *pp);
 		*pp = NULL;
 		d->npending--;
 	}
@@ -136,8 +188,9 @@ static void pending_put(struct vw_decoder *d, const struct vw_change *c, size_t 
 {
 	struct pending *p = pending_take(d, c->pid);
 
-	/* A thread owes at most one result: an older pending of it never completed. */
-	free(p);
+	/* A thread owes at most one result: an older pending of it never got one. */
+	if (p)
+		orphan(d, p);
 	if (d->npending >= PENDING_MAX) {
 		log_warnx("ringbuf: more than %d changes wait for results; dropping the oldest",
 			  PENDING_MAX);

@@ -51,4 +51,14 @@ int decoder_sample(void *decoder, void *data, size_t size);
 
 uint64_t decoder_bad_samples(const struct vw_decoder *d);
 
+/*
+ * Pending changes whose result never came since the last call (their thread
+ * began another change, or too many waited): whether they happened is not
+ * known. Calls @fn once per project they were in (VW_PROJECT_NONE: too many
+ * to name, every project) and returns how many changes.
+ */
+typedef void (*orphan_fn)(void *ctx, uint32_t project);
+uint64_t decoder_take_orphans(struct vw_decoder *d, orphan_fn fn, void *ctx);
+uint64_t decoder_orphans(const struct vw_decoder *d);	/* how many a take would return */
+
 #endif

@@ -133,6 +133,69 @@ static void newer_pending_of_a_thread_replaces_the_older(void **state)
 	decoder_free(d);
 }
 
+struct orphans {
+	int calls;
+	uint32_t projects[4];
+};
+
+static void note_orphan(void *ctx, uint32_t project)
+{
+	struct orphans *o = ctx;
+
+	if (o->calls < 4)
+		o->projects[o->calls] = project;
+	o->calls++;
+}
+
+/* A pending change replaced before its result: not known to have happened, its project told. */
+static void a_pending_change_left_without_result_is_an_orphan_of_its_projects(void **state)
+{
+	struct seen s = {};
+	struct vw_decoder *d = decoder_new(collect, &s);
+	struct vw_change c;
+	struct orphans o = {};
+	size_t n;
+
+	assert_int_equal(decoder_take_orphans(d, note_orphan, &o), 0);
+	assert_int_equal(o.calls, 0);
+	n = make_change(&c, VW_OP_RMDIR, 3, "gone", NULL, VW_EVF_PENDING);
+	c.project = 7;
+	decoder_sample(d, &c, n);
+	n = make_change(&c, VW_OP_RENAME, 3, "to", "from", VW_EVF_PENDING);
+	c.project = 7;
+	c.old_project = 8;
+	decoder_sample(d, &c, n);	/* the rmdir got no result */
+	decoder_sample(d, &c, make_change(&c, VW_OP_DELETE, 3, "x", NULL, VW_EVF_PENDING));
+	assert_int_equal(decoder_orphans(d), 2);
+	assert_int_equal(decoder_take_orphans(d, note_orphan, &o), 2);
+	assert_int_equal(o.calls, 2);	/* each project once */
+	assert_int_equal(o.projects[0], 7);
+	assert_int_equal(o.projects[1], 8);
+	assert_int_equal(s.n, 0);
+	assert_int_equal(decoder_orphans(d), 0);	/* taken */
+	decoder_free(d);
+}
+
+/* Orphans in more projects than are kept by name: every project. */
+static void orphans_in_too_many_projects_mean_every_project(void **state)
+{
+	struct seen s = {};
+	struct vw_decoder *d = decoder_new(collect, &s);
+	struct vw_change c;
+	struct orphans o = {};
+
+	for (uint32_t i = 1; i <= 40; i++) {
+		size_t n = make_change(&c, VW_OP_DELETE, 3, "f", NULL, VW_EVF_PENDING);
+
+		c.project = i;
+		decoder_sample(d, &c, n);
+	}
+	assert_int_equal(decoder_take_orphans(d, note_orphan, &o), 39);
+	assert_int_equal(o.calls, 1);
+	assert_int_equal(o.projects[0], VW_PROJECT_NONE);
+	decoder_free(d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -140,6 +203,8 @@ int main(void)
 		cmocka_unit_test(malformed_samples_are_counted_and_skipped),
 		cmocka_unit_test(pending_change_waits_for_a_successful_result),
 		cmocka_unit_test(newer_pending_of_a_thread_replaces_the_older),
+		cmocka_unit_test(a_pending_change_left_without_result_is_an_orphan_of_its_projects),
+		cmocka_unit_test(orphans_in_too_many_projects_mean_every_project),
 	};
 
 	return cmocka_run_group_tests_name("ringbuf", tests, NULL, NULL);
