@@ -117,13 +117,6 @@ int BPF_PROG(fe_path_mknod, const struct path *dir, struct dentry *dentry, umode
 	return 0;
 }
 
-/*
- * Metadata: chmod, chown and utimes all end in notify_change(), whose fexit
- * sees the outcome. Only a dentry is passed (no vfsmount), so the walk cannot
- * cross into a parent mount; size changes are truncates, reported elsewhere.
- * The first argument is a user namespace (5.12+) or an idmap (6.3+): the
- * dentry is the second on every kernel this set supports.
- */
 #ifdef VW_COMPAT
 /*
  * Context slot @n of an fexit program, @n a rodata constant: the verifier
@@ -150,8 +143,8 @@ static __always_inline __u64 ctx_slot(__u64 *ctx, __u32 n)
 
 /* The return value of target @fx: the slot after its arguments. */
 #define FX_RET(ctx, fx) ((long)ctx_slot(ctx, cfg_fx_nargs[fx]))
-/* Its dentry: @tail arguments before the return value (the idmap, 5.12+, comes before it). */
-#define FX_DENTRY(ctx, fx, tail) ((struct dentry *)ctx_slot(ctx, cfg_fx_nargs[fx] - (tail)))
+/* Its argument @back places before the return value (an idmap, 5.12+, may come before it). */
+#define FX_ARG(ctx, fx, back) ((void *)ctx_slot(ctx, cfg_fx_nargs[fx] - (back)))
 #endif
 
 /*
@@ -187,8 +180,7 @@ static __always_inline int xattr_done(struct dentry *dentry, int ret)
 SEC("fexit/notify_change")
 int fx_notify_change(__u64 *ctx)
 {
-	return attr_done(FX_DENTRY(ctx, VW_FX_NOTIFY, 3),
-			 (struct iattr *)ctx_slot(ctx, cfg_fx_nargs[VW_FX_NOTIFY] - 2),
+	return attr_done(FX_ARG(ctx, VW_FX_NOTIFY, 3), FX_ARG(ctx, VW_FX_NOTIFY, 2),
 			 FX_RET(ctx, VW_FX_NOTIFY));
 }
 
@@ -196,14 +188,14 @@ int fx_notify_change(__u64 *ctx)
 SEC("fexit/__vfs_setxattr_noperm")
 int fx_setxattr(__u64 *ctx)
 {
-	return xattr_done(FX_DENTRY(ctx, VW_FX_SETXATTR, 5), FX_RET(ctx, VW_FX_SETXATTR));
+	return xattr_done(FX_ARG(ctx, VW_FX_SETXATTR, 5), FX_RET(ctx, VW_FX_SETXATTR));
 }
 
 /* (dentry, name, delegated) */
 SEC("fexit/__vfs_removexattr_locked")
 int fx_removexattr(__u64 *ctx)
 {
-	return xattr_done(FX_DENTRY(ctx, VW_FX_REMOVEXATTR, 3), FX_RET(ctx, VW_FX_REMOVEXATTR));
+	return xattr_done(FX_ARG(ctx, VW_FX_REMOVEXATTR, 3), FX_RET(ctx, VW_FX_REMOVEXATTR));
 }
 #else
 SEC("fexit/notify_change")

@@ -13,9 +13,10 @@ static __always_inline struct mount *real_mount_of(struct vfsmount *mnt)
 
 /*
  * Ancestor walk, one loop step per level (VW_LOOP). Each level: look the
- * dentry's (dev, ino) up in vw_roots; on a miss remember the dentry (its name becomes part of the
- * relative path) and go to d_parent, crossing from a mount's root to its
- * mountpoint in the parent mount when the hook gave us the vfsmount.
+ * dentry's (dev, ino) up in vw_roots; on a miss remember the dentry (its name
+ * becomes part of the relative path) and go to d_parent, crossing from a
+ * mount's root to its mountpoint in the parent mount when the hook gave us
+ * the vfsmount.
  * Names are kept for VW_MAX_DEPTH levels; the search goes on to VW_WALK_MAX
  * so that a deeper file is still found, flagged as cut.
  */

@@ -67,7 +67,6 @@ static void on_rescan(void *ctx, const struct vw_rescan_change *c);
 static void announce_rescan(struct daemon *d, struct vw_project *p, const char *reason);
 static int flush_out(struct daemon *d);
 static void on_event(void *ctx, const struct vw_event *ev);
-static void check_kernel_losses(struct daemon *d);
 
 /* The kernel's BTF; VFSWATCH_BTF_PATH overrides it so tests can play a kernel without BTF. */
 const char *daemon_btf_path(void)
@@ -729,6 +728,7 @@ static void orphan_project(void *ctx, uint32_t id)
 /* Report kernel-side and decode-side losses as overflow lines: never silent. */
 static void check_losses(struct daemon *d)
 {
+	uint64_t st[VW_STAT_MAX], bad = d->dec ? decoder_bad_samples(d->dec) : 0;
 	uint64_t orphans = d->dec ? decoder_orphans(d->dec) : 0;
 
 	/* changes the kernel announced and never said the outcome of: look at the disk */
@@ -738,13 +738,6 @@ static void check_losses(struct daemon *d)
 			  (unsigned long long)orphans);
 		decoder_take_orphans(d->dec, orphan_project, d);
 	}
-	check_kernel_losses(d);
-}
-
-/* The kernel's, fanotify's and the decoder's own losses. */
-static void check_kernel_losses(struct daemon *d)
-{
-	uint64_t st[VW_STAT_MAX], bad = d->dec ? decoder_bad_samples(d->dec) : 0;
 
 	if (d->fan && fan_overflows(d->fan) > d->fan_lost_seen) {
 		json_out_overflow(d->out, "fanotify_queue", fan_overflows(d->fan) - d->fan_lost_seen);

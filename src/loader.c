@@ -382,17 +382,18 @@ static int vmlinux_for(enum vw_backend b, struct btf **out, char *err, size_t er
 /*
  * After a failed load: does the kernel lack something either build needs?
  * Then that is the reason (in @err), rather than what the verifier made of
- * it. Looked up only when a load failed: start-up reads the kernel's BTF no
- * more than it must.
+ * it. The kernel's BTF is read here only when the set did not already
+ * (@vmlinux, fentry): start-up reads it no more than it must.
  */
-static bool kernel_lacks(enum vw_backend b, char *err, size_t errlen)
+static bool kernel_lacks(enum vw_backend b, const struct btf *vmlinux, char *err, size_t errlen)
 {
-	struct btf *vmlinux = btf__load_vmlinux_btf();
-	const char *missing = vmlinux ? missing_feature(vmlinux) : NULL;
+	struct btf *own = vmlinux ? NULL : btf__load_vmlinux_btf();
+	const struct btf *btf = vmlinux ? vmlinux : own;
+	const char *missing = btf ? missing_feature(btf) : NULL;
 
 	if (missing)
 		snprintf(err, errlen, "%s set: this kernel has %s", backend_name(b), missing);
-	btf__free(vmlinux);
+	btf__free(own);
 	return missing != NULL;
 }
 
@@ -481,7 +482,7 @@ static struct vfswatch_bpf *open_set(enum vw_backend b, uint32_t ringbuf_bytes,
 	ret = vfswatch_bpf__load(skel);
 	if (ret) {
 		ret = -errno;
-		if (kernel_lacks(b, err, errlen))
+		if (kernel_lacks(b, vmlinux, err, errlen))
 			goto fail;
 		snprintf(err, errlen, "%s: load failed: %s", set_label(b, sel, label, sizeof(label)),
 			 errstr(ret));
