@@ -228,23 +228,29 @@ static __always_inline void lost_mark(__u32 project)
 }
 
 /*
- * Flags for a record: no wake-up within VW_RB_WAKEUP_NS of the last record
- * that could wake the daemon. The daemon reads the ring again that long after
- * it read anything, so a record sent without a wake-up is read within
- * VW_RB_WAKEUP_NS of the one before it, which could wake it.
+ * Flags for a record. The first record of a window (cfg_wakeup_ns long,
+ * default VW_RB_WAKEUP_NS) forces a wake-up; the records sent within the
+ * window after it do not wake the daemon (waking is an inter-processor
+ * interrupt per record otherwise). The daemon reads the ring again one window
+ * after every read a wake-up caused, so each record without a wake-up is read
+ * by the re-read that its window's first record set off. The kernel's adaptive
+ * rule (wake only when the reader has caught up with this record) is never
+ * relied on: a record left in front of the reader would silence every later
+ * one (src/daemon.c, consume_ring()).
  */
 static __always_inline __u64 rb_flags(void)
 {
 	__u32 zero = 0;
 	__u64 *last = bpf_map_lookup_elem(&vw_wake, &zero), now;
+	__u64 window = cfg_wakeup_ns ? cfg_wakeup_ns : VW_RB_WAKEUP_NS;
 
 	if (!last)
-		return 0;
+		return BPF_RB_FORCE_WAKEUP;
 	now = bpf_ktime_get_ns();
-	if (now - *last < VW_RB_WAKEUP_NS)
+	if (now - *last < window)
 		return BPF_RB_NO_WAKEUP;
 	*last = now;
-	return 0;
+	return BPF_RB_FORCE_WAKEUP;
 }
 
 /* Send s->ev; @pending asks userspace to wait for this thread's VW_EV_RESULT. */

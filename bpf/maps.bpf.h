@@ -201,6 +201,8 @@ VW_KNOB(__u32, cfg_self_tgid);	/* the daemon itself */
  * time, so a settled change is never reported before the writes it covers.
  */
 VW_KNOB(__u64, cfg_coalesce_ns);
+/* The wake-up window of rb_flags() (0: VW_RB_WAKEUP_NS); tests widen it. */
+VW_KNOB(__u64, cfg_wakeup_ns);
 /* Argument counts of the fexit targets (enum vw_fexit); read by the compat object only. */
 VW_KNOBS(__u8, cfg_fx_nargs, VW_FX_MAX);
 

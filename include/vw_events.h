@@ -14,9 +14,9 @@
 #define VW_PATH_MAX	4096	/* bytes of one relative path, NUL included */
 /*
  * Ring-buffer wake-ups: a record sent within this long of the last one that
- * could wake the daemon does not wake it (waking is an inter-processor
- * interrupt per record otherwise); the daemon, having read anything, looks at
- * the ring again this long after (its wake-ups are bounded, its latency too).
+ * woke the daemon does not wake it (waking is an inter-processor interrupt per
+ * record otherwise); the daemon reads the ring again this long after every
+ * read a wake-up caused (its wake-ups are bounded, its latency too).
  */
 #define VW_RB_WAKEUP_NS	250000ull
 #define VW_NAME_MAX	256	/* bytes of one path component, NUL included */

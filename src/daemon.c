@@ -6,11 +6,13 @@
 #include <grp.h>
 #include <limits.h>
 #include <malloc.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -301,19 +303,57 @@ static void arm_debounce(struct daemon *d)
 	timerfd_settime(d->dfd, TFD_TIMER_ABSTIME, &its, NULL);
 }
 
-/*
- * Read what the ring holds. Records may follow without waking us
- * (VW_RB_WAKEUP_NS): when this read found any, the ring is read again that
- * long after. Returns the records read, or a negative error (logged).
- */
-static int consume_ring(struct daemon *d)
+/* Test hook: every read of a kernel queue waits a random while first (0: not at all). */
+static void hook_read_delay(const struct daemon *d)
 {
-	int n = ring_buffer__consume(d->rb);
+	if (d->hooks.read_delay_us)
+		usleep((useconds_t)(random() % (d->hooks.read_delay_us + 1)));
+}
 
+/*
+ * Read what the ring holds; @woken: a wake-up caused this read. Returns the
+ * records read, or a negative error (logged).
+ *
+ * The invariant, with rb_flags() (bpf/common.bpf.h): no record stays in the
+ * ring unless a read of it is owed, that is a wake-up not handled yet or a
+ * planned re-read (d->recheck_ns). A record is sent either with a forced
+ * wake-up (the first of its window) or within one window after such a record.
+ * The read that wake-up causes comes after that record was committed, and it
+ * plans a re-read one window later, found anything or not: by then the
+ * window's last record was sent. A read that finds records, or that leaves
+ * bytes in the ring behind it (a record still being written, or committed
+ * after the read passed it), plans a re-read too. A read moves a planned
+ * re-read later, never cancels it: a read that finds nothing because an
+ * earlier re-read took its records cannot strand the records of the window
+ * its wake-up opened (found by a burst of mkdirs: the old rule cancelled the
+ * re-read when a read found nothing, and the kernel's adaptive rule then woke
+ * no one again, the stranded record sitting in front of every later one).
+ * The re-read itself drops the plan when it finds the ring empty. The one
+ * case left, a writer preempted between choosing its flags and reserving its
+ * record for longer than the re-read took to come, is read at the next forced
+ * wake-up; check_liveness() says so if the reader ever falls behind anyway.
+ */
+static int consume_ring(struct daemon *d, bool woken)
+{
+	int n;
+
+	hook_read_delay(d);
+	n = ring_buffer__consume(d->rb);
 	if (n < 0)
 		log_warnx("ringbuf: consume: %s", errstr(n));
-	d->recheck_ns = n > 0 ? now_ns(CLOCK_MONOTONIC) + VW_RB_WAKEUP_NS : 0;
+	d->recheck_ns = liveness_reread_at(d->recheck_ns, now_ns(CLOCK_MONOTONIC), d->wakeup_ns,
+					   woken, n, loader_ring_backlog(d->loader));
+	if (d->hooks.no_reread)
+		d->recheck_ns = 0;
 	return n;
+}
+
+/* Read the fanotify queue (the kernel wakes us for every event it queues: level-triggered). */
+static int read_fanotify(struct daemon *d)
+{
+	hook_read_delay(d);
+	d->fan_reads++;
+	return fan_read(d->fan, on_event, d);
 }
 
 static int on_debounce(void *ctx, uint32_t events)
@@ -325,8 +365,8 @@ static int on_debounce(void *ctx, uint32_t events)
 		return -errno;
 	/* what the hooks already sent belongs in the batches before they are decided */
 	if (d->rb)
-		consume_ring(d);
-	if (d->fan && fan_read(d->fan, on_event, d) < 0)
+		consume_ring(d, false);
+	if (d->fan && read_fanotify(d) < 0)
 		log_warnx("fanotify: read failed");
 	debounce_flush(d->deb, now_ns(CLOCK_MONOTONIC), false, on_settled, d);
 	if (d->trim_owed) {
@@ -649,6 +689,9 @@ static void on_event(void *ctx, const struct vw_event *ev)
 /* Has the tick work within TICK_MS? */
 static bool tick_busy(const struct daemon *d)
 {
+	/* records the kernel sent and the reader has not taken: the liveness check looks again */
+	if (d->dec && decoder_samples(d->dec) < d->live.sent_then)
+		return true;
 	if (d->activity || state_tick_due(d->state) ||
 	    (d->runner && (runner_running(d->runner) || runner_queued(d->runner))))
 		return true;
@@ -689,17 +732,24 @@ static int flush_out(struct daemon *d)
 	return 0;
 }
 
-static int on_ringbuf(void *ctx, uint32_t events)
+/* A read of the ring: @woken by the kernel's wake-up, else a planned re-read. */
+static int read_ring(struct daemon *d, bool woken)
 {
-	struct daemon *d = ctx;
 	int n;
 
 	d->round++;
-	n = consume_ring(d);
+	if (woken && d->hooks.reread_first)	/* the race: a re-read takes what woke us */
+		consume_ring(d, false);
+	n = consume_ring(d, woken);
 	told_refresh(d);
 	if (n > 0)	/* records dropped for a full ring are counted on the next tick */
 		d->activity = true;
 	return flush_out(d);
+}
+
+static int on_ringbuf(void *ctx, uint32_t events)
+{
+	return read_ring(ctx, true);
 }
 
 static void lost_project(void *ctx, uint32_t id, uint64_t lost)
@@ -779,13 +829,59 @@ static void check_losses(struct daemon *d)
 	}
 }
 
+/* Is @fd readable now (a wake-up waiting to be handled)? */
+static bool fd_readable(int fd)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+	return poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLIN);
+}
+
+/*
+ * The reader's liveness (liveness.h), at every tick: every record the kernel
+ * had sent by the previous tick has been read by now, or a read of it is owed
+ * (a wake-up waiting on the ring's epoll fd, or a planned re-read). fanotify:
+ * events were not queued at two ticks in a row with no read between. Even a
+ * bug not found yet cannot make the daemon deaf without a word: a stall is
+ * told like a loss (an overflow line, reason reader_stalled, and a rescan of
+ * every project), counted in status, and the queue is read at once.
+ */
+static void check_liveness(struct daemon *d)
+{
+	uint64_t st[VW_STAT_MAX], behind = 0;
+	bool stalled = false;
+	int queued = 0;
+
+	if (d->rb && loader_stats(d->loader, st) == 0) {
+		bool owed = d->recheck_ns || fd_readable(ring_buffer__epoll_fd(d->rb));
+
+		behind = liveness_ring_check(&d->live, st[VW_STAT_EMITTED], decoder_samples(d->dec),
+					     owed);
+		stalled = behind > 0;
+	} else if (d->fan && ioctl(fan_fd(d->fan), FIONREAD, &queued) == 0) {
+		stalled = liveness_queue_check(&d->live, queued > 0 ? (uint64_t)queued : 0,
+					       d->fan_reads);
+	}
+	if (!stalled)
+		return;
+	json_out_overflow(d->out, "reader_stalled", behind);
+	log_warnx("liveness: the kernel queue held records no read was owed for "
+		  "(%llu records): reading it, rescanning", (unsigned long long)behind);
+	request_rescan_all(d, "reader_stalled");
+	if (d->rb)
+		consume_ring(d, true);
+	else
+		read_fanotify(d);
+	told_refresh(d);
+}
+
 static int on_fanotify(void *ctx, uint32_t events)
 {
 	struct daemon *d = ctx;
 	int ret;
 
 	d->round++;
-	ret = fan_read(d->fan, on_event, d);
+	ret = read_fanotify(d);
 	if (ret < 0)
 		log_warnx("fanotify: read: %s", strerror(-ret));
 	told_refresh(d);
@@ -805,6 +901,7 @@ static int on_timer(void *ctx, uint32_t events)
 	if (d->runner)
 		runner_tick(d->runner, now_ns(CLOCK_MONOTONIC));	/* timeouts, retries */
 	check_roots(d);
+	check_liveness(d);
 	check_losses(d);
 	owed_rescans(d);
 	state_tick(d->state, now_ns(CLOCK_MONOTONIC));
@@ -1013,6 +1110,49 @@ static void merge_config(struct run_opts *o, const struct vw_config *cfg)
 	}
 }
 
+/*
+ * VFSWATCH_TEST_HOOKS, for tests that provoke the reader's interleavings: a
+ * comma-separated list of reread_first (a wake-up's records are taken by a
+ * re-read before the read it causes), no_reread (no re-read is planned: a
+ * stand-in for a reader bug, which the liveness check must tell), read_delay_us=N (every read of a kernel
+ * queue waits up to N us first, at random) and wakeup_us=N (the kernel's
+ * wake-up window). Returns 0, or -EINVAL with the reason logged.
+ */
+static int parse_test_hooks(struct daemon *d)
+{
+	const char *env = getenv("VFSWATCH_TEST_HOOKS");
+	char buf[256], *tok, *save = NULL;
+	uint64_t v;
+
+	d->wakeup_ns = VW_RB_WAKEUP_NS;
+	if (!env || !*env)
+		return 0;
+	if (strlen(env) >= sizeof(buf)) {
+		log_warnx("VFSWATCH_TEST_HOOKS: too long");
+		return -EINVAL;
+	}
+	strcpy(buf, env);
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (strcmp(tok, "reread_first") == 0)
+			d->hooks.reread_first = true;
+		else if (strcmp(tok, "no_reread") == 0)
+			d->hooks.no_reread = true;
+		else if (strncmp(tok, "read_delay_us=", 14) == 0 &&
+			 parse_u64(tok + 14, 1, 1000000, &v) == 0)
+			d->hooks.read_delay_us = (uint32_t)v;
+		else if (strncmp(tok, "wakeup_us=", 10) == 0 &&
+			 parse_u64(tok + 10, 1, 10000000, &v) == 0)
+			d->wakeup_ns = v * 1000;
+		else {
+			log_warnx("VFSWATCH_TEST_HOOKS: unknown or bad hook '%s' (reread_first, "
+				  "no_reread, read_delay_us=N, wakeup_us=N)", tok);
+			return -EINVAL;
+		}
+	}
+	log_warnx("VFSWATCH_TEST_HOOKS=%s: for tests only", env);
+	return 0;
+}
+
 /* A BPF backend: load, register the projects, consume the ring buffer. */
 static int setup_bpf(struct daemon *d, const struct run_opts *o, char *err, size_t errlen)
 {
@@ -1025,6 +1165,7 @@ static int setup_bpf(struct daemon *d, const struct run_opts *o, char *err, size
 		 * lines never run ahead of the writes they cover; --raw keeps every write
 		 */
 		.coalesce_ns = o->raw || o->no_kernel_coalesce ? 0 : o->settle_ms * MS / 5,
+		.wakeup_ns = d->wakeup_ns,
 	};
 	int ret;
 
@@ -1278,6 +1419,9 @@ static int run_setup(struct daemon *d, const struct run_opts *o)
 {
 	int ret;
 
+	ret = parse_test_hooks(d);
+	if (ret)
+		return ret;
 	d->loop = loop_new();
 	if (!d->loop)
 		return -ENOMEM;
@@ -1491,8 +1635,10 @@ int daemon_run(const struct run_opts *opts)
 		if (d.recheck_ns && wait < 0)
 			wait = d.recheck_ns > now ? (int64_t)(d.recheck_ns - now) : 0;
 		ret = loop_run_once(d.loop, wait);
-		if (d.recheck_ns && now_ns(CLOCK_MONOTONIC) >= d.recheck_ns)
-			on_ringbuf(&d, 0);
+		if (d.recheck_ns && now_ns(CLOCK_MONOTONIC) >= d.recheck_ns) {
+			d.recheck_ns = 0;	/* the re-read plans the next one if it finds any */
+			read_ring(&d, false);
+		}
 		clients_flush(d.clients);	/* lines told on any path reach subscribers now */
 		if (d.crawling) {
 			d.crawling = index_crawl_step(d.idx, CRAWL_BUDGET, exclude_dir, crawl_file, &d);

@@ -16,6 +16,7 @@
 
 #include "control.h"
 #include "daemon.h"
+#include "liveness.h"
 #include "project.h"
 
 #define MS (1000ull * 1000)
@@ -52,6 +53,14 @@ struct daemon {
 	} told_last;
 	uint64_t round;
 	uint64_t recheck_ns;	/* read the ring again then (records sent without a wake-up) */
+	uint64_t wakeup_ns;	/* the kernel's wake-up window: VW_RB_WAKEUP_NS unless a test widens it */
+	struct vw_liveness live;	/* the reader's liveness, checked at every tick */
+	uint64_t fan_reads;	/* reads of the fanotify queue */
+	struct {	/* VFSWATCH_TEST_HOOKS (tests only): provoke the reader's interleavings */
+		bool reread_first;	/* a wake-up's records taken by a re-read before its own read */
+		bool no_reread;		/* no re-read is ever planned: a reader bug, for the check */
+		uint32_t read_delay_us;	/* each read of the kernel queue waits up to this (random) */
+	} hooks;
 	bool activity;		/* events came since the last tick: look for losses soon */
 	bool trim_owed;		/* a large batch was settled: return its memory once flushed */
 	uint64_t metrics_due;	/* the metrics file is written again then */

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
@@ -42,6 +43,9 @@ struct vw_loader {
 	struct vw_objsel sel;
 	char *pin_dir;
 	int ncpus;
+	/* the ring's consumer and producer pages, mapped read-only: loader_ring_backlog() */
+	const volatile unsigned long *ring_pos;
+	size_t ring_pos_len;
 };
 
 /* Functions the fentry set may live without (absent before 6.2). */
@@ -450,9 +454,8 @@ static const char *set_label(enum vw_backend b, const struct vw_objsel *sel, cha
  * Open, load and attach one attach set, in the build this kernel gets (@sel
  * says which and why). Returns the skeleton or NULL with errno set.
  */
-static struct vfswatch_bpf *open_set(enum vw_backend b, uint32_t ringbuf_bytes,
-				     uint64_t coalesce_ns, struct vw_objsel *sel, char *err,
-				     size_t errlen)
+static struct vfswatch_bpf *open_set(enum vw_backend b, const struct vw_loader_opts *o,
+				     struct vw_objsel *sel, char *err, size_t errlen)
 {
 	struct vfswatch_bpf *skel = NULL;
 	struct btf *vmlinux;
@@ -473,9 +476,10 @@ static struct vfswatch_bpf *open_set(enum vw_backend b, uint32_t ringbuf_bytes,
 		goto fail;
 	}
 	skel->rodata->cfg_self_tgid = (uint32_t)getpid();
-	skel->rodata->cfg_coalesce_ns = coalesce_ns;
-	if (ringbuf_bytes)
-		bpf_map__set_max_entries(skel->maps.vw_events, ringbuf_bytes);
+	skel->rodata->cfg_coalesce_ns = o->coalesce_ns;
+	skel->rodata->cfg_wakeup_ns = o->wakeup_ns;
+	if (o->ringbuf_bytes)
+		bpf_map__set_max_entries(skel->maps.vw_events, o->ringbuf_bytes);
 	ret = select_set(skel, b, vmlinux, sel, err, errlen);
 	if (ret)
 		goto fail;
@@ -487,7 +491,7 @@ static struct vfswatch_bpf *open_set(enum vw_backend b, uint32_t ringbuf_bytes,
 		snprintf(err, errlen, "%s: load failed: %s", set_label(b, sel, label, sizeof(label)),
 			 errstr(ret));
 		if (ret == -EACCES || ret == -EINVAL || ret == -E2BIG)
-			explain_load_failure(b, vmlinux, sel, ringbuf_bytes, err, errlen);
+			explain_load_failure(b, vmlinux, sel, o->ringbuf_bytes, err, errlen);
 		else
 			append_verifier_tail(err, errlen);
 		goto fail;
@@ -516,7 +520,7 @@ int loader_probe(enum vw_backend b, char *why, size_t len, bool *compat, char *b
 	struct vw_objsel sel = { 0 };
 
 	why[0] = 0;
-	skel = open_set(b, 0, 0, &sel, why, len);
+	skel = open_set(b, &(struct vw_loader_opts){ .backend = b }, &sel, why, len);
 	*compat = sel.compat;
 	snprintf(because, because_len, "%s", sel.because);
 	if (!skel)
@@ -602,6 +606,26 @@ static int pin_all(struct vw_loader *l)
 	return 0;
 }
 
+/*
+ * Map the ring's first two pages read-only: the consumer position (which
+ * libbpf's reader advances) and the producer position (which the kernel
+ * advances when it reserves a record). Without them the liveness check
+ * falls back to the counters alone.
+ */
+static void ring_pos_map(struct vw_loader *l)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	void *p = mmap(NULL, 2 * page, PROT_READ, MAP_SHARED,
+		       bpf_map__fd(l->skel->maps.vw_events), 0);
+
+	if (p == MAP_FAILED) {
+		log_warn("loader: map the ring's positions");
+		return;
+	}
+	l->ring_pos = p;
+	l->ring_pos_len = 2 * page;
+}
+
 struct vw_loader *loader_new(const struct vw_loader_opts *o, char *err, size_t errlen)
 {
 	static const enum vw_backend order[] = { VW_BACKEND_FENTRY, VW_BACKEND_TRACEPOINT };
@@ -620,13 +644,11 @@ struct vw_loader *loader_new(const struct vw_loader_opts *o, char *err, size_t e
 	l->ncpus = libbpf_num_possible_cpus();
 	mount_if_missing("/sys/kernel/tracing", "tracefs", TRACEFS_MAGIC_NR);
 	if (o->backend != VW_BACKEND_AUTO) {
-		l->skel = open_set(o->backend, o->ringbuf_bytes, o->coalesce_ns, &l->sel, err,
-				   errlen);
+		l->skel = open_set(o->backend, o, &l->sel, err, errlen);
 		l->backend = o->backend;
 	} else {
 		for (size_t i = 0; i < sizeof(order) / sizeof(order[0]) && !l->skel; i++) {
-			l->skel = open_set(order[i], o->ringbuf_bytes, o->coalesce_ns, &l->sel, why,
-					   sizeof(why));
+			l->skel = open_set(order[i], o, &l->sel, why, sizeof(why));
 			l->backend = order[i];
 			if (!l->skel)
 				log_info("loader: %s backend unusable: %s", backend_name(order[i]), why);
@@ -640,6 +662,7 @@ struct vw_loader *loader_new(const struct vw_loader_opts *o, char *err, size_t e
 		errno = ret ? -ret : EINVAL;
 		return NULL;
 	}
+	ring_pos_map(l);
 	if (o->pin_dir) {
 		l->pin_dir = strdup(o->pin_dir);
 		ret = l->pin_dir ? pin_all(l) : -ENOMEM;
@@ -653,6 +676,18 @@ struct vw_loader *loader_new(const struct vw_loader_opts *o, char *err, size_t e
 	return l;
 }
 
+uint64_t loader_ring_backlog(const struct vw_loader *l)
+{
+	size_t words = l->ring_pos_len / 2 / sizeof(unsigned long);
+	unsigned long cons, prod;
+
+	if (!l->ring_pos)
+		return 0;
+	cons = __atomic_load_n(&l->ring_pos[0], __ATOMIC_ACQUIRE);
+	prod = __atomic_load_n(&l->ring_pos[words], __ATOMIC_ACQUIRE);
+	return prod - cons;
+}
+
 int loader_detach(struct vw_loader *l)
 {
 	if (l && l->skel)
@@ -664,6 +699,8 @@ void loader_free(struct vw_loader *l)
 {
 	if (!l)
 		return;
+	if (l->ring_pos)
+		munmap((void *)l->ring_pos, l->ring_pos_len);
 	if (l->skel)
 		vfswatch_bpf__detach(l->skel);
 	if (l->pin_dir)

@@ -23,6 +23,7 @@ struct vw_loader_opts {
 	const char *pin_dir;		/* NULL: do not pin */
 	uint32_t ringbuf_bytes;		/* power of two, >= page size; 0: default */
 	uint64_t coalesce_ns;		/* kernel-side window for hot files; 0: off */
+	uint64_t wakeup_ns;		/* ring-buffer wake-up window; 0: VW_RB_WAKEUP_NS */
 };
 
 struct vw_loader;
@@ -45,6 +46,12 @@ enum vw_backend loader_backend(const struct vw_loader *l);
 /* Is the compat build of the programs loaded? @because: the kernel feature that decided. */
 bool loader_compat(const struct vw_loader *l, const char **because);
 int loader_events_fd(const struct vw_loader *l);
+/*
+ * Bytes in the ring that the reader has not taken yet: the producer position
+ * less the consumer position (a record still being written counts). 0 when
+ * the positions could not be mapped.
+ */
+uint64_t loader_ring_backlog(const struct vw_loader *l);
 int loader_add_project(struct vw_loader *l, const struct vw_project *p);
 /*
  * Take @p out of the kernel maps; @t holds the projects that stay (p marked

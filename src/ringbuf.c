@@ -23,6 +23,7 @@ struct vw_decoder {
 	void *ctx;
 	struct pending *head;	/* newest first */
 	size_t npending;
+	uint64_t samples;	/* records read, good or bad */
 	uint64_t bad;
 	uint64_t orphans;	/* pending changes whose result never came */
 	uint32_t orphan_projects[ORPHAN_PROJECTS];
@@ -56,6 +57,11 @@ void decoder_free(struct vw_decoder *d)
 uint64_t decoder_bad_samples(const struct vw_decoder *d)
 {
 	return d->bad;
+}
+
+uint64_t decoder_samples(const struct vw_decoder *d)
+{
+	return d->samples;
 }
 
 static void deliver(struct vw_decoder *d, const struct vw_change *c)
@@ -214,6 +220,7 @@ int decoder_sample(void *decoder, void *data, size_t size)
 	struct vw_decoder *d = decoder;
 	const struct vw_ev_hdr *h = data;
 
+	d->samples++;
 	if (size < sizeof(*h) || h->size != size) {
 		d->bad++;
 		return 0;

@@ -50,6 +50,8 @@ void decoder_free(struct vw_decoder *d);
 int decoder_sample(void *decoder, void *data, size_t size);
 
 uint64_t decoder_bad_samples(const struct vw_decoder *d);
+/* Records read so far, good or bad: the kernel's count of records sent, once caught up. */
+uint64_t decoder_samples(const struct vw_decoder *d);
 
 /*
  * Pending changes whose result never came since the last call (their thread

@@ -271,6 +271,12 @@ static int ctl_status(void *ctx, const cJSON *req, cJSON *reply, char *err, size
 	cJSON_AddNumberToObject(reply, "unresolved",
 				(double)(d->unresolved_seen + d->fan_unresolved_seen));
 	cJSON_AddNumberToObject(reply, "bad_records", (double)d->bad_seen);
+	/* liveness: every record the kernel sent is read (or lost, and told); stalls are told */
+	if (d->loader && loader_stats(d->loader, st) == 0)
+		cJSON_AddNumberToObject(reply, "records_sent", (double)st[VW_STAT_EMITTED]);
+	if (d->dec)
+		cJSON_AddNumberToObject(reply, "records_read", (double)decoder_samples(d->dec));
+	cJSON_AddNumberToObject(reply, "reader_stalls", (double)d->live.stalls);
 	if (d->runner) {
 		cJSON_AddNumberToObject(reply, "analyzer_jobs_running", runner_running(d->runner));
 		cJSON_AddNumberToObject(reply, "analyzer_jobs_queued", runner_queued(d->runner));
