@@ -79,7 +79,7 @@ FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
 
 DEPS := $(BPF_OBJS:.o=.d) $(BPF_COMPAT_OBJS:.o=.d) $(LIB_OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(UNIT_BINS:=.d) $(FUZZ_BINS:=.d)
 
-.PHONY: all clean test check unit integration vmtest bench model install format check-format vmlinux deps \
+.PHONY: all clean test check unit integration vmtest burst bench model install format check-format vmlinux deps \
 	fuzz fuzzers soak vmtest-all
 .DELETE_ON_ERROR:
 .SECONDARY:
@@ -166,6 +166,16 @@ model: all
 	$(Q)rc=0; for b in $(MODEL_BACKENDS); do for m in settled raw; do \
 		python3 tests/model/model.py --backend $$b --mode $$m --seeds $(SEEDS) --ops $(OPS) \
 			|| rc=1; done; done; exit $$rc
+
+# The liveness bursts: BURSTS bursts of 20 000 mkdirs per backend here (tracepoint, fanotify), each
+# followed by a probe write that must be told within a second; then BURSTS_VM in the VM (fentry).
+BURSTS ?= 50
+BURSTS_VM ?= 10
+burst: all
+	$(Q)VW_BURSTS=$(BURSTS) python3 tests/integration/run.py test_liveness.py \
+		TracepointBursts.test_bursts_of FanotifyBursts.test_bursts_of
+	$(Q)KERNELS="$(or $(KERNELS),6.12)" VMTEST_SEEDS=0 VW_BURSTS=$(BURSTS_VM) \
+		VMTEST_CLASSES="test_liveness.FentryBursts.test_bursts_of" sh scripts/vmtest.sh
 
 # The VM tests: make vmtest [KERNELS="5.10 6.12"] runs the fentry backend's suite and model on
 # each kernel (make check does this); make vmtest-all every backend each kernel can run, on

@@ -101,6 +101,17 @@ if [ "$seeds" -gt 0 ]; then
 	count "model: fanotify, settled ($seeds seeds)" model "$log.fan" $frc
 	python3 tests/model/model.py --backend tracepoint --mode raw --seeds "$seeds" >"$log.tp" 2>&1
 	count "model: tracepoint, raw ($seeds seeds)" model "$log.tp" $?
+	# the same with a random consumer delay (up to 3 ms before every read of the kernel queue)
+	dseeds=$(( (seeds + 3) / 4 ))
+	python3 tests/model/model.py --backend tracepoint --read-delay-us 3000 --seeds "$dseeds" \
+		>"$log.tp" 2>&1 &
+	tp=$!
+	python3 tests/model/model.py --backend fanotify --read-delay-us 3000 --seeds "$dseeds" \
+		>"$log.fan" 2>&1
+	frc=$?
+	wait $tp
+	count "model: tracepoint, settled, consumer delayed ($dseeds seeds)" model "$log.tp" $?
+	count "model: fanotify, settled, consumer delayed ($dseeds seeds)" model "$log.fan" $frc
 	rm -f "$log.tp" "$log.fan"
 else
 	echo "== model: skipped (VW_MODEL_SEEDS=0)"

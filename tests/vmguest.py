@@ -24,7 +24,8 @@ import sys
 TESTS = os.path.dirname(os.path.abspath(__file__))
 CLASSES = {
     "fentry": ["test_e2e.FentryE2E.", "test_settled.FentrySettled.",
-               "test_exactness.FentryExactness.", "test_e2e.FentryCompatE2E."],
+               "test_exactness.FentryExactness.", "test_liveness.FentryLiveness.",
+               "test_e2e.FentryCompatE2E."],
     "tracepoint": ["test_e2e.TracepointE2E.", "test_settled.Settled.",
                    "test_exactness.Exactness.", "test_e2e.TracepointCompatE2E."],
     "fanotify": ["test_e2e.FanotifyE2E.", "test_settled.FanotifySettled.",
@@ -117,6 +118,8 @@ def main():
                   flush=True)
             continue
         classes = CLASSES[b][:1] if os.environ.get("VMTEST_SHORT") == "1" else CLASSES[b]
+        if os.environ.get("VMTEST_CLASSES"):   # make burst: these classes only
+            classes = os.environ["VMTEST_CLASSES"].split()
         if builds.get(b) == "compat" or not all_classes:
             # the kernel's own build is the compat one already, or make check (not
             # vmtest-all), which loads the compat build above instead

@@ -121,16 +121,24 @@ class Bursts:
         self.assertEqual(status(RUN_DIR)["reader_stalls"], 0)
 
 
-class TracepointLiveness(RingLiveness, Bursts, DaemonCase):
+class TracepointLiveness(RingLiveness, DaemonCase):
+    backend = "tracepoint"
+
+
+class FentryLiveness(RingLiveness, DaemonCase):
+    backend = "fentry"
+
+
+class TracepointBursts(Bursts, DaemonCase):
     backend = "tracepoint"
     roots = 2
 
 
-class FentryLiveness(RingLiveness, Bursts, DaemonCase):
+class FentryBursts(Bursts, DaemonCase):
     backend = "fentry"
     roots = 2
 
 
-class FanotifyLiveness(Bursts, DaemonCase):
+class FanotifyBursts(Bursts, DaemonCase):
     backend = "fanotify"
     roots = 2

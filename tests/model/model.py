@@ -296,7 +296,7 @@ class Replay:
 class World:
     """One daemon on one root for many seeds."""
 
-    def __init__(self, backend, mode):
+    def __init__(self, backend, mode, read_delay_us=0):
         self.backend, self.mode = backend, mode
         self.tree = Tree("vw-model-")
         self.root = self.tree.mkdir("root")
@@ -304,7 +304,10 @@ class World:
         extra = ["--no-default-ignores"] + (["-v", "-v"] if os.environ.get("VW_MODEL_VERBOSE") else [])
         if mode == "settled":
             extra += ["--settle", str(SETTLE_MS), "--max-delay", "400"]
-        self.d = Daemon([self.root], backend, raw=(mode == "raw"), extra=extra)
+        env = None
+        if read_delay_us:   # every read of the kernel queue waits a random while first
+            env = dict(os.environ, VFSWATCH_TEST_HOOKS="read_delay_us=%d" % read_delay_us)
+        self.d = Daemon([self.root], backend, raw=(mode == "raw"), extra=extra, env=env)
         self.replay = Replay()
         # raw lines are one per event, typed and listed when the daemon handles it (fanotify:
         # named then too): they promise coverage only (README: the exactness contract)
@@ -459,16 +462,21 @@ def main():
     ap.add_argument("--first", type=int, default=1)
     ap.add_argument("--ops", type=int, default=50)
     ap.add_argument("--no-minimize", action="store_true")
+    ap.add_argument("--read-delay-us", type=int, default=0, metavar="N",
+                    help="the daemon waits up to N us (at random) before each read of the "
+                    "kernel queue: the consumer races the writers at every point")
     ap.add_argument("--run", metavar="OPS", help="run this operation list (as printed by a "
                     "failure) instead of seeds, and print what it found")
     a = ap.parse_args()
     tag = "model %s %s" % (a.backend, a.mode)
+    if a.read_delay_us:
+        tag += " read-delay %d us" % a.read_delay_us
     reason = backend_reason(a.backend)
     if reason:
         print("%s: skipped: %s" % (tag, reason))
         print("model: 0 passed, 0 failed, 1 skipped")
         return 0
-    world = World(a.backend, a.mode)
+    world = World(a.backend, a.mode, a.read_delay_us)
     if a.run:
         try:
             problems = world.run_seed("run", ast.literal_eval(a.run))
