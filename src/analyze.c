@@ -26,6 +26,8 @@
 #define RUNNER_MAX 8		/* analyzer processes at once, all analyzers together */
 #define KILL_GRACE_NS (1000ull * 1000 * 1000)
 #define RECENT_CHILDREN 256
+/* A job that could run (its retry's back-off over) and still waits this long is said (late). */
+#define JOB_WAIT_BOUND_NS (60000ull * 1000 * 1000)
 
 struct job {
 	struct job *next;
@@ -35,6 +37,8 @@ struct job {
 	char *path, *old_path;	/* relative */
 	unsigned int attempt;
 	uint64_t not_before_ns, started_ns, deadline_ns;
+	uint64_t waits_since_ns;	/* first seen waiting by runner_tick() (0: not yet) */
+	bool late;			/* said to have waited past JOB_WAIT_BOUND_NS */
 	pid_t pid;
 	int pidfd;
 	int outfd;		/* the analyzer's stdout+stderr, copied (bounded) into the log */
@@ -71,6 +75,7 @@ struct vw_runner {
 	size_t nrecent;
 	struct pending_batch *batches;
 	uint64_t reported[VW_AN_STATUSES];	/* results told, by status */
+	uint64_t late;		/* jobs that waited past JOB_WAIT_BOUND_NS for a slot */
 };
 
 const char *const vw_an_status_names[VW_AN_STATUSES] = { "ok", "failed", "dead", "dropped" };
@@ -165,6 +170,11 @@ void runner_free(struct vw_runner *r, unsigned int grace_ms)
 size_t runner_running(const struct vw_runner *r)
 {
 	return r->nrunning;
+}
+
+uint64_t runner_late(const struct vw_runner *r)
+{
+	return r->late;
 }
 
 size_t runner_queued(const struct vw_runner *r)
@@ -605,6 +615,23 @@ static void start_batches(struct vw_runner *r)
 	}
 }
 
+/* A job that could run waits for a slot: past JOB_WAIT_BOUND_NS that is said, once. */
+static void job_wait(struct vw_runner *r, struct job *j, uint64_t now)
+{
+	uint64_t since;
+
+	if (!j->waits_since_ns)
+		j->waits_since_ns = now;
+	since = j->waits_since_ns > j->not_before_ns ? j->waits_since_ns : j->not_before_ns;
+	if (j->late || now < since + JOB_WAIT_BOUND_NS)
+		return;
+	j->late = true;
+	r->late++;
+	log_warnx("analyzer %s: a job for %s/%s has waited over %llu s for a slot "
+		  "(%zu running, %zu queued)", j->a->name, j->p->name, j->path ? j->path : "",
+		  JOB_WAIT_BOUND_NS / 1000000000ull, r->nrunning, r->nqueued);
+}
+
 void runner_tick(struct vw_runner *r, uint64_t now)
 {
 	struct job **pp;
@@ -643,6 +670,8 @@ void runner_tick(struct vw_runner *r, uint64_t now)
 		r->running = j;
 		r->nrunning++;
 	}
+	for (struct job *j = r->queue; j; j = j->next)	/* what still waits */
+		job_wait(r, j, now);
 }
 
 int runner_retry_dead(struct vw_runner *r, struct vw_projects *t, const char *project)

@@ -72,6 +72,8 @@ int runner_retry_dead(struct vw_runner *r, struct vw_projects *t, const char *pr
 
 size_t runner_running(const struct vw_runner *r);
 size_t runner_queued(const struct vw_runner *r);
+/* Jobs that waited past their bound (60 s once runnable) for a slot: each said once, in the log. */
+uint64_t runner_late(const struct vw_runner *r);
 
 /* Results told so far by status: vw_an_status_names[status]. */
 enum { VW_AN_OK, VW_AN_FAILED, VW_AN_DEAD, VW_AN_DROPPED, VW_AN_STATUSES };

@@ -2,6 +2,7 @@
 // clients.c: the client socket: "changes" and "subscribe" for ordinary users (see clients.h).
 #define _GNU_SOURCE
 #include <errno.h>
+#include <poll.h>
 #include <grp.h>
 #include <limits.h>
 #include <pwd.h>
@@ -62,6 +63,7 @@ struct vw_clients {
 	struct vw_state *state;
 	struct vw_clients_ops ops;
 	bool owed;		/* lines queued for subscribers since the last clients_flush() */
+	uint64_t stalls;	/* queues found unsent to a writable socket at a tick */
 	int nsubs;		/* subscriptions open */
 	struct client cl[VW_CLIENTS_MAX];
 };
@@ -849,10 +851,37 @@ void clients_flush(struct vw_clients *c)
 			flush(&c->cl[i]);
 }
 
+/*
+ * Output queued for a client whose socket takes it now should have been sent
+ * (flush() asks for EPOLLOUT whenever it leaves bytes behind, and
+ * clients_flush() runs every loop turn): a queue found so at a tick is a
+ * writer that stopped looking; said, counted, and sent.
+ */
+static void queue_check(struct client *cl)
+{
+	struct pollfd pfd = { .fd = cl->fd, .events = POLLOUT };
+
+	if (cl->olen == cl->opos || cl->draining || poll(&pfd, 1, 0) != 1 ||
+	    !(pfd.revents & POLLOUT))
+		return;
+	cl->c->stalls++;
+	log_warnx("clients: %zu bytes for uid %u were left unsent on a writable socket: sending",
+		  cl->olen - cl->opos, (unsigned)cl->cred.uid);
+	flush(cl);
+}
+
+uint64_t clients_stalls(const struct vw_clients *c)
+{
+	return c ? c->stalls : 0;
+}
+
 void clients_tick(struct vw_clients *c, uint64_t now)
 {
 	for (int i = 0; c && i < VW_CLIENTS_MAX; i++) {
 		struct client *cl = &c->cl[i];
+
+		if (cl->fd >= 0)
+			queue_check(cl);
 
 		if (cl->fd < 0 || !cl->deadline_ns || now < cl->deadline_ns)
 			continue;

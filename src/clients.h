@@ -59,6 +59,8 @@ void clients_flush(struct vw_clients *c);
 
 size_t clients_subscribers(const struct vw_clients *c);
 /* Bytes queued for clients and not yet read by them. */
+/* Client queues found unsent to a writable socket at a tick (each said and sent then). */
+uint64_t clients_stalls(const struct vw_clients *c);
 size_t clients_queued_bytes(const struct vw_clients *c);
 
 #endif

@@ -280,6 +280,7 @@ static int ctl_status(void *ctx, const cJSON *req, cJSON *reply, char *err, size
 	if (d->runner) {
 		cJSON_AddNumberToObject(reply, "analyzer_jobs_running", runner_running(d->runner));
 		cJSON_AddNumberToObject(reply, "analyzer_jobs_queued", runner_queued(d->runner));
+		cJSON_AddNumberToObject(reply, "analyzer_jobs_late", (double)runner_late(d->runner));
 		if ((k = cJSON_AddObjectToObject(reply, "analyzer_jobs")))
 			for (int i = 0; i < VW_AN_STATUSES; i++)
 				cJSON_AddNumberToObject(k, vw_an_status_names[i],
@@ -289,6 +290,8 @@ static int ctl_status(void *ctx, const cJSON *req, cJSON *reply, char *err, size
 		cJSON_AddNumberToObject(reply, "subscribers", (double)clients_subscribers(d->clients));
 		cJSON_AddNumberToObject(reply, "client_queue_bytes",
 					(double)clients_queued_bytes(d->clients));
+		cJSON_AddNumberToObject(reply, "client_queue_stalls",
+					(double)clients_stalls(d->clients));
 	}
 	cJSON_AddNumberToObject(reply, "rss_kib", proc_status_kib("VmRSS"));
 	cJSON_AddNumberToObject(reply, "rss_anon_kib", proc_status_kib("RssAnon"));
