@@ -79,7 +79,7 @@ FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
 
 DEPS := $(BPF_OBJS:.o=.d) $(BPF_COMPAT_OBJS:.o=.d) $(LIB_OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(UNIT_BINS:=.d) $(FUZZ_BINS:=.d)
 
-.PHONY: all clean test check unit integration vmtest burst bench model install format check-format vmlinux deps \
+.PHONY: all clean test check unit integration vmtest burst bench bench-compare model install format check-format vmlinux deps \
 	fuzz fuzzers soak vmtest-all
 .DELETE_ON_ERROR:
 .SECONDARY:
@@ -156,6 +156,13 @@ check test: all unit
 bench: all
 	$(Q)sh scripts/deps.sh bench
 	$(Q)python3 tests/bench/bench.py
+
+# make bench-compare BASE=path/to/an/older/vfswatch: write overhead, latency, idle wake-ups and
+# throughput of this build and that one, side by side in one run (build/bench-compare/)
+bench-compare: all
+	$(Q)test -x "$(BASE)" || { echo "bench-compare: BASE=path/to/vfswatch to compare with"; exit 2; }
+	$(Q)VW_BENCH_BASELINE="$(abspath $(BASE))" VW_BENCH_OUT=$(BUILD)/bench-compare \
+		python3 tests/bench/bench.py
 
 # The model-based exactness test: SEEDS random operation sequences of OPS operations per
 # backend and mode; prints each failing seed with a minimized operation list.

@@ -29,6 +29,9 @@ REPS = int(os.environ.get("VW_BENCH_REPS", "3"))
 LAT_N = int(os.environ.get("VW_BENCH_LATENCY_SAMPLES", "20"))
 BIG_DIRS, BIG_PER_DIR = int(os.environ.get("VW_BENCH_DIRS", "10000")), 10
 STORM = int(os.environ.get("VW_BENCH_STORM", "20000"))
+# VW_BENCH_BASELINE=path/to/vfswatch: that binary too, side by side ("-base" labels), in the
+# write overhead, latency, idle and throughput sections (make bench-compare BASE=...)
+BASELINE = os.environ.get("VW_BENCH_BASELINE")
 RUN_DIR = tempfile.mkdtemp(prefix="vw-bench-run-")   # apart from any daemon the host runs
 rows = []       # (section, metric, watcher, value, unit)
 
@@ -86,6 +89,9 @@ def subjects():
         for raw in (True, False):
             out.append(("vw-%s-%s" % (b, "raw" if raw else "settled"),
                         lambda b=b, raw=raw: Vfswatch(b, raw, RUN_DIR)))
+            if BASELINE:
+                out.append(("vw-%s-%s-base" % (b, "raw" if raw else "settled"),
+                            lambda b=b, raw=raw: Vfswatch(b, raw, RUN_DIR, binary=BASELINE)))
     for n, c in peers_available():
         out.append((n, c))
     return out
@@ -286,8 +292,8 @@ class Counted:
     """vfswatch with its stdout read in large chunks and only counted (a Python JSON reader
     would be the bottleneck): lines, the time of the last one, losses reported."""
 
-    def __init__(self, backend, raw, root):
-        self.p = subprocess.Popen(Vfswatch(backend, raw, RUN_DIR).command([root]),
+    def __init__(self, backend, raw, root, binary=None):
+        self.p = subprocess.Popen(Vfswatch(backend, raw, RUN_DIR, binary=binary).command([root]),
                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         self.lines, self.last, self.lost = 0, 0.0, 0
         self.ready = threading.Event()
@@ -329,9 +335,9 @@ def throughput(root, backends):
     """End to end: lines per second out of the daemon, and its CPU per event."""
     say("throughput (vfswatch, stdout to a pipe read in bulk): raw, 1 000 000 writes by dd "
         "to one file; settled, 100 000 new files on a tmpfs by xargs touch")
-    def run(b, raw, load):
+    def run(b, raw, load, binary=None):
         """(lines, seconds from the load's start to the last line, daemon CPU s, lost, load s)"""
-        w = Counted(b, raw, root)
+        w = Counted(b, raw, root, binary)
         c0, n0 = cpu_s(w.p.pid), w.lines
         t0 = time.perf_counter()
         load()
@@ -339,15 +345,16 @@ def throughput(root, backends):
         w.quiet(1.0)
         cpu, n = cpu_s(w.p.pid) - c0, w.lines - n0
         w.stop()
-        label = "vw-%s-%s" % (b, "raw" if raw else "settled")
+        label = "vw-%s-%s%s" % (b, "raw" if raw else "settled", "-base" if binary else "")
         record("throughput", "events/s", label, round(n / (w.last - t0)), "/s")
         record("throughput", "CPU per event", label, round(cpu / max(n, 1) * 1e6, 2), "us")
         record("throughput", "events per CPU second", label, round(n / max(cpu, 1e-9)), "/s")
         return label, n, w.last - t0, cpu, w.lost, gen
 
-    for b in backends:
+    for b, binary in [(b, x) for b in backends for x in [None] + ([BASELINE] if BASELINE else [])]:
         label, n, span, cpu, lost, _ = run(b, True,
-                                           lambda: dd(os.path.join(root, "tput"), 1000000))
+                                           lambda: dd(os.path.join(root, "tput"), 1000000),
+                                           binary)
         record("throughput", "lost", label, lost, "")
         say("  %-22s %8d of 1000001 lines (%d reported lost) in %.2f s: %7.0f events/s, "
             "%.2f us CPU per event" % (label, n, lost, span, n / span, cpu / max(n, 1) * 1e6))
@@ -356,7 +363,7 @@ def throughput(root, backends):
         # tmpfs: on a long-used ext4 its inode allocator, not the watcher, would set the pace
         subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1g", "vw-bench", sub], check=True)
         label, n, span, cpu, _, gen = run(b, False, lambda: subprocess.run(
-            "cd %s && seq -f 'f%%g' 100000 | xargs touch" % sub, shell=True, check=True))
+            "cd %s && seq -f 'f%%g' 100000 | xargs touch" % sub, shell=True, check=True), binary)
         say("  %-22s %8d of 100000 lines in %.2f s (making the files took %.2f s): %7.0f "
             "events/s, %.2f us CPU per event (%.0f events per CPU second)" % (
                 label, n, span, gen, n / span, cpu / max(n, 1) * 1e6, n / max(cpu, 1e-9)))
@@ -672,9 +679,17 @@ def main():
     if missing:
         say("bench: peers not installed (scripts/deps.sh bench installs them): %s"
             % " ".join(missing))
+    compare = bool(BASELINE)
+    if compare:     # make bench-compare: vfswatch against a baseline binary, peers left out
+        subs = [(l, f) for l, f in subs if l.startswith("vw-")]
+        labels = [l for l, _ in subs]
     try:
         overhead(subs, inside, outside)
         latency(subs, inside)
+        if compare:
+            idle(subs, inside)
+            throughput(inside, [b for b in usable_backends()])
+            return finish(labels, [], t_start)
         make_tree(big, BIG_DIRS, BIG_PER_DIR)
         for m in many:
             make_tree(m, BIG_DIRS // 50, BIG_PER_DIR)
@@ -691,6 +706,10 @@ def main():
         shutil.rmtree(top, ignore_errors=True)
         shutil.rmtree(RUN_DIR, ignore_errors=True)
     vm = vm_overhead() if os.environ.get("VW_BENCH_VM", "1") != "0" else []
+    return finish(labels, vm, t_start)
+
+
+def finish(labels, vm, t_start):
     table(labels + vm)
     write_csv(os.path.join(OUT, "bench.csv"))
     write_md(os.path.join(OUT, "bench.md"), labels + vm)

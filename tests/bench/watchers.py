@@ -219,13 +219,14 @@ class Watcher:
 
 
 class Vfswatch(Watcher):
-    def __init__(self, backend, raw, run_dir, ring_mb=64):
+    def __init__(self, backend, raw, run_dir, ring_mb=64, binary=None):
         super().__init__()
         self.backend, self.raw, self.run_dir, self.ring_mb = backend, raw, run_dir, ring_mb
+        self.binary = binary or VFSWATCH
         self.name = "vfswatch %s %s" % (backend, "raw" if raw else "settled")
 
     def command(self, roots):
-        args = [VFSWATCH, "run", "--backend", self.backend, "--run-dir", self.run_dir,
+        args = [self.binary, "run", "--backend", self.backend, "--run-dir", self.run_dir,
                 "--no-state", "--no-pin"] + (["--raw"] if self.raw else [])
         if self.backend != "fanotify" and self.ring_mb:
             args += ["--ringbuf-mb", str(self.ring_mb)]
