@@ -387,6 +387,13 @@ static bool path_existed(void *ctx, const struct vw_project *p, const char *path
 	return index_has(d->idx, p->id, path);
 }
 
+static bool picture_judges(void *ctx, const struct vw_project *p, const char *path)
+{
+	struct daemon *d = ctx;
+
+	return !d->state || state_judges(d->state, p, path);
+}
+
 static bool content_unchanged(void *ctx, const struct vw_project *p, const char *path,
 			      const char *event);
 
@@ -448,6 +455,9 @@ static void crawl_file(void *ctx, const struct vw_project *p, const char *rel, i
 			state_crawled(d->state, p, rel, &st, !d->deb, on_rescan, d);
 	}
 	if (!d->fps || is_dir)
+		return;
+	/* changes pending: what is there is not what they are compared with */
+	if (d->deb && debounce_dirty(d->deb, p, rel))
 		return;
 	snprintf(abs, sizeof(abs), "%s/%s", p->root, rel);
 	fps_record(d->fps, p->id, rel, abs);
@@ -626,6 +636,7 @@ static void end_rescan(struct daemon *d, struct vw_project *p)
 static void crawl_progress(struct daemon *d)
 {
 	uint64_t now = now_ns(CLOCK_MONOTONIC);
+	bool drained = false;
 
 	if (!d->state)
 		return;
@@ -634,6 +645,18 @@ static void crawl_progress(struct daemon *d)
 
 		if (p->gone || !state_rescanning(d->state, p))
 			continue;
+		if (!index_crawling(d->idx, p) && !drained && d->deb && state_starting(d->state, p)) {
+			/*
+			 * A start-up crawl is over: what the hooks sent meanwhile is read
+			 * while the picture still says it cannot judge what the crawl did
+			 * not find (a change made before the crawl got there).
+			 */
+			drained = true;
+			if (d->rb)
+				consume_ring(d, false);
+			if (d->fan)
+				read_fanotify(d);
+		}
 		if (!index_crawling(d->idx, p)) {
 			end_rescan(d, p);
 			continue;
@@ -1267,6 +1290,7 @@ static int setup_settled(struct daemon *d, const struct run_opts *o)
 		.max_hold_ns = 30000 * MS,
 		.batch_max = o->batch_max,
 		.existed = path_existed,
+		.judges = picture_judges,
 		.hold = vcs_locked,
 		.unchanged = o->skip_identical ? content_unchanged : NULL,
 		.reconcile = settle_batch,

@@ -33,6 +33,8 @@ struct entry {
 	bool moved_here;	/* a rename brought its content */
 	bool created_first;	/* the batch's first change of this path created it */
 	bool by_rescan, by_event;	/* who reported its changes: a rescan, the backend */
+	bool unjudged;		/* see vw_dirty.unjudged */
+	bool start_found;	/* the start-up crawl found it (a difference from the snapshot) */
 	bool held;		/* at flush: still being written, kept for the next batch */
 	uint8_t left;		/* how what was here when the batch began left: VW_LEFT_* */
 	const char *written;	/* the last data or metadata change through this name... */
@@ -489,6 +491,47 @@ static int rekey(struct batch *b, const char *from, const char *to, bool swap)
 	return ret;
 }
 
+/*
+ * The first change from the kernel to @e's path, which implies it was there
+ * just before: when the model cannot say (the start-up crawl has not found it),
+ * it was there at `ready` (a crawl that gets there later finds the change done).
+ */
+static void judge(struct vw_debounce *d, struct batch *b, struct entry *e, const struct vw_out *o)
+{
+	bool rescan = o->source && strcmp(o->source, "rescan") == 0;
+	bool creates = strcmp(o->event, "create") == 0;
+	char path[PATH_MAX], *slash;
+
+	if (e->by_event || e->moved_here || !d->o.judges ||
+	    snprintf(path, sizeof(path), "%s", e->path) >= (int)sizeof(path))
+		return;
+	if (rescan) {
+		/* the start-up crawl found it there (after `ready`), its line still to come */
+		if (strcmp(o->event, "delete") != 0 && !d->o.judges(d->o.ctx, b->project, e->path))
+			e->start_found = true;
+		return;
+	}
+	if (creates)
+		return;
+	if (e->by_rescan) {
+		/* a kernel change after the start-up crawl found it there: it was there */
+		if (e->start_found && e->now)
+			e->unjudged = true;
+		return;
+	}
+	/* below a directory this batch made or moved here: not there at `ready` under this name */
+	while ((slash = strrchr(path, '/'))) {
+		struct entry *a;
+
+		*slash = 0;
+		a = lookup(b, path);
+		if (a && (a->created_first || a->moved_here || !a->before))
+			return;
+	}
+	if (!d->o.judges(d->o.ctx, b->project, e->path))
+		e->unjudged = true;
+}
+
 static int dirty_rename(struct vw_debounce *d, struct batch *b, const struct vw_out *o)
 {
 	bool replaced = o->ev->flags & VW_EVF_REPLACED;
@@ -509,6 +552,7 @@ static int dirty_rename(struct vw_debounce *d, struct batch *b, const struct vw_
 	}
 	if (t == a)
 		return 0;
+	judge(d, b, a, o);
 	if (!a->left)
 		a->left = VW_LEFT_RENAME;
 	if (!t->left)	/* replaced: what was there is destroyed (an exchange moves it) */
@@ -555,6 +599,7 @@ static int dirty_add(struct vw_debounce *d, struct batch *b, const struct vw_out
 			return -ENOMEM;
 		e->created_first = creates;
 	}
+	judge(d, b, e, o);
 	if (!creates && !e->left && strcmp(o->event, "delete") == 0)
 		e->left = VW_LEFT_DELETE;
 	if (creates || strcmp(o->event, "delete") == 0) {
@@ -803,6 +848,7 @@ static size_t flush_reconcile(struct vw_debounce *d, struct batch *b, bool may_d
 				.via = e->via,
 				.link_of = e->link_of,
 				.rescan = e->by_rescan && !e->by_event,
+				.unjudged = e->unjudged,
 				.cut = e->cut,
 				.writes = e->writes,
 				.type = e->type,

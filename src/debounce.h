@@ -37,6 +37,9 @@ typedef void (*settled_fn)(void *ctx, const struct vw_settled *s);
  */
 typedef bool (*existed_fn)(void *ctx, const struct vw_project *p, const char *path);
 
+/* Can the model say whether @path was there (see state_judges())? May be NULL: always. */
+typedef bool (*judges_fn)(void *ctx, const struct vw_project *p, const char *path);
+
 /*
  * Asked once per settled create/modify/rename at flush time: true drops a
  * "modify" whose content is unchanged (no-op suppression). May be NULL.
@@ -66,6 +69,8 @@ struct vw_dirty {
 	const char *via;	/* renamed here after a change by name: the name it went through */
 	const char *link_of;	/* made in the batch as a hard link of this name */
 	bool rescan;		/* only a rescan reported it (its lines say "source":"rescan") */
+	bool unjudged;		/* its first kernel change, which implies it was there, came before
+				 * the picture could say (start-up crawl): it was there */
 	bool cut;		/* the kernel flagged the path as cut */
 	uint32_t writes;
 	const char *type;	/* as the last event said; may be NULL */
@@ -93,6 +98,7 @@ struct vw_debounce_opts {
 	uint64_t max_hold_ns;	/* longest a hold (VCS lock) can delay a batch */
 	size_t batch_max;	/* flush once this many paths are pending */
 	existed_fn existed;
+	judges_fn judges;
 	hold_fn hold;
 	unchanged_fn unchanged;
 	/*

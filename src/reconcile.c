@@ -210,8 +210,8 @@ static void look(struct rc *r, struct rc_item *it, bool complete)
 	snprintf(abs, sizeof(abs), "%s/%s", r->p->root, it->d->path);
 	it->live = lstat(abs, &it->st) == 0;
 	it->known = state_lookup(r->st, r->p, it->d->path, &it->m);
-	if (!it->known && !complete && it->d->hint_before) {
-		/* the picture is still being filled: the events say it was there */
+	if (!it->known && (it->d->unjudged || (!complete && it->d->hint_before))) {
+		/* the picture could not say when its first change came: the events say it was there */
 		it->known = true;
 		memset(&it->m, 0, sizeof(it->m));
 		if (it->live) {

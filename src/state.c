@@ -61,6 +61,7 @@ struct proj_state {
 	struct table before;	/* what a running crawl is compared with */
 	bool rescanning;	/* a crawl is filling @now */
 	bool has_before;	/* @before is a real baseline (not a first start) */
+	bool starting;		/* the crawl is the start-up one: what it has not reached is as at ready */
 	int jfd;		/* the journal, open for appending; -1: none */
 	uint64_t gen;		/* generation of the snapshot on disk */
 	size_t jbytes, snap_bytes;
@@ -795,6 +796,7 @@ int state_load(struct vw_state *s, const struct vw_project *p)
 	table_clear(&ps->now);
 	table_clear(&ps->before);
 	ps->rescanning = true;	/* the start-up crawl is its rescan */
+	ps->starting = true;
 	ps->has_before = false;
 	if (!s->dir)
 		return 0;
@@ -968,6 +970,7 @@ size_t state_end_rescan(struct vw_state *s, const struct vw_project *p, bool dir
 	free(gone);
 	table_clear(&ps->before);
 	ps->rescanning = false;
+	ps->starting = false;
 	ps->has_before = true;
 	ps->save_wanted = true;
 	return changes;
@@ -1047,6 +1050,22 @@ bool state_complete(struct vw_state *s, const struct vw_project *p)
 	return ps && (!ps->rescanning || ps->has_before);
 }
 
+bool state_starting(struct vw_state *s, const struct vw_project *p)
+{
+	struct proj_state *ps = ps_of(s, p);
+
+	return ps && ps->starting;
+}
+
+bool state_judges(struct vw_state *s, const struct vw_project *p, const char *rel)
+{
+	struct proj_state *ps = ps_of(s, p);
+
+	if (!ps || !ps->starting || !*rel)
+		return true;
+	return table_get(&ps->now, rel) || (ps->has_before && table_get(&ps->before, rel));
+}
+
 size_t state_count(struct vw_state *s, const struct vw_project *p)
 {
 	struct proj_state *ps = ps_of(s, p);
@@ -1076,6 +1095,7 @@ void state_reset(struct vw_state *s, const struct vw_project *p)
 	table_clear(&ps->now);
 	table_clear(&ps->before);
 	ps->rescanning = true;	/* the crawl of the new tree fills it; nothing to compare with */
+	ps->starting = true;
 	ps->has_before = false;
 	journal_add(s, ps, J_RESET, NULL, NULL, NULL);
 }

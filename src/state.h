@@ -94,6 +94,16 @@ void state_each(struct vw_state *s, const struct vw_project *p, state_each_fn fn
  * crawl found but no line told is news, whatever the index holds.
  */
 bool state_complete(struct vw_state *s, const struct vw_project *p);
+/*
+ * Can the picture say whether (p, rel) was there at `ready`? False only while
+ * the start-up crawl runs, for a path it has not found and no line has told
+ * (not reached yet, or gone before it got there): a change read now is then
+ * the first word on it, and what the change implies (a delete, a write, a
+ * rename away: it was there) is the truth.
+ */
+bool state_judges(struct vw_state *s, const struct vw_project *p, const char *rel);
+/* Is the running crawl of @p the start-up one? */
+bool state_starting(struct vw_state *s, const struct vw_project *p);
 /* A line told (p, from) and everything below it moved to (p, to), replacing what was there. */
 void state_move_tree(struct vw_state *s, const struct vw_project *p, const char *from,
 		     const char *to);

@@ -60,7 +60,8 @@ class Daemon:
     """One `vfswatch run` process; lines are parsed as they arrive."""
 
     def __init__(self, roots, backend, extra=(), stdout_path=None, pin_dir=None, wrapper=(),
-                 raw=True, env=None, run_dir=RUN_DIR, cwd=None, preexec_fn=None, binary=VFSWATCH):
+                 raw=True, env=None, run_dir=RUN_DIR, cwd=None, preexec_fn=None, binary=VFSWATCH,
+                 on_ready=None):
         args = list(wrapper) + [binary, "run", "--backend", backend, "--run-dir", run_dir,
                                 "--state-dir", os.path.join(RUN_DIR, "state")]
         args += ["--raw"] if raw else []
@@ -73,6 +74,7 @@ class Daemon:
         args += list(extra)
         self.lines = queue.Queue()
         self.seen = []
+        self.on_ready = on_ready     # called by the reader the moment the ready line is read
         self.stdout_path = stdout_path
         out = open(stdout_path, "wb") if stdout_path else subprocess.PIPE
         self.proc = subprocess.Popen(args, stdout=out, stderr=subprocess.PIPE, env=env, cwd=cwd,
@@ -92,7 +94,10 @@ class Daemon:
 
     def _parse(self, raw):
         text = raw.decode("utf-8")  # must be valid UTF-8: raises otherwise
-        self.lines.put(json.loads(text))
+        e = json.loads(text)
+        if self.on_ready and e.get("event") == "ready":
+            self.on_ready()
+        self.lines.put(e)
 
     def _read(self):
         for raw in self.proc.stdout:

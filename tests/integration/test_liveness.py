@@ -1,11 +1,15 @@
 # SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 # test_liveness.py: the daemon never falls behind the kernel without noticing; bursts, then a probe.
 import os
+import shutil
+import subprocess
+import sys
 import threading
 import time
 
 from harness import SANITIZED, DaemonCase, RUN_DIR, write
-from test_lost import status
+from test_exactness import replay, tree_types
+from test_lost import drain, status
 
 BURST = 20000                   # mkdirs in a tight loop, as a user's script would
 BURSTS = int(os.environ.get("VW_BURSTS", "5"))  # make burst: 50
@@ -141,5 +145,104 @@ class FentryBursts(Bursts, DaemonCase):
 
 
 class FanotifyBursts(Bursts, DaemonCase):
+    backend = "fanotify"
+    roots = 2
+
+
+class ReadyMeansReady:
+    """From the ready line on, every change to a path that existed then is told (settled)."""
+
+    RUNS = int(os.environ.get("VW_READY_RUNS", "100"))
+    FILES = 3000        # a tree the start-up crawl takes a while over
+
+    def make_tree(self, root):
+        for i in range(self.FILES // 100):
+            d = os.path.join(root, "d%02d" % i)
+            os.mkdir(d)
+            for j in range(100):
+                with open(os.path.join(d, "f%03d" % j), "wb") as f:
+                    f.write(b"%d" % j)
+        os.mkdir(os.path.join(root, "sub"))
+        for n in ("gone", "away", "moved", "rewritten", "chmodded"):
+            for p in (os.path.join(root, n), os.path.join(root, "sub", n)):
+                with open(p, "wb") as f:
+                    f.write(b"before")
+        os.mkdir(os.path.join(root, "deldir"))
+        write(os.path.join(root, "deldir", "inner"))
+
+    def changes(self, root, outside):
+        """Right after ready: delete, rename away, rename within, rewrite, chmod."""
+        for base in (root, os.path.join(root, "sub")):
+            os.unlink(os.path.join(base, "gone"))
+            os.rename(os.path.join(base, "away"), os.path.join(outside, "away-%d" % len(base)))
+            os.rename(os.path.join(base, "moved"), os.path.join(base, "moved-to"))
+            with open(os.path.join(base, "rewritten"), "wb") as f:
+                f.write(b"after!")
+            os.chmod(os.path.join(base, "chmodded"), 0o600)
+        os.unlink(os.path.join(root, "deldir", "inner"))
+        os.rmdir(os.path.join(root, "deldir"))
+
+    def run_once(self, state):
+        root = self.trees[0].mkdir("r%d" % self.n)
+        outside = self.trees[1].mkdir("o%d" % self.n)
+        self.n += 1
+        self.make_tree(root)
+        extra = ["--no-default-ignores", "--settle", "20"]
+        if state == "none":
+            extra += ["--no-state"]
+        else:
+            sd = self.trees[1].mkdir("state%d" % self.n)
+            extra += ["--state-dir", sd]
+            if state == "stale":    # a snapshot of a tree that differed
+                write(os.path.join(root, "old"))
+                d = self.start([root], raw=False, extra=extra)
+                self.marker(root)
+                self.assertEqual(d.stop(), 0)
+                self.d = None
+                os.unlink(os.path.join(root, "old"))
+                write(os.path.join(root, "new-while-down"))
+        before = tree_types(root)
+        self.start([root], raw=False, extra=extra, on_ready=lambda: self.changes(root, outside))
+        self.marker(root)
+        drain(self.d, 0.2)      # the rest of the marker's batch
+        lines = [e for e in self.d.seen if e.get("root") == root and "path" in e
+                 and not e["path"].startswith(".marker-")]
+        after = tree_types(root)
+        got = replay(before, lines)
+        self.assertEqual(got, after, "%s: the stream replayed from the tree at ready differs "
+                         "from the tree; lines: %s" % (state, lines))
+        for base in ("", "sub/"):
+            for name, ev in (("rewritten", "modify"), ("chmodded", "attrib")):
+                self.assertTrue([e for e in lines if e["path"] == base + name and
+                                 e["event"] == ev],
+                                "%s: no %s of %s%s in %s" % (state, ev, base, name, lines))
+        self.assertEqual(self.d.stop(), 0)
+        self.d = None
+        shutil.rmtree(root)
+
+    def test_changes_right_after_ready_are_told_under_load(self):
+        self.n = 0
+        hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
+                for _ in range(2)]
+        try:
+            for i in range(self.RUNS):
+                self.run_once(("none", "fresh", "stale")[i % 3])
+        finally:
+            for h in hogs:
+                h.kill()
+                h.wait()
+
+
+class TracepointReady(ReadyMeansReady, DaemonCase):
+    backend = "tracepoint"
+    roots = 2
+
+
+class FentryReady(ReadyMeansReady, DaemonCase):
+    backend = "fentry"
+    roots = 2
+
+
+class FanotifyReady(ReadyMeansReady, DaemonCase):
     backend = "fanotify"
     roots = 2
