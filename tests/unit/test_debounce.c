@@ -314,8 +314,9 @@ struct fake_rc {
 	int calls, again;	/* answer AGAIN to the first @again calls that may defer */
 	bool last_may_defer;
 	size_t last_n;
-	char paths[4][32];
-	bool now[4];
+	char paths[8][32];
+	bool now[8];
+	bool unjudged[8];
 };
 
 static struct fake_rc frc;
@@ -326,9 +327,10 @@ static size_t fake_reconcile(void *ctx, const struct vw_project *p, const struct
 	frc.calls++;
 	frc.last_may_defer = may_defer;
 	frc.last_n = n;
-	for (size_t i = 0; i < n && i < 4; i++) {
+	for (size_t i = 0; i < n && i < 8; i++) {
 		snprintf(frc.paths[i], sizeof(frc.paths[i]), "%s", v[i].path);
 		frc.now[i] = v[i].now;
+		frc.unjudged[i] = v[i].unjudged;
 	}
 	if (may_defer && frc.again-- > 0)
 		return VW_RECONCILE_AGAIN;
@@ -391,6 +393,46 @@ static void batch_is_reported_after_fifty_looks_whatever_they_find(void **state)
 	debounce_free(d);
 }
 
+static const char *judged[4];	/* what the picture can say (the start-up crawl found it) */
+
+static bool judges(void *ctx, const struct vw_project *p, const char *path)
+{
+	for (int i = 0; i < 4 && judged[i]; i++)
+		if (strcmp(judged[i], path) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * While the start-up crawl has not found a path, its first kernel change says
+ * whether it was there at ready: a delete, a write, a rename away (unjudged:
+ * it was), not a create; nor a path below a directory the batch made.
+ */
+static void a_first_change_the_picture_cannot_judge_says_the_path_was_there(void **state)
+{
+	struct vw_debounce_opts o = {
+		.settle_ns = 50 * MSEC, .max_delay_ns = 1000 * MSEC, .batch_max = 1000,
+		.existed = existed, .judges = judges, .reconcile = fake_reconcile,
+	};
+	struct vw_debounce *d;
+
+	memset(existing, 0, sizeof(existing));
+	memset(&frc, 0, sizeof(frc));
+	memset(judged, 0, sizeof(judged));
+	judged[0] = "known";
+	d = debounce_new(&o);
+	add(d, 0, "delete", "gone", NULL);		/* not crawled yet: it was there */
+	add(d, 0, "modify", "known", NULL);		/* the picture says */
+	add(d, 0, "create", "new", NULL);		/* a create: it was not */
+	add(d, 0, "create", "dir", NULL);
+	add(d, 0, "delete", "dir/f", NULL);		/* below a directory the batch made */
+	debounce_flush(d, 60 * MSEC, false, collect, NULL);
+	assert_int_equal(frc.last_n, 5);
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(frc.unjudged[i], strcmp(frc.paths[i], "gone") == 0);
+	debounce_free(d);
+}
+
 static void presence_not_trusted_says_nothing_is_there(void **state)
 {
 	struct vw_debounce *d = mk_rc();
@@ -444,6 +486,7 @@ int main(void)
 		cmocka_unit_test(batch_looked_at_again_keeps_its_paths_and_takes_new_events),
 		cmocka_unit_test(batch_is_reported_after_fifty_looks_whatever_they_find),
 		cmocka_unit_test(presence_not_trusted_says_nothing_is_there),
+		cmocka_unit_test(a_first_change_the_picture_cannot_judge_says_the_path_was_there),
 	};
 
 	return cmocka_run_group_tests_name("debounce", tests, NULL, NULL);
