@@ -227,6 +227,12 @@ static __always_inline void lost_mark(__u32 project)
 	stat_inc(VW_STAT_RINGBUF_FULL);
 }
 
+/* The wake-up window: cfg_wakeup_ns (tests widen it), else VW_RB_WAKEUP_NS. */
+static __always_inline __u64 rb_window(void)
+{
+	return cfg_wakeup_ns ? cfg_wakeup_ns : VW_RB_WAKEUP_NS;
+}
+
 /*
  * Flags for a record. The first record of a window (cfg_wakeup_ns long,
  * default VW_RB_WAKEUP_NS) forces a wake-up; the records sent within the
@@ -242,22 +248,43 @@ static __always_inline __u64 rb_flags(void)
 {
 	__u32 zero = 0;
 	__u64 *last = bpf_map_lookup_elem(&vw_wake, &zero), now;
-	__u64 window = cfg_wakeup_ns ? cfg_wakeup_ns : VW_RB_WAKEUP_NS;
 
 	if (!last)
 		return BPF_RB_FORCE_WAKEUP;
 	now = bpf_ktime_get_ns();
-	if (now - *last < window)
+	if (now - *last < rb_window())
 		return BPF_RB_NO_WAKEUP;
 	*last = now;
 	return BPF_RB_FORCE_WAKEUP;
+}
+
+/*
+ * After a record sent without a wake-up: if its window is over by now, its
+ * writer was held up (preempted) between choosing the flags and committing
+ * the record, and the re-read the window's wake-up planned may have gone by.
+ * A header-only record with a forced wake-up makes the reader come for it.
+ */
+static __always_inline void rb_late_wake(__u64 flags)
+{
+	struct vw_ev_hdr h = { .type = VW_EV_WAKE, .size = sizeof(h) };
+	__u32 zero = 0;
+	__u64 *last;
+
+	if (flags != BPF_RB_NO_WAKEUP)
+		return;
+	last = bpf_map_lookup_elem(&vw_wake, &zero);
+	if (!last || bpf_ktime_get_ns() - *last < rb_window())
+		return;
+	h.ts_ns = bpf_ktime_get_boot_ns();
+	if (bpf_ringbuf_output(&vw_events, &h, sizeof(h), BPF_RB_FORCE_WAKEUP) == 0)
+		stat_inc(VW_STAT_EMITTED);
 }
 
 /* Send s->ev; @pending asks userspace to wait for this thread's VW_EV_RESULT. */
 static __always_inline void ev_submit(struct vw_scratch *s, bool pending)
 {
 	struct vw_change *ev = &s->ev;
-	__u64 plen = ev->path_len, olen = ev->old_path_len, size;
+	__u64 plen = ev->path_len, olen = ev->old_path_len, size, flags;
 
 	if (current_quiet()) {
 		stat_inc(VW_STAT_REJECTED);
@@ -273,13 +300,15 @@ static __always_inline void ev_submit(struct vw_scratch *s, bool pending)
 		return;
 	size = offsetof(struct vw_change, data) + plen + olen;
 	ev->hdr.size = size;
-	if (bpf_ringbuf_output(&vw_events, ev, size, rb_flags())) {
+	flags = rb_flags();
+	if (bpf_ringbuf_output(&vw_events, ev, size, flags)) {
 		lost_mark(ev->project);
 		if (ev->old_project != VW_PROJECT_NONE && ev->old_project != ev->project)
 			lost_mark(ev->old_project);
 		return;
 	}
 	stat_inc(VW_STAT_EMITTED);
+	rb_late_wake(flags);
 	if (pending) {
 		__u32 proj = ev->project != VW_PROJECT_NONE ? ev->project : ev->old_project;
 
@@ -294,6 +323,7 @@ static __always_inline void result_submit(long ret)
 	__u32 pid = (__u32)id;
 	struct vw_result r = {};
 	__u32 *proj = bpf_map_lookup_elem(&vw_pending, &pid), project;
+	__u64 flags;
 
 	if (!proj)
 		return;
@@ -305,10 +335,13 @@ static __always_inline void result_submit(long ret)
 	r.ret = ret;
 	r.pid = pid;
 	r.tgid = id >> 32;
-	if (bpf_ringbuf_output(&vw_events, &r, sizeof(r), rb_flags()))
+	flags = rb_flags();
+	if (bpf_ringbuf_output(&vw_events, &r, sizeof(r), flags)) {
 		lost_mark(project);
-	else
-		stat_inc(VW_STAT_EMITTED);
+		return;
+	}
+	stat_inc(VW_STAT_EMITTED);
+	rb_late_wake(flags);
 }
 
 /*

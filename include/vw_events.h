@@ -31,6 +31,7 @@
 enum vw_ev_type {
 	VW_EV_CHANGE = 1,	/* struct vw_change */
 	VW_EV_RESULT = 2,	/* struct vw_result: outcome of a pending change */
+	VW_EV_WAKE = 3,		/* struct vw_ev_hdr alone: wakes the reader (rb_late_wake()) */
 };
 
 /* What happened (vw_change.op). */

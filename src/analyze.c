@@ -615,8 +615,8 @@ static void start_batches(struct vw_runner *r)
 	}
 }
 
-/* A job that could run waits for a slot: past JOB_WAIT_BOUND_NS that is said, once. */
-static void job_wait(struct vw_runner *r, struct job *j, uint64_t now)
+/* A job that could run waits for a slot: true the first time it is past JOB_WAIT_BOUND_NS. */
+static bool job_late(struct vw_runner *r, struct job *j, uint64_t now)
 {
 	uint64_t since;
 
@@ -624,17 +624,16 @@ static void job_wait(struct vw_runner *r, struct job *j, uint64_t now)
 		j->waits_since_ns = now;
 	since = j->waits_since_ns > j->not_before_ns ? j->waits_since_ns : j->not_before_ns;
 	if (j->late || now < since + JOB_WAIT_BOUND_NS)
-		return;
+		return false;
 	j->late = true;
 	r->late++;
-	log_warnx("analyzer %s: a job for %s/%s has waited over %llu s for a slot "
-		  "(%zu running, %zu queued)", j->a->name, j->p->name, j->path ? j->path : "",
-		  JOB_WAIT_BOUND_NS / 1000000000ull, r->nrunning, r->nqueued);
+	return true;
 }
 
 void runner_tick(struct vw_runner *r, uint64_t now)
 {
-	struct job **pp;
+	struct job **pp, *late;
+	size_t nlate = 0;
 
 	start_batches(r);
 	for (struct job *j = r->running; j; j = j->next) {
@@ -670,8 +669,15 @@ void runner_tick(struct vw_runner *r, uint64_t now)
 		r->running = j;
 		r->nrunning++;
 	}
-	for (struct job *j = r->queue; j; j = j->next)	/* what still waits */
-		job_wait(r, j, now);
+	late = NULL;
+	for (struct job *j = r->queue; j; j = j->next)	/* what still waits: said once a tick */
+		if (job_late(r, j, now) && !nlate++)
+			late = j;
+	if (late)
+		log_warnx("analyzer %s: %zu jobs have waited over %llu s for a slot, the first "
+			  "for %s/%s (%zu running, %zu queued)", late->a->name, nlate,
+			  JOB_WAIT_BOUND_NS / 1000000000ull, late->p->name,
+			  late->path ? late->path : "", r->nrunning, r->nqueued);
 }
 
 int runner_retry_dead(struct vw_runner *r, struct vw_projects *t, const char *project)

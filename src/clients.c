@@ -47,6 +47,9 @@ struct client {
 	bool closing;		/* close once the queue is written */
 	bool draining;		/* written and shut: reading theirs to its end */
 	bool overflowed;
+	uint64_t sent;		/* bytes sent so far */
+	uint64_t sent_then;	/* ...by the previous tick, */
+	bool queued_then;	/* when bytes were queued */
 	const struct vw_project *sub;	/* subscribed to */
 	char **match;
 	size_t nmatch;
@@ -108,6 +111,7 @@ static void flush(struct client *cl)
 			return;
 		}
 		cl->opos += (size_t)n;
+		cl->sent += (uint64_t)n;
 	}
 	if (cl->opos == cl->olen) {
 		cl->opos = cl->olen = 0;
@@ -852,17 +856,21 @@ void clients_flush(struct vw_clients *c)
 }
 
 /*
- * Output queued for a client whose socket takes it now should have been sent
- * (flush() asks for EPOLLOUT whenever it leaves bytes behind, and
- * clients_flush() runs every loop turn): a queue found so at a tick is a
- * writer that stopped looking; said, counted, and sent.
+ * Output queued for a client at two ticks in a row, nothing of it sent in
+ * between, and its socket taking data now: flush() asks for EPOLLOUT whenever
+ * it leaves bytes behind and clients_flush() runs every loop turn, so this is
+ * a writer that stopped looking; said, counted, and sent.
  */
 static void queue_check(struct client *cl)
 {
 	struct pollfd pfd = { .fd = cl->fd, .events = POLLOUT };
+	bool queued = cl->olen > cl->opos && !cl->draining;
+	bool stalled = queued && cl->queued_then && cl->sent == cl->sent_then &&
+		       poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLOUT);
 
-	if (cl->olen == cl->opos || cl->draining || poll(&pfd, 1, 0) != 1 ||
-	    !(pfd.revents & POLLOUT))
+	cl->queued_then = queued;
+	cl->sent_then = cl->sent;
+	if (!stalled)
 		return;
 	cl->c->stalls++;
 	log_warnx("clients: %zu bytes for uid %u were left unsent on a writable socket: sending",

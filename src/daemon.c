@@ -60,6 +60,7 @@
 #define IDLE_TICK_MS 10000
 #define IDLE_TICK_FAN_MS 2000
 #define CRAWL_BUDGET 2048	/* directory entries indexed per loop turn */
+#define START_GRACE_MS 50	/* a start-up crawl ends this long after it read its last entry */
 #define TRIM_AFTER_PATHS 1000	/* batches this large free enough to hand back */
 #define BTF_PATH "/sys/kernel/btf/vmlinux"
 
@@ -328,10 +329,12 @@ static void hook_read_delay(const struct daemon *d)
  * its wake-up opened (found by a burst of mkdirs: the old rule cancelled the
  * re-read when a read found nothing, and the kernel's adaptive rule then woke
  * no one again, the stranded record sitting in front of every later one).
- * The re-read itself drops the plan when it finds the ring empty. The one
- * case left, a writer preempted between choosing its flags and reserving its
- * record for longer than the re-read took to come, is read at the next forced
- * wake-up; check_liveness() says so if the reader ever falls behind anyway.
+ * The re-read itself drops the plan when it finds the ring empty. A writer
+ * held up (preempted) between choosing its flags and committing its record
+ * for longer than the re-read took to come finds its window over when it has
+ * committed, and sends a header-only record that forces a wake-up
+ * (rb_late_wake()). check_liveness() says so if the reader ever falls behind
+ * anyway.
  */
 static int consume_ring(struct daemon *d, bool woken)
 {
@@ -443,21 +446,20 @@ static void crawl_file(void *ctx, const struct vw_project *p, const char *rel, i
 		       const char *name, bool is_dir)
 {
 	struct daemon *d = ctx;
+	bool dirty = d->deb && debounce_dirty(d->deb, p, rel);
 	char abs[PATH_MAX * 2];
 	struct stat st;
 
 	if (d->state && state_rescanning(d->state, p)) {
 		((struct vw_project *)p)->rescan_entries++;
 		/* a path with changes pending is described by its own batch */
-		if (d->deb && debounce_dirty(d->deb, p, rel))
+		if (dirty)
 			state_crawled(d->state, p, rel, NULL, !d->deb, on_rescan, d);
 		else if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
 			state_crawled(d->state, p, rel, &st, !d->deb, on_rescan, d);
 	}
-	if (!d->fps || is_dir)
-		return;
 	/* changes pending: what is there is not what they are compared with */
-	if (d->deb && debounce_dirty(d->deb, p, rel))
+	if (!d->fps || is_dir || dirty)
 		return;
 	snprintf(abs, sizeof(abs), "%s/%s", p->root, rel);
 	fps_record(d->fps, p->id, rel, abs);
@@ -638,6 +640,7 @@ static void crawl_progress(struct daemon *d)
 	uint64_t now = now_ns(CLOCK_MONOTONIC);
 	bool drained = false;
 
+	d->crawl_end_ns = 0;
 	if (!d->state)
 		return;
 	for (size_t i = 0; i < d->projects.n; i++) {
@@ -645,19 +648,35 @@ static void crawl_progress(struct daemon *d)
 
 		if (p->gone || !state_rescanning(d->state, p))
 			continue;
-		if (!index_crawling(d->idx, p) && !drained && d->deb && state_starting(d->state, p)) {
+		if (!index_crawling(d->idx, p) && d->deb && state_starting(d->state, p)) {
 			/*
-			 * A start-up crawl is over: what the hooks sent meanwhile is read
-			 * while the picture still says it cannot judge what the crawl did
-			 * not find (a change made before the crawl got there).
+			 * A start-up crawl is over. A change made before the crawl got to
+			 * its path is judged by what it implies only while the picture
+			 * says it cannot judge: its record may still be on its way (a
+			 * tracepoint sends it when the system call returns; a writer
+			 * may be preempted in between). So the end waits a little, then
+			 * what the kernel sent meanwhile is read, then the crawl ends.
 			 */
-			drained = true;
-			if (d->rb)
-				consume_ring(d, false);
-			if (d->fan)
-				read_fanotify(d);
+			uint64_t at;
+
+			if (!p->crawl_done_ns)
+				p->crawl_done_ns = now;
+			at = p->crawl_done_ns + START_GRACE_MS * MS;
+			if (now < at) {
+				if (!d->crawl_end_ns || at < d->crawl_end_ns)
+					d->crawl_end_ns = at;
+				continue;
+			}
+			if (!drained) {
+				drained = true;
+				if (d->rb)
+					consume_ring(d, false);
+				if (d->fan)
+					read_fanotify(d);
+			}
 		}
 		if (!index_crawling(d->idx, p)) {
+			p->crawl_done_ns = 0;
 			end_rescan(d, p);
 			continue;
 		}
@@ -761,6 +780,7 @@ static int read_ring(struct daemon *d, bool woken)
 	int n;
 
 	d->round++;
+	d->ring_wakes += woken;
 	if (woken && d->hooks.reread_first)	/* the race: a re-read takes what woke us */
 		consume_ring(d, false);
 	n = consume_ring(d, woken);
@@ -876,8 +896,20 @@ static void check_liveness(struct daemon *d)
 	int queued = 0;
 
 	if (d->rb && loader_stats(d->loader, st) == 0) {
-		bool owed = d->recheck_ns || fd_readable(ring_buffer__epoll_fd(d->rb));
+		/*
+		 * A read is owed: a re-read planned and not overdue by a tick, or
+		 * a wake-up waiting that was not already waiting at the previous
+		 * check with no wake-up handled since (the check does not trust
+		 * the mechanisms it audits).
+		 */
+		uint64_t now = now_ns(CLOCK_MONOTONIC);
+		bool readable = fd_readable(ring_buffer__epoll_fd(d->rb));
+		bool waiting = readable && !(d->live.readable_then &&
+					     d->live.wakes_then == d->ring_wakes);
+		bool owed = (d->recheck_ns && now < d->recheck_ns + TICK_MS * MS) || waiting;
 
+		d->live.readable_then = readable;
+		d->live.wakes_then = d->ring_wakes;
 		behind = liveness_ring_check(&d->live, st[VW_STAT_EMITTED], decoder_samples(d->dec),
 					     owed);
 		stalled = behind > 0;
@@ -1658,14 +1690,22 @@ int daemon_run(const struct run_opts *opts)
 
 		if (d.recheck_ns && wait < 0)
 			wait = d.recheck_ns > now ? (int64_t)(d.recheck_ns - now) : 0;
+		if (d.crawl_end_ns) {
+			int64_t w = d.crawl_end_ns > now ? (int64_t)(d.crawl_end_ns - now) : 0;
+
+			if (wait < 0 || w < wait)
+				wait = w;
+		}
 		ret = loop_run_once(d.loop, wait);
 		if (d.recheck_ns && now_ns(CLOCK_MONOTONIC) >= d.recheck_ns) {
 			d.recheck_ns = 0;	/* the re-read plans the next one if it finds any */
 			read_ring(&d, false);
 		}
 		clients_flush(d.clients);	/* lines told on any path reach subscribers now */
-		if (d.crawling) {
-			d.crawling = index_crawl_step(d.idx, CRAWL_BUDGET, exclude_dir, crawl_file, &d);
+		if (d.crawling || (d.crawl_end_ns && now_ns(CLOCK_MONOTONIC) >= d.crawl_end_ns)) {
+			if (d.crawling)
+				d.crawling = index_crawl_step(d.idx, CRAWL_BUDGET, exclude_dir,
+							      crawl_file, &d);
 			crawl_progress(&d);
 		}
 		if (ret) {

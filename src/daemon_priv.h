@@ -38,6 +38,7 @@ struct daemon {
 	struct vw_state *state;		/* snapshots: rescans at start and after losses */
 	struct vw_runner *runner;	/* analyzer jobs (settled mode) */
 	bool crawling;
+	uint64_t crawl_end_ns;	/* a start-up crawl's end is settled then (crawl_progress()) */
 	int sfd, tfd, dfd;		/* signals, housekeeping tick, debounce deadline */
 	uint64_t tick_at;	/* when the tick is armed to fire (CLOCK_MONOTONIC ns), 0: fired */
 	/*
@@ -56,6 +57,7 @@ struct daemon {
 	uint64_t wakeup_ns;	/* the kernel's wake-up window: VW_RB_WAKEUP_NS unless a test widens it */
 	struct vw_liveness live;	/* the reader's liveness, checked at every tick */
 	uint64_t fan_reads;	/* reads of the fanotify queue */
+	uint64_t ring_wakes;	/* reads of the ring a wake-up caused */
 	struct {	/* VFSWATCH_TEST_HOOKS (tests only): provoke the reader's interleavings */
 		bool reread_first;	/* a wake-up's records taken by a re-read before its own read */
 		bool no_reread;		/* no re-read is ever planned: a reader bug, for the check */

@@ -499,11 +499,9 @@ static int rekey(struct batch *b, const char *from, const char *to, bool swap)
 static void judge(struct vw_debounce *d, struct batch *b, struct entry *e, const struct vw_out *o)
 {
 	bool rescan = o->source && strcmp(o->source, "rescan") == 0;
-	bool creates = strcmp(o->event, "create") == 0;
 	char path[PATH_MAX], *slash;
 
-	if (e->by_event || e->moved_here || !d->o.judges ||
-	    snprintf(path, sizeof(path), "%s", e->path) >= (int)sizeof(path))
+	if (e->by_event || e->moved_here || !d->o.judges)
 		return;
 	if (rescan) {
 		/* the start-up crawl found it there (after `ready`), its line still to come */
@@ -511,7 +509,7 @@ static void judge(struct vw_debounce *d, struct batch *b, struct entry *e, const
 			e->start_found = true;
 		return;
 	}
-	if (creates)
+	if (strcmp(o->event, "create") == 0)
 		return;
 	if (e->by_rescan) {
 		/* a kernel change after the start-up crawl found it there: it was there */
@@ -519,6 +517,9 @@ static void judge(struct vw_debounce *d, struct batch *b, struct entry *e, const
 			e->unjudged = true;
 		return;
 	}
+	if (d->o.judges(d->o.ctx, b->project, e->path) ||
+	    snprintf(path, sizeof(path), "%s", e->path) >= (int)sizeof(path))
+		return;
 	/* below a directory this batch made or moved here: not there at `ready` under this name */
 	while ((slash = strrchr(path, '/'))) {
 		struct entry *a;
@@ -528,8 +529,7 @@ static void judge(struct vw_debounce *d, struct batch *b, struct entry *e, const
 		if (a && (a->created_first || a->moved_here || !a->before))
 			return;
 	}
-	if (!d->o.judges(d->o.ctx, b->project, e->path))
-		e->unjudged = true;
+	e->unjudged = true;
 }
 
 static int dirty_rename(struct vw_debounce *d, struct batch *b, const struct vw_out *o)
@@ -622,10 +622,17 @@ static int dirty_add(struct vw_debounce *d, struct batch *b, const struct vw_out
 	return 0;
 }
 
+/* Does @e's pending change move or replace what is below it (not a chmod or a touch)? */
+static bool renames_below(const struct entry *e)
+{
+	return e->created_first || e->moved_here || e->left || !e->now || !e->before;
+}
+
 bool debounce_dirty(const struct vw_debounce *d, const struct vw_project *p, const char *rel)
 {
 	char path[PATH_MAX];
 	struct batch *b = NULL;
+	bool self = true;
 
 	for (size_t i = 0; i < d->nbatches && !b; i++)
 		if (d->batches[i]->project == p)
@@ -633,14 +640,16 @@ bool debounce_dirty(const struct vw_debounce *d, const struct vw_project *p, con
 	if (!b || !b->n || snprintf(path, sizeof(path), "%s", rel) >= (int)sizeof(path))
 		return false;
 	for (;;) {
+		const struct entry *e = lookup(b, path);
 		char *slash;
 
-		if (lookup(b, path))
+		if (e && (self || renames_below(e)))
 			return true;
 		slash = strrchr(path, '/');
 		if (!slash)
 			return false;
 		*slash = 0;
+		self = false;
 	}
 }
 

@@ -132,7 +132,10 @@ uint64_t debounce_deadline(const struct vw_debounce *d);
 /* Flush the batches due at @now_ns (all of them when @all). Returns the changes emitted. */
 size_t debounce_flush(struct vw_debounce *d, uint64_t now_ns, bool all, settled_fn fn, void *ctx);
 
-/* Is (p, rel) or one of its ancestors pending in @p's batch? */
+/*
+ * Is (p, rel) pending in @p's batch, or an ancestor whose pending change
+ * moves or replaces what is below it (a chmod of a directory does not)?
+ */
 bool debounce_dirty(const struct vw_debounce *d, const struct vw_project *p, const char *rel);
 
 /* Forget @p's pending batch without reporting it (its root is gone). */

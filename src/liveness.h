@@ -26,6 +26,8 @@ struct vw_liveness {
 	uint64_t sent_then;	/* the kernel's count of records sent, at the previous check */
 	uint64_t queued_then;	/* a queue's bytes at the previous check (fanotify) */
 	uint64_t reads_then;	/* reads of that queue by then */
+	bool readable_then;	/* the ring's wake-up was waiting at the previous check */
+	uint64_t wakes_then;	/* wake-ups handled by then */
 	uint64_t stalls;	/* times the reader was found behind with no read owed */
 	uint64_t stalled;	/* records (ring) found so */
 };

@@ -35,6 +35,7 @@ struct vw_project {
 	/* rescans (the daemon's): why one runs, what it has read, what is owed after it */
 	const char *rescan_reason;	/* non-NULL while one runs that was announced */
 	uint64_t rescan_entries, rescan_changes, rescan_started_ns, rescan_logged_ns;
+	uint64_t crawl_done_ns;	/* its start-up crawl found its end then (0: not yet) */
 	uint64_t rescan_not_before_ns, rescan_backoff_ns;
 	bool rescan_owed;	/* records were lost after the running crawl began, or too soon */
 	const char *rescan_owed_reason;

@@ -250,6 +250,10 @@ int decoder_sample(void *decoder, void *data, size_t size)
 		free(p);
 		return 0;
 	}
+	case VW_EV_WAKE:	/* its wake-up was the point */
+		if (size != sizeof(*h))
+			d->bad++;
+		return 0;
 	default:
 		d->bad++;
 		return 0;

@@ -69,6 +69,24 @@ static void valid_change_is_delivered_with_its_paths(void **state)
 	decoder_free(d);
 }
 
+/* A late writer's wake-up record: counted as read, neither a change nor bad. */
+static void wake_record_is_read_and_nothing_else(void **state)
+{
+	struct seen s = {};
+	struct vw_decoder *d = decoder_new(collect, &s);
+	struct { struct vw_ev_hdr h; char more[8]; } w = { .h = { .type = VW_EV_WAKE,
+								  .size = sizeof(w.h) } };
+
+	assert_int_equal(decoder_sample(d, &w, sizeof(w.h)), 0);
+	assert_int_equal(s.n, 0);
+	assert_int_equal(decoder_bad_samples(d), 0);
+	w.h.size = sizeof(w);		/* a wake record with a body is malformed */
+	assert_int_equal(decoder_sample(d, &w, sizeof(w)), 0);
+	assert_int_equal(decoder_bad_samples(d), 1);
+	assert_int_equal(decoder_samples(d), 2);
+	decoder_free(d);
+}
+
 static void malformed_samples_are_counted_and_skipped(void **state)
 {
 	struct seen s = {};
@@ -201,6 +219,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(valid_change_is_delivered_with_its_paths),
 		cmocka_unit_test(malformed_samples_are_counted_and_skipped),
+		cmocka_unit_test(wake_record_is_read_and_nothing_else),
 		cmocka_unit_test(pending_change_waits_for_a_successful_result),
 		cmocka_unit_test(newer_pending_of_a_thread_replaces_the_older),
 		cmocka_unit_test(a_pending_change_left_without_result_is_an_orphan_of_its_projects),
