@@ -60,7 +60,7 @@
 #define IDLE_TICK_MS 10000
 #define IDLE_TICK_FAN_MS 2000
 #define CRAWL_BUDGET 2048	/* directory entries indexed per loop turn */
-#define START_GRACE_MS 50	/* a start-up crawl ends this long after it read its last entry */
+#define START_GRACE_MS 10	/* a start-up crawl ends this long after it read its last entry */
 #define TRIM_AFTER_PATHS 1000	/* batches this large free enough to hand back */
 #define BTF_PATH "/sys/kernel/btf/vmlinux"
 
@@ -609,6 +609,7 @@ static void request_rescan_all(struct daemon *d, const char *reason)
 static void end_rescan(struct daemon *d, struct vw_project *p)
 {
 	uint64_t now = now_ns(CLOCK_MONOTONIC);
+	bool first = state_starting(d->state, p);	/* the start-up crawl: no loss loop yet */
 
 	state_end_rescan(d->state, p, !d->deb, on_rescan, d);
 	if (p->rescan_reason) {
@@ -622,7 +623,7 @@ static void end_rescan(struct daemon *d, struct vw_project *p)
 	p->rescan_reason = NULL;
 	p->rescan_fresh = false;
 	/* records lost again while it ran: back off (1 s doubling to a minute) before the next */
-	if (p->rescan_owed) {
+	if (p->rescan_owed && !first) {
 		p->rescan_backoff_ns = p->rescan_backoff_ns ? p->rescan_backoff_ns * 2 : 1000 * MS;
 		if (p->rescan_backoff_ns > 60000 * MS)
 			p->rescan_backoff_ns = 60000 * MS;
