@@ -175,14 +175,17 @@ model: all
 			|| rc=1; done; done; exit $$rc
 
 # The liveness bursts: BURSTS bursts of 20 000 mkdirs per backend here (tracepoint, fanotify), each
-# followed by a probe write that must be told within a second; then BURSTS_VM in the VM (fentry).
+# followed by a probe write that must be told within a second; then BURSTS_VM in the VM (fentry),
+# with the ready test (changes within microseconds of ready) READY_VM times.
 BURSTS ?= 50
 BURSTS_VM ?= 10
+READY_VM ?= 30
 burst: all
 	$(Q)VW_BURSTS=$(BURSTS) python3 tests/integration/run.py test_liveness.py \
 		TracepointBursts.test_bursts_of FanotifyBursts.test_bursts_of
 	$(Q)KERNELS="$(or $(KERNELS),6.12)" VMTEST_SEEDS=0 VW_BURSTS=$(BURSTS_VM) \
-		VMTEST_CLASSES="test_liveness.FentryBursts.test_bursts_of" sh scripts/vmtest.sh
+		VW_READY_RUNS=$(READY_VM) VMTEST_CLASSES="test_liveness.FentryBursts.test_bursts_of \
+		test_liveness.FentryReady." sh scripts/vmtest.sh
 
 # The VM tests: make vmtest [KERNELS="5.10 6.12"] runs the fentry backend's suite and model on
 # each kernel (make check does this); make vmtest-all every backend each kernel can run, on

@@ -9,7 +9,8 @@
 #                       fentry classes and the fentry model runs only (what the host cannot run)
 #   VMTEST_SEEDS=N      model seeds (50 operations each) per backend run; 0: none
 #   VMTEST_CLASSES="…"  these end-to-end classes instead (make burst: test_liveness.FentryBursts.)
-#   VW_BURSTS=N         bursts per burst test (test_liveness.py)
+#   VW_BURSTS=N         bursts per burst test, VW_READY_RUNS=N runs of the ready test
+#                       (test_liveness.py)
 #   VMTEST_SHORT="5.10" kernels that run the E2E scenario class only (the default, so that
 #                       make check stays under 10 minutes of VM time; empty: none)
 # Reports "vmtest: N passed, N failed, N skipped" over every kernel, and writes the measured
@@ -158,7 +159,7 @@ mount -t tmpfs tmp /tmp
 mount -t bpf bpf /sys/fs/bpf
 echo "vmtest-guest: kernel \$(uname -r)"
 export VMTEST_BACKENDS="$BACKENDS" VMTEST_SEEDS=$SEEDS VMTEST_ALL=${VMTEST_ALL:-0}
-export VMTEST_CLASSES="${VMTEST_CLASSES:-}" VW_BURSTS=${VW_BURSTS:-5}
+export VMTEST_CLASSES="${VMTEST_CLASSES:-}" VW_BURSTS=${VW_BURSTS:-5} VW_READY_RUNS=${VW_READY_RUNS:-100}
 grep -q vmtest_short=1 /proc/cmdline && export VMTEST_SHORT=1
 ${VMTEST_CMD:-python3 /tests/vmguest.py 2>&1}
 [ -n "${VMTEST_BENCH:-}" ] && python3 /tests/bench/vm_overhead.py 2>&1
