@@ -1025,7 +1025,7 @@ int daemon_project_ignores(struct vw_project *p, bool defaults, bool gitignore,
 		snprintf(path, sizeof(path), "%s/.gitignore", p->root);
 		ret = ignore_add_file(p->ignore, path);
 		if (ret)
-			log_warnx("watch: %s: %s", path, strerror(-ret));
+			log_warnx("watch: %s: %s", path, ignore_file_error(ret));
 	}
 	for (size_t i = 0; i < nextra && !ret; i++)
 		ret = ignore_add(p->ignore, extra[i]);

@@ -1,14 +1,20 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 // ignore.c: gitignore-style matching: last matching rule wins, ignored directories hide their insides.
 #include <errno.h>
+#include <fcntl.h>
 #include <fnmatch.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "ignore.h"
+
+#define IGNORE_FILE_MAX (1024 * 1024)	/* bytes of a .gitignore read */
+#define VW_IGNORE_FILE_MAX_TEXT "1 MiB"
 
 const char *const vw_default_ignores[] = {
 	".git/", ".hg/", ".svn/", "node_modules/", "__pycache__/", "build/", "dist/",
@@ -97,18 +103,53 @@ int ignore_add(struct vw_ignore *ig, const char *line)
 	return 0;
 }
 
+/*
+ * The file is a user's (a .gitignore in their project), read by root: never
+ * followed through a symlink, never a fifo or a device (a fifo would block the
+ * daemon, /dev/zero would never end), never more than IGNORE_FILE_MAX.
+ */
 int ignore_add_file(struct vw_ignore *ig, const char *path)
 {
-	FILE *f = fopen(path, "re");
-	char line[PATH_MAX];
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	char *buf = NULL, *line, *save = NULL;
+	struct stat st;
+	ssize_t n = 0;
 	int ret = 0;
 
-	if (!f)
-		return errno == ENOENT ? 0 : -errno;
-	while (!ret && fgets(line, sizeof(line), f))
-		ret = ignore_add(ig, line);
-	fclose(f);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno;	/* ELOOP: a symlink */
+	if (fstat(fd, &st) < 0)
+		ret = -errno;
+	else if (!S_ISREG(st.st_mode))
+		ret = -EINVAL;
+	else if (st.st_size > IGNORE_FILE_MAX)
+		ret = -EFBIG;
+	else if (!(buf = malloc((size_t)st.st_size + 1)))
+		ret = -ENOMEM;
+	else if ((n = read(fd, buf, (size_t)st.st_size)) < 0)
+		ret = -errno;
+	close(fd);
+	if (!ret) {
+		buf[n] = 0;
+		for (line = strtok_r(buf, "\n", &save); line && !ret; line = strtok_r(NULL, "\n", &save))
+			ret = ignore_add(ig, line);
+	}
+	free(buf);
 	return ret;
+}
+
+const char *ignore_file_error(int err)
+{
+	switch (err) {
+	case -ELOOP:
+		return "a symlink (not followed)";
+	case -EINVAL:
+		return "not a regular file";
+	case -EFBIG:
+		return "larger than " VW_IGNORE_FILE_MAX_TEXT;
+	default:
+		return strerror(-err);
+	}
 }
 
 /* One bracket expression at *pp against c; advances *pp past it. Returns 1, 0, or -1 (not a class). */

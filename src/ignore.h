@@ -16,8 +16,14 @@ void ignore_free(struct vw_ignore *ig);	/* NULL is a no-op */
 
 /* Add one pattern line (comments and blank lines are accepted and skipped). Returns 0 or -errno. */
 int ignore_add(struct vw_ignore *ig, const char *line);
-/* Add every line of a .gitignore-style file; a missing file is not an error. Returns 0 or -errno. */
+/*
+ * Add every line of a .gitignore-style file; a missing file is not an error.
+ * Only a regular file of at most 1 MiB, not reached through a symlink as its
+ * last component, is read (without blocking). Returns 0 or -errno.
+ */
 int ignore_add_file(struct vw_ignore *ig, const char *path);
+/* What ignore_add_file()'s error means, for a message. */
+const char *ignore_file_error(int err);
 size_t ignore_count(const struct vw_ignore *ig);
 
 /*

@@ -3,8 +3,9 @@
 import json
 import os
 import subprocess
+import time
 
-from harness import DaemonCase, write
+from harness import RUN_DIR, VFSWATCH, DaemonCase, write
 
 
 def emitted(pin):
@@ -58,3 +59,72 @@ class Ignore(DaemonCase):
         # the 101 001 files under node_modules
         self.assertEqual(emitted(pin) - before, 6)
         self.assertFalse([e for e in self.d.changes(self.root) if "node_modules" in e["path"]])
+
+
+class UserGitignore(DaemonCase):
+    """A .gitignore is a user's file read by root: no fifo, device, symlink or huge file."""
+
+    backend = "tracepoint"
+    roots = 2
+
+    def bad_files(self, where):
+        """(what, make) for each .gitignore that must be refused at @where."""
+        gi = os.path.join(where, ".gitignore")
+
+        def fifo():
+            os.mkfifo(gi)
+
+        def zero():
+            os.symlink("/dev/zero", gi)
+
+        def secret():
+            os.symlink("/etc/shadow", gi)
+
+        def directory():
+            os.mkdir(gi)
+
+        def huge():
+            with open(gi, "wb") as f:
+                f.write(b"*.o\n" * 300000)
+        return [("not a regular file", fifo), ("a symlink (not followed)", zero),
+                ("a symlink (not followed)", secret), ("not a regular file", directory),
+                ("larger than 1 MiB", huge)]
+
+    def clear(self, where):
+        gi = os.path.join(where, ".gitignore")
+        if os.path.isdir(gi) and not os.path.islink(gi):
+            os.rmdir(gi)
+        elif os.path.lexists(gi):
+            os.unlink(gi)
+
+    def test_a_bad_gitignore_at_start_is_refused_with_a_reason(self):
+        for why, make in self.bad_files(self.root):
+            make()
+            p = subprocess.run([VFSWATCH, "run", "--backend", self.backend, "--no-pin",
+                                "--no-state", "--run-dir", RUN_DIR, "--gitignore", "--watch",
+                                self.root], capture_output=True, text=True, timeout=20)
+            self.assertEqual(p.returncode, 2, p.stderr)
+            self.assertIn(".gitignore: " + why, p.stderr)
+            self.clear(self.root)
+
+    def test_a_bad_gitignore_added_at_run_time_is_that_projects_error(self):
+        self.start(roots=[self.root])
+        other = self.trees[1].path
+        for why, make in self.bad_files(other):
+            make()
+            t0 = time.time()
+            r = subprocess.run([VFSWATCH, "ctl", "--run-dir", RUN_DIR, "add", other,
+                                "--gitignore"], capture_output=True, text=True, timeout=20)
+            self.assertNotEqual(r.returncode, 0, r.stdout)
+            self.assertLess(time.time() - t0, 5)
+            self.assertTrue(self.d.wait_err(".gitignore: " + why), "".join(self.d.err))
+            self.clear(other)
+        # the daemon still answers and still watches its own project
+        s = subprocess.run([VFSWATCH, "status", "--run-dir", RUN_DIR], capture_output=True,
+                           text=True, timeout=10)
+        self.assertEqual(s.returncode, 0, s.stderr)
+        self.marker()
+        write(os.path.join(other, ".gitignore"), b"*.tmp\n")
+        r = subprocess.run([VFSWATCH, "ctl", "--run-dir", RUN_DIR, "add", other, "--gitignore"],
+                           capture_output=True, text=True, timeout=20)
+        self.assertEqual(r.returncode, 0, r.stderr)
