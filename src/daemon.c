@@ -317,11 +317,14 @@ static void hook_read_delay(const struct daemon *d)
  *
  * The invariant, with rb_flags() (bpf/common.bpf.h): no record stays in the
  * ring unless a read of it is owed, that is a wake-up not handled yet or a
- * planned re-read (d->recheck_ns). A record is sent either with a forced
- * wake-up (the first of its window) or within one window after such a record.
- * The read that wake-up causes comes after that record was committed, and it
- * plans a re-read one window later, found anything or not: by then the
- * window's last record was sent. A read that finds records, or that leaves
+ * planned re-read (d->recheck_ns). A record is sent either as the first of
+ * its window, which may wake the reader (the kernel's adaptive rule), or within
+ * one window after such a record, without a wake-up. The read a wake-up causes
+ * comes after that record was committed, and it plans a re-read one window
+ * later, found anything or not: by then the window's last record was sent.
+ * When the first record woke no one, a read of the records in front of it was
+ * owed, and that read finds it or sees it still being written, and plans a
+ * re-read (tests/unit/test_liveness.c). A read that finds records, or that leaves
  * bytes in the ring behind it (a record still being written, or committed
  * after the read passed it), plans a re-read too. A read moves a planned
  * re-read later, never cancels it: a read that finds nothing because an
@@ -446,11 +449,14 @@ static void crawl_file(void *ctx, const struct vw_project *p, const char *rel, i
 		       const char *name, bool is_dir)
 {
 	struct daemon *d = ctx;
-	bool dirty = d->deb && debounce_dirty(d->deb, p, rel);
+	bool rescanning = d->state && state_rescanning(d->state, p);
+	/* asked only when the answer is used: a plain crawl looks up nothing */
+	bool dirty = (rescanning || (d->fps && !is_dir)) && d->deb &&
+		     debounce_dirty(d->deb, p, rel);
 	char abs[PATH_MAX * 2];
 	struct stat st;
 
-	if (d->state && state_rescanning(d->state, p)) {
+	if (rescanning) {
 		((struct vw_project *)p)->rescan_entries++;
 		/* a path with changes pending is described by its own batch */
 		if (dirty)
@@ -1170,9 +1176,10 @@ static void merge_config(struct run_opts *o, const struct vw_config *cfg)
  * VFSWATCH_TEST_HOOKS, for tests that provoke the reader's interleavings: a
  * comma-separated list of reread_first (a wake-up's records are taken by a
  * re-read before the read it causes), no_reread (no re-read is planned: a
- * stand-in for a reader bug, which the liveness check must tell), read_delay_us=N (every read of a kernel
- * queue waits up to N us first, at random) and wakeup_us=N (the kernel's
- * wake-up window). Returns 0, or -EINVAL with the reason logged.
+ * stand-in for a reader bug, which the liveness check must tell),
+ * read_delay_us=N (every read of a kernel queue waits up to N us first, at
+ * random) and wakeup_us=N (the kernel's wake-up window). Returns 0, or
+ * -EINVAL with the reason logged.
  */
 static int parse_test_hooks(struct daemon *d)
 {

@@ -131,7 +131,8 @@ int ignore_add_file(struct vw_ignore *ig, const char *path)
 	close(fd);
 	if (!ret) {
 		buf[n] = 0;
-		for (line = strtok_r(buf, "\n", &save); line && !ret; line = strtok_r(NULL, "\n", &save))
+		for (line = strtok_r(buf, "\n", &save); line && !ret;
+		     line = strtok_r(NULL, "\n", &save))
 			ret = ignore_add(ig, line);
 	}
 	free(buf);
