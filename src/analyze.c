@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "analyze.h"
+#include "creds.h"
 #include "ignore.h"
 #include "json_out.h"
 #include "log.h"
@@ -209,8 +210,8 @@ static unsigned int event_bit(const char *event)
 	return VW_AN_EV_MODIFY;	/* modify, truncate */
 }
 
-static void report(struct vw_runner *r, const struct job *j, const char *status, int code,
-		   int sig)
+static void report_why(struct vw_runner *r, const struct job *j, const char *status, int code,
+		       int sig, const char *reason)
 {
 	struct vw_analyzer_result res = {
 		.analyzer = j->a->name,
@@ -223,6 +224,7 @@ static void report(struct vw_runner *r, const struct job *j, const char *status,
 		.attempt = j->attempt + 1,
 		.changes = j->changes,
 		.duration_ms = j->started_ns ? (now_ns(CLOCK_MONOTONIC) - j->started_ns) / 1000000 : 0,
+		.reason = reason,
 	};
 
 	for (int i = 0; i < VW_AN_STATUSES; i++)
@@ -238,6 +240,12 @@ static void report(struct vw_runner *r, const struct job *j, const char *status,
 			fclose(f);
 		}
 	}
+}
+
+static void report(struct vw_runner *r, const struct job *j, const char *status, int code,
+		   int sig)
+{
+	report_why(r, j, status, code, sig, NULL);
 }
 
 /* Add one JSON line to the lines waiting for (p, a); false when over VW_AN_BATCH_MAX. */
@@ -368,9 +376,11 @@ static char *expand(const char *tmpl, const struct job *j)
 }
 
 /* In the child: own process group, the owner's identity, a clean environment, then exec. */
-static void __attribute__((noreturn)) child_exec(const struct job *j, char **argv, uid_t uid,
-						 gid_t gid, int in, int out)
+static void __attribute__((noreturn)) child_exec(const struct job *j, char **argv,
+						 const struct vw_creds *as, int in, int out)
 {
+	gid_t groups[VW_GROUPS_MAX];
+
 	sigset_t none;
 
 	setpgid(0, 0);
@@ -397,7 +407,10 @@ static void __attribute__((noreturn)) child_exec(const struct job *j, char **arg
 		setrlimit(RLIMIT_CPU, &(struct rlimit){ j->a->limit_cpu_s, j->a->limit_cpu_s });
 	if (j->a->limit_nofile)
 		setrlimit(RLIMIT_NOFILE, &(struct rlimit){ j->a->limit_nofile, j->a->limit_nofile });
-	if (!j->a->as_root && (setgroups(0, NULL) < 0 || setgid(gid) < 0 || setuid(uid) < 0))
+	for (uint32_t i = 0; i < as->ngroups; i++)
+		groups[i] = as->groups[i];
+	if (as->uid != 0 && (setgroups(as->ngroups, groups) < 0 || setgid(as->gid) < 0 ||
+			     setuid(as->uid) < 0))
 		_exit(126);
 	clearenv();
 	setenv("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", 1);
@@ -462,25 +475,54 @@ static int on_child(void *ctx, uint32_t events)
 	return 0;
 }
 
-static int spawn(struct vw_runner *r, struct job *j, uint64_t now)
+/*
+ * Whose rights a job runs with, failing closed: "user":"root" (root wrote
+ * it in the config) runs as root; "user": <account> as that account;
+ * otherwise the owner of the project's root as it was pinned (never the path
+ * looked at again: it may lead anywhere now), and never root that way. NULL
+ * with @why when the job must not run.
+ */
+static const struct vw_creds *job_creds(const struct job *j, struct vw_creds *buf,
+					const char **why)
+{
+	static const struct vw_creds root;
+
+	if (j->p->root_lost) {
+		*why = "the project's root directory is gone: nothing runs for it";
+		return NULL;
+	}
+	if (j->a->as_root)
+		return &root;
+	if (j->a->user) {
+		struct passwd *pw = getpwnam(j->a->user);
+
+		if (!pw) {
+			*why = "its \"user\" has no account";
+			return NULL;
+		}
+		creds_of_user(pw->pw_uid, pw->pw_gid, buf);
+		if (buf->uid == 0) {
+			*why = "its \"user\" is root by another name: write \"user\":\"root\"";
+			return NULL;
+		}
+		return buf;
+	}
+	if (j->p->owner.uid == 0) {
+		*why = "the project's root directory is root's: analyzers run as root only with "
+		       "\"user\":\"root\" in the config";
+		return NULL;
+	}
+	return &j->p->owner;
+}
+
+static int spawn(struct vw_runner *r, struct job *j, uint64_t now, const struct vw_creds *as)
 {
 	char **tmpl = j->a->batch ? j->a->batch :
 		      strcmp(j->event, "delete") == 0 ? j->a->on_delete : j->a->on_change;
 	char *argv[64];
 	size_t n = 0;
-	struct stat st;
 	int ret = 0, in = -1, pipefd[2] = { -1, -1 };
 
-	if (j->a->user && !j->a->as_root) {
-		struct passwd *pw = getpwnam(j->a->user);
-
-		if (!pw)
-			return -ESRCH;	/* no such account: the job is dead, with a reason in the log */
-		st.st_uid = pw->pw_uid;
-		st.st_gid = pw->pw_gid;
-	} else if (stat(j->p->root, &st) < 0) {
-		st.st_uid = st.st_gid = 0;
-	}
 	if (j->input) {	/* a memfd: the child reads at its pace, we never block on it */
 		in = memfd_create("vfswatch-batch", MFD_CLOEXEC);
 		if (in < 0 || write(in, j->input, j->input_len) != (ssize_t)j->input_len ||
@@ -497,7 +539,7 @@ static int spawn(struct vw_runner *r, struct job *j, uint64_t now)
 	argv[n] = NULL;
 	j->pid = fork();
 	if (j->pid == 0)
-		child_exec(j, argv, st.st_uid, st.st_gid, in, pipefd[1]);
+		child_exec(j, argv, as, in, pipefd[1]);
 	for (size_t i = 0; i < n; i++)
 		free(argv[i]);
 	if (in >= 0)
@@ -634,6 +676,10 @@ void runner_tick(struct vw_runner *r, uint64_t now)
 {
 	struct job **pp, *late;
 	size_t nlate = 0;
+	struct vw_creds creds;
+	const struct vw_creds *as;
+	const char *why;
+	int ret;
 
 	start_batches(r);
 	for (struct job *j = r->running; j; j = j->next) {
@@ -658,10 +704,16 @@ void runner_tick(struct vw_runner *r, uint64_t now)
 		}
 		*pp = j->next;
 		r->nqueued--;
-		if (spawn(r, j, now) < 0) {
-			log_warnx("analyzer %s: cannot start (%s)", j->a->name,
-				  j->a->user ? "unknown user" : strerror(errno));
-			report(r, j, "dead", -1, 0);
+		if (!(as = job_creds(j, &creds, &why))) {
+			log_warnx("analyzer %s: a job for %s is not run: %s", j->a->name, j->p->name,
+				  why);
+			report_why(r, j, "dead", -1, 0, why);
+			job_free(j);
+			continue;
+		}
+		if ((ret = spawn(r, j, now, as)) < 0) {
+			log_warnx("analyzer %s: cannot start (%s)", j->a->name, strerror(-ret));
+			report_why(r, j, "dead", -1, 0, strerror(-ret));
 			job_free(j);
 			continue;
 		}

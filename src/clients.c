@@ -21,6 +21,7 @@
 
 #include "clients.h"
 #include "control.h"
+#include "creds.h"
 #include "events.h"
 #include "ignore.h"
 #include "log.h"
@@ -38,6 +39,7 @@ struct client {
 	int fd;
 	struct vw_clients *c;
 	struct ucred cred;
+	struct vw_creds creds;	/* the same, with its groups: what the user could do alone */
 	char in[REQUEST_MAX + 1];
 	size_t inlen;
 	bool asked;		/* its request was read: later input is ignored */
@@ -195,36 +197,41 @@ static bool named_user(const char *name, uid_t uid)
 	return getpwnam_r(name, &pw, buf, sizeof(buf), &res) == 0 && res && res->pw_uid == uid;
 }
 
-static bool named_group(const char *name, const struct ucred *cred)
+static bool named_group(const char *name, const struct vw_creds *creds)
 {
 	struct group gr, *res = NULL;
 	char buf[8192];
 
 	if (getgrnam_r(name, &gr, buf, sizeof(buf), &res) != 0 || !res)
 		return false;
-	return res->gr_gid == cred->gid || peer_in_group(cred->pid, (long)res->gr_gid);
+	return creds_in_group(creds, res->gr_gid);
 }
 
-/* Root, the owner of the project's root directory, and its readers may read it. */
+/*
+ * Root, the owner of the project's root directory as it was pinned (never the
+ * path looked at again: it may name something else now), and its readers.
+ */
 static bool readable(const struct client *cl, const struct vw_project *p)
 {
-	struct stat st;
-
-	if (cl->cred.uid == 0)
-		return true;
-	if (stat(p->root, &st) == 0 && st.st_uid == cl->cred.uid)
+	if (cl->cred.uid == 0 || p->owner.uid == cl->cred.uid)
 		return true;
 	for (char **r = p->readers; r && *r; r++)
-		if ((*r)[0] == '@' ? named_group(*r + 1, &cl->cred) : named_user(*r, cl->cred.uid))
+		if ((*r)[0] == '@' ? named_group(*r + 1, &cl->creds) : named_user(*r, cl->cred.uid))
 			return true;
 	return false;
 }
 
-/* A project by name or root path, if the client may know of it. */
+/* A project by name or root path (resolved as the client would), if the client may know of it. */
 static const struct vw_project *find(struct client *cl, const char *what)
 {
+	struct vw_creds_saved saved;
 	char real[PATH_MAX];
-	const char *root = what[0] == '/' && realpath(what, real) ? real : NULL;
+	const char *root = NULL;
+
+	if (what[0] == '/' && creds_enter(&cl->creds, &saved) == 0) {
+		root = realpath(what, real) ? real : NULL;
+		creds_leave(&saved);
+	}
 
 	for (size_t i = 0; i < cl->c->t->n; i++) {
 		const struct vw_project *p = &cl->c->t->v[i];
@@ -549,7 +556,7 @@ static void serve(struct client *cl, const cJSON *req)
 		cJSON *reply = cJSON_CreateObject();
 		char err[512] = "";
 
-		if (!reply || !fn || fn(cl->c->ops.ctx, cl->cred.uid, req, reply, err,
+		if (!reply || !fn || fn(cl->c->ops.ctx, &cl->creds, req, reply, err,
 					sizeof(err)) < 0) {
 			cJSON_Delete(reply);
 			reply_error(cl, "%s", err[0] ? err : "out of memory");
@@ -726,7 +733,8 @@ static int on_accept(void *ctx, uint32_t events)
 		return 0;
 	}
 	*cl = (struct client){ .fd = fd, .c = c };
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cl->cred, &len) < 0) {
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cl->cred, &len) < 0 ||
+	    creds_of_peer(fd, &cl->creds) < 0) {
 		refuse(fd, "who is asking? (SO_PEERCRED failed)");
 		cl->fd = -1;
 		return 0;

@@ -6,8 +6,9 @@
  *       since cursor C (or a full listing marked "fresh"), then {"cursor":...}
  *   {"cmd":"subscribe","project":P,"since":C,"match":[G...]}  the lines since
  *       C, {"event":"subscribed",...}, then every new settled line
- * A project is readable by root, the owner of its root directory and its
- * config's "readers"; to anyone else it does not exist. A subscriber that
+ * A project is readable by root, the owner of its root directory (as it was
+ * when the project was added) and its config's "readers"; to anyone else it
+ * does not exist. A subscriber that
  * does not read gets, once its queue is full, an "overflow" line with the
  * last cursor it was sent, and is disconnected: it resumes from that cursor.
  */
@@ -33,7 +34,8 @@ struct cJSON;
  * What a user may ask of the daemon itself: add a project of a directory they
  * own, remove one they added. Fill @reply, or return -errno with a message.
  */
-typedef int (*clients_verb_fn)(void *ctx, uint32_t uid, const struct cJSON *req,
+struct vw_creds;
+typedef int (*clients_verb_fn)(void *ctx, const struct vw_creds *who, const struct cJSON *req,
 			       struct cJSON *reply, char *err, size_t errlen);
 
 struct vw_clients_ops {

@@ -101,10 +101,11 @@ int daemon_project_stop(struct daemon *d, struct vw_project *p);
 
 /* verbs.c */
 extern const struct ctl_verb daemon_ctl_verbs[];	/* ctl.sock */
-int daemon_user_add(void *ctx, uint32_t uid, const struct cJSON *req, struct cJSON *reply,
-		    char *err, size_t errlen);		/* client.sock */
-int daemon_user_remove(void *ctx, uint32_t uid, const struct cJSON *req, struct cJSON *reply,
-		       char *err, size_t errlen);
+struct vw_creds;
+int daemon_user_add(void *ctx, const struct vw_creds *who, const struct cJSON *req,
+		    struct cJSON *reply, char *err, size_t errlen);	/* client.sock */
+int daemon_user_remove(void *ctx, const struct vw_creds *who, const struct cJSON *req,
+		       struct cJSON *reply, char *err, size_t errlen);
 /* The metrics file, when one is asked for: every VW_METRICS_EVERY_MS (@now: at once). */
 void daemon_write_metrics(struct daemon *d, bool now);
 

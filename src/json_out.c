@@ -334,7 +334,8 @@ int json_out_analyzer(FILE *f, const struct vw_analyzer_result *r)
 	     cJSON_AddNumberToObject(j, "attempt", r->attempt) &&
 	     cJSON_AddNumberToObject(j, "duration_ms", (double)r->duration_ms) &&
 	     (r->exit_code < 0 || cJSON_AddNumberToObject(j, "exit_code", r->exit_code)) &&
-	     (!r->signal || cJSON_AddNumberToObject(j, "signal", r->signal));
+	     (!r->signal || cJSON_AddNumberToObject(j, "signal", r->signal)) &&
+	     (!r->reason || cJSON_AddStringToObject(j, "reason", r->reason));
 	if (ok && r->path) {
 		cJSON *p = cJSON_CreateObject();
 

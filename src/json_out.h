@@ -30,6 +30,7 @@ struct vw_analyzer_result {
 	int signal;
 	unsigned int attempt;
 	uint64_t duration_ms;
+	const char *reason;	/* why a job never ran (NULL: it ran) */
 };
 
 int json_out_analyzer(FILE *f, const struct vw_analyzer_result *r);

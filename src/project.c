@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 // project.c: validate and hold project roots; derive the roots/chains/devs kernel map entries.
+#define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,11 +10,15 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/sysmacros.h>
+#include <unistd.h>
 
 #include "analyze.h"
 #include "ignore.h"
 #include "project.h"
 #include "util.h"
+
+#define VW_XSTR(x) #x
+#define VW_STR(x) VW_XSTR(x)
 
 static int name_taken(const struct vw_projects *t, const char *name)
 {
@@ -22,16 +28,37 @@ static int name_taken(const struct vw_projects *t, const char *name)
 	return 0;
 }
 
+/* The root's base name made a valid, unused project name. */
 static char *unique_name(const struct vw_projects *t, const char *root)
 {
 	const char *base = strrchr(root, '/');
-	char buf[NAME_MAX + 16];
+	char buf[VW_PROJECT_NAME_MAX + 1], clean[VW_PROJECT_NAME_MAX - 7];
+	size_t n = 0;
 
 	base = (base && base[1]) ? base + 1 : "root";
-	snprintf(buf, sizeof(buf), "%s", base);
+	for (; *base && n < sizeof(clean) - 1; base++)
+		clean[n++] = (unsigned char)*base < 0x20 || *base == 0x7f ? '_' : *base;
+	clean[n] = 0;
+	if (!strcmp(clean, ".") || !strcmp(clean, ".."))
+		strcpy(clean, "root");
+	snprintf(buf, sizeof(buf), "%s", clean);
 	for (int k = 2; name_taken(t, buf); k++)
-		snprintf(buf, sizeof(buf), "%s-%d", base, k);
+		snprintf(buf, sizeof(buf), "%s-%d", clean, k);
 	return strdup(buf);
+}
+
+const char *project_name_invalid(const char *name)
+{
+	if (!*name)
+		return "empty";
+	if (strlen(name) > VW_PROJECT_NAME_MAX)
+		return "longer than " VW_STR(VW_PROJECT_NAME_MAX) " bytes";
+	if (!strcmp(name, ".") || !strcmp(name, ".."))
+		return "a directory name (\".\" or \"..\")";
+	for (const char *c = name; *c; c++)
+		if (*c == '/' || (unsigned char)*c < 0x20 || *c == 0x7f)
+			return *c == '/' ? "holding a '/'" : "holding a control character";
+	return NULL;
 }
 
 /*
@@ -39,7 +66,7 @@ static char *unique_name(const struct vw_projects *t, const char *root)
  * not written through files, so nothing would ever be told. -EINVAL with a
  * message, or 0.
  */
-static int pseudo_fs(const char *real, char *err, size_t errlen)
+static int pseudo_fs(int fd, const char *real, char *err, size_t errlen)
 {
 	static const struct {
 		long magic;
@@ -54,7 +81,7 @@ static int pseudo_fs(const char *real, char *err, size_t errlen)
 	};
 	struct statfs sf;
 
-	if (statfs(real, &sf) < 0)
+	if (fstatfs(fd, &sf) < 0)
 		return 0;	/* stat() worked: let the backend say what it can do */
 	for (size_t i = 0; i < sizeof(pseudo) / sizeof(pseudo[0]); i++)
 		if ((long)sf.f_type == pseudo[i].magic) {
@@ -66,50 +93,73 @@ static int pseudo_fs(const char *real, char *err, size_t errlen)
 	return 0;
 }
 
+int project_pin(struct vw_project *p, const char *path, const struct vw_creds *as)
+{
+	struct vw_creds_saved saved;
+	struct statx stx;
+	struct stat st;
+	int fd, ret = as ? creds_enter(as, &saved) : 0;
+
+	if (ret)
+		return ret;
+	fd = creds_open_dir(path, &st);
+	if (as)
+		creds_leave(&saved);
+	if (fd < 0)
+		return fd;
+	project_unpin(p);
+	p->root_fd = fd;
+	p->dev = kernel_dev(st.st_dev);
+	p->ino = st.st_ino;
+	p->btime_ns = 0;
+	if (statx(fd, "", AT_EMPTY_PATH, STATX_BTIME, &stx) == 0 && (stx.stx_mask & STATX_BTIME))
+		p->btime_ns = (uint64_t)stx.stx_btime.tv_sec * 1000000000ull + stx.stx_btime.tv_nsec;
+	creds_of_user(st.st_uid, st.st_gid, &p->owner);
+	return 0;
+}
+
+void project_unpin(struct vw_project *p)
+{
+	if (p->root_fd > 0)
+		close(p->root_fd);
+	p->root_fd = -1;
+}
+
 int projects_add(struct vw_projects *t, const char *dir, const char *name, char *err, size_t errlen)
 {
+	return projects_add_as(t, dir, name, NULL, err, errlen);
+}
+
+int projects_add_as(struct vw_projects *t, const char *dir, const char *name,
+		    const struct vw_creds *as, char *err, size_t errlen)
+{
+	struct vw_creds_saved saved;
 	struct vw_project *p;
 	char real[PATH_MAX];
-	struct stat st;
+	const char *why;
 	int e;
 
 	if (!dir || !*dir) {
 		snprintf(err, errlen, "empty directory name");
 		return -EINVAL;
 	}
-	if (!realpath(dir, real)) {
+	if (name && (why = project_name_invalid(name))) {
+		snprintf(err, errlen, "project name '%.*s' is invalid: %s", VW_PROJECT_NAME_MAX, name, why);
+		return -EINVAL;
+	}
+	/* the path as the one asking sees it: an error says no more than they could learn */
+	e = as ? creds_enter(as, &saved) : 0;
+	if (!e && !realpath(dir, real))
 		e = -errno;
+	if (as)
+		creds_leave(&saved);
+	if (e) {
 		snprintf(err, errlen, "%s: %s", dir, strerror(-e));
 		return e;
-	}
-	if (stat(real, &st) < 0) {
-		e = -errno;
-		snprintf(err, errlen, "%s: %s", dir, strerror(-e));
-		return e;
-	}
-	if (!S_ISDIR(st.st_mode)) {
-		snprintf(err, errlen, "%s: not a directory", dir);
-		return -ENOTDIR;
 	}
 	if (strcmp(real, "/") == 0) {
 		snprintf(err, errlen, "%s: refusing the whole file system (every change on the host "
 			 "would be told); watch the project directories", dir);
-		return -EINVAL;
-	}
-	e = pseudo_fs(real, err, errlen);
-	if (e)
-		return e;
-	for (size_t i = 0; i < t->n; i++) {
-		if (!t->v[i].gone && t->v[i].ino == st.st_ino &&
-		    t->v[i].dev == kernel_dev(st.st_dev)) {
-			snprintf(err, errlen, "%s: already watched as project '%s' (%s)", dir,
-				 t->v[i].name, t->v[i].root);
-			return -EEXIST;
-		}
-	}
-	if (name && (!*name || strchr(name, '/') || name_taken(t, name))) {
-		snprintf(err, errlen, "project name '%s' is %s", name,
-			 *name && !strchr(name, '/') ? "already in use" : "invalid");
 		return -EINVAL;
 	}
 	if (!t->v) {
@@ -126,17 +176,43 @@ int projects_add(struct vw_projects *t, const char *dir, const char *name, char 
 	}
 	p = &t->v[t->n];
 	memset(p, 0, sizeof(*p));
-	p->root = strdup(real);
-	p->name = name ? strdup(name) : unique_name(t, real);
-	if (!p->root || !p->name) {
-		free(p->root);
-		free(p->name);
-		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
+	p->root_fd = -1;
+	e = project_pin(p, real, as);
+	if (e) {
+		snprintf(err, errlen, "%s: %s", dir,
+			 e == -ELOOP ? "a component of the path is a symlink now (it was replaced "
+				       "while it was looked at)" :
+			 e == -ENOTDIR ? "not a directory" : strerror(-e));
+		return e;
 	}
+	e = pseudo_fs(p->root_fd, real, err, errlen);
+	for (size_t i = 0; !e && i < t->n; i++) {
+		if (!t->v[i].gone && t->v[i].ino == p->ino && t->v[i].dev == p->dev) {
+			snprintf(err, errlen, "%s: already watched as project '%s' (%s)", dir,
+				 t->v[i].name, t->v[i].root);
+			e = -EEXIST;
+		}
+	}
+	if (!e && name && name_taken(t, name)) {
+		snprintf(err, errlen, "project name '%s' is already in use", name);
+		e = -EBUSY;
+	}
+	if (!e) {
+		p->root = strdup(real);
+		p->name = name ? strdup(name) : unique_name(t, real);
+		if (!p->root || !p->name) {
+			free(p->root);
+			free(p->name);
+			snprintf(err, errlen, "out of memory");
+			e = -ENOMEM;
+		}
+	}
+	if (e) {
+		project_unpin(p);
+		return e;
+	}
+	p->added_by = as ? as->uid : 0;
 	p->id = ++t->next_id;
-	p->dev = kernel_dev(st.st_dev);
-	p->ino = st.st_ino;
 	t->n++;
 	return 0;
 }
@@ -181,6 +257,7 @@ void projects_free(struct vw_projects *t)
 	for (size_t i = 0; i < t->n; i++) {
 		free(t->v[i].name);
 		free(t->v[i].root);
+		project_unpin(&t->v[i]);
 		ignore_free(t->v[i].ignore);
 		analyzers_free(t->v[i].analyzers, t->v[i].nanalyzers);
 		for (char **r = t->v[i].readers; r && *r; r++)
@@ -313,6 +390,11 @@ void project_file(const struct vw_project *p, const char *dir, const char *ext, 
 		  size_t n)
 {
 	uint64_t h = vw_hash_component(VW_HASH_INIT, p->root, strlen(p->root), true);
+	char id[96];
+	int len = snprintf(id, sizeof(id), "%u:%llu:%llu:%u", p->dev, (unsigned long long)p->ino,
+			   (unsigned long long)p->btime_ns, p->owner.uid);
+
+	h = vw_hash_component(h, id, (size_t)len, false);
 
 	snprintf(buf, n, "%s/%s-%016llx.%s", dir, p->name, (unsigned long long)h, ext);
 }

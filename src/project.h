@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include <linux/types.h>
+#include "creds.h"
 #include "vw_events.h"
 
 struct vw_ignore;
@@ -18,17 +19,29 @@ enum { VW_KIND_CREATE, VW_KIND_MODIFY, VW_KIND_TRUNCATE, VW_KIND_ATTRIB, VW_KIND
        VW_KIND_RENAME, VW_KIND_OTHER, VW_KINDS };
 extern const char *const vw_kind_names[VW_KINDS];
 
+/* Project names: at most this many bytes, no '/', no control characters, not "." or "..". */
+#define VW_PROJECT_NAME_MAX 128
+
 struct vw_project {
 	uint32_t id;		/* value in the kernel roots map, >= 1 */
 	char *name;
 	char *root;		/* absolute, symlinks resolved, no trailing '/' */
+	/*
+	 * Its identity, pinned when it was added (or adopted again): the root
+	 * directory, opened without following a symlink and held, and its owner.
+	 * Nothing is re-derived from the path: who may read it, whose rights
+	 * analyzers run with, which state files are its own.
+	 */
+	int root_fd;		/* O_PATH, the directory itself (-1: none) */
 	uint32_t dev;		/* kernel dev_t of the root directory */
 	uint64_t ino;
+	uint64_t btime_ns;	/* its birth time where the file system keeps one (else 0) */
+	struct vw_creds owner;	/* the owner of the root directory, with its account's groups */
+	uint32_t added_by;	/* uid of who added it (0: the config, or root) */
 	struct vw_ignore *ignore;	/* owned; NULL: nothing ignored */
 	bool gone;		/* removed at run time: skipped everywhere, id never reused */
 	bool from_config;	/* came from the config file (a SIGHUP reload may drop it) */
-	bool by_user;		/* added over client.sock by owner_uid (counts to its limit) */
-	uint32_t owner_uid;
+	bool by_user;		/* added over client.sock by added_by (counts to its limit) */
 	bool root_lost;		/* root_gone said: nothing is reported until root_back */
 	uint64_t changes;	/* changes delivered, for status */
 	uint64_t events[VW_KINDS];	/* ...by kind (vw_kind_names) */
@@ -52,7 +65,11 @@ struct vw_project {
  */
 #define VW_PROJECTS_MAX 1024
 
-/* <dir>/<name>-<hash of the root>.<ext>: a file of @p's (the name for people, the hash to be unique). */
+/*
+ * <dir>/<name>-<hash>.<ext>: a file of @p's, the name for people, the hash of
+ * its identity (root path, directory, birth time, owner) to be unique: a
+ * project with another identity at the same path never reads it.
+ */
 void project_file(const struct vw_project *p, const char *dir, const char *ext, char *buf,
 		  size_t n);
 
@@ -71,6 +88,22 @@ struct vw_projects {
  * writes a message for the user into @err.
  */
 int projects_add(struct vw_projects *t, const char *dir, const char *name, char *err, size_t errlen);
+/*
+ * The same, with the path resolved and the root opened as @as (NULL: as the
+ * daemon): what fails is said as @as would see it by itself.
+ */
+int projects_add_as(struct vw_projects *t, const char *dir, const char *name,
+		    const struct vw_creds *as, char *err, size_t errlen);
+/* Is @name acceptable as a project name? NULL, or why not. */
+const char *project_name_invalid(const char *name);
+/*
+ * Pin @p to what @path names now: opened without symlinks (as @as when not
+ * NULL), a directory. Sets root_fd, dev, ino, btime_ns, owner. 0 or -errno
+ * (nothing changed).
+ */
+int project_pin(struct vw_project *p, const char *path, const struct vw_creds *as);
+/* Let go of the root directory (a project removed, or its root lost). */
+void project_unpin(struct vw_project *p);
 struct vw_project *projects_by_id(struct vw_projects *t, uint32_t id);
 struct vw_project *projects_by_name(struct vw_projects *t, const char *name);
 struct vw_project *projects_by_root(struct vw_projects *t, const char *real_root);

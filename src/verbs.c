@@ -17,6 +17,7 @@
 #include "caps.h"
 #include "changes.h"
 #include "clients.h"
+#include "creds.h"
 #include "daemon_priv.h"
 #include "debounce.h"
 #include "fanout.h"
@@ -46,9 +47,10 @@ static const char **json_strings(const cJSON *arr, size_t *n)
 	return v;
 }
 
-static int ctl_add(void *ctx, const cJSON *req, cJSON *reply, char *err, size_t errlen)
+/* "add" of @req, the path looked up as @as (NULL: as the daemon). */
+static int add_as(struct daemon *d, const cJSON *req, const struct vw_creds *as, cJSON *reply,
+		  char *err, size_t errlen)
 {
-	struct daemon *d = ctx;
 	const cJSON *root = cJSON_GetObjectItemCaseSensitive(req, "root");
 	const cJSON *name = cJSON_GetObjectItemCaseSensitive(req, "name");
 	const cJSON *ign = cJSON_GetObjectItemCaseSensitive(req, "ignore");
@@ -68,21 +70,34 @@ static int ctl_add(void *ctx, const cJSON *req, cJSON *reply, char *err, size_t 
 				      "strings, \"gitignore\" a boolean");
 		return -EINVAL;
 	}
-	ret = projects_add(&d->projects, root->valuestring, name ? name->valuestring : NULL, err,
-			   errlen);
+	ret = projects_add_as(&d->projects, root->valuestring, name ? name->valuestring : NULL, as,
+			      err, errlen);
 	if (!ret) {
 		p = &d->projects.v[d->projects.n - 1];
-		ret = daemon_project_ignores(p, true, cJSON_IsTrue(git), pats, n);
+		if (as && as->uid != 0 && p->owner.uid != as->uid) {
+			snprintf(err, errlen, "add: %.256s is not yours: a user adds directories they "
+					      "own", p->root);
+			ret = -EPERM;
+		}
+		if (!ret)
+			ret = daemon_project_ignores(p, true, cJSON_IsTrue(git), pats, n);
 		if (!ret)
 			ret = daemon_project_start(d, p, err, errlen);
-		if (ret)
+		if (ret) {
 			p->gone = true;
-		else
-			cJSON_AddStringToObject(reply, "name", p->name),
+			project_unpin(p);
+		} else {
+			cJSON_AddStringToObject(reply, "name", p->name);
 			cJSON_AddStringToObject(reply, "root", p->root);
+		}
 	}
 	free(pats);
 	return ret;
+}
+
+static int ctl_add(void *ctx, const cJSON *req, cJSON *reply, char *err, size_t errlen)
+{
+	return add_as(ctx, req, NULL, reply, err, errlen);
 }
 
 static int ctl_remove(void *ctx, const cJSON *req, cJSON *reply, char *err, size_t errlen)
@@ -106,60 +121,42 @@ static int ctl_remove(void *ctx, const cJSON *req, cJSON *reply, char *err, size
 
 /*
  * client.sock "add": a user adds a directory they own, up to user_projects of
- * them; what goes wrong is said without naming anybody else's projects.
+ * them. The path is resolved and opened as the user (their permissions, their
+ * view), so an error says nothing they could not learn alone, and nothing of
+ * others' projects.
  */
-int daemon_user_add(void *ctx, uint32_t uid, const cJSON *req, cJSON *reply, char *err,
-		      size_t errlen)
+int daemon_user_add(void *ctx, const struct vw_creds *who, const cJSON *req, cJSON *reply,
+		    char *err, size_t errlen)
 {
 	struct daemon *d = ctx;
-	const cJSON *root = cJSON_GetObjectItemCaseSensitive(req, "root");
-	char real[PATH_MAX];
-	struct stat st;
 	size_t mine = 0;
 	int ret;
 
-	if (!cJSON_IsString(root) || root->valuestring[0] != '/') {
-		snprintf(err, errlen, "add: \"root\" must be an absolute path");
-		return -EINVAL;
-	}
-	if (!realpath(root->valuestring, real) || stat(real, &st) < 0) {
-		ret = -errno;
-		snprintf(err, errlen, "add: %.256s: %s", root->valuestring, strerror(-ret));
-		return ret;
-	}
-	if (!S_ISDIR(st.st_mode)) {
-		snprintf(err, errlen, "add: %.256s is not a directory", real);
-		return -ENOTDIR;
-	}
-	if (uid != 0 && st.st_uid != uid) {
-		snprintf(err, errlen, "add: %.256s is not yours: a user adds directories they own",
-			 real);
-		return -EPERM;
-	}
 	for (size_t i = 0; i < d->projects.n; i++)
 		mine += !d->projects.v[i].gone && d->projects.v[i].by_user &&
-			d->projects.v[i].owner_uid == uid;
-	if (uid != 0 && mine >= d->opts->user_projects) {
+			d->projects.v[i].added_by == who->uid;
+	if (who->uid != 0 && mine >= d->opts->user_projects) {
 		snprintf(err, errlen, "add: you watch %zu projects already, the limit "
 				      "(user_projects in the config)", mine);
 		return -EDQUOT;
 	}
-	ret = ctl_add(d, req, reply, err, errlen);
-	if (ret && uid != 0)	/* overlaps and names: nothing of others' projects */
+	ret = add_as(d, req, who, reply, err, errlen);
+	if ((ret == -EEXIST || ret == -EBUSY) && who->uid != 0)	/* nothing of others' projects */
 		snprintf(err, errlen, "add: %.256s cannot be watched: it overlaps a project, or its "
-				      "name is taken (%s)", real, strerror(-ret));
+				      "name is taken",
+			 cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(req, "root")));
 	if (!ret) {
-		d->projects.v[d->projects.n - 1].by_user = true;
-		d->projects.v[d->projects.n - 1].owner_uid = uid;
-		log_info("clients: uid %u added project %s (%s)", uid,
-			 d->projects.v[d->projects.n - 1].name, real);
+		struct vw_project *p = &d->projects.v[d->projects.n - 1];
+
+		p->by_user = true;
+		log_info("clients: uid %u added project %s (%s)", who->uid, p->name, p->root);
 	}
 	return ret;
 }
 
 /* client.sock "remove": a project the user added (root: any). */
-int daemon_user_remove(void *ctx, uint32_t uid, const cJSON *req, cJSON *reply, char *err,
-			 size_t errlen)
+int daemon_user_remove(void *ctx, const struct vw_creds *who, const cJSON *req, cJSON *reply,
+		       char *err, size_t errlen)
 {
 	struct daemon *d = ctx;
 	const cJSON *name = cJSON_GetObjectItemCaseSensitive(req, "name");
@@ -170,7 +167,7 @@ int daemon_user_remove(void *ctx, uint32_t uid, const cJSON *req, cJSON *reply, 
 		snprintf(err, errlen, "remove: \"name\" must be a string");
 		return -EINVAL;
 	}
-	if (!p || (uid != 0 && !(p->by_user && p->owner_uid == uid))) {
+	if (!p || (who->uid != 0 && !(p->by_user && p->added_by == who->uid))) {
 		snprintf(err, errlen, "remove: no project '%.128s' that you added",
 			 name->valuestring);
 		return -ENOENT;

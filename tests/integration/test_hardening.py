@@ -241,9 +241,9 @@ class BadInput(DaemonCase):
         cfg = os.path.join(self.trees[0].path, "..", os.path.basename(self.root) + ".json")
         with open(cfg, "w") as f:
             json.dump({"projects": [{"root": self.root, "analyzers": [
-                {"name": "sh-line", "match": ["*.c"], "retries": 0,
+                {"name": "sh-line", "match": ["*.c"], "retries": 0, "user": "root",
                  "on_change": ["touch %s; echo pwned" % log]},
-                {"name": "subst", "match": ["*.c"], "retries": 0,
+                {"name": "subst", "match": ["*.c"], "retries": 0, "user": "root",
                  "on_change": ["/bin/echo", "$(touch %s)", "`id`", "{path}"]}]}]}, f)
         try:
             self.start(roots=[], extra=["--config", cfg], raw=False)

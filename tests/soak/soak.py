@@ -65,10 +65,11 @@ class Soak:
     def write_config(self):
         projects = []
         for i, r in enumerate(self.roots):
+            # the trees are root's: analyzers run as root only when the config says so
             an = [{"name": "check", "match": ["*.c", "*.h", "*.py"], "concurrency": 2,
-                   "retries": 0, "on_change": ["/bin/true", "{path}"]}]
+                   "retries": 0, "user": "root", "on_change": ["/bin/true", "{path}"]}]
             if i % 4 == 0:
-                an.append({"name": "batch", "batch": ["/bin/cat"]})
+                an.append({"name": "batch", "user": "root", "batch": ["/bin/cat"]})
             projects.append({"name": "p%02d" % i, "root": r, "analyzers": an})
         with open(self.cfg, "w") as f:
             json.dump({"projects": projects, "state_dir": self.state, "settle_ms": 50,
