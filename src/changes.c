@@ -38,6 +38,7 @@ struct log {
 
 struct vw_changes {
 	char *dir;
+	bool renew;	/* the daemon did not stop cleanly: every log starts a new epoch */
 	uint64_t max;
 	struct log *logs;
 	size_t n;
@@ -66,6 +67,11 @@ static void log_release(struct log *l)
 		close(l->fd);
 	free(l->path);
 	free(l->mem);
+}
+
+void changes_renew(struct vw_changes *c)
+{
+	c->renew = true;
 }
 
 void changes_free(struct vw_changes *c)
@@ -192,6 +198,14 @@ static struct log *log_of(struct vw_changes *c, const struct vw_project *p)
 	}
 	c->n++;
 	text = l->fd >= 0 ? slurp(l, &len) : NULL;
+	if (text && c->renew && parse_log(l, text, len)) {
+		/* lines since the last sync may be lost, numbers reused: no cursor of it holds */
+		log_info("changes: %s: the daemon did not stop cleanly: a new epoch (clients "
+			 "read the project anew)", l->path);
+		len = 0;
+		free(text);
+		text = NULL;
+	}
 	if (!text || !parse_log(l, text, len)) {
 		if (len)
 			log_warnx("changes: %s is not a change log; started afresh", l->path);

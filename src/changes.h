@@ -24,6 +24,13 @@ struct vw_changes;
 /* @dir NULL: kept in memory only, for the daemon's lifetime (bounded the same way). */
 struct vw_changes *changes_new(const char *dir, uint64_t max_bytes);
 void changes_free(struct vw_changes *c);	/* NULL is a no-op */
+/*
+ * The daemon did not stop cleanly (it crashed, or was killed): lines told
+ * since the last sync may be missing from the logs and their numbers given
+ * again. Every log read from now on starts a new epoch, so a cursor from
+ * before is answered with a full listing ("fresh"), never a gap.
+ */
+void changes_renew(struct vw_changes *c);
 
 /* The cursor the next line of @p gets (it goes into the line itself). */
 void changes_next(struct vw_changes *c, const struct vw_project *p, char cursor[VW_CURSOR_MAX]);

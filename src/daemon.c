@@ -139,13 +139,17 @@ static void exclude_dir(void *ctx, const struct vw_project *p, uint32_t kdev, ui
 static void on_settled(void *ctx, const struct vw_settled *s);
 
 static void root_changed(struct daemon *d, struct vw_project *p, bool back);
+static void load_state(struct daemon *d, struct vw_project *p, bool announce);
 
 /* A root that came back: each entry in it is a create (directories are listed whole). */
 static void describe_root(struct daemon *d, struct vw_project *p)
 {
-	DIR *dir = opendir(p->root);
+	int fd = project_open(p, "", O_RDONLY | O_DIRECTORY);
+	DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
 	struct dirent *de;
 
+	if (fd >= 0 && !dir)
+		close(fd);
 	while (dir && (de = readdir(dir))) {
 		struct vw_out o = { .project = p, .event = "create", .path = de->d_name,
 				    .ev = &vw_no_writer };
@@ -158,12 +162,15 @@ static void describe_root(struct daemon *d, struct vw_project *p)
 		closedir(dir);
 }
 
-/* Does the root path still name the directory registered? (It may have been renamed away.) */
+/*
+ * Does the root path still name the directory pinned, itself (not a symlink
+ * to it)? It may have been renamed away, or replaced.
+ */
 static bool root_intact(const struct vw_project *p)
 {
 	struct stat st;
 
-	return stat(p->root, &st) == 0 && S_ISDIR(st.st_mode) && st.st_ino == p->ino &&
+	return lstat(p->root, &st) == 0 && S_ISDIR(st.st_mode) && st.st_ino == p->ino &&
 	       kernel_dev(st.st_dev) == p->dev;
 }
 
@@ -177,41 +184,81 @@ static void check_roots(struct daemon *d)
 	}
 }
 
+/* Delete @p's state files (picture, journal, change log) under its identity now. */
+static void remove_project_files(struct daemon *d, const struct vw_project *p)
+{
+	static const char *const ext[] = { "snap", "journal", "changes" };
+	char path[PATH_MAX];
+
+	if (!d->opts || !d->opts->state_dir || d->opts->raw)
+		return;
+	for (size_t i = 0; i < sizeof(ext) / sizeof(ext[0]); i++) {
+		project_file(p, d->opts->state_dir, ext[i], path, sizeof(path));
+		if (unlink(path) < 0 && errno != ENOENT)
+			log_warn("state: remove %s", path);
+	}
+}
+
 /*
- * The root directory was removed (or moved away), or made again. The project
- * stays registered: its path is watched by name (the chains map), and when a
- * directory appears there again it is registered under its new inode.
+ * The root directory was removed (or moved away), or a directory is at its
+ * path again. The project stays registered, its path watched by name (the
+ * chains map). What appears there is adopted only when it is reached without
+ * a symlink and belongs to the same owner, and then as a new identity: its
+ * history starts afresh (old cursors are answered "fresh") and nothing of
+ * the old one is read again.
  */
 static void root_changed(struct daemon *d, struct vw_project *p, bool back)
 {
-	struct stat st;
+	struct vw_project next = { .root_fd = -1 };
+	int ret = 0;
 
 	if (back != p->root_lost)
 		return;	/* said already */
+	if (back) {
+		ret = project_pin(&next, p->root, &p->owner);
+		if (!ret && next.owner.uid != p->owner.uid)
+			ret = -EPERM;
+		if (ret) {
+			log_warnx("project %s: a directory is at %s again, but %s: not adopted, the "
+				  "project stays lost", p->name, p->root,
+				  ret == -ELOOP ? "reached through a symlink" :
+				  ret == -EPERM ? "it belongs to another user" : strerror(-ret));
+			project_unpin(&next);
+			return;
+		}
+	}
 	if (d->deb && back)
 		debounce_flush(d->deb, 0, true, on_settled, d);
 	else if (d->deb)
 		debounce_discard(d->deb, p);	/* its paths name nothing, or something else, now */
 	p->root_lost = !back;
 	json_out_project(d->out, back ? "root_back" : "root_gone", p);
-	log_warnx("project %s: root %s %s", p->name, p->root, back ? "is back" : "is gone");
-	if (!back || stat(p->root, &st) < 0 || !S_ISDIR(st.st_mode))
+	log_warnx("project %s: root %s %s", p->name, p->root,
+		  back ? "is back: a new directory, its history starts afresh" : "is gone");
+	if (!back)
 		return;
+	/* the old identity: written out, closed, deleted (nothing reads it again) */
+	state_forget(d->state, p);
+	changes_forget(d->changes, p);
+	remove_project_files(d, p);
+	if (d->loader) {
+		p->gone = true;	/* out under the old identity, in again under the new one */
+		loader_remove_project(d->loader, p, &d->projects);
+		p->gone = false;
+	}
+	project_unpin(p);
+	p->root_fd = next.root_fd;
+	p->dev = next.dev;
+	p->ino = next.ino;
+	p->btime_ns = next.btime_ns;
+	p->owner = next.owner;
+	remove_project_files(d, p);	/* the same directory back: its history is not known */
+	if (d->loader)
+		loader_add_project(d->loader, p);
 	if (d->state)
-		state_reset(d->state, p);	/* a new tree: what it holds is described anew */
+		load_state(d, p, false);	/* nothing on disk: described anew by a crawl */
 	if (d->deb)
 		describe_root(d, p);
-	if (!d->loader) {
-		if (d->idx && index_crawl(d->idx, p, "") == 0)
-			d->crawling = true;
-		return;
-	}
-	p->gone = true;		/* out under the old identity, in again under the new one */
-	loader_remove_project(d->loader, p, &d->projects);
-	p->gone = false;
-	p->dev = kernel_dev(st.st_dev);
-	p->ino = st.st_ino;
-	loader_add_project(d->loader, p);
 	if (d->idx && index_crawl(d->idx, p, "") == 0)
 		d->crawling = true;
 }
@@ -258,11 +305,9 @@ static void on_out(void *ctx, const struct vw_out *o)
 		return;
 	}
 	if (o->ignored) {	/* a new ignored directory: keep what happens inside in the kernel */
-		char path[PATH_MAX];
 		struct stat st;
 
-		snprintf(path, sizeof(path), "%s/%s", o->project->root, o->path);
-		if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
+		if (project_lstat(o->project, o->path, &st) == 0 && S_ISDIR(st.st_mode))
 			exclude_dir(d, o->project, kernel_dev(st.st_dev), st.st_ino);
 		return;
 	}
@@ -431,12 +476,10 @@ static bool content_unchanged(void *ctx, const struct vw_project *p, const char 
 			      const char *event)
 {
 	struct daemon *d = ctx;
-	char abs[PATH_MAX * 2];
 
-	snprintf(abs, sizeof(abs), "%s/%s", p->root, path);
 	if (strcmp(event, "modify") == 0)
-		return fps_unchanged(d->fps, p->id, path, abs);
-	fps_record(d->fps, p->id, path, abs);	/* created or moved here: the next rewrite compares */
+		return fps_unchanged(d->fps, p, path);
+	fps_record(d->fps, p, path);	/* created or moved here: the next rewrite compares */
 	return false;
 }
 
@@ -453,7 +496,6 @@ static void crawl_file(void *ctx, const struct vw_project *p, const char *rel, i
 	/* asked only when the answer is used: a plain crawl looks up nothing */
 	bool dirty = (rescanning || (d->fps && !is_dir)) && d->deb &&
 		     debounce_dirty(d->deb, p, rel);
-	char abs[PATH_MAX * 2];
 	struct stat st;
 
 	if (rescanning) {
@@ -467,8 +509,7 @@ static void crawl_file(void *ctx, const struct vw_project *p, const char *rel, i
 	/* changes pending: what is there is not what they are compared with */
 	if (!d->fps || is_dir || dirty)
 		return;
-	snprintf(abs, sizeof(abs), "%s/%s", p->root, rel);
-	fps_record(d->fps, p->id, rel, abs);
+	fps_record(d->fps, p, rel);
 }
 
 /*
@@ -498,7 +539,6 @@ void daemon_told(struct daemon *d, const struct vw_project *p, const char *event
 		       const char *path, const char *old_path, const struct stat *st,
 		       const char *type, bool keep_gone)
 {
-	char abs[PATH_MAX * 2];
 	struct stat now;
 
 	if (!d->state || !path)
@@ -527,10 +567,9 @@ void daemon_told(struct daemon *d, const struct vw_project *p, const char *event
 	}
 	if (old_path)	/* what it holds moved with it */
 		state_move_tree(d->state, p, old_path, path);
-	snprintf(abs, sizeof(abs), "%s/%s", p->root, path);
 	if (strcmp(event, "delete") == 0)
 		state_drop_tree(d->state, p, path);
-	else if (st || lstat(abs, &now) == 0)
+	else if (st || project_lstat(p, path, &now) == 0)
 		state_put_said(d->state, p, path, st ? st : &now);
 	else if (keep_gone)
 		state_put_unknown(d->state, p, path, type && !strcmp(type, "dir"));
@@ -802,27 +841,36 @@ static int on_ringbuf(void *ctx, uint32_t events)
 	return read_ring(ctx, true);
 }
 
-static void lost_project(void *ctx, uint32_t id, uint64_t lost)
+/*
+ * Records of @p were lost: it is rescanned, and so is every project that
+ * holds it (nested roots): the kernel counts a record against the innermost
+ * root only, yet the change was the outer projects' too.
+ */
+static void rescan_enclosing(struct daemon *d, uint32_t id, const char *reason)
 {
-	struct daemon *d = ctx;
 	struct vw_project *p = projects_by_id(&d->projects, id);
 
+	if (!p) {	/* not known (or removed since): every project */
+		request_rescan_all(d, reason);
+		return;
+	}
+	for (size_t i = 0; i < d->projects.n; i++) {
+		struct vw_project *q = &d->projects.v[i];
+
+		if (q == p || (!q->gone && path_below(p->root, q->root)))
+			request_rescan(d, q, reason);
+	}
+}
+
+static void lost_project(void *ctx, uint32_t id, uint64_t lost)
+{
 	log_debug("ringbuf: project %u lost %llu records", id, (unsigned long long)lost);
-	if (p)
-		request_rescan(d, p, "ringbuf_full");
-	else	/* not known (or removed since): every project */
-		request_rescan_all(d, "ringbuf_full");
+	rescan_enclosing(ctx, id, "ringbuf_full");
 }
 
 static void orphan_project(void *ctx, uint32_t id)
 {
-	struct daemon *d = ctx;
-	struct vw_project *p = projects_by_id(&d->projects, id);
-
-	if (p)
-		request_rescan(d, p, "no_result");
-	else
-		request_rescan_all(d, "no_result");
+	rescan_enclosing(ctx, id, "no_result");
 }
 
 /* Report kernel-side and decode-side losses as overflow lines: never silent. */
@@ -1154,6 +1202,8 @@ static void merge_config(struct run_opts *o, const struct vw_config *cfg)
 		o->journal_mb = cfg->journal_mb;
 	if (cfg->has_user_projects)
 		o->user_projects = cfg->user_projects;
+	if (cfg->has_state_keep_days)
+		o->state_keep_days = cfg->state_keep_days;
 	if (cfg->has_backend && !(o->set & SET_BACKEND))
 		backend_parse(cfg->backend, &o->backend);
 	if (cfg->has_skip_identical && !(o->set & SET_SKIP))
@@ -1321,6 +1371,96 @@ static void load_state(struct daemon *d, struct vw_project *p, bool announce)
 		announce_rescan(d, p, p->rescan_reason);
 }
 
+#define RUNNING_MARK "vfswatch.running"	/* in the state dir while a daemon runs: gone at a clean stop */
+
+/* Is @name one of the state files of a project in the table now? */
+static bool claimed(const struct daemon *d, const char *dir, const char *name)
+{
+	static const char *const ext[] = { "snap", "journal", "changes", "snap.damaged" };
+	char path[PATH_MAX];
+	size_t dl = strlen(dir);
+
+	for (size_t i = 0; i < d->projects.n; i++) {
+		if (d->projects.v[i].gone)
+			continue;
+		for (size_t k = 0; k < sizeof(ext) / sizeof(ext[0]); k++) {
+			project_file(&d->projects.v[i], dir, ext[k], path, sizeof(path));
+			if (strncmp(path, dir, dl) == 0 && strcmp(path + dl + 1, name) == 0)
+				return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * The state dir before anything in it is read: root's only (0700, its files
+ * 0600, tightened if they were not), told whether the last daemon stopped
+ * cleanly, and rid of the files of projects nobody watches any more once they
+ * are older than state_keep_days (a user's project removed, a root gone for good).
+ */
+static void prepare_state_dir(struct daemon *d, const struct run_opts *o)
+{
+	uint64_t keep_s = o->state_keep_days * 86400ull;
+	time_t now = time(NULL);
+	struct dirent *de;
+	struct stat st;
+	DIR *dir;
+	int fd = open(o->state_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0)
+		return;	/* made when first written */
+	if (fstat(fd, &st) == 0 && (st.st_mode & 077) && fchmod(fd, 0700) == 0)
+		log_info("state: %s was open to others (mode %04o): made root's only", o->state_dir,
+			 st.st_mode & 07777);
+	d->unclean = faccessat(fd, RUNNING_MARK, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+	if (d->unclean)
+		log_warnx("state: the last daemon did not stop cleanly: change logs start a new "
+			  "epoch (a client's cursor from before gets a full listing, never a gap)");
+	dir = fdopendir(fd);
+	while (dir && (de = readdir(dir))) {
+		const char *dot = strrchr(de->d_name, '.');
+
+		if (de->d_name[0] == '.' || fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISREG(st.st_mode))
+			continue;
+		if ((st.st_mode & 077) && fchmodat(fd, de->d_name, 0600, 0) == 0)
+			log_info("state: %s/%s was readable by others: made root's only",
+				 o->state_dir, de->d_name);
+		/* a project's file: <name>-<16 hex digits>.<ext> */
+		if (!dot || !strchr(de->d_name, '-') || claimed(d, o->state_dir, de->d_name) ||
+		    strcmp(de->d_name, RUNNING_MARK) == 0 || strstr(de->d_name, "dead-letters"))
+			continue;
+		if ((uint64_t)(now - st.st_mtime) >= keep_s && unlinkat(fd, de->d_name, 0) == 0)
+			log_info("state: %s/%s: no project has claimed it for %llu days: deleted",
+				 o->state_dir, de->d_name,
+				 (unsigned long long)o->state_keep_days);
+	}
+	if (dir)
+		closedir(dir);
+	else
+		close(fd);
+}
+
+/* A clean stop ahead: the next daemon trusts the change logs. */
+static void mark_running(struct daemon *d, bool running)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	if (!d->opts || !d->opts->state_dir || d->opts->raw)
+		return;
+	snprintf(path, sizeof(path), "%s/" RUNNING_MARK, d->opts->state_dir);
+	if (!running) {
+		unlink(path);
+		return;
+	}
+	if (mkdir(d->opts->state_dir, 0700) < 0 && errno != EEXIST)
+		return;
+	fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd >= 0)
+		close(fd);
+}
+
 /* Settled mode: the debouncer, and the index it asks whether a path existed before. */
 static int setup_settled(struct daemon *d, const struct run_opts *o)
 {
@@ -1345,6 +1485,8 @@ static int setup_settled(struct daemon *d, const struct run_opts *o)
 		if (index_crawl(d->idx, &d->projects.v[i], "") < 0)
 			return -ENOMEM;
 	d->crawling = true;
+	if (!o->raw && o->state_dir)
+		prepare_state_dir(d, o);
 	/*
 	 * The picture of what the stream told, which rescans compare with: kept
 	 * on disk when there is a state dir (settled mode), in memory otherwise.
@@ -1362,6 +1504,8 @@ static int setup_settled(struct daemon *d, const struct run_opts *o)
 	d->runner = runner_new(d->loop, d->out, o->state_dir);
 	/* every settled line is numbered and kept for clients (cursors) */
 	d->changes = changes_new(o->state_dir, o->journal_mb << 20);
+	if (d->changes && d->unclean)
+		changes_renew(d->changes);
 	d->fanout = d->changes ? fanout_new(d->changes) : NULL;
 	if (!d->deb || !d->runner || !d->changes || !d->fanout)
 		return -ENOMEM;
@@ -1407,6 +1551,9 @@ int daemon_project_stop(struct daemon *d, struct vw_project *p)
 	/* its journal and change log are closed: a project added and removed leaves no descriptor */
 	state_forget(d->state, p);
 	changes_forget(d->changes, p);
+	if (p->by_user)	/* a user's project leaves nothing behind (config ones are kept a while) */
+		remove_project_files(d, p);
+	project_unpin(p);
 	log_info("project %s (%s) removed", p->name, p->root);
 	return ret;
 }
@@ -1562,6 +1709,7 @@ static void run_teardown(struct daemon *d)
 	fps_free(d->fps);
 	clients_free(d->clients);
 	changes_free(d->changes);
+	mark_running(d, false);	/* everything is written: the next daemon trusts it */
 	fanout_free(d->fanout);
 	state_free(d->state);
 	decoder_free(d->dec);
@@ -1682,6 +1830,7 @@ int daemon_run(const struct run_opts *opts)
 	}
 	d.opts = &o;
 	d.started_ns = now_ns(CLOCK_MONOTONIC);
+	mark_running(&d, true);
 	/* loading parsed the kernel's BTF (megabytes, freed): give the heap back */
 	malloc_trim(0);
 	json_out_ready(d.out, backend_name(d.backend), &d.projects, getpid());
@@ -1709,7 +1858,10 @@ int daemon_run(const struct run_opts *opts)
 			d.recheck_ns = 0;	/* the re-read plans the next one if it finds any */
 			read_ring(&d, false);
 		}
-		clients_flush(d.clients);	/* lines told on any path reach subscribers now */
+		/* lines told on any path reach subscribers now: numbered in the change log first,
+		 * so that no client holds a cursor a crash could give out again */
+		changes_flush(d.changes);
+		clients_flush(d.clients);
 		if (d.crawling || (d.crawl_end_ns && now_ns(CLOCK_MONOTONIC) >= d.crawl_end_ns)) {
 			if (d.crawling)
 				d.crawling = index_crawl_step(d.idx, CRAWL_BUDGET, exclude_dir,

@@ -10,6 +10,7 @@
 #include <zlib.h>
 
 #include "fingerprint.h"
+#include "project.h"
 #include "util.h"
 #include "vw_events.h"
 
@@ -84,14 +85,14 @@ static void grow(struct vw_fps *f)
 	free(old);
 }
 
-/* crc32 and size of a regular file up to VW_FP_MAX_SIZE; false otherwise. */
-static bool fingerprint(const char *abs, uint32_t *crc, uint32_t *size)
+/* crc32 and size of a regular file of @p up to VW_FP_MAX_SIZE; false otherwise. */
+static bool fingerprint(const struct vw_project *p, const char *rel, uint32_t *crc, uint32_t *size)
 {
 	static unsigned char buf[64 * 1024];
 	struct stat st;
 	uLong c = crc32(0L, Z_NULL, 0);
 	ssize_t n;
-	int fd = open(abs, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	int fd = project_open(p, rel, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
 	bool ok;
 
 	if (fd < 0)
@@ -127,15 +128,15 @@ static void put(struct vw_fps *f, uint64_t key, uint32_t crc, uint32_t size)
 	e->size = size;
 }
 
-bool fps_unchanged(struct vw_fps *f, uint32_t project, const char *rel, const char *abs)
+bool fps_unchanged(struct vw_fps *f, const struct vw_project *p, const char *rel)
 {
-	uint64_t key = vw_path_key(project, rel);
+	uint64_t key = vw_path_key(p->id, rel);
 	struct fp *e = slot(f, key, false);
 	uint32_t crc, size;
 	bool same;
 
-	if (!fingerprint(abs, &crc, &size)) {
-		fps_forget(f, project, rel);
+	if (!fingerprint(p, rel, &crc, &size)) {
+		fps_forget(f, p->id, rel);
 		return false;
 	}
 	same = e && e->crc == crc && e->size == size;
@@ -143,12 +144,12 @@ bool fps_unchanged(struct vw_fps *f, uint32_t project, const char *rel, const ch
 	return same;
 }
 
-void fps_record(struct vw_fps *f, uint32_t project, const char *rel, const char *abs)
+void fps_record(struct vw_fps *f, const struct vw_project *p, const char *rel)
 {
 	uint32_t crc, size;
 
-	if (fingerprint(abs, &crc, &size))
-		put(f, vw_path_key(project, rel), crc, size);
+	if (fingerprint(p, rel, &crc, &size))
+		put(f, vw_path_key(p->id, rel), crc, size);
 }
 
 void fps_forget(struct vw_fps *f, uint32_t project, const char *rel)

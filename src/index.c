@@ -173,17 +173,22 @@ int index_crawl(struct vw_index *x, const struct vw_project *p, const char *rel)
 static size_t crawl_dir(struct vw_index *x, const struct vw_project *p, const char *rel,
 			excluded_fn fn, file_fn ffn, void *ctx)
 {
-	char dir[PATH_MAX], child[PATH_MAX];
+	char child[PATH_MAX];
 	struct dirent *de;
 	size_t n = 0;
 	DIR *d;
+	int fd;
 
-	snprintf(dir, sizeof(dir), "%s%s%s", p->root, *rel ? "/" : "", rel);
-	if (p->gone)
+	if (p->gone || p->root_lost)
 		return 1;	/* removed while queued */
-	d = opendir(dir);
-	if (!d)
+	/* below the pinned root, never through a symlink (a directory swapped for one since) */
+	fd = project_open(p, rel, O_RDONLY | O_DIRECTORY);
+	d = fd >= 0 ? fdopendir(fd) : NULL;
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
 		return 1;	/* gone since, or unreadable: its events will tell */
+	}
 	while ((de = readdir(d))) {
 		bool is_dir = de->d_type == DT_DIR;
 

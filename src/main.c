@@ -455,6 +455,7 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 	o->batch_max = 10000;
 	o->journal_mb = VW_CHANGES_MB_DEFAULT;
 	o->user_projects = 16;
+	o->state_keep_days = 7;
 	while ((c = getopt_long(argc, argv, "w:c:b:vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'w':

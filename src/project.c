@@ -9,8 +9,11 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
+
+#include <linux/openat2.h>
 
 #include "analyze.h"
 #include "ignore.h"
@@ -123,6 +126,81 @@ void project_unpin(struct vw_project *p)
 	if (p->root_fd > 0)
 		close(p->root_fd);
 	p->root_fd = -1;
+}
+
+/* Without openat2: @rel one component at a time from the root, none a symlink. */
+static int open_walk(const struct vw_project *p, const char *rel, int flags)
+{
+	char buf[PATH_MAX], *save = NULL, *comp, *next;
+	int fd, nfd;
+
+	if (strlen(rel) >= sizeof(buf))
+		return -ENAMETOOLONG;
+	strcpy(buf, rel);
+	fd = openat(p->root_fd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	for (comp = strtok_r(buf, "/", &save); comp; comp = next) {
+		next = strtok_r(NULL, "/", &save);
+		if (!strcmp(comp, "..") || !strcmp(comp, ".")) {
+			close(fd);
+			return -EINVAL;
+		}
+		nfd = openat(fd, comp, (next ? O_PATH | O_DIRECTORY : flags) | O_NOFOLLOW | O_CLOEXEC);
+		close(fd);
+		if (nfd < 0)
+			return errno == ENOTDIR && next ? -ELOOP : -errno;
+		fd = nfd;
+	}
+	if (!*buf) {	/* the root itself */
+		nfd = openat(fd, ".", flags | O_CLOEXEC);
+		close(fd);
+		fd = nfd < 0 ? -errno : nfd;
+	}
+	return fd;
+}
+
+int project_open(const struct vw_project *p, const char *rel, int flags)
+{
+	static bool no_openat2;
+	struct open_how how = { .flags = (uint64_t)(flags | O_CLOEXEC),
+				.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
+					   RESOLVE_NO_MAGICLINKS };
+	int fd;
+
+	if (p->root_fd < 0)
+		return -ENOENT;
+	if (!no_openat2) {
+		fd = (int)syscall(SYS_openat2, p->root_fd, *rel ? rel : ".", &how, sizeof(how));
+		if (fd >= 0)
+			return fd;
+		if (errno != ENOSYS && errno != E2BIG)
+			return -errno;
+		no_openat2 = true;
+	}
+	return open_walk(p, rel, flags);
+}
+
+int project_lstat(const struct vw_project *p, const char *rel, struct stat *st)
+{
+	const char *slash = strrchr(rel, '/');
+	char dir[PATH_MAX];
+	int fd, ret;
+
+	if (!*rel)
+		return fstat(p->root_fd, st) < 0 ? -errno : 0;
+	if (!slash)
+		return fstatat(p->root_fd, rel, st, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
+	if ((size_t)(slash - rel) >= sizeof(dir))
+		return -ENAMETOOLONG;
+	memcpy(dir, rel, (size_t)(slash - rel));
+	dir[slash - rel] = 0;
+	fd = project_open(p, dir, O_PATH | O_DIRECTORY);
+	if (fd < 0)
+		return fd;
+	ret = fstatat(fd, slash + 1, st, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
+	close(fd);
+	return ret;
 }
 
 int projects_add(struct vw_projects *t, const char *dir, const char *name, char *err, size_t errlen)

@@ -104,6 +104,16 @@ const char *project_name_invalid(const char *name);
 int project_pin(struct vw_project *p, const char *path, const struct vw_creds *as);
 /* Let go of the root directory (a project removed, or its root lost). */
 void project_unpin(struct vw_project *p);
+/*
+ * Open @rel ("" for the root) below @p's pinned root with @flags, never
+ * through a symlink and never out of the root (openat2 RESOLVE_BENEATH |
+ * RESOLVE_NO_SYMLINKS; a walk with O_NOFOLLOW without it): a directory
+ * renamed or swapped for a symlink since an event named it cannot lead the
+ * daemon anywhere else. Returns the fd or -errno (-ELOOP: a symlink).
+ */
+int project_open(const struct vw_project *p, const char *rel, int flags);
+/* lstat() of @rel below @p's pinned root, the directories on the way reached as above. */
+int project_lstat(const struct vw_project *p, const char *rel, struct stat *st);
 struct vw_project *projects_by_id(struct vw_projects *t, uint32_t id);
 struct vw_project *projects_by_name(struct vw_projects *t, const char *name);
 struct vw_project *projects_by_root(struct vw_projects *t, const char *real_root);

@@ -205,10 +205,7 @@ static void forget_crawled(struct rc_item *it)
 
 static void look(struct rc *r, struct rc_item *it, bool complete)
 {
-	char abs[PATH_MAX * 2];
-
-	snprintf(abs, sizeof(abs), "%s/%s", r->p->root, it->d->path);
-	it->live = lstat(abs, &it->st) == 0;
+	it->live = project_lstat(r->p, it->d->path, &it->st) == 0;
 	it->known = state_lookup(r->st, r->p, it->d->path, &it->m);
 	if (!it->known && (it->d->unjudged || (!complete && it->d->hint_before))) {
 		/* the picture could not say when its first change came: the events say it was there */
@@ -356,13 +353,12 @@ static int walk_fd(const struct vw_project *p, int fd, char *rel, size_t len, wa
 
 int walk_below(const struct vw_project *p, const char *rel, walk_fn fn, void *ctx, bool *vanished)
 {
-	char abs[PATH_MAX * 2], buf[PATH_MAX];
+	char buf[PATH_MAX];
 	int fd;
 
-	snprintf(abs, sizeof(abs), "%s/%s", p->root, rel);
 	if (snprintf(buf, sizeof(buf), "%s", rel) >= (int)sizeof(buf))
 		return 0;
-	fd = open(abs, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	fd = project_open(p, rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
 	if (fd < 0) {
 		*vanished = true;	/* gone again: its delete will come */
 		return 0;
@@ -569,13 +565,11 @@ struct sweep {
 static bool sweep_one(void *ctx, const char *rel, const struct vw_state_entry *e)
 {
 	struct sweep *w = ctx;
-	char abs[PATH_MAX * 2];
 	struct stat st;
 
 	if (!S_ISREG(e->mode) || pset_has(w->named, rel))
 		return true;
-	snprintf(abs, sizeof(abs), "%s/%s", w->r->p->root, rel);
-	if (lstat(abs, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_ino != e->ino ||
+	if (project_lstat(w->r->p, rel, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_ino != e->ino ||
 	    e->ctime_ns == (int64_t)st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec)
 		return true;
 	pset_add(w->named, rel);
@@ -606,13 +600,11 @@ static const char *link_event(const struct rc_line *l)
 static const char *written_event(const struct rc *r, const struct rc_item *it, uint64_t *ino)
 {
 	const struct vw_dirty *d = it->d;
-	char abs[PATH_MAX * 2];
 	struct stat st;
 
 	/* by a name gone since, made as a link of another: that one's inode, if it is still it */
 	if (d->written && !d->written_ino && !it->live && d->link_of) {
-		snprintf(abs, sizeof(abs), "%s/%s", r->p->root, d->link_of);
-		if (lstat(abs, &st) == 0 && S_ISREG(st.st_mode)) {
+		if (project_lstat(r->p, d->link_of, &st) == 0 && S_ISREG(st.st_mode)) {
 			*ino = st.st_ino;
 			return d->written;
 		}
@@ -687,11 +679,9 @@ static int lines_links(struct rc *r)
 		state_each(r->st, r->p, link_peer, &c);
 	for (size_t i = 0; i < c.npeer; i++) {
 		struct link_origin o = c.o[c.of[i]];
-		char abs[PATH_MAX * 2];
 		struct stat st;
 
-		snprintf(abs, sizeof(abs), "%s/%s", r->p->root, c.peer[i]);
-		if (!ret && lstat(abs, &st) == 0 && S_ISREG(st.st_mode) && st.st_ino == o.ino &&
+		if (!ret && project_lstat(r->p, c.peer[i], &st) == 0 && S_ISREG(st.st_mode) && st.st_ino == o.ino &&
 		    (o.line < 0 || st.st_dev == r->out[o.line].st.st_dev) &&
 		    !pset_has(&c.named, c.peer[i])) {
 			pset_add(&c.named, c.peer[i]);
@@ -823,12 +813,10 @@ static bool torn(struct rc *r)
 			pset_add(&absent, r->it[i].d->path);
 	for (size_t i = 0; i < r->n && !ret; i++) {
 		const struct rc_item *it = &r->it[i];
-		char abs[PATH_MAX * 2];
 		struct stat st;
 		bool live;
 
-		snprintf(abs, sizeof(abs), "%s/%s", r->p->root, it->d->path);
-		live = lstat(abs, &st) == 0;
+		live = project_lstat(r->p, it->d->path, &st) == 0;
 		if (live != it->live || (live && (st.st_ino != it->st.st_ino ||
 						  st.st_dev != it->st.st_dev ||
 						  !same_type(st.st_mode, it->st.st_mode))))

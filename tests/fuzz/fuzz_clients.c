@@ -17,7 +17,8 @@ static struct vw_changes *changes;
 static struct vw_state *state;
 static char path[128];
 
-static int user_add(void *ctx, uint32_t uid, const struct cJSON *req, struct cJSON *reply,
+static int user_add(void *ctx, const struct vw_creds *who, const struct cJSON *req,
+		    struct cJSON *reply,
 		    char *err, size_t errlen)
 {
 	const char *root = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(req, "root"));
@@ -30,7 +31,8 @@ static int user_add(void *ctx, uint32_t uid, const struct cJSON *req, struct cJS
 	return 0;
 }
 
-static int user_remove(void *ctx, uint32_t uid, const struct cJSON *req, struct cJSON *reply,
+static int user_remove(void *ctx, const struct vw_creds *who, const struct cJSON *req,
+		       struct cJSON *reply,
 		       char *err, size_t errlen)
 {
 	return -ENOENT;	/* no message: the server says something */

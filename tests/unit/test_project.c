@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 // test_project.c: root validation, the chains entries for a root's ancestors, devs below a root.
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -54,7 +55,7 @@ static void bad_roots_get_clear_errors(void **state)
 	assert_int_equal(projects_add(&t, dir, NULL, err, sizeof(err)), -EEXIST);
 	assert_non_null(strstr(err, "already watched as project 'a'"));
 	snprintf(dir, sizeof(dir), "%s/c", tmp);
-	assert_int_equal(projects_add(&t, dir, "a", err, sizeof(err)), -EINVAL);
+	assert_int_equal(projects_add(&t, dir, "a", err, sizeof(err)), -EBUSY);
 	assert_non_null(strstr(err, "already in use"));
 	assert_int_equal(t.n, 1);
 	projects_free(&t);
@@ -69,7 +70,7 @@ static void relative_roots_are_made_absolute_and_names_unique(void **state)
 	snprintf(dir, sizeof(dir), "%s/a", tmp);
 	assert_int_equal(chdir(dir), 0);
 	assert_int_equal(projects_add(&t, "./b", NULL, err, sizeof(err)), 0);
-	assert_int_equal(projects_add(&t, "../c", "b", err, sizeof(err)), -EINVAL);
+	assert_int_equal(projects_add(&t, "../c", "b", err, sizeof(err)), -EBUSY);
 	snprintf(dir, sizeof(dir), "%s/a/b", tmp);
 	assert_string_equal(t.v[0].root, dir);
 	assert_string_equal(t.v[0].name, "b");
@@ -79,6 +80,67 @@ static void relative_roots_are_made_absolute_and_names_unique(void **state)
 	assert_int_equal(t.v[2].id, 3);
 	assert_int_equal(chdir(cwd), 0);
 	projects_free(&t);
+}
+
+static void names_are_bounded_and_printable(void **state)
+{
+	struct vw_projects t = {};
+	char dir[128], err[512], name[300];
+
+	snprintf(dir, sizeof(dir), "%s/c", tmp);
+	memset(name, 'n', sizeof(name) - 1);
+	name[sizeof(name) - 1] = 0;
+	assert_int_equal(projects_add(&t, dir, name, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "longer than 128 bytes"));
+	assert_int_equal(projects_add(&t, dir, "tab\there", err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "control character"));
+	assert_int_equal(projects_add(&t, dir, "..", err, sizeof(err)), -EINVAL);
+	assert_int_equal(projects_add(&t, dir, "a/b", err, sizeof(err)), -EINVAL);
+	assert_int_equal(t.n, 0);
+	/* a base name that is not a valid name is made one: control characters replaced */
+	snprintf(dir, sizeof(dir), "%s/new\nline", tmp);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	assert_int_equal(projects_add(&t, dir, NULL, err, sizeof(err)), 0);
+	assert_string_equal(t.v[0].name, "new_line");
+	assert_null(project_name_invalid(t.v[0].name));
+	projects_free(&t);
+}
+
+/* The root is held: a path renamed or swapped for a symlink cannot lead anywhere else. */
+static void the_root_is_pinned_and_paths_below_never_follow_symlinks(void **state)
+{
+	struct vw_projects t = {};
+	char dir[128], moved[128], link[160], err[512];
+	struct stat st;
+	int fd;
+
+	snprintf(dir, sizeof(dir), "%s/pin", tmp);
+	snprintf(moved, sizeof(moved), "%s/pin-moved", tmp);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	snprintf(link, sizeof(link), "%s/sub", dir);
+	assert_int_equal(mkdir(link, 0700), 0);
+	assert_int_equal(projects_add(&t, dir, NULL, err, sizeof(err)), 0);
+	assert_true(t.v[0].root_fd > 0);
+	assert_int_equal(t.v[0].owner.uid, getuid());
+	/* a symlink as a component below the root: refused, whatever it points to */
+	snprintf(link, sizeof(link), "%s/sub/up", dir);
+	assert_int_equal(symlink(tmp, link), 0);
+	assert_int_equal(project_lstat(&t.v[0], "sub/up", &st), 0);
+	assert_true(S_ISLNK(st.st_mode));
+	assert_int_equal(project_lstat(&t.v[0], "sub/up/file", &st), -ELOOP);
+	assert_true(project_open(&t.v[0], "sub/up", O_RDONLY | O_DIRECTORY) < 0);
+	assert_true(project_open(&t.v[0], "../pin", O_RDONLY | O_DIRECTORY) < 0);
+	/* the root renamed away and a symlink put in its place: the fd still reads the root */
+	assert_int_equal(rename(dir, moved), 0);
+	assert_int_equal(symlink(tmp, dir), 0);
+	fd = project_open(&t.v[0], "sub", O_RDONLY | O_DIRECTORY);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(project_lstat(&t.v[0], "file", &st), -ENOENT);	/* not tmp's "file" */
+	/* and adding the path now is refused: it is a symlink */
+	assert_int_equal(project_pin(&t.v[0], dir, NULL), -ELOOP);
+	projects_free(&t);
+	unlink(dir);
 }
 
 struct chains {
@@ -167,6 +229,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(bad_roots_get_clear_errors),
 		cmocka_unit_test(relative_roots_are_made_absolute_and_names_unique),
+		cmocka_unit_test(names_are_bounded_and_printable),
+		cmocka_unit_test(the_root_is_pinned_and_paths_below_never_follow_symlinks),
 		cmocka_unit_test(chain_entries_lead_from_every_ancestor_to_the_root),
 		cmocka_unit_test(devs_are_the_root_and_mounts_below_it_only),
 	};
