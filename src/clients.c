@@ -233,14 +233,21 @@ static const struct vw_project *find(struct client *cl, const char *what)
 		creds_leave(&saved);
 	}
 
+	const struct vw_project *found = NULL;
+
+	/* one path may be the root of several (a lost root and a new project there): the
+	 * client's, the one whose root is there now first */
 	for (size_t i = 0; i < cl->c->t->n; i++) {
 		const struct vw_project *p = &cl->c->t->v[i];
 
-		if (p->gone || !(strcmp(p->name, what) == 0 || (root && strcmp(p->root, root) == 0)))
+		if (p->gone || !(strcmp(p->name, what) == 0 || (root && strcmp(p->root, root) == 0)) ||
+		    !readable(cl, p))
 			continue;
-		return readable(cl, p) ? p : NULL;
+		if (!p->root_lost)
+			return p;
+		found = found ? found : p;
 	}
-	return NULL;
+	return found;
 }
 
 static bool matches(char *const *match, size_t n, const char *path)

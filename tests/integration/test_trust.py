@@ -12,6 +12,7 @@ from harness import RUN_DIR, VFSWATCH, DaemonCase, Tree, write
 from test_lost import touch_many
 
 ALICE, BOB = 2001, 2002
+FULL = "0.0"    # a cursor of no log: the answer is a full listing ("fresh")
 
 
 def as_user(uid, *cmd, check=True, timeout=30):
@@ -116,13 +117,13 @@ class Trust(DaemonCase):
         self.assertTrue(self.d.wait_err("not adopted"), "the symlinked root was adopted")
         write_as(BOB, os.path.join(self.secret, "victim-new"))
         # asked while the symlink is there, and after the root is swapped back
-        lines = self.listing(ALICE, "ap", cursor) + self.listing(ALICE, "ap")
+        lines = self.listing(ALICE, "ap", cursor) + self.listing(ALICE, "ap", FULL)
         as_user(ALICE, "rm", proj)
         as_user(ALICE, "mv", proj + ".away", proj)
         self.d.wait(lambda e: e.get("event") == "root_back")
         write_as(ALICE, os.path.join(proj, "after"))
         self.expect("create", "after", root=proj)
-        lines += self.listing(ALICE, "ap", cursor) + self.listing(ALICE, "ap")
+        lines += self.listing(ALICE, "ap", cursor) + self.listing(ALICE, "ap", FULL)
         for text in ("victim", "secret"):
             self.assertEqual([l for l in lines if text in json.dumps(l)], [])
             self.no_line_names(text)
@@ -162,7 +163,7 @@ class Trust(DaemonCase):
         as_user(ALICE, "sh", "-c", "echo y > %s/marker" % proj)
         self.expect("create", "marker", root=proj)
         time.sleep(0.5)
-        lines = self.listing(ALICE, "ap")
+        lines = self.listing(ALICE, "ap", FULL)
         self.assertEqual([l for l in lines if "victim" in json.dumps(l)], [])
         self.no_line_names("victim")
 
@@ -230,9 +231,9 @@ class Trust(DaemonCase):
         as_user(BOB, "sh", "-c", "echo 1 > %s/bobs" % p)
         self.expect("create", "bobs", root=p)
         for what in ("bobp", p):
-            lines = self.listing(BOB, what)
+            lines = self.listing(BOB, what, FULL)
             self.assertEqual([l for l in lines if "alice" in json.dumps(l)], [], lines)
-            self.assertIn("bobs", {l.get("path") for l in lines})
+            self.assertIn("bobs", {l.get("path") for l in lines}, (what, lines))
 
     def test_after_a_restart_a_root_owned_by_someone_else_starts_afresh(self):
         p = os.path.join(self.shared, "cfgp")
@@ -249,10 +250,10 @@ class Trust(DaemonCase):
         as_user(ALICE, "rm", "-rf", p)
         as_user(BOB, "mkdir", p)
         self.start(roots=[], extra=extra)
-        for since in (cursor, None):
+        for since in (cursor, FULL):
             lines = self.listing(BOB, "cfgp", since)
             self.assertEqual([l for l in lines if "alice" in json.dumps(l)], [], lines)
-            self.assertTrue(since is None or lines[-1].get("fresh"), lines[-1])
+            self.assertTrue(lines[-1].get("fresh"), lines[-1])
         # alice, who owned it before, reads nothing of it now
         rc, _, _ = client(ALICE, "changes", "cfgp")
         self.assertNotEqual(rc, 0)
