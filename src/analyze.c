@@ -383,8 +383,6 @@ static char *expand(const char *tmpl, const struct job *j)
 static void __attribute__((noreturn)) child_exec(const struct job *j, char **argv,
 						 const struct vw_creds *as, int in, int out)
 {
-	gid_t groups[VW_GROUPS_MAX];
-
 	sigset_t none;
 
 	setpgid(0, 0);
@@ -411,10 +409,8 @@ static void __attribute__((noreturn)) child_exec(const struct job *j, char **arg
 		setrlimit(RLIMIT_CPU, &(struct rlimit){ j->a->limit_cpu_s, j->a->limit_cpu_s });
 	if (j->a->limit_nofile)
 		setrlimit(RLIMIT_NOFILE, &(struct rlimit){ j->a->limit_nofile, j->a->limit_nofile });
-	for (uint32_t i = 0; i < as->ngroups; i++)
-		groups[i] = as->groups[i];
-	if (as->uid != 0 && (setgroups(as->ngroups, groups) < 0 || setgid(as->gid) < 0 ||
-			     setuid(as->uid) < 0))
+	/* the owner's uid and primary group, no supplementary group: no more than needed */
+	if (as->uid != 0 && (setgroups(0, NULL) < 0 || setgid(as->gid) < 0 || setuid(as->uid) < 0))
 		_exit(126);
 	clearenv();
 	setenv("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", 1);

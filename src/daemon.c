@@ -174,13 +174,24 @@ static bool root_intact(const struct vw_project *p)
 	       kernel_dev(st.st_dev) == p->dev;
 }
 
+/*
+ * At every tick: a root gone (fanotify learns it only so), and a lost root's
+ * path holding something again (fanotify does not see the root's own name;
+ * the BPF backends do, and this catches what their events could not say).
+ */
 static void check_roots(struct daemon *d)
 {
 	for (size_t i = 0; i < d->projects.n; i++) {
 		struct vw_project *p = &d->projects.v[i];
+		struct stat st;
 
-		if (!p->gone && !p->root_lost && !root_intact(p))
+		if (p->gone)
+			continue;
+		if (!p->root_lost && !root_intact(p))
 			root_changed(d, p, false);
+		else if (p->root_lost && lstat(p->root, &st) == 0 &&
+			 (st.st_ino != p->refused_ino || kernel_dev(st.st_dev) != p->refused_dev))
+			root_changed(d, p, true);
 	}
 }
 
@@ -218,7 +229,13 @@ static void root_changed(struct daemon *d, struct vw_project *p, bool back)
 		ret = project_pin(&next, p->root, &p->owner);
 		if (!ret && next.owner.uid != p->owner.uid)
 			ret = -EPERM;
-		if (ret) {
+		if (ret) {	/* said once for what is there (check_roots() looks again) */
+			struct stat st;
+
+			if (lstat(p->root, &st) == 0) {
+				p->refused_dev = kernel_dev(st.st_dev);
+				p->refused_ino = st.st_ino;
+			}
 			log_warnx("project %s: a directory is at %s again, but %s: not adopted, the "
 				  "project stays lost", p->name, p->root,
 				  ret == -ELOOP ? "reached through a symlink" :

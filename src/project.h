@@ -43,6 +43,8 @@ struct vw_project {
 	bool from_config;	/* came from the config file (a SIGHUP reload may drop it) */
 	bool by_user;		/* added over client.sock by added_by (counts to its limit) */
 	bool root_lost;		/* root_gone said: nothing is reported until root_back */
+	uint32_t refused_dev;	/* what was found at the lost root's path and not adopted */
+	uint64_t refused_ino;
 	uint64_t changes;	/* changes delivered, for status */
 	uint64_t events[VW_KINDS];	/* ...by kind (vw_kind_names) */
 	/* rescans (the daemon's): why one runs, what it has read, what is owed after it */
