@@ -49,6 +49,9 @@ struct client {
 	bool closing;		/* close once the queue is written */
 	bool draining;		/* written and shut: reading theirs to its end */
 	bool overflowed;
+	bool capped;		/* a reply went past its user's budget (VW_USER_REPLY_BYTES) */
+	bool over_cap;		/* the next line is said whatever the budget (the error saying so) */
+	int uq;			/* its user's slot in vw_clients.uq */
 	uint64_t sent;		/* bytes sent so far */
 	uint64_t sent_then;	/* ...by the previous tick, */
 	bool queued_then;	/* when bytes were queued */
@@ -71,7 +74,17 @@ struct vw_clients {
 	uint64_t stalls;	/* queues found unsent to a writable socket at a tick */
 	int nsubs;		/* subscriptions open */
 	struct client cl[VW_CLIENTS_MAX];
+	struct {		/* per user: connections, and bytes queued for them and unsent */
+		uint32_t uid, conns;
+		size_t bytes;
+	} uq[VW_CLIENTS_MAX];
 };
+
+/* Bytes queued for @cl's user: @delta more (or fewer). */
+static void uq_add(struct client *cl, ssize_t delta)
+{
+	cl->c->uq[cl->uq].bytes += (size_t)delta;
+}
 
 static void sub_end(struct client *cl)
 {
@@ -87,6 +100,8 @@ static void client_close(struct client *cl)
 	loop_del(cl->c->loop, cl->fd);
 	close(cl->fd);
 	cl->fd = -1;
+	uq_add(cl, -(ssize_t)(cl->olen - cl->opos));
+	cl->c->uq[cl->uq].conns--;
 	free(cl->out);
 	cl->out = NULL;
 	for (size_t i = 0; i < cl->nmatch; i++)
@@ -114,6 +129,7 @@ static void flush(struct client *cl)
 		}
 		cl->opos += (size_t)n;
 		cl->sent += (uint64_t)n;
+		uq_add(cl, -n);
 	}
 	if (cl->opos == cl->olen) {
 		cl->opos = cl->olen = 0;
@@ -137,10 +153,16 @@ static bool queue(struct client *cl, const char *line, size_t len, bool bound)
 {
 	size_t need = cl->olen - cl->opos + len + 1;
 
-	if (cl->overflowed || cl->fd < 0)
+	if (cl->overflowed || cl->fd < 0 || cl->capped)
 		return false;
 	if (bound && need > VW_SUB_QUEUE_BYTES)
 		return false;
+	/* what a user's replies hold unread is bounded: a reply past it is an error instead */
+	if (!bound && !cl->over_cap && cl->cred.uid != 0 &&
+	    cl->c->uq[cl->uq].bytes + len + 1 > VW_USER_REPLY_BYTES) {
+		cl->capped = true;
+		return false;
+	}
 	if (cl->opos && cl->olen + len + 1 > cl->ocap) {	/* reuse the written part */
 		memmove(cl->out, cl->out + cl->opos, cl->olen - cl->opos);
 		cl->olen -= cl->opos;
@@ -161,6 +183,7 @@ static bool queue(struct client *cl, const char *line, size_t len, bool bound)
 	memcpy(cl->out + cl->olen, line, len);
 	cl->out[cl->olen + len] = '\n';
 	cl->olen += len + 1;
+	uq_add(cl, (ssize_t)len + 1);
 	return true;
 }
 
@@ -291,17 +314,26 @@ static bool line_wanted(const struct client *cl, const char *line, size_t len)
 
 /* --- the net change since a cursor ------------------------------------------------- */
 
+/*
+ * The net change of each path named since the cursor, in time linear in the
+ * lines read and the paths answered: a directory gone marks only itself
+ * (gone_at), and what was below it is judged at the end, by its ancestors
+ * (a path touched before its ancestor went is gone with it).
+ */
 struct net {
 	char *path;
 	char *type;
 	bool before, now, content, moved_in;
 	size_t order;
+	size_t touched;		/* the line that last named it */
+	size_t gone_at;		/* the line that removed it and what was below it (0: none) */
 };
 
 struct net_set {
 	struct net *v;
 	size_t n, cap;		/* open addressing; cap a power of two */
 	size_t seen;		/* order counter */
+	size_t line;		/* lines read, from 1 */
 };
 
 static struct net *net_get(struct net_set *s, const char *path, bool add)
@@ -345,11 +377,10 @@ static struct net *net_touch(struct net_set *s, const char *path, bool before)
 {
 	struct net *e = net_get(s, path, false);
 
-	if (e)
-		return e;
-	e = net_get(s, path, true);
-	if (e)
+	if (!e && (e = net_get(s, path, true)))
 		e->before = e->now = before;
+	if (e)
+		e->touched = s->line;
 	return e;
 }
 
@@ -362,16 +393,42 @@ static void net_type(struct net *e, const char *type)
 /* @path and everything below it is gone (a @type other than a directory has nothing below). */
 static void net_gone(struct net_set *s, const char *path, const char *type)
 {
+	struct net *e = net_touch(s, path, true);
+
+	if (!e)
+		return;
+	e->now = false;
+	if (!type || !strcmp(type, "dir"))
+		e->gone_at = s->line;	/* what is below: judged at the end (net_settle()) */
+}
+
+/* Did an ancestor of @path go after @touched (the line that last named it)? Then it went too. */
+static bool net_gone_above(struct net_set *s, const char *path, size_t touched)
+{
+	char buf[PATH_MAX];
 	size_t l = strlen(path);
-	struct net *e;
 
-	for (size_t i = 0; (!type || !strcmp(type, "dir")) && i < s->cap; i++)
-		if (s->v[i].path && strncmp(s->v[i].path, path, l) == 0 && s->v[i].path[l] == '/')
+	if (l >= sizeof(buf))
+		return false;
+	memcpy(buf, path, l + 1);
+	for (char *slash = strrchr(buf, '/'); slash; slash = strrchr(buf, '/')) {
+		const struct net *a;
+
+		*slash = 0;
+		a = net_get(s, buf, false);
+		if (a && a->gone_at > touched)
+			return true;
+	}
+	return false;
+}
+
+/* Paths below a directory gone since they were last named: gone too. */
+static void net_settle(struct net_set *s)
+{
+	for (size_t i = 0; i < s->cap; i++)
+		if (s->v[i].path && s->v[i].now && strchr(s->v[i].path, '/') &&
+		    net_gone_above(s, s->v[i].path, s->v[i].touched))
 			s->v[i].now = false;
-	e = net_touch(s, path, true);
-
-	if (e)
-		e->now = false;
 }
 
 static int net_line(void *ctx, const char *line, size_t len)
@@ -388,6 +445,7 @@ static int net_line(void *ctx, const char *line, size_t len)
 		cJSON_Delete(j);
 		return 0;
 	}
+	s->line++;
 	if (strcmp(ev, "delete") == 0) {
 		net_gone(s, path, type);
 	} else if (strcmp(ev, "rename") == 0 && old) {
@@ -413,18 +471,35 @@ static int net_line(void *ctx, const char *line, size_t len)
 
 struct listing {
 	struct net_set *s;
-	const char *under;
-	size_t ulen;
 };
 
-/* What a directory renamed in holds now: new paths too. */
+/* Is an ancestor of @rel a directory renamed in (and there now)? */
+static bool moved_in_above(struct net_set *s, const char *rel)
+{
+	char buf[PATH_MAX];
+	size_t l = strlen(rel);
+
+	if (l >= sizeof(buf))
+		return false;
+	memcpy(buf, rel, l + 1);
+	for (char *slash = strrchr(buf, '/'); slash; slash = strrchr(buf, '/')) {
+		const struct net *a;
+
+		*slash = 0;
+		a = net_get(s, buf, false);
+		if (a && a->moved_in && a->now && a->type && strcmp(a->type, "dir") == 0)
+			return true;
+	}
+	return false;
+}
+
+/* What the directories renamed in hold now: new paths too (one pass over the picture). */
 static bool list_under(void *ctx, const char *rel, const struct vw_state_entry *st)
 {
 	struct listing *l = ctx;
 	struct net *e;
 
-	if (strncmp(rel, l->under, l->ulen) != 0 || rel[l->ulen] != '/' ||
-	    net_get(l->s, rel, false))
+	if (!strchr(rel, '/') || net_get(l->s, rel, false) || !moved_in_above(l->s, rel))
 		return true;
 	e = net_get(l->s, rel, true);
 	if (e) {
@@ -445,22 +520,16 @@ static int by_order(const void *a, const void *b)
 static void net_reply(struct client *cl, const struct vw_project *p, struct net_set *s)
 {
 	struct net **o;
+	struct listing l = { s };
+	bool moved_in = false;
 	size_t n = 0;
 
-	for (size_t i = 0; i < s->cap; i++) {	/* renamed-in directories: what they hold */
-		if (s->v[i].path && s->v[i].moved_in && s->v[i].now && s->v[i].type &&
-		    strcmp(s->v[i].type, "dir") == 0) {
-			struct listing l = { s, NULL, 0 };
-			char *under = strdup(s->v[i].path);
-
-			if (!under)
-				continue;
-			l.under = under;
-			l.ulen = strlen(under);
-			state_each(cl->c->state, p, list_under, &l);
-			free(under);
-		}
-	}
+	net_settle(s);
+	for (size_t i = 0; i < s->cap && !moved_in; i++)	/* renamed-in directories? */
+		moved_in = s->v[i].path && s->v[i].moved_in && s->v[i].now && s->v[i].type &&
+			   strcmp(s->v[i].type, "dir") == 0;
+	if (moved_in)
+		state_each(cl->c->state, p, list_under, &l);
 	o = calloc(s->n ? s->n : 1, sizeof(*o));
 	for (size_t i = 0; o && i < s->cap; i++)
 		if (s->v[i].path)
@@ -664,6 +733,30 @@ static void serve(struct client *cl, const cJSON *req)
 	cl->deadline_ns = 0;	/* a subscription lasts; one that does not read overflows */
 }
 
+/*
+ * A reply that would have taken its user's unread replies past
+ * VW_USER_REPLY_BYTES: what was queued of it goes, an error line says why (a
+ * reply is whole or not at all; the user reads the others, or asks for less).
+ */
+static void over_budget(struct client *cl)
+{
+	size_t unsent = cl->olen - cl->opos;
+
+	if (cl->sent == 0) {	/* nothing of it has gone yet: it can still be taken back */
+		uq_add(cl, -(ssize_t)unsent);
+		cl->olen = cl->opos = 0;
+	}
+	sub_end(cl);
+	cl->capped = false;
+	cl->over_cap = true;
+	reply_error(cl, "your unread replies hold over %d MiB: read them, or ask for less "
+			"(--match, --since), and try again", VW_USER_REPLY_BYTES >> 20);
+	cl->over_cap = false;
+	cl->capped = true;	/* nothing more is queued for it */
+	log_info("clients: a reply to uid %u was refused: its unread replies are over budget",
+		 (unsigned)cl->cred.uid);
+}
+
 static int on_client(void *ctx, uint32_t events)
 {
 	struct client *cl = ctx;
@@ -704,6 +797,8 @@ static int on_client(void *ctx, uint32_t events)
 			else
 				serve(cl, req);
 			cJSON_Delete(req);
+			if (cl->capped)
+				over_budget(cl);
 		}
 		if (cl->asked) {
 			flush(cl);
@@ -722,6 +817,34 @@ static void refuse(int fd, const char *msg)
 	unix_refuse(fd, line);
 }
 
+/*
+ * Every slot is taken: make room for a client of @uid by closing a connection
+ * that has sent no request yet, of the user holding the most connections
+ * (never of @uid itself, unless @uid is root). NULL: none to close.
+ */
+static struct client *evict_idle(struct vw_clients *c, uint32_t uid)
+{
+	struct client *victim = NULL;
+
+	for (int i = 0; i < VW_CLIENTS_MAX; i++) {
+		struct client *cl = &c->cl[i];
+
+		if (cl->fd < 0 || cl->asked || cl->sub || cl->cred.uid == 0 ||
+		    (cl->cred.uid == uid && uid != 0))
+			continue;
+		if (!victim || c->uq[cl->uq].conns > c->uq[victim->uq].conns)
+			victim = cl;
+	}
+	if (!victim)
+		return NULL;
+	log_info("clients: full: closed an idle connection of uid %u (it holds %u) for uid %u",
+		 (unsigned)victim->cred.uid, c->uq[victim->uq].conns, (unsigned)uid);
+	refuse(dup(victim->fd), "closed before a request: the daemon is full, and your user "
+				"holds the most idle connections");
+	client_close(victim);
+	return victim;
+}
+
 static int on_accept(void *ctx, uint32_t events)
 {
 	struct vw_clients *c = ctx;
@@ -729,36 +852,49 @@ static int on_accept(void *ctx, uint32_t events)
 	struct client *cl = NULL;
 	int fd = accept4(c->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
+	struct ucred cred;
+	int q = -1, mine = 0;
+
 	(void)events;
 	if (fd < 0)
 		return errno == EAGAIN || errno == ECONNABORTED ? 0 : -errno;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+		refuse(fd, "who is asking? (SO_PEERCRED failed)");
+		return 0;
+	}
+	for (int i = 0; i < VW_CLIENTS_MAX; i++) {
+		if (c->uq[i].conns && c->uq[i].uid == cred.uid)
+			q = i;
+		if (c->cl[i].fd >= 0 && c->cl[i].cred.uid == cred.uid)
+			mine++;
+	}
+	if (cred.uid != 0 && mine >= VW_CLIENTS_PER_UID) {
+		log_info("clients: uid %d holds %d connections: refused one more", (int)cred.uid,
+			 mine);
+		refuse(fd, "too many connections from your user (at most " VW_STR(VW_CLIENTS_PER_UID)
+			   ")");
+		return 0;
+	}
 	for (int i = 0; i < VW_CLIENTS_MAX && !cl; i++)
 		if (c->cl[i].fd < 0)
 			cl = &c->cl[i];
-	if (!cl) {
+	if (!cl && !(cl = evict_idle(c, cred.uid))) {
 		refuse(fd, "busy: the daemon serves " VW_STR(VW_CLIENTS_MAX) " clients at once");
 		return 0;
 	}
-	*cl = (struct client){ .fd = fd, .c = c };
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cl->cred, &len) < 0 ||
-	    creds_of_peer(fd, &cl->creds) < 0) {
-		refuse(fd, "who is asking? (SO_PEERCRED failed)");
+	for (int i = 0; i < VW_CLIENTS_MAX && q < 0; i++)
+		if (!c->uq[i].conns)
+			q = i;
+	*cl = (struct client){ .fd = fd, .c = c, .cred = cred, .uq = q };
+	if (!c->uq[q].conns)
+		c->uq[q].bytes = 0;
+	c->uq[q].uid = cred.uid;
+	c->uq[q].conns++;
+	if (creds_of_peer(fd, &cl->creds) < 0) {
+		refuse(fd, "who is asking? (SO_PEERGROUPS failed)");
+		c->uq[q].conns--;
 		cl->fd = -1;
 		return 0;
-	}
-	if (cl->cred.uid != 0) {
-		int mine = 0;
-
-		for (int i = 0; i < VW_CLIENTS_MAX; i++)
-			mine += c->cl[i].fd >= 0 && &c->cl[i] != cl && c->cl[i].cred.uid == cl->cred.uid;
-		if (mine >= VW_CLIENTS_PER_UID) {
-			log_info("clients: uid %d holds %d connections: refused one more",
-				 (int)cl->cred.uid, mine);
-			refuse(fd, "too many connections from your user (at most "
-				   VW_STR(VW_CLIENTS_PER_UID) ")");
-			cl->fd = -1;
-			return 0;
-		}
 	}
 	cl->deadline_ns = now_ns(CLOCK_MONOTONIC) + REQUEST_TIMEOUT_NS;
 	if (loop_add(c->loop, fd, on_client, cl) < 0) {

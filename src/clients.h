@@ -26,6 +26,7 @@
 #define VW_CLIENTS_MAX 256
 #define VW_CLIENTS_PER_UID 32		/* connections one user (not root) may hold */
 #define VW_SUB_QUEUE_BYTES (1 << 20)	/* a subscriber's unread lines */
+#define VW_USER_REPLY_BYTES (64 << 20)	/* a user's unread replies, all connections together */
 
 struct vw_clients;
 struct cJSON;

@@ -18,8 +18,9 @@
 #include "log.h"
 #include "util.h"
 
-#define CTL_CLIENTS 16
-#define CTL_CLIENTS_STR "16"
+#define CTL_CLIENTS 64
+#define CTL_CLIENTS_STR "64"
+#define CTL_PER_UID 8		/* connections one member of socket_group (not root) may hold */
 #define CTL_REQUEST_TIMEOUT_NS (5000ull * 1000 * 1000)	/* to send the request line */
 
 struct client {
@@ -28,6 +29,7 @@ struct client {
 	size_t len;
 	char *buf;
 	uint64_t deadline_ns;	/* CLOCK_MONOTONIC: timed out then */
+	uint32_t uid;
 };
 
 struct vw_control {
@@ -195,21 +197,48 @@ static int on_accept(void *ctx, uint32_t events)
 	socklen_t len = sizeof(cred);
 	struct client *cl = NULL;
 	int fd = accept4(c->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	int mine = 0;
 
 	if (fd < 0)
 		return errno == EAGAIN ? 0 : -errno;
-	for (int i = 0; i < CTL_CLIENTS && !cl; i++)
-		if (c->clients[i].fd < 0)
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+		cred.uid = (uid_t)-1;
+	for (int i = 0; i < CTL_CLIENTS; i++) {
+		if (c->clients[i].fd < 0 && !cl)
 			cl = &c->clients[i];
-	if (!cl) {	/* busy: said, so that the client need not guess */
-		unix_refuse(fd, "{\"ok\":false,\"error\":\"busy: " CTL_CLIENTS_STR
-				" requests at once; try again\"}\n");
+		mine += c->clients[i].fd >= 0 && c->clients[i].uid == cred.uid;
+	}
+	/*
+	 * Full: the newcomer is served all the same, in the place of the
+	 * connection that has waited longest without sending a byte (idle peers
+	 * never starve a working one); a group member holds at most CTL_PER_UID.
+	 */
+	for (int i = 0; i < CTL_CLIENTS && !cl && (cred.uid == 0 || mine < CTL_PER_UID); i++) {
+		struct client *o = &c->clients[i];
+
+		if (o->len == 0 && (!cl || o->deadline_ns < cl->deadline_ns))
+			cl = o;
+	}
+	if (cl && cl->fd >= 0) {
+		log_info("control: full: closed uid %u's idle connection for uid %u", cl->uid,
+			 (unsigned)cred.uid);
+		loop_del(c->loop, cl->fd);
+		unix_refuse(cl->fd, "{\"ok\":false,\"error\":\"closed before a request: the "
+				    "control socket is full\"}\n");
+		cl->fd = -1;
+	}
+	if (!cl || (cred.uid != 0 && mine >= CTL_PER_UID)) {	/* said: the client need not guess */
+		unix_refuse(fd, cl ? "{\"ok\":false,\"error\":\"busy: your user holds its "
+				     "connections already; try again\"}\n" :
+				     "{\"ok\":false,\"error\":\"busy: " CTL_CLIENTS_STR
+				     " requests at once; try again\"}\n");
 		return 0;
 	}
 	cl->fd = fd;
 	cl->len = 0;
+	cl->uid = cred.uid;
 	cl->deadline_ns = now_ns(CLOCK_MONOTONIC) + CTL_REQUEST_TIMEOUT_NS;
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || !peer_allowed(c, &cred)) {
+	if (cred.uid == (uid_t)-1 || !peer_allowed(c, &cred)) {
 		log_info("control: refused a client with uid %d", (int)cred.uid);
 		reply_error(cl, "permission denied: the control socket is for root and its group");
 		return 0;

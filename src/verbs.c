@@ -47,9 +47,13 @@ static const char **json_strings(const cJSON *arr, size_t *n)
 	return v;
 }
 
-/* "add" of @req, the path looked up as @as (NULL: as the daemon). */
-static int add_as(struct daemon *d, const cJSON *req, const struct vw_creds *as, cJSON *reply,
-		  char *err, size_t errlen)
+/*
+ * "add" of @req, the path looked up as @as (NULL: as the daemon), who watches
+ * @mine projects already (checked against user_projects once the directory is
+ * known to be theirs).
+ */
+static int add_as(struct daemon *d, const cJSON *req, const struct vw_creds *as, size_t mine,
+		  cJSON *reply, char *err, size_t errlen)
 {
 	const cJSON *root = cJSON_GetObjectItemCaseSensitive(req, "root");
 	const cJSON *name = cJSON_GetObjectItemCaseSensitive(req, "name");
@@ -78,6 +82,10 @@ static int add_as(struct daemon *d, const cJSON *req, const struct vw_creds *as,
 			snprintf(err, errlen, "add: %.256s is not yours: a user adds directories they "
 					      "own", p->root);
 			ret = -EPERM;
+		} else if (as && as->uid != 0 && mine >= d->opts->user_projects) {
+			snprintf(err, errlen, "add: you watch %zu projects already, the limit "
+					      "(user_projects in the config)", mine);
+			ret = -EDQUOT;
 		}
 		if (!ret)
 			ret = daemon_project_ignores(p, true, cJSON_IsTrue(git), pats, n);
@@ -97,7 +105,7 @@ static int add_as(struct daemon *d, const cJSON *req, const struct vw_creds *as,
 
 static int ctl_add(void *ctx, const cJSON *req, cJSON *reply, char *err, size_t errlen)
 {
-	return add_as(ctx, req, NULL, reply, err, errlen);
+	return add_as(ctx, req, NULL, 0, reply, err, errlen);
 }
 
 static int ctl_remove(void *ctx, const cJSON *req, cJSON *reply, char *err, size_t errlen)
@@ -135,12 +143,7 @@ int daemon_user_add(void *ctx, const struct vw_creds *who, const cJSON *req, cJS
 	for (size_t i = 0; i < d->projects.n; i++)
 		mine += !d->projects.v[i].gone && d->projects.v[i].by_user &&
 			d->projects.v[i].added_by == who->uid;
-	if (who->uid != 0 && mine >= d->opts->user_projects) {
-		snprintf(err, errlen, "add: you watch %zu projects already, the limit "
-				      "(user_projects in the config)", mine);
-		return -EDQUOT;
-	}
-	ret = add_as(d, req, who, reply, err, errlen);
+	ret = add_as(d, req, who, mine, reply, err, errlen);
 	if ((ret == -EEXIST || ret == -EBUSY) && who->uid != 0)	/* nothing of others' projects */
 		snprintf(err, errlen, "add: %.256s cannot be watched: it overlaps a project, or its "
 				      "name is taken",
