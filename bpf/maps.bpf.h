@@ -82,7 +82,7 @@ VW_MAP(struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(map_flags, BPF_F_NO_PREALLOC);	/* created in microseconds, filled as needed */
 	__type(key, struct vw_dir_key);
-	__type(value, __u32);
+	__type(value, struct vw_root_val);
 	__uint(max_entries, 65536);
 }, vw_roots);
 

@@ -26,7 +26,7 @@ static long walk_step(__u32 i, void *arg)
 	struct vw_walk_state *c;
 	struct dentry *parent, *d;
 	struct inode *inode;
-	__u32 *proj;
+	struct vw_root_val *rv;
 
 	if (!s)
 		return 1;
@@ -39,10 +39,26 @@ static long walk_step(__u32 i, void *arg)
 
 		key.ino = BPF_CORE_READ(inode, i_ino);
 		key.dev = BPF_CORE_READ(d, d_sb, s_dev);
-		proj = bpf_map_lookup_elem(&vw_roots, &key);
-		if (proj) {
-			c->project = *proj;
-			return 1;
+		rv = bpf_map_lookup_elem(&vw_roots, &key);
+		if (rv) {
+			__u32 proj = rv->project;
+
+			if (proj == VW_PROJECT_EXCLUDED) {
+				__u32 igen = BPF_CORE_READ(inode, i_generation);
+
+				if (!rv->bound) {	/* first met: it is this directory */
+					rv->igen = igen;
+					rv->bound = 1;
+				} else if (rv->igen != igen) {
+					/* its number reused by another directory: not excluded */
+					bpf_map_delete_elem(&vw_roots, &key);
+					proj = VW_PROJECT_NONE;
+				}
+			}
+			if (proj != VW_PROJECT_NONE) {
+				c->project = proj;
+				return 1;
+			}
 		}
 		/* the names kept end below this directory: userspace finds it by identity */
 		if (i == VW_MAX_DEPTH)

@@ -119,6 +119,21 @@ struct vw_dir_key {
 };
 
 /*
+ * A value of the roots map: a project's root, or a directory that a project
+ * ignores (VW_PROJECT_EXCLUDED). An exclusion holds for its directory only:
+ * its i_generation is kept (by userspace where FS_IOC_GETVERSION says it, else
+ * by the first walk that meets it), and a directory with the same inode number
+ * and another generation (the number reused after an rmdir) is not excluded:
+ * the stale entry is dropped there and then.
+ */
+struct vw_root_val {
+	__u32 project;
+	__u32 igen;
+	__u32 bound;		/* igen is known */
+	__u32 pad;
+};
+
+/*
  * Key of the chains map, used for name-based syscalls whose base directory is
  * not under any root: (ancestor dir of a root, hash of the components from it
  * towards the root). Value: struct vw_chain_val.
@@ -184,6 +199,7 @@ _Static_assert(__builtin_offsetof(struct vw_change, comm) == 88, "vw_change layo
 _Static_assert(__builtin_offsetof(struct vw_change, data) == 104, "vw_change layout");
 _Static_assert(sizeof(struct vw_result) == 32, "vw_result layout");
 _Static_assert(sizeof(struct vw_dir_key) == 16, "vw_dir_key layout");
+_Static_assert(sizeof(struct vw_root_val) == 16, "vw_root_val layout");
 _Static_assert(sizeof(struct vw_chain_key) == 24, "vw_chain_key layout");
 
 #endif /* VW_EVENTS_H */

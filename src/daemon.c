@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/ioctl.h>
+#include <linux/fs.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -124,16 +125,76 @@ static void index_update(struct daemon *d, const struct vw_out *o)
 	}
 }
 
-static void exclude_dir(void *ctx, const struct vw_project *p, uint32_t kdev, uint64_t ino)
+/* Does another live project share @p's tree (one holds the other)? */
+static bool shares_tree(const struct daemon *d, const struct vw_project *p)
+{
+	for (size_t i = 0; i < d->projects.n; i++) {
+		const struct vw_project *q = &d->projects.v[i];
+
+		if (q != p && !q->gone && (path_below(p->root, q->root) || path_below(q->root, p->root)))
+			return true;
+	}
+	return false;
+}
+
+/* The kernel exclusions of @p go (from now on the kernel reports what is below them). */
+static void unexclude_project(struct daemon *d, const struct vw_project *p)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < d->nexcl; i++) {
+		int ret = d->excl[i].project == p->id ?
+			  loader_unexclude(d->loader, d->excl[i].dev, d->excl[i].ino) : 1;
+
+		if (ret < 0)
+			log_warnx("loader: %s: an ignored directory stays excluded in the kernel: %s",
+				  p->name, errstr(ret));
+		if (ret)
+			d->excl[k++] = d->excl[i];
+	}
+	d->nexcl = k;
+}
+
+/*
+ * A directory @rel that @p ignores: what happens below it stays in the
+ * kernel, for that directory only (its generation is kept: an inode number
+ * reused by another directory is not excluded). Only where no other project
+ * shares the tree: the kernel keeps one verdict for everybody, and an
+ * exclusion must hide nothing from a project that does not ignore it (those
+ * changes are dropped in userspace, per project, instead).
+ */
+static void exclude_dir(void *ctx, const struct vw_project *p, const char *rel)
 {
 	struct daemon *d = ctx;
-	int ret;
+	struct stat st;
+	uint32_t igen;
+	bool have_igen;
+	void *v;
+	int fd, ret;
 
-	if (!d->loader)
+	if (!d->loader || shares_tree(d, p))
 		return;
-	ret = loader_exclude(d->loader, kdev, ino);
-	if (ret && ret != -EEXIST)
-		log_warnx("loader: exclude a directory of %s: %s", p->name, errstr(ret));
+	fd = project_open(p, rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_NONBLOCK);
+	if (fd < 0)
+		return;	/* gone again, or not a directory now */
+	have_igen = ioctl(fd, FS_IOC_GETVERSION, &igen) == 0;
+	ret = fstat(fd, &st) < 0 ? -errno : 0;
+	close(fd);
+	if (!ret)
+		ret = loader_exclude(d->loader, kernel_dev(st.st_dev), st.st_ino,
+				     have_igen ? &igen : NULL);
+	if (ret == -EEXIST)
+		return;	/* a project root: never excluded */
+	if (!ret && (v = reallocarray(d->excl, d->nexcl + 1, sizeof(*d->excl)))) {
+		d->excl = v;
+		d->excl[d->nexcl++] = (struct vw_excl){ kernel_dev(st.st_dev), st.st_ino, p->id };
+	} else if (!ret) {
+		ret = -ENOMEM;
+		loader_unexclude(d->loader, kernel_dev(st.st_dev), st.st_ino);
+	}
+	if (ret)
+		log_warnx("loader: %s: %s: cannot keep what happens below it in the kernel (%s); "
+			  "it is dropped here instead", p->name, rel, errstr(ret));
 }
 
 static void on_settled(void *ctx, const struct vw_settled *s);
@@ -252,6 +313,10 @@ static void root_changed(struct daemon *d, struct vw_project *p, bool back)
 	json_out_project(d->out, back ? "root_back" : "root_gone", p);
 	log_warnx("project %s: root %s %s", p->name, p->root,
 		  back ? "is back: a new directory, its history starts afresh" : "is gone");
+	if (!back && d->loader) {	/* its numbers may be other directories' soon */
+		unexclude_project(d, p);
+		loader_root_lost(d->loader, p);
+	}
 	if (!back)
 		return;
 	/* the old identity: written out, closed, deleted (nothing reads it again) */
@@ -322,10 +387,7 @@ static void on_out(void *ctx, const struct vw_out *o)
 		return;
 	}
 	if (o->ignored) {	/* a new ignored directory: keep what happens inside in the kernel */
-		struct stat st;
-
-		if (project_lstat(o->project, o->path, &st) == 0 && S_ISDIR(st.st_mode))
-			exclude_dir(d, o->project, kernel_dev(st.st_dev), st.st_ino);
+		exclude_dir(d, o->project, o->path);
 		return;
 	}
 	if (!d->deb) {
@@ -1534,6 +1596,13 @@ int daemon_project_start(struct daemon *d, struct vw_project *p, char *err, size
 {
 	int ret = 0;
 
+	/* projects whose tree it shares: their exclusions would hide its changes */
+	for (size_t i = 0; d->loader && i < d->projects.n; i++) {
+		struct vw_project *q = &d->projects.v[i];
+
+		if (q != p && !q->gone && (path_below(p->root, q->root) || path_below(q->root, p->root)))
+			unexclude_project(d, q);
+	}
 	if (d->loader)
 		ret = loader_add_project(d->loader, p);
 	else if (d->fan)
@@ -1560,6 +1629,8 @@ int daemon_project_stop(struct daemon *d, struct vw_project *p)
 
 	if (d->deb)
 		debounce_flush(d->deb, 0, true, on_settled, d);
+	if (d->loader)
+		unexclude_project(d, p);
 	p->gone = true;
 	if (d->loader)
 		ret = loader_remove_project(d->loader, p, &d->projects);
@@ -1724,6 +1795,7 @@ static void run_teardown(struct daemon *d)
 	debounce_free(d->deb);
 	index_free(d->idx);
 	fps_free(d->fps);
+	free(d->excl);
 	clients_free(d->clients);
 	changes_free(d->changes);
 	mark_running(d, false);	/* everything is written: the next daemon trusts it */

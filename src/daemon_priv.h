@@ -25,6 +25,13 @@
 struct cJSON;
 struct ring_buffer;
 
+/* A directory excluded in the kernel (vw_roots), and the project that ignores it. */
+struct vw_excl {
+	uint32_t dev;
+	uint64_t ino;
+	uint32_t project;
+};
+
 struct daemon {
 	struct vw_projects projects;
 	struct vw_loader *loader;	/* BPF backends */
@@ -57,6 +64,8 @@ struct daemon {
 	uint64_t recheck_ns;	/* read the ring again then (records sent without a wake-up) */
 	uint64_t wakeup_ns;	/* the kernel's wake-up window: VW_RB_WAKEUP_NS unless a test widens it */
 	struct vw_liveness live;	/* the reader's liveness, checked at every tick */
+	struct vw_excl *excl;	/* the kernel's exclusions, by project */
+	size_t nexcl;
 	uint64_t fan_reads;	/* reads of the fanotify queue */
 	uint64_t ring_wakes;	/* reads of the ring a wake-up caused */
 	struct {	/* VFSWATCH_TEST_HOOKS (tests only): provoke the reader's interleavings */

@@ -205,10 +205,8 @@ static size_t crawl_dir(struct vw_index *x, const struct vw_project *p, const ch
 		}
 		n++;
 		if (p->ignore && ignore_match(p->ignore, child, is_dir)) {
-			struct stat st;
-
-			if (is_dir && fn && fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0)
-				fn(ctx, p, kernel_dev(st.st_dev), st.st_ino);
+			if (is_dir && fn)
+				fn(ctx, p, child);
 			continue;
 		}
 		index_add(x, p->id, child);

@@ -23,7 +23,7 @@ size_t index_count(const struct vw_index *x);
 int index_crawl(struct vw_index *x, const struct vw_project *p, const char *rel);
 
 /* Called for each directory the crawl finds under an ignore rule (it does not descend there). */
-typedef void (*excluded_fn)(void *ctx, const struct vw_project *p, uint32_t kdev, uint64_t ino);
+typedef void (*excluded_fn)(void *ctx, const struct vw_project *p, const char *rel);
 
 /*
  * Crawl up to @budget directory entries (no stat: d_type only, symlinks not

@@ -779,7 +779,8 @@ int loader_add_project(struct vw_loader *l, const struct vw_project *p)
 	if (ret || c.err)
 		return ret ? ret : c.err;
 	/* The root goes in last: from then on its events flow. */
-	if (bpf_map_update_elem(bpf_map__fd(l->skel->maps.vw_roots), &key, &p->id, BPF_ANY) < 0)
+	if (bpf_map_update_elem(bpf_map__fd(l->skel->maps.vw_roots), &key,
+				&(struct vw_root_val){ .project = p->id }, BPF_ANY) < 0)
 		return -errno;
 	bump_gen(l);	/* open files judged "not watched" may be under it now */
 	return 0;
@@ -857,12 +858,12 @@ int loader_remove_project(struct vw_loader *l, const struct vw_project *p,
 	struct entries mine = {}, keep = {};
 	int cfd = bpf_map__fd(l->skel->maps.vw_chains);
 	int dfd = bpf_map__fd(l->skel->maps.vw_watched_devs);
-	uint32_t cur;
+	struct vw_root_val cur;
 	int ret = 0;
 
 	/* the root first: from now on nothing of it is emitted */
 	if (bpf_map_lookup_elem(bpf_map__fd(l->skel->maps.vw_roots), &key, &cur) == 0 &&
-	    cur == p->id)
+	    cur.project == p->id)
 		bpf_map_delete_elem(bpf_map__fd(l->skel->maps.vw_roots), &key);
 	project_chain_entries(p, collect_chain, &mine);
 	project_devs(p, "/proc/self/mountinfo", collect_dev, &mine);
@@ -902,19 +903,48 @@ out:
 	return ret;
 }
 
-int loader_exclude(struct vw_loader *l, uint32_t kdev, uint64_t ino)
+int loader_exclude(struct vw_loader *l, uint32_t kdev, uint64_t ino, const uint32_t *igen)
 {
 	struct vw_dir_key key = { .ino = ino, .dev = kdev };
-	uint32_t excluded = VW_PROJECT_EXCLUDED;
+	struct vw_root_val v = { .project = VW_PROJECT_EXCLUDED, .igen = igen ? *igen : 0,
+				 .bound = igen != NULL };
 	int fd = bpf_map__fd(l->skel->maps.vw_roots);
-	uint32_t cur;
+	struct vw_root_val cur;
 
 	/* never turn a project root into an exclusion */
-	if (bpf_map_lookup_elem(fd, &key, &cur) == 0)
-		return cur == VW_PROJECT_EXCLUDED ? 0 : -EEXIST;
-	if (bpf_map_update_elem(fd, &key, &excluded, BPF_ANY) < 0)
+	if (bpf_map_lookup_elem(fd, &key, &cur) == 0 && cur.project != VW_PROJECT_EXCLUDED)
+		return -EEXIST;
+	if (bpf_map_update_elem(fd, &key, &v, BPF_ANY) < 0)
 		return -errno;
 	bump_gen(l);	/* files already judged "watched" below it must be judged again */
+	return 0;
+}
+
+int loader_unexclude(struct vw_loader *l, uint32_t kdev, uint64_t ino)
+{
+	struct vw_dir_key key = { .ino = ino, .dev = kdev };
+	int fd = bpf_map__fd(l->skel->maps.vw_roots);
+	struct vw_root_val cur;
+
+	if (bpf_map_lookup_elem(fd, &key, &cur) < 0 || cur.project != VW_PROJECT_EXCLUDED)
+		return 0;
+	if (bpf_map_delete_elem(fd, &key) < 0 && errno != ENOENT)
+		return -errno;
+	bump_gen(l);	/* files below it are watched from now on */
+	return 0;
+}
+
+int loader_root_lost(struct vw_loader *l, const struct vw_project *p)
+{
+	struct vw_dir_key key = { .ino = p->ino, .dev = p->dev };
+	int fd = bpf_map__fd(l->skel->maps.vw_roots);
+	struct vw_root_val cur;
+
+	/* its inode number may be given to another directory: nothing may be told as its */
+	if (bpf_map_lookup_elem(fd, &key, &cur) == 0 && cur.project == p->id &&
+	    bpf_map_delete_elem(fd, &key) < 0 && errno != ENOENT)
+		return -errno;
+	bump_gen(l);
 	return 0;
 }
 

@@ -62,7 +62,17 @@ int loader_remove_project(struct vw_loader *l, const struct vw_project *p,
 			  const struct vw_projects *t);
 int loader_quiet_add(struct vw_loader *l, uint32_t tgid);
 /* Mark the directory (kernel dev, ino) EXCLUDED: nothing below it leaves the kernel. */
-int loader_exclude(struct vw_loader *l, uint32_t kdev, uint64_t ino);
+/*
+ * Keep what happens below the directory (@kdev, @ino) in the kernel: a
+ * project ignores it. @igen: its i_generation (FS_IOC_GETVERSION), or NULL:
+ * the first walk that meets it records it. Either way the entry holds for that
+ * directory only, never for one that reuses its inode number.
+ */
+int loader_exclude(struct vw_loader *l, uint32_t kdev, uint64_t ino, const uint32_t *igen);
+/* The exclusion of (@kdev, @ino) goes (its project shares its tree now, or is removed). */
+int loader_unexclude(struct vw_loader *l, uint32_t kdev, uint64_t ino);
+/* @p's root is gone: its entry goes too (the number may be another directory's soon). */
+int loader_root_lost(struct vw_loader *l, const struct vw_project *p);
 /* Sum the per-CPU stats map into out[VW_STAT_MAX]. Returns 0, or -errno when a read failed. */
 int loader_stats(const struct vw_loader *l, uint64_t *out);
 /* Can this process use the maps (one key walk)? 0 or -errno (EPERM: a capability is missing). */

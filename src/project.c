@@ -264,6 +264,11 @@ int projects_add_as(struct vw_projects *t, const char *dir, const char *name,
 		return e;
 	}
 	e = pseudo_fs(p->root_fd, real, err, errlen);
+	if (!e && as && as->uid != 0 && p->owner.uid != as->uid) {
+		snprintf(err, errlen, "add: %.256s is not yours: a user adds directories they own",
+			 real);
+		e = -EPERM;
+	}
 	for (size_t i = 0; !e && i < t->n; i++) {
 		if (!t->v[i].gone && t->v[i].ino == p->ino && t->v[i].dev == p->dev) {
 			snprintf(err, errlen, "%s: already watched as project '%s' (%s)", dir,

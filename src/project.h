@@ -92,7 +92,8 @@ struct vw_projects {
 int projects_add(struct vw_projects *t, const char *dir, const char *name, char *err, size_t errlen);
 /*
  * The same, with the path resolved and the root opened as @as (NULL: as the
- * daemon): what fails is said as @as would see it by itself.
+ * daemon): what fails is said as @as would see it by itself; a user (not
+ * root) adds only a directory they own (-EPERM).
  */
 int projects_add_as(struct vw_projects *t, const char *dir, const char *name,
 		    const struct vw_creds *as, char *err, size_t errlen);

@@ -78,11 +78,7 @@ static int add_as(struct daemon *d, const cJSON *req, const struct vw_creds *as,
 			      err, errlen);
 	if (!ret) {
 		p = &d->projects.v[d->projects.n - 1];
-		if (as && as->uid != 0 && p->owner.uid != as->uid) {
-			snprintf(err, errlen, "add: %.256s is not yours: a user adds directories they "
-					      "own", p->root);
-			ret = -EPERM;
-		} else if (as && as->uid != 0 && mine >= d->opts->user_projects) {
+		if (as && as->uid != 0 && mine >= d->opts->user_projects) {
 			snprintf(err, errlen, "add: you watch %zu projects already, the limit "
 					      "(user_projects in the config)", mine);
 			ret = -EDQUOT;

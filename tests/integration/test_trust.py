@@ -284,6 +284,51 @@ class Trust(DaemonCase):
         self.d.wait(lambda e: e.get("event") == "project_removed")
         self.assertEqual([f for f in os.listdir(state) if f.startswith("ap-")], [])
 
+    # --- 5: an ignored directory hides nothing from anybody else -------------------------
+
+    def test_a_directory_that_reuses_an_ignored_ones_inode_is_watched(self):
+        os.mkdir(os.path.join(self.root, "build"))      # found by the start-up crawl
+        self.start(extra=["--ignore", "build", "--ignore", "out"])
+        self.marker()
+        for name in ("build", "out"):
+            if name == "out":                            # made at run time: its event
+                os.mkdir(os.path.join(self.root, name))
+                self.marker()
+            write(os.path.join(self.root, name, "x"))
+            ino = os.stat(os.path.join(self.root, name)).st_ino
+            shutil.rmtree(os.path.join(self.root, name))
+            # ext4 gives a new directory the number just freed: try until it does
+            made = []
+            for i in range(50):
+                d = os.path.join(self.root, "lib-%s-%d" % (name, i))
+                os.mkdir(d)
+                made.append(d)
+                if os.stat(d).st_ino == ino:
+                    break
+            else:
+                self.skipTest("the file system did not reuse the inode number")
+            write(os.path.join(made[-1], "y"))
+            self.expect("create", os.path.relpath(made[-1], self.root) + "/y")
+        self.no_line_names("/x\"")
+
+    def test_a_users_nested_project_ignoring_a_directory_hides_nothing_from_the_outer(self):
+        self.start()
+        inner = os.path.join(self.root, "alice-proj")
+        os.chmod(self.root, 0o755)
+        os.mkdir(inner)
+        os.makedirs(os.path.join(inner, "src"))
+        os.chown(inner, ALICE, ALICE)
+        os.chown(os.path.join(inner, "src"), ALICE, ALICE)
+        reply = request(ALICE, {"cmd": "add", "root": inner, "name": "ap", "ignore": ["src"]})
+        self.assertTrue(reply.get("ok"), reply)
+        self.d.wait(lambda e: e.get("event") == "project_added")
+        write(os.path.join(inner, "src", "root-wrote"))
+        self.expect("create", "alice-proj/src/root-wrote")
+        # the project that ignores it sees nothing of it
+        self.marker(root=inner)
+        self.assertEqual([e for e in self.d.seen if e.get("root") == inner and
+                          "root-wrote" in e.get("path", "")], [])
+
     # --- 7: losses of a nested root are the outer project's too ---------------------------
 
     def test_records_lost_under_a_nested_root_rescan_the_outer_project_too(self):
