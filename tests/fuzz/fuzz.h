@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 #include <wchar.h>
@@ -100,8 +101,14 @@ static inline size_t fuzz_json_lines(const char *buf, size_t len)
  * closes; a connection it keeps (a subscription) is closed by the client after
  * a quiet spell. Returns the answer (malloc'd, NUL-ended) and its length.
  */
-static inline char *fuzz_exchange(struct vw_loop *loop, const char *path, const uint8_t *d,
-				  size_t n, size_t *outlen)
+/*
+ * Send @d to the socket at @path as the peer @uid (0: as we are; another: the
+ * connection is made with that uid and gid, this thread's own credentials
+ * switched around connect() and back, so the server sees two kinds of peer),
+ * serve it, and return what it answered.
+ */
+static inline char *fuzz_exchange_as(struct vw_loop *loop, const char *path, uint32_t uid,
+				     const uint8_t *d, size_t n, size_t *outlen)
 {
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
 	size_t cap = 4096, len = 0, sent = 0;
@@ -111,7 +118,15 @@ static inline char *fuzz_exchange(struct vw_loop *loop, const char *path, const 
 
 	FUZZ_CHECK(out && fd >= 0);
 	snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
+	if (uid && getuid() == 0) {	/* the saved uid stays 0: we can come back */
+		FUZZ_CHECK(syscall(SYS_setresgid, uid, uid, 0) == 0);
+		FUZZ_CHECK(syscall(SYS_setresuid, uid, uid, 0) == 0);
+	}
 	FUZZ_CHECK(connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0);
+	if (uid && getuid() == uid) {
+		FUZZ_CHECK(syscall(SYS_setresuid, 0, 0, 0) == 0);
+		FUZZ_CHECK(syscall(SYS_setresgid, 0, 0, 0) == 0);
+	}
 	for (int round = 0; round < 10000; round++) {
 		ssize_t got;
 
@@ -146,6 +161,12 @@ static inline char *fuzz_exchange(struct vw_loop *loop, const char *path, const 
 	out[len] = 0;
 	*outlen = len;
 	return out;
+}
+
+static inline char *fuzz_exchange(struct vw_loop *loop, const char *path, const uint8_t *d,
+				  size_t n, size_t *outlen)
+{
+	return fuzz_exchange_as(loop, path, 0, d, n, outlen);
 }
 
 #endif

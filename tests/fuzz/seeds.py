@@ -57,7 +57,10 @@ def control():
 
 
 def clients():
+    # the first byte picks the peer: 0 root, 1 uid 2001 (owns "mine"), 2 uid 2002
     reqs = [{'cmd': 'changes', 'project': 'proj'},
+            {'cmd': 'changes', 'project': 'mine', 'since': '0'},
+            {'cmd': 'subscribe', 'project': 'mine'},
             {'cmd': 'changes', 'project': 'proj', 'since': '0000000000000000.1'},
             {'cmd': 'subscribe', 'project': 'proj', 'match': ['*.c', 'a/**'],
              'events': ['create', 'delete']},
@@ -66,7 +69,8 @@ def clients():
             {'cmd': 'changes', 'project': 'proj', 'match': [1]},
             {'cmd': 'changes', 'project': 'proj', 'events': ['bogus']}]
     for i, req in enumerate(reqs):
-        put('clients', 'req-%d' % i, json.dumps(req) + '\n')
+        for peer in range(3):
+            put('clients', 'req-%d-peer%d' % (i, peer), chr(peer) + json.dumps(req) + '\n')
 
 
 def ignore():

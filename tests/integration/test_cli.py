@@ -207,7 +207,7 @@ class Pins(DaemonCase):
         st = os.stat(self.root)
         keys = [e["formatted"]["key"] for e in entries]
         self.assertIn(st.st_ino, [k["ino"] for k in keys])
-        self.assertEqual([e["formatted"]["value"] for e in entries], [1])
+        self.assertEqual([e["formatted"]["value"]["project"] for e in entries], [1])
         p = subprocess.run(["bpftool", "-j", "prog", "show", "pinned", pin + "/tp_sys_exit"],
                            capture_output=True, text=True, check=True)
         self.assertEqual(json.loads(p.stdout)["name"], "tp_sys_exit")
