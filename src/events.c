@@ -137,8 +137,12 @@ static bool absolute_of(struct vw_projects *t, uint32_t project, const char *rel
 	char base[PATH_MAX];
 	size_t rl;
 
-	if (!p || !rel)
+	if (!p)
 		return false;
+	if (!rel || !len) {	/* the root itself (a rename of the root: its old side) */
+		rel = "";
+		len = 0;
+	}
 	snprintf(base, sizeof(base), "%s", p->root);
 	if (*cut && anchor && anchor_find(p->root, anchor, base))
 		*cut = false;
@@ -238,7 +242,7 @@ int events_route(struct vw_projects *t, const struct vw_event *ev, out_fn fn, vo
 	int n = 0;
 
 	have_new = absolute_of(t, ev->project, ev->path, ev->path_len, ev->anchor_ino, nabs, &cut);
-	have_old = (ev->op == VW_OP_RENAME || ev->op == VW_OP_CREATE) && ev->old_path_len &&
+	have_old = (ev->op == VW_OP_RENAME || ev->op == VW_OP_CREATE) && ev->old_project &&
 		   absolute_of(t, ev->old_project, ev->old_path, ev->old_path_len,
 			       ev->old_anchor_ino, oabs, &ocut);
 	/* a side cut for its length (no anchor to complete it from) */
