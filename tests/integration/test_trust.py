@@ -382,6 +382,42 @@ class Trust(DaemonCase):
         self.assertEqual(len(set(errs.values())), 1, errs)
         self.assertIn("Permission denied", list(errs.values())[0])
 
+    def test_unread_replies_of_one_user_are_bounded(self):
+        self.start()
+        proj = os.path.join(self.alice, "proj")
+        as_user(ALICE, "mkdir", proj)
+        rc, _, err = self.add(ALICE, proj, "--name", "ap")
+        self.assertEqual(rc, 0, err)
+        touch_many([os.path.join(proj, "f%05d-%s" % (i, "x" * 60)) for i in range(25000)])
+        self.marker(root=proj)
+        self.d.wait(lambda e: len([x for x in self.d.seen if x.get("root") == proj]) > 25000, 60)
+        # 32 full listings of ~3 MB asked at once, none read until all are asked
+        hog = """
+import json, socket, sys, time
+socks = []
+for _ in range(32):
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(sys.argv[1])
+    s.sendall(b'{"cmd":"changes","project":"ap","since":"0.0"}\\n')
+    socks.append(s)
+time.sleep(3)
+said = []
+for s in socks:
+    f = s.makefile()
+    lines = f.read().splitlines()
+    last = json.loads(lines[-1])
+    said.append("error" if "error" in last else "whole" if "cursor" in last else "cut")
+print(json.dumps(said))
+"""
+        p = as_user(ALICE, "python3", "-c", hog, os.path.join(RUN_DIR, "client.sock"),
+                    timeout=120)
+        said = json.loads(p.stdout)
+        self.assertNotIn("cut", said)
+        self.assertGreater(said.count("whole"), 10, said)
+        self.assertGreater(said.count("error"), 0, said)
+        # root, and alice once she has read, are served as before
+        self.assertTrue(self.listing(ALICE, "ap", FULL)[-1].get("fresh"))
+
     # --- 9: cursors are never given twice -------------------------------------------------
 
     def test_a_cursor_from_before_a_kill_9_gets_a_full_listing(self):
