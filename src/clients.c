@@ -402,8 +402,9 @@ static void net_gone(struct net_set *s, const char *path, const char *type)
 		e->gone_at = s->line;	/* what is below: judged at the end (net_settle()) */
 }
 
-/* Did an ancestor of @path go after @touched (the line that last named it)? Then it went too. */
-static bool net_gone_above(struct net_set *s, const char *path, size_t touched)
+/* Is there an ancestor of @path in the set for which @pred(ancestor, @arg) holds? */
+static bool net_any_above(struct net_set *s, const char *path,
+			  bool (*pred)(const struct net *a, size_t arg), size_t arg)
 {
 	char buf[PATH_MAX];
 	size_t l = strlen(path);
@@ -416,10 +417,23 @@ static bool net_gone_above(struct net_set *s, const char *path, size_t touched)
 
 		*slash = 0;
 		a = net_get(s, buf, false);
-		if (a && a->gone_at > touched)
+		if (a && pred(a, arg))
 			return true;
 	}
 	return false;
+}
+
+/* Did @a go after line @touched (when the path below it was last named)? Then that went too. */
+static bool gone_after(const struct net *a, size_t touched)
+{
+	return a->gone_at > touched;
+}
+
+/* A directory renamed in, and there now. */
+static bool moved_in_dir(const struct net *a, size_t unused)
+{
+	(void)unused;
+	return a->moved_in && a->now && a->type && strcmp(a->type, "dir") == 0;
 }
 
 /* Paths below a directory gone since they were last named: gone too. */
@@ -427,7 +441,7 @@ static void net_settle(struct net_set *s)
 {
 	for (size_t i = 0; i < s->cap; i++)
 		if (s->v[i].path && s->v[i].now && strchr(s->v[i].path, '/') &&
-		    net_gone_above(s, s->v[i].path, s->v[i].touched))
+		    net_any_above(s, s->v[i].path, gone_after, s->v[i].touched))
 			s->v[i].now = false;
 }
 
@@ -473,33 +487,14 @@ struct listing {
 	struct net_set *s;
 };
 
-/* Is an ancestor of @rel a directory renamed in (and there now)? */
-static bool moved_in_above(struct net_set *s, const char *rel)
-{
-	char buf[PATH_MAX];
-	size_t l = strlen(rel);
-
-	if (l >= sizeof(buf))
-		return false;
-	memcpy(buf, rel, l + 1);
-	for (char *slash = strrchr(buf, '/'); slash; slash = strrchr(buf, '/')) {
-		const struct net *a;
-
-		*slash = 0;
-		a = net_get(s, buf, false);
-		if (a && a->moved_in && a->now && a->type && strcmp(a->type, "dir") == 0)
-			return true;
-	}
-	return false;
-}
-
 /* What the directories renamed in hold now: new paths too (one pass over the picture). */
 static bool list_under(void *ctx, const char *rel, const struct vw_state_entry *st)
 {
 	struct listing *l = ctx;
 	struct net *e;
 
-	if (!strchr(rel, '/') || net_get(l->s, rel, false) || !moved_in_above(l->s, rel))
+	if (!strchr(rel, '/') || net_get(l->s, rel, false) ||
+	    !net_any_above(l->s, rel, moved_in_dir, 0))
 		return true;
 	e = net_get(l->s, rel, true);
 	if (e) {

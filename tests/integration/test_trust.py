@@ -87,6 +87,12 @@ class Trust(DaemonCase):
         rc, out, err = client(uid, "ctl", "add", path, *extra)
         return rc, (out[0] if out else {}), err
 
+    def own_project(self, uid, path, name):
+        """uid makes the directory path and adds it as its project name."""
+        as_user(uid, "mkdir", "-p", path)
+        rc, _, err = self.add(uid, path, "--name", name)
+        self.assertEqual(rc, 0, err)
+
     def no_line_names(self, text):
         bad = [e for e in self.d.seen if text in json.dumps(e)]
         self.assertEqual(bad, [], "lines name %r: %s" % (text, json.dumps(bad)))
@@ -102,9 +108,7 @@ class Trust(DaemonCase):
     def test_a_root_swapped_for_a_symlink_to_another_users_directory_is_never_read(self):
         self.start()
         proj = os.path.join(self.alice, "proj")
-        as_user(ALICE, "mkdir", proj)
-        rc, reply, err = self.add(ALICE, proj, "--name", "ap")
-        self.assertEqual(rc, 0, err)
+        self.own_project(ALICE, proj, "ap")
         write_as = lambda uid, path: as_user(uid, "sh", "-c", "echo x > '%s'" % path)
         write_as(ALICE, os.path.join(proj, "mine"))
         self.expect("create", "mine", root=proj)
@@ -214,9 +218,7 @@ class Trust(DaemonCase):
     def test_a_directory_made_again_by_another_user_never_inherits_the_history(self):
         self.start()
         p = os.path.join(self.shared, "p")
-        as_user(ALICE, "mkdir", p)
-        rc, _, err = self.add(ALICE, p, "--name", "alicep")
-        self.assertEqual(rc, 0, err)
+        self.own_project(ALICE, p, "alicep")
         as_user(ALICE, "sh", "-c", "echo 1 > %s/alice-secret" % p)
         self.expect("create", "alice-secret", root=p)
         as_user(ALICE, "rm", "-rf", p)
@@ -266,9 +268,7 @@ class Trust(DaemonCase):
         state = os.path.join(self.homes.path, "state")
         self.start(extra=["--state-dir", state])
         proj = os.path.join(self.alice, "proj")
-        as_user(ALICE, "mkdir", proj)
-        rc, _, err = self.add(ALICE, proj, "--name", "ap")
-        self.assertEqual(rc, 0, err)
+        self.own_project(ALICE, proj, "ap")
         as_user(ALICE, "sh", "-c", "echo 1 > %s/f" % proj)
         self.expect("create", "f", root=proj)
         self.listing(ALICE, "ap")
@@ -385,9 +385,7 @@ class Trust(DaemonCase):
     def test_unread_replies_of_one_user_are_bounded(self):
         self.start()
         proj = os.path.join(self.alice, "proj")
-        as_user(ALICE, "mkdir", proj)
-        rc, _, err = self.add(ALICE, proj, "--name", "ap")
-        self.assertEqual(rc, 0, err)
+        self.own_project(ALICE, proj, "ap")
         touch_many([os.path.join(proj, "f%05d-%s" % (i, "x" * 60)) for i in range(25000)])
         self.marker(root=proj)
         self.d.wait(lambda e: len([x for x in self.d.seen if x.get("root") == proj]) > 25000, 60)
