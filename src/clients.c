@@ -244,18 +244,9 @@ static bool readable(const struct client *cl, const struct vw_project *p)
 	return false;
 }
 
-/* A project by name or root path (resolved as the client would), if the client may know of it. */
-static const struct vw_project *find(struct client *cl, const char *what)
+/* The project named @what, or whose root @what is (as written), the client may read. */
+static const struct vw_project *find_exact(struct client *cl, const char *what)
 {
-	struct vw_creds_saved saved;
-	char real[PATH_MAX];
-	const char *root = NULL;
-
-	if (what[0] == '/' && creds_enter(&cl->creds, &saved) == 0) {
-		root = realpath(what, real) ? real : NULL;
-		creds_leave(&saved);
-	}
-
 	const struct vw_project *found = NULL;
 
 	/* one path may be the root of several (a lost root and a new project there): the
@@ -263,7 +254,7 @@ static const struct vw_project *find(struct client *cl, const char *what)
 	for (size_t i = 0; i < cl->c->t->n; i++) {
 		const struct vw_project *p = &cl->c->t->v[i];
 
-		if (p->gone || !(strcmp(p->name, what) == 0 || (root && strcmp(p->root, root) == 0)) ||
+		if (p->gone || (strcmp(p->name, what) != 0 && strcmp(p->root, what) != 0) ||
 		    !readable(cl, p))
 			continue;
 		if (!p->root_lost)
@@ -271,6 +262,28 @@ static const struct vw_project *find(struct client *cl, const char *what)
 		found = found ? found : p;
 	}
 	return found;
+}
+
+/*
+ * A project by name or root path, if the client may know of it. A path that
+ * names no root as written is resolved as the client would resolve it, by a
+ * child with the client's rights (a bounded wait: it may lead into their FUSE).
+ */
+static const struct vw_project *find(struct client *cl, const char *what)
+{
+	const struct vw_project *p = find_exact(cl, what);
+	char real[PATH_MAX];
+	struct stat st;
+	int fd;
+
+	if (p || what[0] != '/')
+		return p;
+	fd = creds_open_dir_as(&cl->creds, what, true, real, sizeof(real), &st,
+			       VW_RESOLVE_TIMEOUT_MS);
+	if (fd < 0)
+		return NULL;
+	close(fd);
+	return find_exact(cl, real);
 }
 
 static bool matches(char *const *match, size_t n, const char *path)
@@ -988,6 +1001,29 @@ void clients_settled(struct vw_clients *c, const struct vw_project *p, const cha
 			flush(cl);
 		else
 			c->owed = true;	/* written with the rest of the batch: clients_flush() */
+	}
+}
+
+void clients_project_ended(struct vw_clients *c, const struct vw_project *p, const char *reason)
+{
+	for (int i = 0; c && i < VW_CLIENTS_MAX; i++) {
+		struct client *cl = &c->cl[i];
+		cJSON *j;
+
+		if (cl->fd < 0 || cl->sub != p || cl->overflowed)
+			continue;
+		j = cJSON_CreateObject();
+		cJSON_AddStringToObject(j, "event", "overflow");
+		cJSON_AddStringToObject(j, "reason", reason);
+		cJSON_AddStringToObject(j, "project", p->name);
+		cJSON_AddStringToObject(j, "cursor", cl->last);
+		cl->over_cap = true;	/* said whatever the budget */
+		queue_json(cl, j);
+		cl->over_cap = false;
+		cl->overflowed = true;
+		cl->closing = true;
+		sub_end(cl);
+		flush(cl);
 	}
 }
 

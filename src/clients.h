@@ -57,6 +57,15 @@ void clients_settled(struct vw_clients *c, const struct vw_project *p, const cha
 /* Periodic: connections past their time (no request within 5 s, a reply unread for 30 s) go. */
 void clients_tick(struct vw_clients *c, uint64_t now_ns);
 
+/*
+ * @p's stream ends for its subscribers: the project was removed
+ * ("project_removed"), or its root is a new directory ("root_replaced"). Each
+ * gets an "overflow" line with @reason and the last cursor it was sent, and is
+ * disconnected; resuming from that cursor gives what there is to know (a full
+ * listing, "fresh", for a new identity).
+ */
+void clients_project_ended(struct vw_clients *c, const struct vw_project *p, const char *reason);
+
 /* Send what clients_settled() queued (once per batch: one write per subscriber). */
 void clients_flush(struct vw_clients *c);
 

@@ -6,11 +6,15 @@
 #include <grp.h>
 #include <limits.h>
 #include <pwd.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <signal.h>
 #include <sys/fsuid.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <linux/openat2.h>
@@ -81,42 +85,6 @@ bool creds_in_group(const struct vw_creds *c, uint32_t gid)
 	return false;
 }
 
-int creds_enter(const struct vw_creds *c, struct vw_creds_saved *saved)
-{
-	gid_t g[VW_GROUPS_MAX];
-
-	memset(saved, 0, sizeof(*saved));
-	if (c->uid == 0)
-		return 0;
-	saved->ngroups = getgroups(VW_GROUPS_MAX, saved->groups);
-	if (saved->ngroups < 0)
-		return -errno;
-	for (uint32_t i = 0; i < c->ngroups; i++)
-		g[i] = c->groups[i];
-	/* the raw call: this thread only (glibc's setgroups() changes every thread) */
-	if (syscall(SYS_setgroups, (size_t)c->ngroups, g) < 0)
-		return -errno;
-	saved->gid = (uint32_t)setfsgid(c->gid);
-	saved->uid = (uint32_t)setfsuid(c->uid);
-	saved->switched = true;
-	/* setfsuid() cannot say it failed: ask what it is now */
-	if ((uint32_t)setfsuid((uid_t)-1) != c->uid || (uint32_t)setfsgid((gid_t)-1) != c->gid) {
-		creds_leave(saved);
-		return -EPERM;
-	}
-	return 0;
-}
-
-void creds_leave(struct vw_creds_saved *saved)
-{
-	if (!saved->switched)
-		return;
-	setfsuid(saved->uid);
-	setfsgid(saved->gid);
-	syscall(SYS_setgroups, (size_t)saved->ngroups, saved->groups);
-	saved->switched = false;
-}
-
 /* @fd if it is a directory (@st filled), else closed and -errno. */
 static int dir_or_error(int fd, struct stat *st)
 {
@@ -174,4 +142,98 @@ int creds_open_dir(const char *path, struct stat *st)
 	if (fd < 0)
 		return -errno;
 	return dir_or_error(fd, st);
+}
+
+/* In the child: become @as, resolve, open, send the fd and the path back; never returns. */
+static void __attribute__((noreturn)) resolve_child(const struct vw_creds *as, const char *path,
+						   bool resolve, int sock)
+{
+	char real[PATH_MAX], cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
+	struct stat st;
+	int fd, err = 0;
+	gid_t g[VW_GROUPS_MAX];
+	struct iovec iov[2];
+	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = 2 };
+
+	for (uint32_t i = 0; i < as->ngroups; i++)
+		g[i] = as->groups[i];
+	if (as->uid && (setgroups(as->ngroups, g) < 0 || setresgid(as->gid, as->gid, as->gid) < 0 ||
+			setresuid(as->uid, as->uid, as->uid) < 0))
+		err = EPERM;
+	if (!err && resolve && !realpath(path, real))
+		err = errno;
+	else if (!err && !resolve && snprintf(real, sizeof(real), "%s", path) >= (int)sizeof(real))
+		err = ENAMETOOLONG;
+	fd = err ? -1 : creds_open_dir(real, &st);
+	if (!err && fd < 0)
+		err = -fd;
+	iov[0] = (struct iovec){ &err, sizeof(err) };
+	iov[1] = (struct iovec){ real, err ? 1 : strlen(real) + 1 };
+	if (fd >= 0) {
+		struct cmsghdr *c;
+
+		msg.msg_control = cbuf;
+		msg.msg_controllen = sizeof(cbuf);
+		c = CMSG_FIRSTHDR(&msg);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	}
+	_exit(sendmsg(sock, &msg, MSG_NOSIGNAL) < 0);
+}
+
+int creds_open_dir_as(const struct vw_creds *as, const char *path, bool resolve, char *real,
+		      size_t reallen, struct stat *st, int timeout_ms)
+{
+	char buf[PATH_MAX + 1], cbuf[CMSG_SPACE(sizeof(int))];
+	struct iovec iov[2];
+	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = 2, .msg_control = cbuf,
+			      .msg_controllen = sizeof(cbuf) };
+	struct pollfd pfd;
+	struct cmsghdr *c;
+	int sv[2], err = 0, fd = -1;
+	ssize_t n;
+	pid_t pid;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return -errno;
+	pid = fork();
+	if (pid == 0) {
+		close(sv[0]);
+		resolve_child(as, path, resolve, sv[1]);
+	}
+	close(sv[1]);
+	if (pid < 0) {
+		close(sv[0]);
+		return -errno;
+	}
+	pfd = (struct pollfd){ .fd = sv[0], .events = POLLIN };
+	if (poll(&pfd, 1, timeout_ms) <= 0) {
+		kill(pid, SIGKILL);	/* a FUSE request gives way to a fatal signal */
+		waitpid(pid, NULL, 0);
+		close(sv[0]);
+		return -ETIMEDOUT;
+	}
+	iov[0] = (struct iovec){ &err, sizeof(err) };
+	iov[1] = (struct iovec){ buf, sizeof(buf) - 1 };
+	n = recvmsg(sv[0], &msg, MSG_CMSG_CLOEXEC);
+	waitpid(pid, NULL, 0);
+	close(sv[0]);
+	if (n < (ssize_t)sizeof(err))
+		return -EIO;
+	for (c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+			memcpy(&fd, CMSG_DATA(c), sizeof(int));
+	if (err || fd < 0) {
+		if (fd >= 0)
+			close(fd);
+		return -(err ? err : EIO);
+	}
+	buf[n - (ssize_t)sizeof(err)] = 0;
+	if (snprintf(real, reallen, "%s", buf) >= (int)reallen || fstat(fd, st) < 0) {
+		close(fd);
+		return -ENAMETOOLONG;
+	}
+	return fd;
 }

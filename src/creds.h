@@ -2,11 +2,11 @@
 /*
  * creds.h: who a project belongs to, and acting as that user. The daemon runs
  * as root with CAP_DAC_READ_SEARCH; what a user asks it to look at (a path
- * named in a request) is looked at with that user's file system identity
- * (fsuid, fsgid, supplementary groups: the capabilities that bypass file
- * permissions drop with a non-zero fsuid), so an answer, or an error, never
- * says more than the user could learn alone. A project root is opened once,
- * without following a symlink anywhere in its path, and held by that fd.
+ * named in a request) is looked at by a short-lived child with that user's
+ * identity, so an answer, or an error, never says more than the user could
+ * learn alone, and a path that never answers (their FUSE server) costs a
+ * bounded wait. A project root is opened once, without following a symlink
+ * anywhere in its path, and held by that fd.
  */
 #ifndef VW_CREDS_H
 #define VW_CREDS_H
@@ -31,22 +31,6 @@ void creds_of_user(uint32_t uid, uint32_t gid, struct vw_creds *c);
 /* Is @gid one of @c's groups (primary or supplementary)? */
 bool creds_in_group(const struct vw_creds *c, uint32_t gid);
 
-/* The file system identity to go back to (what creds_enter() replaced). */
-struct vw_creds_saved {
-	bool switched;
-	uint32_t uid, gid;
-	int ngroups;
-	gid_t groups[VW_GROUPS_MAX];
-};
-
-/*
- * Act as @c for file system access (no-op for root): until creds_leave(),
- * every open, stat and directory read is checked against @c's permissions.
- * Only the calling thread changes. Returns 0 or -errno (nothing changed).
- */
-int creds_enter(const struct vw_creds *c, struct vw_creds_saved *saved);
-void creds_leave(struct vw_creds_saved *saved);
-
 /*
  * Open the directory @path (absolute) as an O_PATH descriptor without
  * following a symlink in any component (openat2 RESOLVE_NO_SYMLINKS, or a
@@ -55,5 +39,15 @@ void creds_leave(struct vw_creds_saved *saved);
  * -ENOTDIR when the last one is not a directory.
  */
 int creds_open_dir(const char *path, struct stat *st);
+
+/*
+ * realpath() of @path (when @resolve; else @path as it is) and
+ * creds_open_dir() of the result, done as @as in a child process (a user's path may lead into their own FUSE filesystem whose
+ * server never answers: that costs at most @timeout_ms, never the daemon's
+ * loop). @real gets the resolved path. Returns the fd (passed back over a
+ * socket) or -errno: -ETIMEDOUT when the child did not answer in time.
+ */
+int creds_open_dir_as(const struct vw_creds *as, const char *path, bool resolve, char *real,
+		      size_t reallen, struct stat *st, int timeout_ms);
 
 #endif

@@ -62,6 +62,7 @@
 #define IDLE_TICK_FAN_MS 2000
 #define CRAWL_BUDGET 2048	/* directory entries indexed per loop turn */
 #define START_GRACE_MS 10	/* a start-up crawl ends this long after it read its last entry */
+#define COLLECT_EVERY_NS (86400ull * 1000000000ull)	/* state files no project claims: looked for */
 #define TRIM_AFTER_PATHS 1000	/* batches this large free enough to hand back */
 #define BTF_PATH "/sys/kernel/btf/vmlinux"
 
@@ -201,6 +202,7 @@ static void on_settled(void *ctx, const struct vw_settled *s);
 
 static void root_changed(struct daemon *d, struct vw_project *p, bool back);
 static void load_state(struct daemon *d, struct vw_project *p, bool announce);
+static void collect_state_files(struct daemon *d, const struct run_opts *o);
 
 /* A root that came back: each entry in it is a create (directories are listed whole). */
 static void describe_root(struct daemon *d, struct vw_project *p)
@@ -320,6 +322,7 @@ static void root_changed(struct daemon *d, struct vw_project *p, bool back)
 	if (!back)
 		return;
 	/* the old identity: written out, closed, deleted (nothing reads it again) */
+	clients_project_ended(d->clients, p, "root_replaced");
 	state_forget(d->state, p);
 	changes_forget(d->changes, p);
 	remove_project_files(d, p);
@@ -1090,6 +1093,10 @@ static int on_timer(void *ctx, uint32_t events)
 	if (d->runner)
 		runner_tick(d->runner, now_ns(CLOCK_MONOTONIC));	/* timeouts, retries */
 	check_roots(d);
+	if (d->collect_due_ns && now_ns(CLOCK_MONOTONIC) >= d->collect_due_ns) {
+		collect_state_files(d, d->opts);
+		d->collect_due_ns = now_ns(CLOCK_MONOTONIC) + COLLECT_EVERY_NS;
+	}
 	check_liveness(d);
 	check_losses(d);
 	owed_rescans(d);
@@ -1175,7 +1182,7 @@ static int add_project(struct daemon *d, const char *dir, const char *name, bool
 		log_warnx("watch: %s", err);
 		return ret;
 	}
-	return daemon_project_ignores(&d->projects.v[d->projects.n - 1], defaults, gitignore, extra,
+	return daemon_project_ignores(d->projects.last, defaults, gitignore, extra,
 			       nextra);
 }
 
@@ -1190,7 +1197,7 @@ static int run_projects(struct daemon *d, const struct run_opts *o, const struct
 
 		if (ret)
 			return ret;
-		np = &d->projects.v[d->projects.n - 1];
+		np = d->projects.last;
 		np->from_config = true;
 		np->analyzers = p->analyzers;	/* handed over */
 		np->nanalyzers = p->nanalyzers;
@@ -1472,12 +1479,12 @@ static bool claimed(const struct daemon *d, const char *dir, const char *name)
 }
 
 /*
- * The state dir before anything in it is read: root's only (0700, its files
- * 0600, tightened if they were not), told whether the last daemon stopped
- * cleanly, and rid of the files of projects nobody watches any more once they
- * are older than state_keep_days (a user's project removed, a root gone for good).
+ * The files in the state dir: each made root's only (0600) if it was not, and
+ * those of projects nobody watches any more deleted once they are older than
+ * state_keep_days (a project dropped from the config, a root gone for good).
+ * At start, and once a day.
  */
-static void prepare_state_dir(struct daemon *d, const struct run_opts *o)
+static void collect_state_files(struct daemon *d, const struct run_opts *o)
 {
 	uint64_t keep_s = o->state_keep_days * 86400ull;
 	time_t now = time(NULL);
@@ -1487,14 +1494,7 @@ static void prepare_state_dir(struct daemon *d, const struct run_opts *o)
 	int fd = open(o->state_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 
 	if (fd < 0)
-		return;	/* made when first written */
-	if (fstat(fd, &st) == 0 && (st.st_mode & 077) && fchmod(fd, 0700) == 0)
-		log_info("state: %s was open to others (mode %04o): made root's only", o->state_dir,
-			 st.st_mode & 07777);
-	d->unclean = faccessat(fd, RUNNING_MARK, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
-	if (d->unclean)
-		log_warnx("state: the last daemon did not stop cleanly: change logs start a new "
-			  "epoch (a client's cursor from before gets a full listing, never a gap)");
+		return;
 	dir = fdopendir(fd);
 	while (dir && (de = readdir(dir))) {
 		const char *dot = strrchr(de->d_name, '.');
@@ -1518,6 +1518,30 @@ static void prepare_state_dir(struct daemon *d, const struct run_opts *o)
 		closedir(dir);
 	else
 		close(fd);
+}
+
+/*
+ * The state dir before anything in it is read: root's only (0700, tightened
+ * if it was not), told whether the last daemon stopped cleanly, its files
+ * looked after (collect_state_files()).
+ */
+static void prepare_state_dir(struct daemon *d, const struct run_opts *o)
+{
+	struct stat st;
+	int fd = open(o->state_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0)
+		return;	/* made when first written */
+	if (fstat(fd, &st) == 0 && (st.st_mode & 077) && fchmod(fd, 0700) == 0)
+		log_info("state: %s was open to others (mode %04o): made root's only", o->state_dir,
+			 st.st_mode & 07777);
+	d->unclean = faccessat(fd, RUNNING_MARK, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+	if (d->unclean)
+		log_warnx("state: the last daemon did not stop cleanly: change logs start a new "
+			  "epoch (a client's cursor from before gets a full listing, never a gap)");
+	close(fd);
+	collect_state_files(d, o);
+	d->collect_due_ns = now_ns(CLOCK_MONOTONIC) + COLLECT_EVERY_NS;
 }
 
 /* A clean stop ahead: the next daemon trusts the change logs. */
@@ -1637,11 +1661,19 @@ int daemon_project_stop(struct daemon *d, struct vw_project *p)
 	json_out_project(d->out, "project_removed", p);
 	flush_out(d);
 	/* its journal and change log are closed: a project added and removed leaves no descriptor */
+	clients_project_ended(d->clients, p, "project_removed");
 	state_forget(d->state, p);
 	changes_forget(d->changes, p);
 	if (p->by_user)	/* a user's project leaves nothing behind (config ones are kept a while) */
 		remove_project_files(d, p);
 	project_unpin(p);
+	if (d->told_last.p == p)
+		d->told_last.p = NULL;
+	/*
+	 * Nothing refers to it now (its batches flushed, subscribers told, picture
+	 * and log closed), unless analyzers' jobs may: then its slot stays taken.
+	 */
+	p->reclaimable = !p->nanalyzers;
 	log_info("project %s (%s) removed", p->name, p->root);
 	return ret;
 }
@@ -1696,7 +1728,7 @@ static void reload(struct daemon *d)
 		}
 		if (add_project(d, c->root, c->name, c->default_ignores, c->gitignore,
 				(const char *const *)c->ignore, c->nignore) == 0) {
-			p = &d->projects.v[d->projects.n - 1];
+			p = d->projects.last;
 			p->from_config = true;
 			p->analyzers = c->analyzers;	/* handed over */
 			p->nanalyzers = c->nanalyzers;

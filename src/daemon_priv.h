@@ -46,6 +46,7 @@ struct daemon {
 	struct vw_runner *runner;	/* analyzer jobs (settled mode) */
 	bool crawling;
 	bool unclean;		/* the last daemon on this state dir did not stop cleanly */
+	uint64_t collect_due_ns;	/* unclaimed state files are looked for then (0: never) */
 	uint64_t crawl_end_ns;	/* a start-up crawl's end is settled then (crawl_progress()) */
 	int sfd, tfd, dfd;		/* signals, housekeeping tick, debounce deadline */
 	uint64_t tick_at;	/* when the tick is armed to fire (CLOCK_MONOTONIC ns), 0: fired */

@@ -23,6 +23,8 @@
 #define VW_XSTR(x) #x
 #define VW_STR(x) VW_XSTR(x)
 
+static struct vw_project *take_slot(struct vw_projects *t, uint32_t *id);
+
 static int name_taken(const struct vw_projects *t, const char *name)
 {
 	for (size_t i = 0; i < t->n; i++)
@@ -98,18 +100,24 @@ static int pseudo_fs(int fd, const char *real, char *err, size_t errlen)
 
 int project_pin(struct vw_project *p, const char *path, const struct vw_creds *as)
 {
-	struct vw_creds_saved saved;
-	struct statx stx;
+	char real[PATH_MAX];
 	struct stat st;
-	int fd, ret = as ? creds_enter(as, &saved) : 0;
+	/* as a user: in a child, so that a path into their FUSE server that never answers
+	 * costs a bounded wait (their own view, their own rights) */
+	int fd = as && as->uid ? creds_open_dir_as(as, path, false, real, sizeof(real), &st,
+						   VW_RESOLVE_TIMEOUT_MS) :
+				 creds_open_dir(path, &st);
 
-	if (ret)
-		return ret;
-	fd = creds_open_dir(path, &st);
-	if (as)
-		creds_leave(&saved);
 	if (fd < 0)
 		return fd;
+	return project_pin_fd(p, fd, &st);
+}
+
+int project_pin_fd(struct vw_project *p, int fd, const struct stat *stp)
+{
+	struct stat st = *stp;
+	struct statx stx;
+
 	project_unpin(p);
 	p->root_fd = fd;
 	p->dev = kernel_dev(st.st_dev);
@@ -211,11 +219,12 @@ int projects_add(struct vw_projects *t, const char *dir, const char *name, char 
 int projects_add_as(struct vw_projects *t, const char *dir, const char *name,
 		    const struct vw_creds *as, char *err, size_t errlen)
 {
-	struct vw_creds_saved saved;
+	bool as_user = as && as->uid;
 	struct vw_project *p;
 	char real[PATH_MAX];
 	const char *why;
-	int e;
+	struct stat st;
+	int e, fd = -1;
 
 	if (!dir || !*dir) {
 		snprintf(err, errlen, "empty directory name");
@@ -225,13 +234,21 @@ int projects_add_as(struct vw_projects *t, const char *dir, const char *name,
 		snprintf(err, errlen, "project name '%.*s' is invalid: %s", VW_PROJECT_NAME_MAX, name, why);
 		return -EINVAL;
 	}
-	/* the path as the one asking sees it: an error says no more than they could learn */
-	e = as ? creds_enter(as, &saved) : 0;
-	if (!e && !realpath(dir, real))
+	/*
+	 * The path as the one asking sees it, resolved and opened by a child as
+	 * them (an error says no more than they could learn; their FUSE server
+	 * costs a bounded wait): the directory comes back as an fd.
+	 */
+	if (as_user) {
+		fd = creds_open_dir_as(as, dir, true, real, sizeof(real), &st, VW_RESOLVE_TIMEOUT_MS);
+		if (fd < 0 && fd != -ELOOP && fd != -ENOTDIR) {
+			snprintf(err, errlen, "%s: %s", dir, fd == -ETIMEDOUT ?
+				 "no answer within " VW_STR(VW_RESOLVE_TIMEOUT_MS) " ms (a file "
+				 "system that does not answer?)" : strerror(-fd));
+			return fd;
+		}
+	} else if (!realpath(dir, real)) {
 		e = -errno;
-	if (as)
-		creds_leave(&saved);
-	if (e) {
 		snprintf(err, errlen, "%s: %s", dir, strerror(-e));
 		return e;
 	}
@@ -248,14 +265,8 @@ int projects_add_as(struct vw_projects *t, const char *dir, const char *name,
 		}
 		t->cap = VW_PROJECTS_MAX;
 	}
-	if (t->n == t->cap) {
-		snprintf(err, errlen, "%s: more than %d projects in one daemon", dir, VW_PROJECTS_MAX);
-		return -ENOSPC;
-	}
-	p = &t->v[t->n];
-	memset(p, 0, sizeof(*p));
-	p->root_fd = -1;
-	e = project_pin(p, real, as);
+	p = &(struct vw_project){ .root_fd = -1 };	/* into the table once it is whole */
+	e = !as_user ? project_pin(p, real, NULL) : fd >= 0 ? project_pin_fd(p, fd, &st) : fd;
 	if (e) {
 		snprintf(err, errlen, "%s: %s", dir,
 			 e == -ELOOP ? "a component of the path is a symlink now (it was replaced "
@@ -290,22 +301,69 @@ int projects_add_as(struct vw_projects *t, const char *dir, const char *name,
 			e = -ENOMEM;
 		}
 	}
+	if (!e && !(t->last = take_slot(t, &p->id))) {
+		snprintf(err, errlen, "%s: more than %d projects in one daemon", dir, VW_PROJECTS_MAX);
+		e = -ENOSPC;
+	}
 	if (e) {
+		free(p->root);
+		free(p->name);
 		project_unpin(p);
 		return e;
 	}
 	p->added_by = as ? as->uid : 0;
-	p->id = ++t->next_id;
-	t->n++;
+	*t->last = *p;
 	return 0;
+}
+
+/* What a removed project held, handed back: its slot is free for another. */
+static void release(struct vw_project *p)
+{
+	free(p->name);
+	free(p->root);
+	project_unpin(p);
+	ignore_free(p->ignore);
+	analyzers_free(p->analyzers, p->nanalyzers);
+	for (char **r = p->readers; r && *r; r++)
+		free(*r);
+	free(p->readers);
+	*p = (struct vw_project){ .gone = true, .reclaimable = true, .root_fd = -1 };
+}
+
+/*
+ * A slot for a new project, and its id: ids only grow (a record still in the
+ * ring names an old one), and id k lives in slot (k - 1) % VW_PROJECTS_MAX, so
+ * the next id whose slot is unused, or held by a removed project that nothing
+ * refers to any more (reclaimable), is taken. NULL: every slot is in use.
+ */
+static struct vw_project *take_slot(struct vw_projects *t, uint32_t *id)
+{
+	for (uint32_t k = 1; k <= VW_PROJECTS_MAX; k++) {
+		uint32_t cand = t->next_id + k;
+		size_t slot = (cand - 1) % VW_PROJECTS_MAX;
+		struct vw_project *p = &t->v[slot];
+
+		if (slot < t->n && !(p->gone && p->reclaimable))
+			continue;
+		for (; t->n <= slot; t->n++)	/* never used: free, and skipped by every loop */
+			t->v[t->n] = (struct vw_project){ .gone = true, .reclaimable = true,
+							  .root_fd = -1 };
+		release(p);
+		t->next_id = cand;
+		*id = cand;
+		return p;
+	}
+	return NULL;
 }
 
 struct vw_project *projects_by_id(struct vw_projects *t, uint32_t id)
 {
-	/* ids are handed out in order and never reused: entry id-1 */
-	if (id == 0 || id > t->n || t->v[id - 1].gone)
+	struct vw_project *p;
+
+	if (id == 0 || !t->v)
 		return NULL;
-	return &t->v[id - 1];
+	p = &t->v[(id - 1) % VW_PROJECTS_MAX];
+	return (size_t)((id - 1) % VW_PROJECTS_MAX) < t->n && p->id == id && !p->gone ? p : NULL;
 }
 
 struct vw_project *projects_by_name(struct vw_projects *t, const char *name)
@@ -337,16 +395,8 @@ void projects_free(struct vw_projects *t)
 {
 	if (!t)
 		return;
-	for (size_t i = 0; i < t->n; i++) {
-		free(t->v[i].name);
-		free(t->v[i].root);
-		project_unpin(&t->v[i]);
-		ignore_free(t->v[i].ignore);
-		analyzers_free(t->v[i].analyzers, t->v[i].nanalyzers);
-		for (char **r = t->v[i].readers; r && *r; r++)
-			free(*r);
-		free(t->v[i].readers);
-	}
+	for (size_t i = 0; i < t->n; i++)
+		release(&t->v[i]);
 	free(t->v);
 	memset(t, 0, sizeof(*t));
 }

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include <linux/types.h>
 #include "creds.h"
@@ -40,6 +41,7 @@ struct vw_project {
 	uint32_t added_by;	/* uid of who added it (0: the config, or root) */
 	struct vw_ignore *ignore;	/* owned; NULL: nothing ignored */
 	bool gone;		/* removed at run time: skipped everywhere, id never reused */
+	bool reclaimable;	/* gone, and nothing refers to it: its slot may take a new project */
 	bool from_config;	/* came from the config file (a SIGHUP reload may drop it) */
 	bool by_user;		/* added over client.sock by added_by (counts to its limit) */
 	bool root_lost;		/* root_gone said: nothing is reported until root_back */
@@ -63,7 +65,9 @@ struct vw_project {
 
 /*
  * The table never moves its entries (other modules keep pointers to them):
- * it is allocated once for VW_PROJECTS_MAX, and removal only marks "gone".
+ * it is allocated once for VW_PROJECTS_MAX, and removal marks "gone". The
+ * slot of a removed project is given to a new one once the daemon has said
+ * nothing refers to it (reclaimable); ids are never reused.
  */
 #define VW_PROJECTS_MAX 1024
 
@@ -80,8 +84,9 @@ void project_count(struct vw_project *p, const char *event);
 
 struct vw_projects {
 	struct vw_project *v;
-	size_t n, cap;
+	size_t n, cap;		/* slots ever used (a loop over them skips the gone ones) */
 	uint32_t next_id;
+	struct vw_project *last;	/* the one projects_add() added last */
 };
 
 /*
@@ -105,6 +110,11 @@ const char *project_name_invalid(const char *name);
  * (nothing changed).
  */
 int project_pin(struct vw_project *p, const char *path, const struct vw_creds *as);
+/* Pin @p to the directory @fd (O_PATH, taken over) whose fstat is @st. Returns 0. */
+int project_pin_fd(struct vw_project *p, int fd, const struct stat *st);
+/* How long a user's path may take to resolve (their FUSE server, say) before it is given up. */
+#define VW_RESOLVE_TIMEOUT_MS 2000
+
 /* Let go of the root directory (a project removed, or its root lost). */
 void project_unpin(struct vw_project *p);
 /*

@@ -77,7 +77,7 @@ static int add_as(struct daemon *d, const cJSON *req, const struct vw_creds *as,
 	ret = projects_add_as(&d->projects, root->valuestring, name ? name->valuestring : NULL, as,
 			      err, errlen);
 	if (!ret) {
-		p = &d->projects.v[d->projects.n - 1];
+		p = d->projects.last;
 		if (as && as->uid != 0 && mine >= d->opts->user_projects) {
 			snprintf(err, errlen, "add: you watch %zu projects already, the limit "
 					      "(user_projects in the config)", mine);
@@ -89,6 +89,7 @@ static int add_as(struct daemon *d, const cJSON *req, const struct vw_creds *as,
 			ret = daemon_project_start(d, p, err, errlen);
 		if (ret) {
 			p->gone = true;
+			p->reclaimable = !p->nanalyzers;	/* nothing took it up */
 			project_unpin(p);
 		} else {
 			cJSON_AddStringToObject(reply, "name", p->name);
@@ -145,7 +146,7 @@ int daemon_user_add(void *ctx, const struct vw_creds *who, const cJSON *req, cJS
 				      "name is taken",
 			 cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(req, "root")));
 	if (!ret) {
-		struct vw_project *p = &d->projects.v[d->projects.n - 1];
+		struct vw_project *p = d->projects.last;
 
 		p->by_user = true;
 		log_info("clients: uid %u added project %s (%s)", who->uid, p->name, p->root);

@@ -56,6 +56,19 @@ def request(uid, req):
     return json.loads(p.stdout)
 
 
+# A FUSE file system (python3-fusepy, run as root with allow_other) whose root answers and
+# whose every other lookup never does: a user's path into it must not hold the daemon.
+HANG_FS = """
+import sys, time, fuse
+class Hang(fuse.Operations):
+    def getattr(self, path, fh=None):
+        if path == "/":
+            return dict(st_mode=0o40755, st_nlink=2, st_uid=2001, st_gid=2001)
+        time.sleep(3600)
+fuse.FUSE(Hang(), sys.argv[1], foreground=True, allow_other=True)
+"""
+
+
 class Trust(DaemonCase):
     """Root's daemon watching a root-owned tree; alice and bob each have a home beside it."""
     backend = "tracepoint"
@@ -171,6 +184,80 @@ class Trust(DaemonCase):
         lines = self.listing(ALICE, "ap", FULL)
         self.assertEqual([l for l in lines if l.get("path", "").startswith("sub/")], [], lines)
 
+    def status_answers(self):
+        p = subprocess.run([VFSWATCH, "status", "--run-dir", RUN_DIR], capture_output=True,
+                           text=True, timeout=10)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        return json.loads(p.stdout)
+
+    def test_a_fifo_where_a_directory_was_stalls_nothing(self):
+        self.start()
+        proj = os.path.join(self.alice, "proj")
+        self.own_project(ALICE, proj, "ap")
+        as_user(ALICE, "sh", "-c", "cd %s && mkdir -p sub/deeper && echo x > sub/deeper/f && "
+                "rm -r sub && mkfifo sub && mkfifo f.txt" % proj)
+        self.expect("create", "sub", root=proj)
+        # the root itself swapped for a fifo: lost, not adopted, nothing waits on it
+        as_user(ALICE, "sh", "-c", "mv %s %s.away && mkfifo %s" % (proj, proj, proj))
+        self.d.wait(lambda e: e.get("event") == "root_gone")
+        self.assertTrue(self.d.wait_err("not adopted"))
+        self.status_answers()
+        write(os.path.join(self.root, "still"))
+        self.expect("create", "still")
+        as_user(ALICE, "sh", "-c", "rm %s && mv %s.away %s" % (proj, proj, proj))
+        self.d.wait(lambda e: e.get("event") == "root_back")
+        as_user(ALICE, "sh", "-c", "echo y > %s/after" % proj)
+        self.expect("create", "after", root=proj)
+        self.status_answers()
+
+    def test_a_fuse_file_system_that_never_answers_costs_a_user_request_a_bounded_wait(self):
+        if subprocess.run(["/usr/bin/python3", "-c", "import fuse"]).returncode != 0:
+            self.skipTest("python3-fusepy is not installed (scripts/deps.sh installs it)")
+        self.start()
+        mnt = os.path.join(self.alice, "fuse")
+        as_user(ALICE, "mkdir", mnt)
+        server = subprocess.Popen(["/usr/bin/python3", "-c", HANG_FS, mnt])
+        self.addCleanup(lambda: (subprocess.run(["umount", "-l", mnt]), server.kill(),
+                                 server.wait()))
+        for _ in range(100):     # mounted (its root answers; everything below it hangs)
+            if os.path.ismount(mnt):
+                break
+            time.sleep(0.05)
+        self.assertTrue(os.path.ismount(mnt))
+        t0 = time.monotonic()
+        asked = subprocess.Popen(["setpriv", "--reuid", str(ALICE), "--regid", str(ALICE),
+                                  "--clear-groups", "python3", "-c", REQUEST,
+                                  os.path.join(RUN_DIR, "client.sock"),
+                                  json.dumps({"cmd": "add", "root": mnt + "/x/y"})],
+                                 stdout=subprocess.PIPE, text=True)
+        time.sleep(0.5)
+        self.status_answers()   # the daemon is not waiting on it
+        reply = json.loads(asked.communicate(timeout=30)[0])
+        self.assertIn("no answer within 2000 ms", reply.get("error", ""), reply)
+        self.assertLess(time.monotonic() - t0, 10)
+        for what in (mnt + "/x", mnt):      # by path, too
+            rc, _, _ = client(ALICE, "changes", what)
+            self.assertNotEqual(rc, 0)
+        write(os.path.join(self.root, "still"))
+        self.expect("create", "still")
+
+    def test_a_hard_link_to_another_users_file_tells_nothing_of_their_writes(self):
+        self.start()
+        proj = os.path.join(self.alice, "proj")
+        self.own_project(ALICE, proj, "ap")
+        public = os.path.join(self.homes.path, "bob-public")
+        os.mkdir(public)
+        os.chown(public, BOB, BOB)
+        as_user(BOB, "sh", "-c", "umask 0; echo 1 > %s/shared" % public)
+        as_user(ALICE, "ln", os.path.join(public, "shared"), os.path.join(proj, "link"))
+        self.expect("create", "link", root=proj)
+        as_user(BOB, "sh", "-c", "echo 2 >> %s/shared" % public)
+        self.marker(root=proj)
+        time.sleep(0.3)
+        self.marker(root=proj)
+        told = [e for e in self.d.seen if e.get("root") == proj and e.get("uid") == BOB]
+        self.assertEqual(told, [], "bob's write to his own file was told to alice's project")
+
     # --- 2: analyzers never run as root unless root said so ---------------------------------
 
     def analyzer_config(self, root, an):
@@ -264,6 +351,29 @@ class Trust(DaemonCase):
         for f in os.listdir(state):
             self.assertEqual(os.stat(os.path.join(state, f)).st_mode & 0o077, 0, f)
 
+    def test_subscribers_are_told_when_the_stream_they_follow_ends(self):
+        self.start()
+        proj = os.path.join(self.alice, "proj")
+        self.own_project(ALICE, proj, "ap")
+        for reason, end in (("root_replaced", "mv {p} {p}.x && mv {p}.x {p}"),
+                            ("project_removed", None)):
+            sub = subprocess.Popen(["setpriv", "--reuid", str(ALICE), "--regid", str(ALICE),
+                                    "--clear-groups", VFSWATCH, "subscribe", "ap", "--run-dir",
+                                    RUN_DIR], stdout=subprocess.PIPE, text=True)
+            try:
+                self.assertEqual(json.loads(sub.stdout.readline())["event"], "subscribed")
+                if end:
+                    as_user(ALICE, "sh", "-c", end.format(p=proj))
+                else:
+                    rc, _, err = client(ALICE, "ctl", "remove", "ap")
+                    self.assertEqual(rc, 0, err)
+                last = json.loads(sub.stdout.readline())
+                self.assertEqual((last["event"], last["reason"]), ("overflow", reason), last)
+                self.assertEqual(sub.wait(timeout=10), 1)
+            finally:
+                sub.kill()
+                sub.wait()
+
     def test_a_removed_user_project_leaves_no_state_files(self):
         state = os.path.join(self.homes.path, "state")
         self.start(extra=["--state-dir", state])
@@ -323,12 +433,36 @@ class Trust(DaemonCase):
         reply = request(ALICE, {"cmd": "add", "root": inner, "name": "ap", "ignore": ["src"]})
         self.assertTrue(reply.get("ok"), reply)
         self.d.wait(lambda e: e.get("event") == "project_added")
+        self.marker(root=inner)     # its crawl has found src/ by now
+        time.sleep(0.5)
         write(os.path.join(inner, "src", "root-wrote"))
         self.expect("create", "alice-proj/src/root-wrote")
         # the project that ignores it sees nothing of it
         self.marker(root=inner)
         self.assertEqual([e for e in self.d.seen if e.get("root") == inner and
                           "root-wrote" in e.get("path", "")], [])
+
+    def test_state_files_no_project_claims_are_collected_after_state_keep_days(self):
+        state = os.path.join(self.homes.path, "state")
+        other = Tree()
+        self.addCleanup(other.cleanup)
+        cfg = os.path.join(self.homes.path, "cfg.json")
+
+        def run(roots, keep):
+            write(cfg, json.dumps({"state_keep_days": keep,
+                                   "projects": [{"root": r} for r in roots]}).encode())
+            self.start(roots=[], extra=["--config", cfg, "--state-dir", state])
+            for r in roots:
+                self.marker(root=r)
+            self.listing(0, os.path.basename(roots[0]))     # its change log is written
+            self.assertEqual(self.d.stop(), 0)
+            self.d = None
+            return [f for f in os.listdir(state) if f.startswith(os.path.basename(other.path) + "-")]
+
+        self.assertTrue(run([self.root, other.path], 7))
+        self.assertTrue(run([self.root], 7))        # dropped from the config: kept a while
+        self.assertEqual(run([self.root], 0), [])   # past state_keep_days: collected
+        self.start()
 
     # --- 7: losses of a nested root are the outer project's too ---------------------------
 
@@ -355,6 +489,36 @@ class Trust(DaemonCase):
         self.assertEqual(rescanned, {os.path.basename(self.root), "inner"})
 
     # --- bounds, names and errors ---------------------------------------------------------
+
+    def test_a_users_add_remove_loop_never_locks_others_out(self):
+        self.start()
+        proj = os.path.join(self.alice, "proj")
+        as_user(ALICE, "mkdir", proj)
+        loop = """
+import json, socket, sys
+def ask(req):
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(sys.argv[1])
+    s.sendall(json.dumps(req).encode() + b"\\n")
+    return json.loads(s.makefile().readline())
+done = 0
+for i in range(1100):    # more than the 1024 slots of the table
+    if not ask({"cmd": "add", "root": sys.argv[2], "name": "loop"}).get("ok"):
+        break
+    if not ask({"cmd": "remove", "name": "loop"}).get("ok"):
+        break
+    done += 1
+print(done)
+"""
+        p = as_user(ALICE, "python3", "-c", loop, os.path.join(RUN_DIR, "client.sock"), proj,
+                    timeout=300)
+        self.assertEqual(p.stdout.strip(), "1100", p.stderr)
+        other = Tree()
+        self.addCleanup(other.cleanup)
+        rc, reply, err = self.add(0, other.path)
+        self.assertEqual(rc, 0, err)
+        write(os.path.join(other.path, "f"))
+        self.expect("create", "f", root=other.path)
 
     def test_a_long_or_control_character_name_is_refused_and_nothing_else_changes(self):
         self.start()

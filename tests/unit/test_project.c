@@ -143,6 +143,44 @@ static void the_root_is_pinned_and_paths_below_never_follow_symlinks(void **stat
 	unlink(dir);
 }
 
+/* Removed projects' slots go to new ones once released; ids never come back. */
+static void slots_of_removed_projects_are_reused_and_ids_never(void **state)
+{
+	struct vw_projects t = {};
+	char dir[128], err[512];
+	uint32_t last = 0;
+
+	snprintf(dir, sizeof(dir), "%s/c", tmp);
+	for (int i = 0; i < 3 * VW_PROJECTS_MAX; i++) {
+		struct vw_project *p;
+
+		assert_int_equal(projects_add(&t, dir, NULL, err, sizeof(err)), 0);
+		p = t.last;
+		assert_true(p->id > last);	/* a record of an old id finds nothing */
+		if (last)
+			assert_null(projects_by_id(&t, last));
+		assert_ptr_equal(projects_by_id(&t, p->id), p);
+		last = p->id;
+		p->gone = true;
+		p->reclaimable = true;
+	}
+	assert_int_equal(projects_live(&t), 0);
+	/* a removed project still referred to keeps its slot: the table fills up */
+	projects_free(&t);
+	for (int i = 0; i < VW_PROJECTS_MAX; i++) {
+		snprintf(dir, sizeof(dir), "%s/c", tmp);
+		assert_int_equal(projects_add(&t, dir, NULL, err, sizeof(err)), 0);
+		t.last->gone = true;	/* not reclaimable */
+	}
+	assert_int_equal(projects_add(&t, dir, NULL, err, sizeof(err)), -ENOSPC);
+	assert_non_null(strstr(err, "more than 1024 projects"));
+	t.v[5].reclaimable = true;
+	assert_int_equal(projects_add(&t, dir, NULL, err, sizeof(err)), 0);
+	assert_ptr_equal(t.last, &t.v[5]);
+	assert_int_equal(t.last->id, VW_PROJECTS_MAX + 6);
+	projects_free(&t);
+}
+
 struct chains {
 	int n;
 	struct vw_chain_key k[64];
@@ -231,6 +269,7 @@ int main(void)
 		cmocka_unit_test(relative_roots_are_made_absolute_and_names_unique),
 		cmocka_unit_test(names_are_bounded_and_printable),
 		cmocka_unit_test(the_root_is_pinned_and_paths_below_never_follow_symlinks),
+		cmocka_unit_test(slots_of_removed_projects_are_reused_and_ids_never),
 		cmocka_unit_test(chain_entries_lead_from_every_ancestor_to_the_root),
 		cmocka_unit_test(devs_are_the_root_and_mounts_below_it_only),
 	};
