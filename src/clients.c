@@ -77,6 +77,7 @@ struct vw_clients {
 	struct {		/* per user: connections, and bytes queued for them and unsent */
 		uint32_t uid, conns;
 		size_t bytes;
+		uint64_t resolve_after_ns;	/* a path of theirs did not answer: none looked at till then */
 	} uq[VW_CLIENTS_MAX];
 };
 
@@ -244,6 +245,25 @@ static bool readable(const struct client *cl, const struct vw_project *p)
 	return false;
 }
 
+/*
+ * Paths a user names are resolved by a child with their rights, bounded by
+ * VW_RESOLVE_TIMEOUT_MS, a wait the loop takes: one that timed out (their FUSE
+ * server, a child they stopped) makes the next ones wait VW_RESOLVE_BACKOFF_NS.
+ */
+static bool may_resolve(const struct client *cl)
+{
+	return cl->cred.uid == 0 || now_ns(CLOCK_MONOTONIC) >= cl->c->uq[cl->uq].resolve_after_ns;
+}
+
+static void resolved(struct client *cl, int ret)
+{
+	if (ret == -ETIMEDOUT && cl->cred.uid != 0) {
+		cl->c->uq[cl->uq].resolve_after_ns = now_ns(CLOCK_MONOTONIC) + VW_RESOLVE_BACKOFF_NS;
+		log_warnx("clients: a path of uid %u did not answer within %d ms: its paths are not "
+			  "looked at for a minute", (unsigned)cl->cred.uid, VW_RESOLVE_TIMEOUT_MS);
+	}
+}
+
 /* The project named @what, or whose root @what is (as written), the client may read. */
 static const struct vw_project *find_exact(struct client *cl, const char *what)
 {
@@ -276,10 +296,11 @@ static const struct vw_project *find(struct client *cl, const char *what)
 	struct stat st;
 	int fd;
 
-	if (p || what[0] != '/')
+	if (p || what[0] != '/' || !may_resolve(cl))
 		return p;
 	fd = creds_open_dir_as(&cl->creds, what, true, real, sizeof(real), &st,
 			       VW_RESOLVE_TIMEOUT_MS);
+	resolved(cl, fd);
 	if (fd < 0)
 		return NULL;
 	close(fd);
@@ -640,8 +661,16 @@ static void serve(struct client *cl, const cJSON *req)
 		cJSON *reply = cJSON_CreateObject();
 		char err[512] = "";
 
-		if (!reply || !fn || fn(cl->c->ops.ctx, &cl->creds, req, reply, err,
-					sizeof(err)) < 0) {
+		if (cmd[0] == 'a' && !may_resolve(cl)) {
+			cJSON_Delete(reply);
+			reply_error(cl, "add: a path you named did not answer in time: paths you name "
+					"are not looked at for a minute");
+			return;
+		}
+		ret = reply && fn ? fn(cl->c->ops.ctx, &cl->creds, req, reply, err, sizeof(err)) :
+				    -ENOMEM;
+		resolved(cl, ret);
+		if (ret < 0) {
 			cJSON_Delete(reply);
 			reply_error(cl, "%s", err[0] ? err : "out of memory");
 			return;
@@ -871,7 +900,7 @@ static int on_accept(void *ctx, uint32_t events)
 		return 0;
 	}
 	for (int i = 0; i < VW_CLIENTS_MAX; i++) {
-		if (c->uq[i].conns && c->uq[i].uid == cred.uid)
+		if (c->uq[i].uid == cred.uid && (c->uq[i].conns || c->uq[i].resolve_after_ns))
 			q = i;
 		if (c->cl[i].fd >= 0 && c->cl[i].cred.uid == cred.uid)
 			mine++;
@@ -891,9 +920,14 @@ static int on_accept(void *ctx, uint32_t events)
 		return 0;
 	}
 	for (int i = 0; i < VW_CLIENTS_MAX && q < 0; i++)
+		if (!c->uq[i].conns && !c->uq[i].resolve_after_ns)
+			q = i;
+	for (int i = 0; i < VW_CLIENTS_MAX && q < 0; i++)
 		if (!c->uq[i].conns)
 			q = i;
 	*cl = (struct client){ .fd = fd, .c = c, .cred = cred, .uq = q };
+	if (!c->uq[q].conns && c->uq[q].uid != cred.uid)
+		c->uq[q].resolve_after_ns = 0;
 	if (!c->uq[q].conns)
 		c->uq[q].bytes = 0;
 	c->uq[q].uid = cred.uid;
@@ -908,6 +942,7 @@ static int on_accept(void *ctx, uint32_t events)
 	if (loop_add(c->loop, fd, on_client, cl) < 0) {
 		close(fd);
 		cl->fd = -1;
+		c->uq[q].conns--;
 	}
 	return 0;
 }

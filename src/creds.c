@@ -11,7 +11,7 @@
 #include <string.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/fsuid.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -155,6 +155,14 @@ static void __attribute__((noreturn)) resolve_child(const struct vw_creds *as, c
 	struct iovec iov[2];
 	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = 2 };
 
+	/* nothing of the daemon's but the socket back: not its maps, not other roots */
+	if (sock != 3 && dup2(sock, 3) < 0)
+		_exit(1);
+	sock = 3;
+	if (close_range(4, ~0u, 0) < 0)
+		for (int k = 4; k < 65536; k++)
+			close(k);
+	prctl(PR_SET_DUMPABLE, 0);	/* the daemon's memory: not for the user to read */
 	for (uint32_t i = 0; i < as->ngroups; i++)
 		g[i] = as->groups[i];
 	if (as->uid && (setgroups(as->ngroups, g) < 0 || setresgid(as->gid, as->gid, as->gid) < 0 ||
@@ -198,27 +206,41 @@ int creds_open_dir_as(const struct vw_creds *as, const char *path, bool resolve,
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		return -errno;
+	/*
+	 * Two forks: the one that resolves is nobody's child of ours, so that one
+	 * stuck in a FUSE request (which even SIGKILL does not end once the server
+	 * has it) is never waited for; it says its pid first, is killed when it
+	 * does not answer in time, and goes when its file system lets it.
+	 */
 	pid = fork();
 	if (pid == 0) {
 		close(sv[0]);
-		resolve_child(as, path, resolve, sv[1]);
+		if (fork() == 0) {
+			pid_t me = getpid();
+
+			if (send(sv[1], &me, sizeof(me), MSG_NOSIGNAL) != sizeof(me))
+				_exit(1);
+			resolve_child(as, path, resolve, sv[1]);
+		}
+		_exit(0);
 	}
 	close(sv[1]);
 	if (pid < 0) {
 		close(sv[0]);
 		return -errno;
 	}
+	waitpid(pid, NULL, 0);	/* the middle one: gone at once */
 	pfd = (struct pollfd){ .fd = sv[0], .events = POLLIN };
-	if (poll(&pfd, 1, timeout_ms) <= 0) {
-		kill(pid, SIGKILL);	/* a FUSE request gives way to a fatal signal */
-		waitpid(pid, NULL, 0);
+	if (poll(&pfd, 1, timeout_ms) <= 0 || recv(sv[0], &pid, sizeof(pid), 0) != sizeof(pid) ||
+	    poll(&pfd, 1, timeout_ms) <= 0) {
+		if (pid > 0)
+			kill(pid, SIGKILL);	/* it ends when its file system lets it */
 		close(sv[0]);
 		return -ETIMEDOUT;
 	}
 	iov[0] = (struct iovec){ &err, sizeof(err) };
 	iov[1] = (struct iovec){ buf, sizeof(buf) - 1 };
 	n = recvmsg(sv[0], &msg, MSG_CMSG_CLOEXEC);
-	waitpid(pid, NULL, 0);
 	close(sv[0]);
 	if (n < (ssize_t)sizeof(err))
 		return -EIO;

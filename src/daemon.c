@@ -126,6 +126,9 @@ static void index_update(struct daemon *d, const struct vw_out *o)
 	}
 }
 
+#define VW_EXCL_PER_PROJECT 4096	/* kernel exclusions one project may hold */
+#define VW_EXCL_MAX 32768	/* and all together: the roots map (65536) keeps room for roots */
+
 /* Does another live project share @p's tree (one holds the other)? */
 static bool shares_tree(const struct daemon *d, const struct vw_project *p)
 {
@@ -157,6 +160,26 @@ static void unexclude_project(struct daemon *d, const struct vw_project *p)
 }
 
 /*
+ * A directory moved to a place where it is not ignored (into another project,
+ * or to a name its project does not ignore): an exclusion it carried goes, so
+ * that it hides nothing there. (Moved to where no project is, it hides nothing.)
+ */
+static void moved_exclusion(struct daemon *d, const struct vw_out *o)
+{
+	struct stat st;
+
+	if (project_lstat(o->project, o->path, &st) < 0)
+		return;
+	for (size_t i = 0; i < d->nexcl; i++) {
+		if (d->excl[i].dev != kernel_dev(st.st_dev) || d->excl[i].ino != st.st_ino)
+			continue;
+		if (loader_unexclude(d->loader, d->excl[i].dev, d->excl[i].ino) == 0)
+			d->excl[i] = d->excl[--d->nexcl];
+		return;
+	}
+}
+
+/*
  * A directory @rel that @p ignores: what happens below it stays in the
  * kernel, for that directory only (its generation is kept: an inode number
  * reused by another directory is not excluded). Only where no other project
@@ -173,14 +196,23 @@ static void exclude_dir(void *ctx, const struct vw_project *p, const char *rel)
 	void *v;
 	int fd, ret;
 
-	if (!d->loader || shares_tree(d, p))
-		return;
+	size_t mine = 0;
+
+	if (!d->loader || shares_tree(d, p) || d->nexcl >= VW_EXCL_MAX)
+		return;	/* beyond the bound, dropped in userspace: the map keeps room for roots */
 	fd = project_open(p, rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_NONBLOCK);
 	if (fd < 0)
 		return;	/* gone again, or not a directory now */
 	have_igen = ioctl(fd, FS_IOC_GETVERSION, &igen) == 0;
 	ret = fstat(fd, &st) < 0 ? -errno : 0;
 	close(fd);
+	for (size_t i = 0; !ret && i < d->nexcl; i++) {
+		if (d->excl[i].dev == kernel_dev(st.st_dev) && d->excl[i].ino == st.st_ino)
+			return;	/* excluded already (a rescan found it again) */
+		mine += d->excl[i].project == p->id;
+	}
+	if (mine >= VW_EXCL_PER_PROJECT)
+		return;
 	if (!ret)
 		ret = loader_exclude(d->loader, kernel_dev(st.st_dev), st.st_ino,
 				     have_igen ? &igen : NULL);
@@ -233,8 +265,8 @@ static bool root_intact(const struct vw_project *p)
 {
 	struct stat st;
 
-	return lstat(p->root, &st) == 0 && S_ISDIR(st.st_mode) && st.st_ino == p->ino &&
-	       kernel_dev(st.st_dev) == p->dev;
+	return project_lstat_root_path(p, &st) == 0 && S_ISDIR(st.st_mode) &&
+	       st.st_ino == p->ino && kernel_dev(st.st_dev) == p->dev;
 }
 
 /*
@@ -252,7 +284,7 @@ static void check_roots(struct daemon *d)
 			continue;
 		if (!p->root_lost && !root_intact(p))
 			root_changed(d, p, false);
-		else if (p->root_lost && lstat(p->root, &st) == 0 &&
+		else if (p->root_lost && project_lstat_root_path(p, &st) == 0 &&
 			 (st.st_ino != p->refused_ino || kernel_dev(st.st_dev) != p->refused_dev))
 			root_changed(d, p, true);
 	}
@@ -288,14 +320,18 @@ static void root_changed(struct daemon *d, struct vw_project *p, bool back)
 
 	if (back != p->root_lost)
 		return;	/* said already */
+	if (back && now_ns(CLOCK_MONOTONIC) < p->adopt_after_ns)
+		return;	/* the last try did not answer in time: the tick tries again later */
 	if (back) {
 		ret = project_pin(&next, p->root, &p->owner);
+		if (ret == -ETIMEDOUT)
+			p->adopt_after_ns = now_ns(CLOCK_MONOTONIC) + VW_RESOLVE_BACKOFF_NS;
 		if (!ret && next.owner.uid != p->owner.uid)
 			ret = -EPERM;
 		if (ret) {	/* said once for what is there (check_roots() looks again) */
 			struct stat st;
 
-			if (lstat(p->root, &st) == 0) {
+			if (project_lstat_root_path(p, &st) == 0) {
 				p->refused_dev = kernel_dev(st.st_dev);
 				p->refused_ino = st.st_ino;
 			}
@@ -393,6 +429,8 @@ static void on_out(void *ctx, const struct vw_out *o)
 		exclude_dir(d, o->project, o->path);
 		return;
 	}
+	if (d->nexcl && o->type && !strcmp(o->type, "dir") && o->ev->op == VW_OP_RENAME)
+		moved_exclusion(d, o);
 	if (!d->deb) {
 		project_count((struct vw_project *)o->project, o->event);
 		/* before the line: what it covers is what is there now */

@@ -18,8 +18,14 @@
 #define GONE UINT64_MAX
 #define INDEX_MIN 1024
 
+static size_t slot_of(uint32_t id)
+{
+	return (id - 1) % VW_PROJECTS_MAX;	/* where projects_by_id() finds it */
+}
+
 struct crawl_item {
 	const struct vw_project *p;
+	uint32_t id;		/* p's id when queued: a slot given to another project since is skipped */
 	char *rel;
 };
 
@@ -28,8 +34,10 @@ struct vw_index {
 	size_t cap, used, live;	/* used counts tombstones too */
 	struct crawl_item *stack;
 	size_t nstack, capstack;
-	size_t *queued;		/* directories queued per project id */
-	size_t nqueued;
+	struct {		/* directories queued, per project slot (and the id they are for) */
+		uint32_t id;
+		size_t n;
+	} queued[VW_PROJECTS_MAX];
 };
 
 struct vw_index *index_new(void)
@@ -51,7 +59,6 @@ void index_free(struct vw_index *x)
 	for (size_t i = 0; i < x->nstack; i++)
 		free(x->stack[i].rel);
 	free(x->stack);
-	free(x->queued);
 	free(x->slots);
 	free(x);
 }
@@ -150,21 +157,10 @@ int index_crawl(struct vw_index *x, const struct vw_project *p, const char *rel)
 		x->stack = s;
 		x->capstack = cap;
 	}
-	if (p->id >= x->nqueued) {
-		size_t n = p->id + 16;
-		size_t *q = reallocarray(x->queued, n, sizeof(*q));
-
-		if (!q) {
-			free(r);
-			return -ENOMEM;
-		}
-		memset(q + x->nqueued, 0, (n - x->nqueued) * sizeof(*q));
-		x->queued = q;
-		x->nqueued = n;
-	}
-	x->queued[p->id]++;
-	x->stack[x->nstack].p = p;
-	x->stack[x->nstack].rel = r;
+	if (x->queued[slot_of(p->id)].id != p->id)	/* the slot's last project is gone */
+		x->queued[slot_of(p->id)].id = p->id, x->queued[slot_of(p->id)].n = 0;
+	x->queued[slot_of(p->id)].n++;
+	x->stack[x->nstack] = (struct crawl_item){ .p = p, .id = p->id, .rel = r };
 	x->nstack++;
 	return 0;
 }
@@ -226,8 +222,14 @@ bool index_crawl_step(struct vw_index *x, size_t budget, excluded_fn fn, file_fn
 	while (x->nstack && done < budget) {
 		struct crawl_item it = x->stack[--x->nstack];
 
-		done += crawl_dir(x, it.p, it.rel, fn, ffn, ctx);
-		x->queued[it.p->id]--;
+		/* queued for a project removed since, whose slot may be another's now: dropped */
+		if (it.p->id == it.id) {
+			done += crawl_dir(x, it.p, it.rel, fn, ffn, ctx);
+			if (x->queued[slot_of(it.id)].id == it.id && x->queued[slot_of(it.id)].n)
+				x->queued[slot_of(it.id)].n--;
+		} else {
+			done++;
+		}
 		free(it.rel);
 	}
 	return x->nstack > 0;
@@ -235,5 +237,5 @@ bool index_crawl_step(struct vw_index *x, size_t budget, excluded_fn fn, file_fn
 
 bool index_crawling(const struct vw_index *x, const struct vw_project *p)
 {
-	return p->id < x->nqueued && x->queued[p->id] > 0;
+	return x->queued[slot_of(p->id)].id == p->id && x->queued[slot_of(p->id)].n > 0;
 }

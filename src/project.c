@@ -189,6 +189,27 @@ int project_open(const struct vw_project *p, const char *rel, int flags)
 	return open_walk(p, rel, flags);
 }
 
+int project_lstat_root_path(const struct vw_project *p, struct stat *st)
+{
+	const char *slash = strrchr(p->root, '/');
+	char parent[PATH_MAX];
+	struct stat pst;
+	int fd, ret;
+
+	if (!slash || (size_t)(slash - p->root) >= sizeof(parent))
+		return -EINVAL;
+	memcpy(parent, p->root, (size_t)(slash - p->root));
+	parent[slash > p->root ? slash - p->root : 1] = 0;
+	if (slash == p->root)
+		strcpy(parent, "/");
+	fd = creds_open_dir(parent, &pst);
+	if (fd < 0)
+		return fd;
+	ret = fstatat(fd, slash + 1, st, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
+	close(fd);
+	return ret;
+}
+
 int project_lstat(const struct vw_project *p, const char *rel, struct stat *st)
 {
 	const char *slash = strrchr(rel, '/');
@@ -244,7 +265,8 @@ int projects_add_as(struct vw_projects *t, const char *dir, const char *name,
 		if (fd < 0 && fd != -ELOOP && fd != -ENOTDIR) {
 			snprintf(err, errlen, "%s: %s", dir, fd == -ETIMEDOUT ?
 				 "no answer within " VW_STR(VW_RESOLVE_TIMEOUT_MS) " ms (a file "
-				 "system that does not answer?)" : strerror(-fd));
+				 "system that does not answer?); paths you name are not looked at "
+				 "for a minute" : strerror(-fd));
 			return fd;
 		}
 	} else if (!realpath(dir, real)) {

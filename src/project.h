@@ -47,6 +47,7 @@ struct vw_project {
 	bool root_lost;		/* root_gone said: nothing is reported until root_back */
 	uint32_t refused_dev;	/* what was found at the lost root's path and not adopted */
 	uint64_t refused_ino;
+	uint64_t adopt_after_ns;	/* a try to adopt what is there did not answer: not before */
 	uint64_t changes;	/* changes delivered, for status */
 	uint64_t events[VW_KINDS];	/* ...by kind (vw_kind_names) */
 	/* rescans (the daemon's): why one runs, what it has read, what is owed after it */
@@ -113,7 +114,9 @@ int project_pin(struct vw_project *p, const char *path, const struct vw_creds *a
 /* Pin @p to the directory @fd (O_PATH, taken over) whose fstat is @st. Returns 0. */
 int project_pin_fd(struct vw_project *p, int fd, const struct stat *st);
 /* How long a user's path may take to resolve (their FUSE server, say) before it is given up. */
-#define VW_RESOLVE_TIMEOUT_MS 2000
+#define VW_RESOLVE_TIMEOUT_MS 1000
+/* After a path of a user's did not answer in time, theirs are not resolved for this long. */
+#define VW_RESOLVE_BACKOFF_NS (60ull * 1000000000ull)
 
 /* Let go of the root directory (a project removed, or its root lost). */
 void project_unpin(struct vw_project *p);
@@ -125,6 +128,12 @@ void project_unpin(struct vw_project *p);
  * daemon anywhere else. Returns the fd or -errno (-ELOOP: a symlink).
  */
 int project_open(const struct vw_project *p, const char *rel, int flags);
+/*
+ * lstat() of what is at @p's root path now, its parent reached without a
+ * symlink anywhere (-ELOOP otherwise): whether the root is still there, or
+ * what appeared in its place, without following a path an owner can bend.
+ */
+int project_lstat_root_path(const struct vw_project *p, struct stat *st);
 /* lstat() of @rel below @p's pinned root, the directories on the way reached as above. */
 int project_lstat(const struct vw_project *p, const char *rel, struct stat *st);
 struct vw_project *projects_by_id(struct vw_projects *t, uint32_t id);
