@@ -233,12 +233,8 @@ static void report_why(struct vw_runner *r, const struct job *j, const char *sta
 	json_out_analyzer(r->out, &res);
 	fflush(r->out);
 	if (strcmp(status, "dead") == 0 && r->dead_path) {
-		int fd = open(r->dead_path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
-			      0600);
-		FILE *f = fd >= 0 ? fdopen(fd, "a") : NULL;
+		FILE *f = fopen_private(r->dead_path, true);
 
-		if (fd >= 0 && !f)
-			close(fd);
 		if (f) {
 			json_out_analyzer(f, &res);
 			fclose(f);
@@ -745,13 +741,7 @@ int runner_retry_dead(struct vw_runner *r, struct vw_projects *t, const char *pr
 	if (!in)
 		return errno == ENOENT ? 0 : -errno;
 	snprintf(tmp, sizeof(tmp), "%s.tmp", r->dead_path);
-	{
-		int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-
-		keep = fd >= 0 ? fdopen(fd, "w") : NULL;
-		if (fd >= 0 && !keep)
-			close(fd);
-	}
+	keep = fopen_private(tmp, false);
 	if (!keep) {
 		fclose(in);
 		return -errno;

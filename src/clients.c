@@ -888,7 +888,6 @@ static int on_accept(void *ctx, uint32_t events)
 	socklen_t len = sizeof(struct ucred);
 	struct client *cl = NULL;
 	int fd = accept4(c->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-
 	struct ucred cred;
 	int q = -1, mine = 0;
 

@@ -99,49 +99,71 @@ static int dir_or_error(int fd, struct stat *st)
 	return e ? e : fd;
 }
 
-/* Without openat2 (before 5.6): one component at a time, none of them a symlink. */
-static int open_walk(const char *path, struct stat *st)
+/* Without openat2 (before 5.6, or filtered): one component at a time, none a symlink. */
+static int open_walk(int dirfd, const char *path, int flags)
 {
-	char buf[PATH_MAX];
+	char buf[PATH_MAX], *save = NULL, *comp, *next;
+	struct stat st;
+	bool any = false;
 	int fd, nfd;
-	char *save = NULL;
 
 	if (strlen(path) >= sizeof(buf))
 		return -ENAMETOOLONG;
 	strcpy(buf, path);
-	fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	fd = path[0] == '/' ? open("/", O_PATH | O_DIRECTORY | O_CLOEXEC) :
+			      openat(dirfd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	for (char *comp = strtok_r(buf, "/", &save); comp; comp = strtok_r(NULL, "/", &save)) {
-		if (strcmp(comp, "..") == 0) {
+	for (comp = strtok_r(buf, "/", &save); comp; comp = next) {
+		next = strtok_r(NULL, "/", &save);
+		any = true;
+		if (!strcmp(comp, ".") || !strcmp(comp, "..")) {
 			close(fd);
 			return -EINVAL;
 		}
-		nfd = openat(fd, comp, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		nfd = openat(fd, comp, (next ? O_PATH : flags) | O_NOFOLLOW | O_CLOEXEC);
 		close(fd);
 		if (nfd < 0)
 			return -errno;
-		fd = dir_or_error(nfd, st);
+		fd = next ? dir_or_error(nfd, &st) : nfd;
 		if (fd < 0)
 			return fd;
+	}
+	if (!any) {	/* no component: the start itself */
+		nfd = openat(fd, ".", flags | O_CLOEXEC);
+		close(fd);
+		fd = nfd < 0 ? -errno : nfd;
 	}
 	return fd;
 }
 
+int creds_open_nofollow(int dirfd, const char *path, int flags, bool beneath)
+{
+	static bool no_openat2;
+	struct open_how how = { .flags = (uint64_t)(flags | O_CLOEXEC),
+				.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS |
+					   (beneath ? RESOLVE_BENEATH : 0) };
+	int fd;
+
+	if (!no_openat2) {
+		fd = (int)syscall(SYS_openat2, dirfd, *path ? path : ".", &how, sizeof(how));
+		if (fd >= 0)
+			return fd;
+		if (errno != ENOSYS && errno != E2BIG)
+			return -errno;
+		no_openat2 = true;
+	}
+	return open_walk(dirfd, path, flags);
+}
+
 int creds_open_dir(const char *path, struct stat *st)
 {
-	struct open_how how = { .flags = O_PATH | O_CLOEXEC,
-				.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS };
 	int fd;
 
 	if (path[0] != '/')
 		return -EINVAL;
-	fd = (int)syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof(how));
-	if (fd < 0 && (errno == ENOSYS || errno == E2BIG))
-		return open_walk(path, st);
-	if (fd < 0)
-		return -errno;
-	return dir_or_error(fd, st);
+	fd = creds_open_nofollow(AT_FDCWD, path, O_PATH, false);
+	return fd < 0 ? fd : dir_or_error(fd, st);
 }
 
 /* In the child: become @as, resolve, open, send the fd and the path back; never returns. */

@@ -32,6 +32,14 @@ void creds_of_user(uint32_t uid, uint32_t gid, struct vw_creds *c);
 bool creds_in_group(const struct vw_creds *c, uint32_t gid);
 
 /*
+ * openat(@dirfd, @path, @flags) without following a symlink in any component
+ * (openat2 RESOLVE_NO_SYMLINKS, and RESOLVE_BENEATH with @beneath: never out
+ * of @dirfd; a walk with O_NOFOLLOW where openat2 is missing or filtered).
+ * "" opens @dirfd itself. Returns the fd or -errno (-ELOOP: a symlink).
+ */
+int creds_open_nofollow(int dirfd, const char *path, int flags, bool beneath);
+
+/*
  * Open the directory @path (absolute) as an O_PATH descriptor without
  * following a symlink in any component (openat2 RESOLVE_NO_SYMLINKS, or a
  * walk with O_NOFOLLOW on kernels without it), and fstat it into @st.

@@ -129,15 +129,18 @@ static void index_update(struct daemon *d, const struct vw_out *o)
 #define VW_EXCL_PER_PROJECT 4096	/* kernel exclusions one project may hold */
 #define VW_EXCL_MAX 32768	/* and all together: the roots map (65536) keeps room for roots */
 
-/* Does another live project share @p's tree (one holds the other)? */
+/* Do the live projects @p and @q share a tree (one holds the other)? */
+static bool trees_overlap(const struct vw_project *p, const struct vw_project *q)
+{
+	return q != p && !q->gone && (path_below(p->root, q->root) || path_below(q->root, p->root));
+}
+
+/* Does another live project share @p's tree? */
 static bool shares_tree(const struct daemon *d, const struct vw_project *p)
 {
-	for (size_t i = 0; i < d->projects.n; i++) {
-		const struct vw_project *q = &d->projects.v[i];
-
-		if (q != p && !q->gone && (path_below(p->root, q->root) || path_below(q->root, p->root)))
+	for (size_t i = 0; i < d->projects.n; i++)
+		if (trees_overlap(p, &d->projects.v[i]))
 			return true;
-	}
 	return false;
 }
 
@@ -193,10 +196,9 @@ static void exclude_dir(void *ctx, const struct vw_project *p, const char *rel)
 	struct stat st;
 	uint32_t igen;
 	bool have_igen;
+	size_t mine = 0;
 	void *v;
 	int fd, ret;
-
-	size_t mine = 0;
 
 	if (!d->loader || shares_tree(d, p) || d->nexcl >= VW_EXCL_MAX)
 		return;	/* beyond the bound, dropped in userspace: the map keeps room for roots */
@@ -290,16 +292,19 @@ static void check_roots(struct daemon *d)
 	}
 }
 
-/* Delete @p's state files (picture, journal, change log) under its identity now. */
+/* The kinds of state file a project has (picture, journal, change log, a damaged picture). */
+static const char *const state_exts[] = { "snap", "journal", "changes", "snap.damaged" };
+#define NSTATE_EXTS (sizeof(state_exts) / sizeof(state_exts[0]))
+
+/* Delete @p's state files under its identity now. */
 static void remove_project_files(struct daemon *d, const struct vw_project *p)
 {
-	static const char *const ext[] = { "snap", "journal", "changes" };
 	char path[PATH_MAX];
 
 	if (!d->opts || !d->opts->state_dir || d->opts->raw)
 		return;
-	for (size_t i = 0; i < sizeof(ext) / sizeof(ext[0]); i++) {
-		project_file(p, d->opts->state_dir, ext[i], path, sizeof(path));
+	for (size_t i = 0; i < NSTATE_EXTS; i++) {
+		project_file(p, d->opts->state_dir, state_exts[i], path, sizeof(path));
 		if (unlink(path) < 0 && errno != ENOENT)
 			log_warn("state: remove %s", path);
 	}
@@ -1500,15 +1505,14 @@ static void load_state(struct daemon *d, struct vw_project *p, bool announce)
 /* Is @name one of the state files of a project in the table now? */
 static bool claimed(const struct daemon *d, const char *dir, const char *name)
 {
-	static const char *const ext[] = { "snap", "journal", "changes", "snap.damaged" };
 	char path[PATH_MAX];
 	size_t dl = strlen(dir);
 
 	for (size_t i = 0; i < d->projects.n; i++) {
 		if (d->projects.v[i].gone)
 			continue;
-		for (size_t k = 0; k < sizeof(ext) / sizeof(ext[0]); k++) {
-			project_file(&d->projects.v[i], dir, ext[k], path, sizeof(path));
+		for (size_t k = 0; k < NSTATE_EXTS; k++) {
+			project_file(&d->projects.v[i], dir, state_exts[k], path, sizeof(path));
 			if (strncmp(path, dir, dl) == 0 && strcmp(path + dl + 1, name) == 0)
 				return true;
 		}
@@ -1659,12 +1663,9 @@ int daemon_project_start(struct daemon *d, struct vw_project *p, char *err, size
 	int ret = 0;
 
 	/* projects whose tree it shares: their exclusions would hide its changes */
-	for (size_t i = 0; d->loader && i < d->projects.n; i++) {
-		struct vw_project *q = &d->projects.v[i];
-
-		if (q != p && !q->gone && (path_below(p->root, q->root) || path_below(q->root, p->root)))
-			unexclude_project(d, q);
-	}
+	for (size_t i = 0; d->loader && i < d->projects.n; i++)
+		if (trees_overlap(p, &d->projects.v[i]))
+			unexclude_project(d, &d->projects.v[i]);
 	if (d->loader)
 		ret = loader_add_project(d->loader, p);
 	else if (d->fan)

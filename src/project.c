@@ -9,11 +9,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
-#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
-
-#include <linux/openat2.h>
 
 #include "analyze.h"
 #include "ignore.h"
@@ -113,19 +110,18 @@ int project_pin(struct vw_project *p, const char *path, const struct vw_creds *a
 	return project_pin_fd(p, fd, &st);
 }
 
-int project_pin_fd(struct vw_project *p, int fd, const struct stat *stp)
+int project_pin_fd(struct vw_project *p, int fd, const struct stat *st)
 {
-	struct stat st = *stp;
 	struct statx stx;
 
 	project_unpin(p);
 	p->root_fd = fd;
-	p->dev = kernel_dev(st.st_dev);
-	p->ino = st.st_ino;
+	p->dev = kernel_dev(st->st_dev);
+	p->ino = st->st_ino;
 	p->btime_ns = 0;
 	if (statx(fd, "", AT_EMPTY_PATH, STATX_BTIME, &stx) == 0 && (stx.stx_mask & STATX_BTIME))
 		p->btime_ns = (uint64_t)stx.stx_btime.tv_sec * 1000000000ull + stx.stx_btime.tv_nsec;
-	creds_of_user(st.st_uid, st.st_gid, &p->owner);
+	creds_of_user(st->st_uid, st->st_gid, &p->owner);
 	return 0;
 }
 
@@ -136,57 +132,11 @@ void project_unpin(struct vw_project *p)
 	p->root_fd = -1;
 }
 
-/* Without openat2: @rel one component at a time from the root, none a symlink. */
-static int open_walk(const struct vw_project *p, const char *rel, int flags)
-{
-	char buf[PATH_MAX], *save = NULL, *comp, *next;
-	int fd, nfd;
-
-	if (strlen(rel) >= sizeof(buf))
-		return -ENAMETOOLONG;
-	strcpy(buf, rel);
-	fd = openat(p->root_fd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	for (comp = strtok_r(buf, "/", &save); comp; comp = next) {
-		next = strtok_r(NULL, "/", &save);
-		if (!strcmp(comp, "..") || !strcmp(comp, ".")) {
-			close(fd);
-			return -EINVAL;
-		}
-		nfd = openat(fd, comp, (next ? O_PATH | O_DIRECTORY : flags) | O_NOFOLLOW | O_CLOEXEC);
-		close(fd);
-		if (nfd < 0)
-			return errno == ENOTDIR && next ? -ELOOP : -errno;
-		fd = nfd;
-	}
-	if (!*buf) {	/* the root itself */
-		nfd = openat(fd, ".", flags | O_CLOEXEC);
-		close(fd);
-		fd = nfd < 0 ? -errno : nfd;
-	}
-	return fd;
-}
-
 int project_open(const struct vw_project *p, const char *rel, int flags)
 {
-	static bool no_openat2;
-	struct open_how how = { .flags = (uint64_t)(flags | O_CLOEXEC),
-				.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
-					   RESOLVE_NO_MAGICLINKS };
-	int fd;
-
 	if (p->root_fd < 0)
 		return -ENOENT;
-	if (!no_openat2) {
-		fd = (int)syscall(SYS_openat2, p->root_fd, *rel ? rel : ".", &how, sizeof(how));
-		if (fd >= 0)
-			return fd;
-		if (errno != ENOSYS && errno != E2BIG)
-			return -errno;
-		no_openat2 = true;
-	}
-	return open_walk(p, rel, flags);
+	return creds_open_nofollow(p->root_fd, rel, flags, true);
 }
 
 int project_lstat_root_path(const struct vw_project *p, struct stat *st)

@@ -499,13 +499,7 @@ static int save_one(struct vw_state *s, struct proj_state *ps)
 	}
 	file_path(s, ps->p, "snap", path, sizeof(path));
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	{	/* root's only, whatever the umask */
-		int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-
-		f = fd >= 0 ? fdopen(fd, "w") : NULL;
-		if (fd >= 0 && !f)
-			close(fd);
-	}
+	f = fopen_private(tmp, false);
 	if (!f) {
 		ret = -errno;
 		set_error(s, -ret, "write", tmp);

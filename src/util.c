@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 // util.c: small pure helpers shared by the daemon and its unit tests.
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/sysmacros.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <bpf/libbpf.h>
 
@@ -248,4 +250,15 @@ void format_boot_ns(uint64_t boot_ns, char *buf, size_t size)
 		buf[n + i] = (char)('0' + us % 10);
 	buf[n + 6] = 'Z';
 	buf[n + 7] = 0;
+}
+
+FILE *fopen_private(const char *path, bool append)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | (append ? O_APPEND : O_TRUNC),
+		      0600);
+	FILE *f = fd >= 0 ? fdopen(fd, append ? "a" : "w") : NULL;
+
+	if (fd >= 0 && !f)
+		close(fd);
+	return f;
 }

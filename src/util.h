@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
-/* util.h: small pure helpers: number parsing, UTF-8 checks, base64, lexical paths, hashing. */
+/* util.h: small helpers: number parsing, UTF-8 checks, base64, lexical paths, hashing, private files. */
 #ifndef VW_UTIL_H
 #define VW_UTIL_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 /* Parse a whole decimal string into [min, max]. Returns 0 or -EINVAL / -ERANGE. */
@@ -48,6 +49,12 @@ uint64_t vw_hash_component(uint64_t h, const char *comp, size_t len, bool first)
  * never 0 or UINT64_MAX, which those tables keep for empty and removed slots.
  */
 uint64_t vw_path_key(uint32_t project, const char *path);
+
+/*
+ * fopen() for writing a file of the daemon's own (state, dead letters): mode
+ * 0600 whatever the umask, never through a symlink; @append, else truncated.
+ */
+FILE *fopen_private(const char *path, bool append);
 
 /* CLOCK_BOOTTIME nanoseconds as a wall-clock ISO 8601 UTC string with microseconds. */
 void format_boot_ns(uint64_t boot_ns, char *buf, size_t size);
