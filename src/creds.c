@@ -14,12 +14,16 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <linux/openat2.h>
 
 #include "creds.h"
+#include "log.h"
+#include "mounts.h"
 
 #ifndef SO_PEERGROUPS
 #define SO_PEERGROUPS 59
@@ -85,27 +89,80 @@ bool creds_in_group(const struct vw_creds *c, uint32_t gid)
 	return false;
 }
 
-/* @fd if it is a directory (@st filled), else closed and -errno. */
+/*
+ * @fd if it is a directory (@st filled, as far as known without asking a file
+ * system's server), else closed and -errno; -EREMOTE: on a user's FUSE mount.
+ */
 static int dir_or_error(int fd, struct stat *st)
 {
-	int e = 0;
+	int e = creds_statat(fd, "", (dev_t)-1, false, st);
+	uint32_t uid;
 
-	if (fstat(fd, st) < 0)
-		e = -errno;
-	else if (!S_ISDIR(st->st_mode))
+	if (!e && mounts_kind(st->st_dev, &uid) == VW_MOUNT_USER_FUSE)
+		e = -EREMOTE;
+	else if (!e && !S_ISDIR(st->st_mode))
 		e = S_ISLNK(st->st_mode) ? -ELOOP : -ENOTDIR;
 	if (e)
 		close(fd);
 	return e ? e : fd;
 }
 
-/* Without openat2 (before 5.6, or filtered): one component at a time, none a symlink. */
+/* What a look at @fd (O_PATH) learns without asking a file system's server: its device and type. */
+static int peek(int fd, dev_t *dev, mode_t *mode)
+{
+	struct statx stx;
+
+	if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW | AT_STATX_DONT_SYNC,
+		  STATX_TYPE | STATX_INO, &stx) < 0)
+		return -errno;
+	*dev = makedev(stx.stx_dev_major, stx.stx_dev_minor);
+	*mode = stx.stx_mode;
+	return 0;
+}
+
+/* Said once for each user's FUSE file system met below a root (a few remembered). */
+static void refused(dev_t dev, uint32_t uid, const char *name)
+{
+	static dev_t said[16];
+	static unsigned int next;
+
+	for (size_t i = 0; i < sizeof(said) / sizeof(said[0]); i++)
+		if (said[i] == dev)
+			return;
+	said[next++ % (sizeof(said) / sizeof(said[0]))] = dev;
+	log_warnx("a FUSE file system mounted by uid %u is at '%s' below a root: vfswatch never "
+		  "looks into one (its server could hold the daemon); nothing below it is told",
+		  (unsigned)uid, name);
+}
+
+/* @fd (O_PATH, taken) opened again with @flags: the same inode, no new lookup. */
+static int reopen(int fd, int flags)
+{
+	char proc[64];
+	int nfd;
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	nfd = open(proc, (flags & ~O_NOFOLLOW) | O_CLOEXEC);
+	nfd = nfd < 0 ? -errno : nfd;
+	close(fd);
+	return nfd;
+}
+
+/*
+ * One component at a time, none a symlink, none "." or "..": without openat2
+ * (before 5.6, or filtered), and where a path crosses a mount point. Every
+ * component is first reached as O_PATH and looked at without asking its file
+ * system's server; a user's FUSE file system is never entered (-EREMOTE), and
+ * the last component is opened again through its O_PATH fd (no second lookup
+ * that a mount made in between could redirect).
+ */
 static int open_walk(int dirfd, const char *path, int flags)
 {
 	char buf[PATH_MAX], *save = NULL, *comp, *next;
-	struct stat st;
-	bool any = false;
-	int fd, nfd;
+	dev_t dev, ndev;
+	mode_t mode;
+	uint32_t uid;
+	int fd, nfd, e;
 
 	if (strlen(path) >= sizeof(buf))
 		return -ENAMETOOLONG;
@@ -114,46 +171,98 @@ static int open_walk(int dirfd, const char *path, int flags)
 			      openat(dirfd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
+	if ((e = peek(fd, &dev, &mode)) < 0) {
+		close(fd);
+		return e;
+	}
 	for (comp = strtok_r(buf, "/", &save); comp; comp = next) {
 		next = strtok_r(NULL, "/", &save);
-		any = true;
 		if (!strcmp(comp, ".") || !strcmp(comp, "..")) {
 			close(fd);
 			return -EINVAL;
 		}
-		nfd = openat(fd, comp, (next ? O_PATH : flags) | O_NOFOLLOW | O_CLOEXEC);
+		nfd = openat(fd, comp, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 		close(fd);
 		if (nfd < 0)
 			return -errno;
-		fd = next ? dir_or_error(nfd, &st) : nfd;
-		if (fd < 0)
-			return fd;
+		fd = nfd;
+		e = peek(fd, &ndev, &mode);
+		if (!e && ndev != dev && mounts_kind(ndev, &uid) == VW_MOUNT_USER_FUSE) {
+			e = -EREMOTE;	/* served by a user's process: never entered */
+			refused(ndev, uid, comp);
+		}
+		else if (!e && S_ISLNK(mode))
+			e = -ELOOP;
+		else if (!e && !S_ISDIR(mode) && (next || (flags & O_DIRECTORY)))
+			e = -ENOTDIR;
+		if (e) {
+			close(fd);
+			return e;
+		}
+		dev = ndev;
 	}
-	if (!any) {	/* no component: the start itself */
-		nfd = openat(fd, ".", flags | O_CLOEXEC);
-		close(fd);
-		fd = nfd < 0 ? -errno : nfd;
-	}
-	return fd;
+	return flags & O_PATH ? fd : reopen(fd, flags);
 }
 
 int creds_open_nofollow(int dirfd, const char *path, int flags, bool beneath)
 {
 	static bool no_openat2;
+	/* beneath a root: no mount point crossed either, or the walk looks at what is there */
 	struct open_how how = { .flags = (uint64_t)(flags | O_CLOEXEC),
 				.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS |
-					   (beneath ? RESOLVE_BENEATH : 0) };
+					   (beneath ? RESOLVE_BENEATH | RESOLVE_NO_XDEV : 0) };
 	int fd;
 
 	if (!no_openat2) {
 		fd = (int)syscall(SYS_openat2, dirfd, *path ? path : ".", &how, sizeof(how));
 		if (fd >= 0)
 			return fd;
+		if (errno == EXDEV && beneath)
+			return open_walk(dirfd, path, flags);
 		if (errno != ENOSYS && errno != E2BIG)
 			return -errno;
 		no_openat2 = true;
 	}
 	return open_walk(dirfd, path, flags);
+}
+
+int creds_statat(int dirfd, const char *name, dev_t dir_dev, bool fresh, struct stat *st)
+{
+	struct statx x;
+	uint32_t uid;
+	dev_t dev;
+
+	/* the cached attributes first: a user's FUSE mount point must not ask its server */
+	if (statx(dirfd, name, AT_SYMLINK_NOFOLLOW | AT_STATX_DONT_SYNC | (*name ? 0 : AT_EMPTY_PATH),
+		  STATX_BASIC_STATS, &x) < 0)
+		return -errno;
+	dev = makedev(x.stx_dev_major, x.stx_dev_minor);
+	if (dev != dir_dev && dir_dev != (dev_t)-1) {	/* a mount point */
+		enum vw_mount_kind k = mounts_kind(dev, &uid);
+
+		if (k == VW_MOUNT_USER_FUSE)
+			fresh = false;	/* what is known without asking: a directory, no more */
+		else if (k == VW_MOUNT_REMOTE)
+			fresh = true;
+	}
+	if (fresh)
+		return fstatat(dirfd, name, st, AT_SYMLINK_NOFOLLOW | (*name ? 0 : AT_EMPTY_PATH)) < 0 ?
+			       -errno : 0;
+	memset(st, 0, sizeof(*st));
+	st->st_dev = dev;
+	st->st_ino = x.stx_ino;
+	st->st_mode = x.stx_mode;
+	st->st_nlink = x.stx_nlink;
+	st->st_uid = x.stx_uid;
+	st->st_gid = x.stx_gid;
+	st->st_rdev = makedev(x.stx_rdev_major, x.stx_rdev_minor);
+	st->st_size = (off_t)x.stx_size;
+	st->st_blksize = (blksize_t)x.stx_blksize;
+	st->st_blocks = (blkcnt_t)x.stx_blocks;
+	st->st_atim = (struct timespec){ x.stx_atime.tv_sec, x.stx_atime.tv_nsec };
+	st->st_mtim = (struct timespec){ x.stx_mtime.tv_sec, x.stx_mtime.tv_nsec };
+	st->st_ctim = (struct timespec){ x.stx_ctime.tv_sec, x.stx_ctime.tv_nsec };
+	return 0;
 }
 
 int creds_open_dir(const char *path, struct stat *st)
@@ -184,6 +293,7 @@ static void __attribute__((noreturn)) resolve_child(const struct vw_creds *as, c
 	if (close_range(4, ~0u, 0) < 0)
 		for (int k = 4; k < 65536; k++)
 			close(k);
+	mounts_forget();	/* its mountinfo fd was among them */
 	prctl(PR_SET_DUMPABLE, 0);	/* the daemon's memory: not for the user to read */
 	for (uint32_t i = 0; i < as->ngroups; i++)
 		g[i] = as->groups[i];
@@ -275,7 +385,8 @@ int creds_open_dir_as(const struct vw_creds *as, const char *path, bool resolve,
 		return -(err ? err : EIO);
 	}
 	buf[n - (ssize_t)sizeof(err)] = 0;
-	if (snprintf(real, reallen, "%s", buf) >= (int)reallen || fstat(fd, st) < 0) {
+	if (snprintf(real, reallen, "%s", buf) >= (int)reallen ||
+	    creds_statat(fd, "", (dev_t)-1, false, st) < 0) {
 		close(fd);
 		return -ENAMETOOLONG;
 	}

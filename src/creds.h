@@ -35,9 +35,20 @@ bool creds_in_group(const struct vw_creds *c, uint32_t gid);
  * openat(@dirfd, @path, @flags) without following a symlink in any component
  * (openat2 RESOLVE_NO_SYMLINKS, and RESOLVE_BENEATH with @beneath: never out
  * of @dirfd; a walk with O_NOFOLLOW where openat2 is missing or filtered).
- * "" opens @dirfd itself. Returns the fd or -errno (-ELOOP: a symlink).
+ * "" opens @dirfd itself. With @beneath no mount point of a user's FUSE file
+ * system is entered (mounts.h): -EREMOTE. Returns the fd or -errno (-ELOOP: a
+ * symlink).
  */
 int creds_open_nofollow(int dirfd, const char *path, int flags, bool beneath);
+
+/*
+ * lstat of @name in @dirfd ("": @dirfd itself), whose device is @dir_dev
+ * ((dev_t)-1: unknown), without ever asking a user's FUSE server: attributes
+ * as cached first; then, when @fresh or the entry is a mount point of a
+ * network file system, a real fstatat. A user's FUSE mount point is answered
+ * from what is cached. 0 or -errno.
+ */
+int creds_statat(int dirfd, const char *name, dev_t dir_dev, bool fresh, struct stat *st);
 
 /*
  * Open the directory @path (absolute) as an O_PATH descriptor without

@@ -343,7 +343,8 @@ static void root_changed(struct daemon *d, struct vw_project *p, bool back)
 			log_warnx("project %s: a directory is at %s again, but %s: not adopted, the "
 				  "project stays lost", p->name, p->root,
 				  ret == -ELOOP ? "reached through a symlink" :
-				  ret == -EPERM ? "it belongs to another user" : strerror(-ret));
+				  ret == -EPERM ? "it belongs to another user" :
+				  ret == -EREMOTE ? "it is on a user's FUSE file system" : strerror(-ret));
 			project_unpin(&next);
 			return;
 		}
@@ -628,7 +629,7 @@ static void crawl_file(void *ctx, const struct vw_project *p, const char *rel, i
 		/* a path with changes pending is described by its own batch */
 		if (dirty)
 			state_crawled(d->state, p, rel, NULL, !d->deb, on_rescan, d);
-		else if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		else if (project_statat(p, dirfd, name, &st) == 0)
 			state_crawled(d->state, p, rel, &st, !d->deb, on_rescan, d);
 	}
 	/* changes pending: what is there is not what they are compared with */

@@ -34,54 +34,60 @@ static const struct {
 #define ANCHOR_DIRS_MAX 1000000	/* directories searched for one anchor, at most */
 
 static struct {
+	uint32_t project;	/* id of the project it is below */
 	uint64_t ino;
-	char *abs;	/* absolute path of the directory */
+	char *rel;	/* path of the directory below the root */
 } anchors[ANCHOR_CACHE];
 
-static bool anchor_ok(const char *abs, uint64_t ino)
+static bool anchor_ok(const struct vw_project *p, const char *rel, uint64_t ino)
 {
 	struct stat st;
 
-	return lstat(abs, &st) == 0 && S_ISDIR(st.st_mode) && st.st_ino == ino;
+	return project_lstat(p, rel, &st) == 0 && S_ISDIR(st.st_mode) && st.st_ino == ino;
 }
 
 /*
- * The directory with inode @ino below @root, found by a depth-first search
- * that reads directory entries only (d_ino); into @out (PATH_MAX). Paths cut
- * by the kernel's 64-level walk are rare, and every file of one deep
- * directory shares its anchor, so the answer is cached and checked on use.
+ * The directory with inode @ino below @p's root, found by a depth-first
+ * search that reads directory entries only (d_ino), below the pinned root
+ * and never through a symlink or into a user's FUSE mount; its path below the
+ * root into @out (PATH_MAX). Paths cut by the kernel's 64-level walk are rare,
+ * and every file of one deep directory shares its anchor, so the answer is
+ * cached and checked on use.
  */
-static bool anchor_find(const char *root, uint64_t ino, char *out)
+static bool anchor_find(const struct vw_project *p, uint64_t ino, char *out)
 {
 	size_t slot = ino % ANCHOR_CACHE, nstack = 0, searched = 0;
 	char **stack = NULL;
 	bool found = false;
 
-	if (anchors[slot].abs && anchors[slot].ino == ino && path_below(anchors[slot].abs, root) &&
-	    anchor_ok(anchors[slot].abs, ino)) {
-		snprintf(out, PATH_MAX, "%s", anchors[slot].abs);
+	if (anchors[slot].rel && anchors[slot].ino == ino && anchors[slot].project == p->id &&
+	    anchor_ok(p, anchors[slot].rel, ino)) {
+		snprintf(out, PATH_MAX, "%s", anchors[slot].rel);
 		return true;
 	}
 	stack = malloc(sizeof(*stack));
-	if (!stack || !(stack[0] = strdup(root))) {
+	if (!stack || !(stack[0] = strdup(""))) {
 		free(stack);
 		return false;
 	}
 	nstack = 1;
 	while (nstack && !found && searched++ < ANCHOR_DIRS_MAX) {
 		char *dir = stack[--nstack];
-		DIR *d = opendir(dir);
+		int fd = project_open(p, dir, O_RDONLY | O_DIRECTORY);
+		DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
 		struct dirent *de;
 
+		if (fd >= 0 && !d)
+			close(fd);
 		while (d && !found && (de = readdir(d))) {
 			char child[PATH_MAX], **ns;
 
 			if (de->d_type != DT_DIR || !strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 				continue;
-			if ((size_t)snprintf(child, sizeof(child), "%s/%s", dir, de->d_name) >=
-			    sizeof(child))
+			if ((size_t)snprintf(child, sizeof(child), "%s%s%s", dir, *dir ? "/" : "",
+					     de->d_name) >= sizeof(child))
 				continue;
-			if (de->d_ino == ino && anchor_ok(child, ino)) {
+			if (de->d_ino == ino && anchor_ok(p, child, ino)) {
 				snprintf(out, PATH_MAX, "%s", child);
 				found = true;
 				break;
@@ -101,9 +107,10 @@ static bool anchor_find(const char *root, uint64_t ino, char *out)
 		free(stack[--nstack]);
 	free(stack);
 	if (found) {
-		free(anchors[slot].abs);
-		anchors[slot].abs = strdup(out);
+		free(anchors[slot].rel);
+		anchors[slot].rel = strdup(out);
 		anchors[slot].ino = ino;
+		anchors[slot].project = p->id;
 	}
 	return found;
 }
@@ -134,7 +141,7 @@ static bool absolute_of(struct vw_projects *t, uint32_t project, const char *rel
 			uint64_t anchor, char *buf, bool *cut)
 {
 	const struct vw_project *p = project ? projects_by_id(t, project) : NULL;
-	char base[PATH_MAX];
+	char base[PATH_MAX + 1], anchor_rel[PATH_MAX];
 	size_t rl;
 
 	if (!p)
@@ -144,8 +151,12 @@ static bool absolute_of(struct vw_projects *t, uint32_t project, const char *rel
 		len = 0;
 	}
 	snprintf(base, sizeof(base), "%s", p->root);
-	if (*cut && anchor && anchor_find(p->root, anchor, base))
-		*cut = false;
+	if (*cut && anchor && anchor_find(p, anchor, anchor_rel)) {
+		if ((size_t)snprintf(base, sizeof(base), "%s/%s", p->root, anchor_rel) < sizeof(base))
+			*cut = false;
+		else	/* too long to say whole: cut, as it was */
+			snprintf(base, sizeof(base), "%s", p->root);
+	}
 	rl = strlen(base);
 	if (rl + len + 2 > ABS_MAX) {
 		*cut = true;
@@ -183,11 +194,23 @@ unsigned int ftype_of_mode(unsigned int mode)
 	return S_ISLNK(mode) ? VW_FT_SYMLINK : VW_FT_OTHER;
 }
 
-unsigned int ftype_now(const char *abs)
+unsigned int ftype_at(const char *abs)
 {
 	struct stat st;
 
 	return lstat(abs, &st) < 0 ? VW_FT_UNKNOWN : ftype_of_mode(st.st_mode);
+}
+
+unsigned int ftype_now(const struct vw_project *p, const char *abs)
+{
+	size_t rl = strlen(p->root);
+	struct stat st;
+
+	/* below the pinned root, as every look at a project's files */
+	if (strncmp(abs, p->root, rl) != 0 || (abs[rl] && abs[rl] != '/'))
+		return VW_FT_UNKNOWN;
+	return project_lstat(p, abs[rl] ? abs + rl + 1 : "", &st) < 0 ? VW_FT_UNKNOWN :
+									  ftype_of_mode(st.st_mode);
 }
 
 static const char *below(const char *abs, bool have, const struct vw_project *q)
@@ -252,7 +275,9 @@ int events_route(struct vw_projects *t, const struct vw_event *ev, out_fn fn, vo
 	 * only: what is at the (new) name now tells the type.
 	 */
 	if (ftype == VW_FT_UNKNOWN && have_new && (ev->op == VW_OP_RENAME || ev->op == VW_OP_ATTRIB)) {
-		ftype = ftype_now(nabs);
+		const struct vw_project *np = projects_by_id(t, ev->project);
+
+		ftype = np ? ftype_now(np, nabs) : VW_FT_UNKNOWN;
 		late = true;
 	}
 	for (size_t i = 0; i < t->n; i++) {

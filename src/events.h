@@ -46,7 +46,14 @@ unsigned int ftype_of_mode(unsigned int mode);
 /* Attribution of a change no process is known for (rescans, a root described anew). */
 extern const struct vw_event vw_no_writer;
 
-/* enum vw_ftype of what sits at @abs now (lstat), for changes the kernel side could not type. */
-unsigned int ftype_now(const char *abs);
+struct vw_project;
+/*
+ * enum vw_ftype of what sits at @abs now, for changes the kernel side could
+ * not type: looked at below @p's pinned root (VW_FT_UNKNOWN when @abs is not
+ * below it).
+ */
+unsigned int ftype_now(const struct vw_project *p, const char *abs);
+/* The same for a path the fanotify backend read from the kernel (absolute lstat). */
+unsigned int ftype_at(const char *abs);
 
 #endif

@@ -648,7 +648,7 @@ static void deliver(struct vw_fan *f, const struct fan_rec *r, event_fn fn, void
 		ev.flags |= VW_EVU_NO_COMM | VW_EVU_NO_UID;
 	ops = fan_ops_deleted_last;
 	if ((md->mask & (FAN_CREATE | FAN_MOVED_TO)) && (md->mask & (FAN_DELETE | FAN_MOVED_FROM)) &&
-	    r->now && ftype_now(r->now) != VW_FT_UNKNOWN)
+	    r->now && ftype_at(r->now) != VW_FT_UNKNOWN)
 		ops = fan_ops_created_last;
 	for (size_t i = 0; i < FAN_OPS; i++) {
 		if (!(md->mask & ops[i].mask))
@@ -661,7 +661,7 @@ static void deliver(struct vw_fan *f, const struct fan_rec *r, event_fn fn, void
 		else if (ev.op == VW_OP_MODIFY)
 			ev.ftype = VW_FT_FILE;
 		else if (ev.op == VW_OP_CREATE || ev.op == VW_OP_RENAME || ev.op == VW_OP_ATTRIB)
-			ev.ftype = have && r->now ? ftype_now(r->now) : VW_FT_UNKNOWN;
+			ev.ftype = have && r->now ? ftype_at(r->now) : VW_FT_UNKNOWN;
 		else
 			ev.ftype = VW_FT_UNKNOWN;
 		fn(ctx, &ev);

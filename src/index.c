@@ -196,7 +196,7 @@ static size_t crawl_dir(struct vw_index *x, const struct vw_project *p, const ch
 		if (de->d_type == DT_UNKNOWN) {
 			struct stat st;
 
-			is_dir = fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+			is_dir = project_statat(p, dirfd(d), de->d_name, &st) == 0 &&
 				 S_ISDIR(st.st_mode);
 		}
 		n++;

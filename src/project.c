@@ -14,6 +14,7 @@
 
 #include "analyze.h"
 #include "ignore.h"
+#include "mounts.h"
 #include "project.h"
 #include "util.h"
 
@@ -113,13 +114,23 @@ int project_pin(struct vw_project *p, const char *path, const struct vw_creds *a
 int project_pin_fd(struct vw_project *p, int fd, const struct stat *st)
 {
 	struct statx stx;
+	uint32_t uid;
 
+	enum vw_mount_kind kind = mounts_kind(st->st_dev, &uid);
+
+	if (kind == VW_MOUNT_USER_FUSE) {	/* looked at by the child as it was, or mounted since */
+		close(fd);
+		return -EREMOTE;
+	}
 	project_unpin(p);
 	p->root_fd = fd;
+	p->st_dev = st->st_dev;
 	p->dev = kernel_dev(st->st_dev);
 	p->ino = st->st_ino;
+	p->remote = kind != VW_MOUNT_LOCAL;
 	p->btime_ns = 0;
-	if (statx(fd, "", AT_EMPTY_PATH, STATX_BTIME, &stx) == 0 && (stx.stx_mask & STATX_BTIME))
+	if (statx(fd, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC, STATX_BTIME, &stx) == 0 &&
+	    (stx.stx_mask & STATX_BTIME))
 		p->btime_ns = (uint64_t)stx.stx_btime.tv_sec * 1000000000ull + stx.stx_btime.tv_nsec;
 	creds_of_user(st->st_uid, st->st_gid, &p->owner);
 	return 0;
@@ -155,7 +166,7 @@ int project_lstat_root_path(const struct vw_project *p, struct stat *st)
 	fd = creds_open_dir(parent, &pst);
 	if (fd < 0)
 		return fd;
-	ret = fstatat(fd, slash + 1, st, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
+	ret = creds_statat(fd, slash + 1, (dev_t)-1, false, st);
 	close(fd);
 	return ret;
 }
@@ -166,10 +177,8 @@ int project_lstat(const struct vw_project *p, const char *rel, struct stat *st)
 	char dir[PATH_MAX];
 	int fd, ret;
 
-	if (!*rel)
-		return fstat(p->root_fd, st) < 0 ? -errno : 0;
-	if (!slash)
-		return fstatat(p->root_fd, rel, st, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
+	if (!*rel || !slash)
+		return project_statat(p, p->root_fd, rel, st);
 	if ((size_t)(slash - rel) >= sizeof(dir))
 		return -ENAMETOOLONG;
 	memcpy(dir, rel, (size_t)(slash - rel));
@@ -177,9 +186,14 @@ int project_lstat(const struct vw_project *p, const char *rel, struct stat *st)
 	fd = project_open(p, dir, O_PATH | O_DIRECTORY);
 	if (fd < 0)
 		return fd;
-	ret = fstatat(fd, slash + 1, st, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
+	ret = project_statat(p, fd, slash + 1, st);
 	close(fd);
 	return ret;
+}
+
+int project_statat(const struct vw_project *p, int dirfd, const char *name, struct stat *st)
+{
+	return creds_statat(dirfd, name, p->st_dev, p->remote, st);
 }
 
 int projects_add(struct vw_projects *t, const char *dir, const char *name, char *err, size_t errlen)
@@ -212,7 +226,7 @@ int projects_add_as(struct vw_projects *t, const char *dir, const char *name,
 	 */
 	if (as_user) {
 		fd = creds_open_dir_as(as, dir, true, real, sizeof(real), &st, VW_RESOLVE_TIMEOUT_MS);
-		if (fd < 0 && fd != -ELOOP && fd != -ENOTDIR) {
+		if (fd < 0 && fd != -ELOOP && fd != -ENOTDIR && fd != -EREMOTE) {
 			snprintf(err, errlen, "%s: %s", dir, fd == -ETIMEDOUT ?
 				 "no answer within " VW_STR(VW_RESOLVE_TIMEOUT_MS) " ms (a file "
 				 "system that does not answer?); paths you name are not looked at "
@@ -243,6 +257,8 @@ int projects_add_as(struct vw_projects *t, const char *dir, const char *name,
 		snprintf(err, errlen, "%s: %s", dir,
 			 e == -ELOOP ? "a component of the path is a symlink now (it was replaced "
 				       "while it was looked at)" :
+			 e == -EREMOTE ? "on a FUSE file system an ordinary user mounted: vfswatch "
+					 "never looks into one (its server could hold the daemon)" :
 			 e == -ENOTDIR ? "not a directory" : strerror(-e));
 		return e;
 	}
@@ -445,7 +461,14 @@ int project_mounts(const struct vw_project *p, const char *mountinfo, mount_fn f
 		char mpoint[PATH_MAX];
 		const char *below;
 
+		enum vw_mount_kind kind;
+		uint32_t uid;
+		dev_t dev;
+
 		if (sscanf(line, "%*u %*u %u:%u %*s %4095s", &maj, &min, mpoint) != 3)
+			continue;
+		/* a user's FUSE file system is no part of a project (mounts.h) */
+		if (mounts_parse_line(line, &dev, &kind, &uid) == 0 && kind == VW_MOUNT_USER_FUSE)
 			continue;
 		unescape_octal(mpoint);
 		below = path_below(mpoint, p->root);

@@ -35,6 +35,8 @@ struct vw_project {
 	 */
 	int root_fd;		/* O_PATH, the directory itself (-1: none) */
 	uint32_t dev;		/* kernel dev_t of the root directory */
+	dev_t st_dev;		/* ...as stat() says it */
+	bool remote;		/* on a network file system (or root's FUSE): a fresh stat asks it */
 	uint64_t ino;
 	uint64_t btime_ns;	/* its birth time where the file system keeps one (else 0) */
 	struct vw_creds owner;	/* the owner of the root directory, with its account's groups */
@@ -111,7 +113,15 @@ const char *project_name_invalid(const char *name);
  * (nothing changed).
  */
 int project_pin(struct vw_project *p, const char *path, const struct vw_creds *as);
-/* Pin @p to the directory @fd (O_PATH, taken over) whose fstat is @st. Returns 0. */
+/*
+ * lstat of @name in @dirfd, a directory of @p's ("": @dirfd itself), never
+ * asking a user's FUSE server (creds_statat()). 0 or -errno.
+ */
+int project_statat(const struct vw_project *p, int dirfd, const char *name, struct stat *st);
+/*
+ * Pin @p to the directory @fd (O_PATH, taken over) whose fstat is @st.
+ * Returns 0, or -EREMOTE (@fd closed) when it is on a user's FUSE file system.
+ */
 int project_pin_fd(struct vw_project *p, int fd, const struct stat *st);
 /* How long a user's path may take to resolve (their FUSE server, say) before it is given up. */
 #define VW_RESOLVE_TIMEOUT_MS 1000

@@ -331,7 +331,7 @@ static int walk_fd(const struct vw_project *p, int fd, char *rel, size_t len, wa
 			continue;
 		rel[len] = '/';
 		memcpy(rel + len + 1, de->d_name, n + 1);
-		if (fstatat(dirfd(dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (project_statat(p, dirfd(dir), de->d_name, &st) < 0) {
 			*vanished = true;
 			continue;
 		}
@@ -340,7 +340,9 @@ static int walk_fd(const struct vw_project *p, int fd, char *rel, size_t len, wa
 		ret = fn(ctx, rel, &st);
 		if (ret || !S_ISDIR(st.st_mode))
 			continue;
-		cfd = openat(dirfd(dir), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		cfd = creds_open_nofollow(dirfd(dir), de->d_name, O_RDONLY | O_DIRECTORY, true);
+		if (cfd == -EREMOTE)
+			continue;	/* a user's FUSE mount: never entered */
 		if (cfd < 0)
 			*vanished = true;
 		else

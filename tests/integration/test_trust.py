@@ -71,6 +71,34 @@ fuse.FUSE(Hang(), sys.argv[1], foreground=True, allow_other=True)
 """
 
 
+# A FUSE file system as an ordinary user (uid 2001) mounts one with allow_other (fusermount does,
+# with user_allow_other in /etc/fuse.conf), made here by root with mount(2): its server never
+# answers even the kernel's INIT, so every request to it waits until the mount is aborted.
+NEVER_FS = """
+import ctypes, os, sys, time
+fd = os.open("/dev/fuse", os.O_RDWR)
+libc = ctypes.CDLL(None, use_errno=True)
+opts = "fd=%d,rootmode=40000,user_id=2001,group_id=2001,allow_other" % fd
+if libc.mount(b"vwnever", sys.argv[1].encode(), b"fuse.vwnever", 0, opts.encode()) != 0:
+    sys.exit("mount: " + os.strerror(ctypes.get_errno()))
+print("mounted", flush=True)
+time.sleep(3600)
+"""
+
+
+def mount_never(case, mnt):
+    """Mount a never-answering user FUSE file system at mnt (unmounted at cleanup)."""
+    server = subprocess.Popen(["python3", "-c", NEVER_FS, mnt], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    line = server.stdout.readline()
+    if line.strip() != "mounted":
+        server.wait()
+        case.skipTest("a FUSE file system cannot be mounted here: %s" % server.stderr.read())
+    # the server's /dev/fuse closed: the connection aborted, anything waiting on it fails
+    case.addCleanup(lambda: (subprocess.run(["umount", "-l", mnt]), server.kill(),
+                             server.wait()))
+
+
 class Trust(DaemonCase):
     """Root's daemon watching a root-owned tree; alice and bob each have a home beside it."""
     backend = "tracepoint"
@@ -249,6 +277,42 @@ class Trust(DaemonCase):
             self.assertNotEqual(rc, 0)
         write(os.path.join(self.root, "still"))
         self.expect("create", "still")
+
+    def test_a_users_fuse_mount_inside_a_project_is_never_looked_into(self):
+        proj = os.path.join(self.alice, "fproj")
+        as_user(ALICE, "mkdir", "-p", proj + "/mnt")
+        as_user(ALICE, "sh", "-c", "echo 1 > %s/before" % proj)
+        state = os.path.join(self.homes.path, "state")
+        cfg = os.path.join(self.homes.path, "cfg.json")
+        write(cfg, json.dumps({"projects": [{"root": proj, "name": "fp"}]}).encode())
+        extra = ["--config", cfg, "--state-dir", state]
+        self.start(roots=[], extra=extra)
+        mount_never(self, proj + "/mnt")
+        # a listing crawls the tree, now with the mount in it: answered, nothing below it
+        lines = self.listing(ALICE, "fp", FULL)
+        self.assertIn("before", [l.get("path") for l in lines], lines)
+        self.assertEqual([l for l in lines if l.get("path", "").startswith("mnt/")], [], lines)
+        self.status_answers()
+        as_user(ALICE, "sh", "-c", "echo 2 > %s/during" % proj)
+        self.expect("create", "during", root=proj)
+        # a start crawls it whole (the index, the catch-up rescan): it gets to ready
+        self.assertEqual(self.d.stop(), 0)
+        as_user(ALICE, "sh", "-c", "echo 3 > %s/while-down" % proj)
+        self.start(roots=[], extra=extra)
+        self.expect("create", "while-down", root=proj)
+        self.assertTrue(self.d.wait_err("mounted by uid 2001"))
+        self.status_answers()
+        as_user(ALICE, "sh", "-c", "echo 4 > %s/after" % proj)
+        self.expect("create", "after", root=proj)
+        # and a user's FUSE mount is never a root
+        other = os.path.join(self.alice, "m2")
+        as_user(ALICE, "mkdir", other)
+        mount_never(self, other)
+        t0 = time.monotonic()
+        reply = request(ALICE, {"cmd": "add", "root": other})   # (alice's own CLI would wait)
+        self.assertIn("FUSE file system an ordinary user mounted", reply.get("error", ""), reply)
+        self.assertLess(time.monotonic() - t0, 5)
+        self.status_answers()
 
     def test_a_hard_link_to_another_users_file_tells_nothing_of_their_writes(self):
         self.start()

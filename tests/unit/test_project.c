@@ -14,6 +14,7 @@
 #include <cmocka.h>
 #include <linux/types.h>
 
+#include "mounts.h"
 #include "project.h"
 #include "util.h"
 
@@ -252,14 +253,65 @@ static void devs_are_the_root_and_mounts_below_it_only(void **state)
 	fputs("21 1 8:1 / / rw - ext4 /dev/vda rw\n"
 	      "30 21 0:40 / /srv/my\\040proj/cache rw - tmpfs tmpfs rw\n"
 	      "31 21 0:41 / /srv/my\\040project rw - tmpfs tmpfs rw\n"
-	      "32 21 0:42 / /srv/my\\040proj rw - tmpfs tmpfs rw\n",
+	      "32 21 0:42 / /srv/my\\040proj rw - tmpfs tmpfs rw\n"
+	      "33 30 0:43 / /srv/my\\040proj/fuse rw - fuse.sshfs u@h: rw,user_id=1000,group_id=1000\n",
 	      f);
 	fclose(f);
-	/* the root's own dev, then mounts strictly below it ("my project" is a sibling) */
+	/* the root's own dev, then mounts strictly below it ("my project" is a sibling; a
+	 * user's FUSE mount is no part of it) */
 	assert_int_equal(project_devs(&p, mi, put_dev, &d), 0);
 	assert_int_equal(d.n, 2);
 	assert_int_equal(d.d[0], 0x800001);
 	assert_int_equal(d.d[1], 40);
+}
+
+static void user_fuse_mounts_are_told_from_roots_and_others(void **state)
+{
+	static const struct {
+		const char *line;
+		int ret;
+		enum vw_mount_kind kind;
+		uint32_t uid;
+	} cases[] = {
+		{ "21 1 8:1 / / rw - ext4 /dev/vda rw,errors=remount-ro\n", 0, VW_MOUNT_LOCAL, 0 },
+		{ "40 21 0:50 / /home/a/s rw,nosuid shared:7 - fuse.sshfs a@h:/ rw,user_id=1000,"
+		  "group_id=1000,allow_other\n", 0, VW_MOUNT_USER_FUSE, 1000 },
+		{ "41 21 0:51 / /mnt/r rw - fuse /dev/fuse rw,user_id=0,group_id=0\n", 0,
+		  VW_MOUNT_REMOTE, 0 },
+		{ "42 21 8:17 / /mnt/usb rw - fuseblk /dev/sdb1 rw,user_id=0,group_id=0\n", 0,
+		  VW_MOUNT_REMOTE, 0 },
+		/* a FUSE mount that does not say who mounted it: not trusted */
+		{ "43 21 0:52 / /mnt/x rw - fuse.odd src rw\n", 0, VW_MOUNT_USER_FUSE, UINT32_MAX },
+		{ "44 21 0:53 / /mnt/y rw - fuse.odd src rw,user_id=12x\n", 0, VW_MOUNT_USER_FUSE,
+		  UINT32_MAX },
+		{ "45 21 0:54 / /net rw - nfs4 srv:/ rw,vers=4.2\n", 0, VW_MOUNT_REMOTE, 0 },
+		{ "46 21 0:55 / /t rw - tmpfs tmpfs rw\n", 0, VW_MOUNT_LOCAL, 0 },
+		{ "garbage\n", -1, 0, 0 },
+		{ "47 21 0:56 / /no-separator rw tmpfs tmpfs rw\n", -1, 0, 0 },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		enum vw_mount_kind kind = VW_MOUNT_LOCAL;
+		uint32_t uid = 7;
+		dev_t dev;
+
+		assert_int_equal(mounts_parse_line(cases[i].line, &dev, &kind, &uid), cases[i].ret);
+		if (cases[i].ret)
+			continue;
+		assert_int_equal(kind, cases[i].kind);
+		assert_int_equal(uid, cases[i].uid);
+	}
+}
+
+static void the_running_systems_own_root_is_local(void **state)
+{
+	struct stat st;
+	uint32_t uid = 7;
+
+	assert_int_equal(stat("/", &st), 0);
+	assert_int_not_equal(mounts_kind(st.st_dev, &uid), VW_MOUNT_USER_FUSE);
+	mounts_forget();	/* read again on the next use */
+	assert_int_not_equal(mounts_kind(st.st_dev, &uid), VW_MOUNT_USER_FUSE);
 }
 
 int main(void)
@@ -272,6 +324,8 @@ int main(void)
 		cmocka_unit_test(slots_of_removed_projects_are_reused_and_ids_never),
 		cmocka_unit_test(chain_entries_lead_from_every_ancestor_to_the_root),
 		cmocka_unit_test(devs_are_the_root_and_mounts_below_it_only),
+		cmocka_unit_test(user_fuse_mounts_are_told_from_roots_and_others),
+		cmocka_unit_test(the_running_systems_own_root_is_local),
 	};
 
 	return cmocka_run_group_tests_name("project", tests, setup, teardown);
