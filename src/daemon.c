@@ -293,7 +293,7 @@ static void check_roots(struct daemon *d)
 }
 
 /* The kinds of state file a project has (picture, journal, change log, a damaged picture). */
-static const char *const state_exts[] = { "snap", "journal", "changes", "snap.damaged" };
+static const char *const state_exts[] = { "snap", "journal", "changes", "snap.damaged", "id" };
 #define NSTATE_EXTS (sizeof(state_exts) / sizeof(state_exts[0]))
 
 /* Delete @p's state files under its identity now. */
@@ -308,6 +308,14 @@ static void remove_project_files(struct daemon *d, const struct vw_project *p)
 		if (unlink(path) < 0 && errno != ENOENT)
 			log_warn("state: remove %s", path);
 	}
+}
+
+/* Name @p's state files by its identity's instance (found, or made and written down). */
+static void bind_files(const struct run_opts *o, struct vw_project *p)
+{
+	/* an identity that cannot be written now is written with its next snapshot */
+	if (o && o->state_dir && !o->raw)
+		project_bind_files(p, o->state_dir);
 }
 
 /*
@@ -379,7 +387,7 @@ static void root_changed(struct daemon *d, struct vw_project *p, bool back)
 	p->ino = next.ino;
 	p->btime_ns = next.btime_ns;
 	p->owner = next.owner;
-	remove_project_files(d, p);	/* the same directory back: its history is not known */
+	bind_files(d->opts, p);	/* a new instance: the old one's files are gone */
 	if (d->loader)
 		loader_add_project(d->loader, p);
 	if (d->state)
@@ -1571,10 +1579,13 @@ static void collect_state_files(struct daemon *d, const struct run_opts *o)
 static void prepare_state_dir(struct daemon *d, const struct run_opts *o)
 {
 	struct stat st;
-	int fd = open(o->state_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int ret = make_dir_private(o->state_dir);
+	int fd = ret ? ret : open(o->state_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 
-	if (fd < 0)
-		return;	/* made when first written */
+	if (fd < 0) {	/* tried again when first written */
+		log_warnx("state: %s: %s", o->state_dir, strerror(fd == ret ? -ret : errno));
+		return;
+	}
 	if (fstat(fd, &st) == 0 && (st.st_mode & 077) && fchmod(fd, 0700) == 0)
 		log_info("state: %s was open to others (mode %04o): made root's only", o->state_dir,
 			 st.st_mode & 07777);
@@ -1583,6 +1594,9 @@ static void prepare_state_dir(struct daemon *d, const struct run_opts *o)
 		log_warnx("state: the last daemon did not stop cleanly: change logs start a new "
 			  "epoch (a client's cursor from before gets a full listing, never a gap)");
 	close(fd);
+	for (size_t i = 0; i < d->projects.n; i++)	/* their files claimed before any is collected */
+		if (!d->projects.v[i].gone)
+			bind_files(o, &d->projects.v[i]);
 	collect_state_files(d, o);
 	d->collect_due_ns = now_ns(CLOCK_MONOTONIC) + COLLECT_EVERY_NS;
 }
@@ -1679,6 +1693,7 @@ int daemon_project_start(struct daemon *d, struct vw_project *p, char *err, size
 	if (d->idx && index_crawl(d->idx, p, "") == 0)
 		d->crawling = true;
 	json_out_project(d->out, "project_added", p);
+	bind_files(d->opts, p);
 	if (d->state)
 		load_state(d, p, true);
 	flush_out(d);
@@ -1704,6 +1719,8 @@ int daemon_project_stop(struct daemon *d, struct vw_project *p)
 	clients_project_ended(d->clients, p, "project_removed");
 	state_forget(d->state, p);
 	changes_forget(d->changes, p);
+	if (d->idx)	/* its known paths: a user's add/remove loop leaves nothing growing */
+		index_forget(d->idx, p->id);
 	if (p->by_user)	/* a user's project leaves nothing behind (config ones are kept a while) */
 		remove_project_files(d, p);
 	project_unpin(p);

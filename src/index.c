@@ -23,6 +23,18 @@ static size_t slot_of(uint32_t id)
 	return (id - 1) % VW_PROJECTS_MAX;	/* where projects_by_id() finds it */
 }
 
+/*
+ * A path's key: its project's slot + 1 in the top 11 bits (never 0, never
+ * all ones), 53 bits of the (project, path) hash below, so that a removed
+ * project's entries can be found and dropped.
+ */
+#define TAG_SHIFT 53
+static uint64_t key_of(uint32_t project, const char *path)
+{
+	return ((uint64_t)(slot_of(project) + 1) << TAG_SHIFT) |
+	       (vw_path_key(project, path) & ((1ull << TAG_SHIFT) - 1));
+}
+
 struct crawl_item {
 	const struct vw_project *p;
 	uint32_t id;		/* p's id when queued: a slot given to another project since is skipped */
@@ -89,7 +101,7 @@ static void rehash(struct vw_index *x, size_t cap)
 
 void index_add(struct vw_index *x, uint32_t project, const char *path)
 {
-	uint64_t k = vw_path_key(project, path);
+	uint64_t k = key_of(project, path);
 	size_t j, tomb = SIZE_MAX;
 
 	if ((x->used + 1) * 10 > x->cap * 7)
@@ -122,7 +134,7 @@ static size_t find(const struct vw_index *x, uint64_t k)
 
 void index_del(struct vw_index *x, uint32_t project, const char *path)
 {
-	size_t j = find(x, vw_path_key(project, path));
+	size_t j = find(x, key_of(project, path));
 
 	if (j != SIZE_MAX) {
 		x->slots[j] = GONE;
@@ -132,7 +144,20 @@ void index_del(struct vw_index *x, uint32_t project, const char *path)
 
 bool index_has(const struct vw_index *x, uint32_t project, const char *path)
 {
-	return find(x, vw_path_key(project, path)) != SIZE_MAX;
+	return find(x, key_of(project, path)) != SIZE_MAX;
+}
+
+void index_forget(struct vw_index *x, uint32_t project)
+{
+	uint64_t tag = slot_of(project) + 1;
+
+	for (size_t j = 0; j < x->cap; j++)
+		if (x->slots[j] != EMPTY && x->slots[j] != GONE && x->slots[j] >> TAG_SHIFT == tag) {
+			x->slots[j] = GONE;
+			x->live--;
+		}
+	if (x->live * 10 < x->cap && x->cap > INDEX_MIN)	/* most of it went: smaller again */
+		rehash(x, x->cap / 2 > INDEX_MIN ? x->cap / 2 : INDEX_MIN);
 }
 
 size_t index_count(const struct vw_index *x)

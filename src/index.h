@@ -18,6 +18,8 @@ void index_add(struct vw_index *x, uint32_t project, const char *path);
 void index_del(struct vw_index *x, uint32_t project, const char *path);
 bool index_has(const struct vw_index *x, uint32_t project, const char *path);
 size_t index_count(const struct vw_index *x);
+/* Drop every path of the project @project (removed: its slot may go to another). */
+void index_forget(struct vw_index *x, uint32_t project);
 
 /* Queue the directory @rel ("" for the root) of @p for crawling. Returns 0 or -ENOMEM. */
 int index_crawl(struct vw_index *x, const struct vw_project *p, const char *rel);

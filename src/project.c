@@ -1,15 +1,18 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 // project.c: validate and hold project roots; derive the roots/chains/devs kernel map entries.
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/sysmacros.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "analyze.h"
@@ -517,12 +520,91 @@ void project_count(struct vw_project *p, const char *event)
 void project_file(const struct vw_project *p, const char *dir, const char *ext, char *buf,
 		  size_t n)
 {
-	uint64_t h = vw_hash_component(VW_HASH_INIT, p->root, strlen(p->root), true);
-	char id[96];
-	int len = snprintf(id, sizeof(id), "%u:%llu:%llu:%u", p->dev, (unsigned long long)p->ino,
-			   (unsigned long long)p->btime_ns, p->owner.uid);
+	snprintf(buf, n, "%s/%s-%s.%s", dir, p->name, p->instance[0] ? p->instance : "unbound", ext);
+}
 
-	h = vw_hash_component(h, id, (size_t)len, false);
+/* What an identity file holds: every part of the identity, nothing else. */
+static int identity_text(const struct vw_project *p, char *buf, size_t n)
+{
+	return snprintf(buf, n, "vfswatch project identity 1\nroot %s\ndev %u\nino %llu\n"
+			"btime %llu\nowner %u\n", p->root, p->dev, (unsigned long long)p->ino,
+			(unsigned long long)p->btime_ns, p->owner.uid);
+}
 
-	snprintf(buf, n, "%s/%s-%016llx.%s", dir, p->name, (unsigned long long)h, ext);
+/* Does the identity file @name in @dfd hold exactly @want? */
+static bool identity_is(int dfd, const char *name, const char *want, size_t len)
+{
+	char got[PATH_MAX + 256];
+	int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	struct stat st;
+	ssize_t r = -1;
+
+	if (fd < 0)
+		return false;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (size_t)st.st_size == len)
+		r = read(fd, got, sizeof(got));
+	close(fd);
+	return r == (ssize_t)len && memcmp(got, want, len) == 0;
+}
+
+int project_bind_files(struct vw_project *p, const char *dir)
+{
+	char want[PATH_MAX + 256];
+	size_t nl = strlen(p->name);
+	int len = identity_text(p, want, sizeof(want)), dfd;
+	uint64_t r;
+	DIR *d;
+	struct dirent *de;
+
+	p->instance[0] = 0;
+	if (len < 0 || (size_t)len >= sizeof(want))
+		return -ENAMETOOLONG;
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	d = dfd >= 0 ? fdopendir(dfd) : NULL;
+	/* <name>-<16 hex>.id holding this identity: its files are those of that instance */
+	while (d && !p->instance[0] && (de = readdir(d))) {
+		const char *h = de->d_name + nl + 1;
+
+		if (strncmp(de->d_name, p->name, nl) != 0 || de->d_name[nl] != '-' ||
+		    strlen(h) != 16 + 3 || strcmp(h + 16, ".id") != 0 ||
+		    strspn(h, "0123456789abcdef") != 16 ||
+		    !identity_is(dirfd(d), de->d_name, want, (size_t)len))
+			continue;
+		memcpy(p->instance, h, 16);
+		p->instance[16] = 0;
+	}
+	if (p->instance[0]) {
+		closedir(d);
+		return 0;
+	}
+	/* a new instance: a random id no other identity's files can be named by */
+	if (d)
+		closedir(d);
+	else if (dfd >= 0)
+		close(dfd);
+	if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r))
+		r = now_ns(CLOCK_REALTIME) ^ ((uint64_t)getpid() << 32) ^ (uintptr_t)p;
+	snprintf(p->instance, sizeof(p->instance), "%016llx", (unsigned long long)r);
+	return project_write_identity(p, dir);
+}
+
+int project_write_identity(const struct vw_project *p, const char *dir)
+{
+	char want[PATH_MAX + 256], path[PATH_MAX];
+	int len = identity_text(p, want, sizeof(want)), fd, e = 0;
+
+	if (len < 0 || (size_t)len >= sizeof(want))
+		return -ENAMETOOLONG;
+	project_file(p, dir, "id", path, sizeof(path));
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return errno == EEXIST ? 0 : -errno;	/* written before (found by it, or made) */
+	if (write(fd, want, (size_t)len) != len)
+		e = errno ? -errno : -EIO;
+	if (fsync(fd) < 0 && !e)
+		e = -errno;
+	close(fd);
+	if (e)
+		unlink(path);
+	return e;
 }

@@ -41,6 +41,7 @@ struct vw_project {
 	uint64_t btime_ns;	/* its birth time where the file system keeps one (else 0) */
 	struct vw_creds owner;	/* the owner of the root directory, with its account's groups */
 	uint32_t added_by;	/* uid of who added it (0: the config, or root) */
+	char instance[17];	/* names its state files (project_bind_files()); "": not bound */
 	struct vw_ignore *ignore;	/* owned; NULL: nothing ignored */
 	bool gone;		/* removed at run time: skipped everywhere, id never reused */
 	bool reclaimable;	/* gone, and nothing refers to it: its slot may take a new project */
@@ -75,12 +76,22 @@ struct vw_project {
 #define VW_PROJECTS_MAX 1024
 
 /*
- * <dir>/<name>-<hash>.<ext>: a file of @p's, the name for people, the hash of
- * its identity (root path, directory, birth time, owner) to be unique: a
- * project with another identity at the same path never reads it.
+ * <dir>/<name>-<instance>.<ext>: a file of @p's, the name for people, then
+ * the random id of its identity's instance (project_bind_files()).
  */
 void project_file(const struct vw_project *p, const char *dir, const char *ext, char *buf,
 		  size_t n);
+/*
+ * Find the instance of @p's identity (root path, directory, birth time,
+ * owner) in the state dir @dir: the one whose <name>-<instance>.id holds
+ * exactly that identity, or a new random one with its .id written. A project
+ * with another identity never finds another's files, whatever its name or
+ * path. 0, or -errno when the .id could not be written (files named by the
+ * new instance are written all the same; a start after it begins afresh).
+ */
+int project_bind_files(struct vw_project *p, const char *dir);
+/* Write @p's <name>-<instance>.id into @dir unless it is there. 0 or -errno. */
+int project_write_identity(const struct vw_project *p, const char *dir);
 
 /* One more line of @event about @p. */
 void project_count(struct vw_project *p, const char *event);

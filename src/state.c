@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 // state.c: pictures as path-keyed hash tables per project; a checksummed snapshot and a journal on disk.
+#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -69,13 +70,16 @@ struct proj_state {
 	bool save_wanted;	/* a new snapshot, at the next commit */
 	unsigned char *jbuf;	/* records of lines not yet out: written at the next commit */
 	size_t jlen, jcap;
+	int err;		/* its files failed: its catch-up after a restart is off (only its) */
+	bool said;		/* that was logged (once, not at every retry) */
+	char *errmsg;		/* owned */
 };
 
 struct vw_state {
 	char *dir;
 	struct proj_state *ps;
 	size_t n, cap;
-	int err;		/* the state dir failed: catch-up after a restart is off */
+	int err;		/* the state dir itself failed: catch-up after a restart is off */
 	bool said;		/* that was logged (once, not at every retry) */
 	char errmsg[PATH_MAX + 128];
 	uint64_t last_sync, last_retry;
@@ -279,12 +283,31 @@ static void entry_of(const struct stat *st, struct vw_state_entry *e)
 
 /* ---- the state dir --------------------------------------------------------------- */
 
-static void set_error(struct vw_state *s, int err, const char *what, const char *path)
+/*
+ * A write failed: of the state dir (@ps NULL: every project's catch-up is off)
+ * or of one project's files (only its catch-up is off). Tried again every
+ * RETRY_NS.
+ */
+static void set_error(struct vw_state *s, struct proj_state *ps, int err, const char *what,
+		      const char *path)
 {
-	if (!s->said)
-		log_warnx("state: %s %s: %s; changes made while the daemon is down will not be "
-			  "caught up until it works again", what, path, strerror(err));
-	s->said = true;
+	bool *said = ps ? &ps->said : &s->said;
+
+	if (!*said)
+		log_warnx("state: %s %s: %s; changes made %swhile the daemon is down will not be "
+			  "caught up until it works again", what, path, strerror(err),
+			  ps ? "in this project " : "");
+	*said = true;
+	if (ps) {
+		char *m = NULL;
+
+		ps->err = err;
+		if (asprintf(&m, "%s %s: %s", what, path, strerror(err)) >= 0) {
+			free(ps->errmsg);
+			ps->errmsg = m;
+		}
+		return;
+	}
 	s->err = err;
 	snprintf(s->errmsg, sizeof(s->errmsg), "%s %s: %s", what, path, strerror(err));
 }
@@ -294,26 +317,6 @@ static void file_path(const struct vw_state *s, const struct vw_project *p, cons
 		      char *buf, size_t n)
 {
 	project_file(p, s->dir, ext, buf, n);
-}
-
-/* mkdir -p, mode 0700 for what it makes. */
-static int make_dir(const char *dir)
-{
-	char buf[PATH_MAX];
-
-	if (snprintf(buf, sizeof(buf), "%s", dir) >= (int)sizeof(buf))
-		return -ENAMETOOLONG;
-	for (char *q = buf + 1; *q; q++) {
-		if (*q != '/')
-			continue;
-		*q = 0;
-		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-			return -errno;
-		*q = '/';
-	}
-	if (mkdir(buf, 0700) < 0 && errno != EEXIST)
-		return -errno;
-	return 0;
 }
 
 static int write_all(int fd, const void *buf, size_t len)
@@ -419,7 +422,7 @@ static void commit_one(struct vw_state *s, struct proj_state *ps)
 			char path[PATH_MAX];
 
 			file_path(s, ps->p, "journal", path, sizeof(path));
-			set_error(s, -ret, "write", path);
+			set_error(s, ps, -ret, "write", path);
 			journal_close(ps);	/* a torn record ends it; a save starts it afresh */
 		} else {
 			ps->jbytes += ps->jlen;
@@ -492,9 +495,16 @@ static int save_one(struct vw_state *s, struct proj_state *ps)
 
 	if (!s->dir)
 		return 0;
-	ret = make_dir(s->dir);
+	ret = make_dir_private(s->dir);
 	if (ret) {
-		set_error(s, -ret, "create", s->dir);
+		set_error(s, NULL, -ret, "create", s->dir);
+		return ret;
+	}
+	/* the identity first: files without it are nobody's after a restart */
+	ret = project_write_identity(ps->p, s->dir);
+	if (ret) {
+		file_path(s, ps->p, "id", path, sizeof(path));
+		set_error(s, ps, -ret, "write", path);
 		return ret;
 	}
 	file_path(s, ps->p, "snap", path, sizeof(path));
@@ -502,7 +512,7 @@ static int save_one(struct vw_state *s, struct proj_state *ps)
 	f = fopen_private(tmp, false);
 	if (!f) {
 		ret = -errno;
-		set_error(s, -ret, "write", tmp);
+		set_error(s, ps, -ret, "write", tmp);
 		return ret;
 	}
 #define PUT(ptr, len) do { fwrite((ptr), 1, (len), f); crc = crc32(crc, (const Bytef *)(ptr), (uInt)(len)); bytes += (len); } while (0)
@@ -532,7 +542,7 @@ static int save_one(struct vw_state *s, struct proj_state *ps)
 		ret = -errno;
 	if (ret) {
 		unlink(tmp);
-		set_error(s, -ret, "write", path);
+		set_error(s, ps, -ret, "write", path);
 		return ret;
 	}
 	ps->gen = gen;
@@ -542,7 +552,12 @@ static int save_one(struct vw_state *s, struct proj_state *ps)
 	sync_dir(s->dir);
 	if (ret) {
 		file_path(s, ps->p, "journal", path, sizeof(path));
-		set_error(s, -ret, "write", path);
+		set_error(s, ps, -ret, "write", path);
+	} else if (ps->err) {
+		log_info("state: %s: its files can be written again: its catch-up after a restart "
+			 "is on", ps->p->name);
+		ps->err = 0;
+		ps->said = false;
 	}
 	return ret;
 }
@@ -720,10 +735,10 @@ struct vw_state *state_new(const char *dir)
 		return NULL;
 	}
 	if (dir) {
-		int ret = make_dir(dir);
+		int ret = make_dir_private(dir);
 
 		if (ret)
-			set_error(s, -ret, "create", dir);
+			set_error(s, NULL, -ret, "create", dir);
 	}
 	return s;
 }
@@ -734,6 +749,7 @@ static void ps_release(struct proj_state *ps)
 		fdatasync(ps->jfd);
 	journal_close(ps);
 	free(ps->jbuf);
+	free(ps->errmsg);
 	table_clear(&ps->now);
 	table_clear(&ps->before);
 }
@@ -829,7 +845,7 @@ int state_load(struct vw_state *s, const struct vw_project *p)
 			journal_close(ps);
 	}
 	if (ps->jfd < 0 && (ret = journal_start(s, ps, gen)) < 0)
-		set_error(s, -ret, "write", jpath);
+		set_error(s, ps, -ret, "write", jpath);
 	return 1;
 }
 
@@ -1132,6 +1148,8 @@ int state_save(struct vw_state *s)
 	return ret;
 }
 
+static bool state_tick_errs(const struct vw_state *s);
+
 void state_tick(struct vw_state *s, uint64_t now)
 {
 	if (!s || !s->dir)
@@ -1143,22 +1161,32 @@ void state_tick(struct vw_state *s, uint64_t now)
 				s->ps[i].jdirty = false;
 		}
 	}
-	if (s->err && now - s->last_retry >= RETRY_NS) {
+	if (state_tick_errs(s) && now - s->last_retry >= RETRY_NS) {
 		int saved = s->err;
 
 		s->last_retry = now;
 		s->err = 0;
+		/* every project's files while the dir was failing; else only the failing ones' */
 		for (size_t i = 0; i < s->n && !s->err; i++)
-			if (!s->ps[i].p->gone && !s->ps[i].rescanning)
+			if (!s->ps[i].p->gone && !s->ps[i].rescanning && (saved || s->ps[i].err))
 				save_one(s, &s->ps[i]);
 		for (size_t i = 0; i < s->n && !s->err; i++)
-			if (!s->ps[i].p->gone && s->ps[i].jfd < 0 && s->ps[i].has_before)
-				journal_start(s, &s->ps[i], s->ps[i].gen);
+			if (!s->ps[i].p->gone && s->ps[i].jfd < 0 && s->ps[i].has_before &&
+			    journal_start(s, &s->ps[i], s->ps[i].gen) == 0)
+				s->ps[i].err = 0;
 		if (!s->err && saved) {
 			log_info("state: %s works again: catch-up after a restart is on", s->dir);
 			s->said = false;
 		}
 	}
+}
+
+static bool state_tick_errs(const struct vw_state *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (s->ps[i].err && !s->ps[i].p->gone)
+			return true;
+	return s->err != 0;
 }
 
 bool state_tick_due(const struct vw_state *s)
@@ -1168,10 +1196,24 @@ bool state_tick_due(const struct vw_state *s)
 	for (size_t i = 0; i < s->n; i++)
 		if (s->ps[i].jfd >= 0 && s->ps[i].jdirty)
 			return true;
-	return s->err != 0;
+	return state_tick_errs(s);
 }
 
 const char *state_error(const struct vw_state *s)
 {
-	return s && s->err ? s->errmsg : NULL;
+	if (s && s->err)
+		return s->errmsg;
+	for (size_t i = 0; s && i < s->n; i++)
+		if (s->ps[i].err && !s->ps[i].p->gone)
+			return s->ps[i].errmsg ? s->ps[i].errmsg : strerror(s->ps[i].err);
+	return NULL;
+}
+
+const char *state_project_error(struct vw_state *s, const struct vw_project *p)
+{
+	struct proj_state *ps = s && !s->err ? ps_of(s, p) : NULL;
+
+	if (s && s->err)
+		return s->errmsg;
+	return ps && ps->err ? (ps->errmsg ? ps->errmsg : strerror(ps->err)) : NULL;
 }

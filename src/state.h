@@ -120,8 +120,13 @@ int state_save(struct vw_state *s);
 void state_tick(struct vw_state *s, uint64_t now_ns);
 /* Does state_tick() have work soon (a journal to sync, a broken state dir to try again)? */
 bool state_tick_due(const struct vw_state *s);
-/* Why changes made while the daemon is down would not be caught up, or NULL. */
+/*
+ * Why changes made while the daemon is down would not be caught up for some
+ * project (the state dir, or the first project whose files fail), or NULL.
+ */
 const char *state_error(const struct vw_state *s);
+/* Why @p's catch-up after a restart is off (its files, or the dir), or NULL. */
+const char *state_project_error(struct vw_state *s, const struct vw_project *p);
 size_t state_count(struct vw_state *s, const struct vw_project *p);
 
 #endif

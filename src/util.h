@@ -60,4 +60,7 @@ FILE *fopen_private(const char *path, bool append);
 void format_boot_ns(uint64_t boot_ns, char *buf, size_t size);
 uint64_t now_ns(int clock);
 
+/* mkdir -p @dir: 0755 for the parents it makes, 0700 for @dir. 0 or -errno. */
+int make_dir_private(const char *dir);
+
 #endif

@@ -198,6 +198,13 @@ static cJSON *projects_json(const struct daemon *d)
 		cJSON_AddNumberToObject(o, "rescans", (double)p->rescans);
 		if (d->state)
 			cJSON_AddNumberToObject(o, "known_paths", (double)state_count(d->state, p));
+		if (d->deb && d->opts->state_dir) {	/* this project's catch-up after a restart */
+			const char *why = state_project_error(d->state, p);
+
+			cJSON_AddBoolToObject(o, "catch_up", !why);
+			if (why)
+				cJSON_AddStringToObject(o, "state_error", why);
+		}
 	}
 	return arr;
 }

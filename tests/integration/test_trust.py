@@ -314,6 +314,30 @@ class Trust(DaemonCase):
         self.assertLess(time.monotonic() - t0, 5)
         self.status_answers()
 
+    def test_mounts_root_made_inside_a_project_are_crossed_and_told(self):
+        """The walk that refuses a user's FUSE mount crosses root's own: a tmpfs, a bind mount."""
+        self.start()
+        proj = os.path.join(self.alice, "mproj")
+        other = os.path.join(self.alice, "elsewhere")
+        as_user(ALICE, "mkdir", "-p", proj + "/t", proj + "/b", other + "/deep")
+        as_user(ALICE, "sh", "-c", "echo 1 > %s/deep/old" % other)
+        subprocess.run(["mount", "-t", "tmpfs", "tmpfs", proj + "/t"], check=True)
+        self.addCleanup(subprocess.run, ["umount", "-l", proj + "/t"])
+        os.chmod(proj + "/t", 0o777)
+        subprocess.run(["mount", "--bind", other, proj + "/b"], check=True)
+        self.addCleanup(subprocess.run, ["umount", "-l", proj + "/b"])
+        self.own_project(ALICE, proj, "mp")
+        for rel in ("t/new", "b/deep/new"):
+            as_user(ALICE, "sh", "-c", "echo 2 > %s/%s" % (proj, rel))
+            if rel.startswith("t/") or self.backend != "fanotify":
+                self.expect("create", rel, root=proj)
+            # (fanotify names a file by its handle: below a bind mount of the same file
+            # system it is told under the directory's own path, not the mount's)
+        paths = {l.get("path") for l in self.listing(ALICE, "mp", FULL)}
+        want = {"t/new", "b/deep/old"} | ({"b/deep/new"} if self.backend != "fanotify" else set())
+        self.assertTrue(want <= paths, paths)
+        self.assertFalse(self.d.wait_err("FUSE", 0.5))
+
     def test_a_hard_link_to_another_users_file_tells_nothing_of_their_writes(self):
         self.start()
         proj = os.path.join(self.alice, "proj")
@@ -610,6 +634,83 @@ print(done)
                                        capture_output=True, text=True, timeout=30).stdout)
         self.assertTrue(st["catch_up"], st)
         self.assertNotIn("state_error", st)
+
+    def project_status(self, name):
+        return [p for p in self.status_answers()["projects"] if p["name"] == name][0]
+
+    def test_one_projects_state_files_failing_turn_off_only_its_catch_up(self):
+        state = os.path.join(self.homes.path, "state")
+        pa, pb = os.path.join(self.alice, "pa"), os.path.join(self.alice, "pb")
+        for d in (pa, pb):
+            as_user(ALICE, "mkdir", d)
+        cfg = os.path.join(self.homes.path, "cfg.json")
+        write(cfg, json.dumps({"projects": [{"root": pa, "name": "pa"},
+                                            {"root": pb, "name": "pb"}]}).encode())
+        extra = ["--config", cfg, "--state-dir", state]
+        self.start(roots=[], extra=extra)
+        for d in (pa, pb):
+            as_user(ALICE, "sh", "-c", "echo 0 > %s/first" % d)
+            self.expect("create", "first", root=d)
+        self.assertEqual(self.d.stop(), 0)
+        # pb's next snapshot cannot be written: its temporary file's name is a directory
+        ids = [f for f in os.listdir(state) if f.startswith("pb-") and f.endswith(".id")]
+        self.assertEqual(len(ids), 1, os.listdir(state))
+        blocker = os.path.join(state, ids[0][:-3] + ".snap.tmp")
+        os.mkdir(blocker)
+        as_user(ALICE, "sh", "-c", "echo 1 > %s/while-down" % pb)
+        self.start(roots=[], extra=extra)
+        self.expect("create", "while-down", root=pb)
+        self.assertTrue(self.d.wait_err("in this project"))
+        a, b = self.project_status("pa"), self.project_status("pb")
+        self.assertIs(a["catch_up"], True, a)
+        self.assertNotIn("state_error", a)
+        self.assertIs(b["catch_up"], False, b)
+        self.assertIn(".snap.tmp", b["state_error"])
+        # pa keeps working: its history is written and read again
+        as_user(ALICE, "sh", "-c", "echo 1 > %s/a1" % pa)
+        self.expect("create", "a1", root=pa)
+        # pb's files can be written again: within the retry period its catch-up is back
+        os.rmdir(blocker)
+        end = time.time() + 30
+        while self.project_status("pb")["catch_up"] is not True and time.time() < end:
+            time.sleep(0.5)
+        self.assertIs(self.project_status("pb")["catch_up"], True)
+        self.assertTrue(self.status_answers()["catch_up"])
+
+    def test_a_name_given_to_another_directory_and_back_finds_each_ones_own_history(self):
+        state = os.path.join(self.homes.path, "state")
+        x, y = os.path.join(self.alice, "x"), os.path.join(self.bob, "y")
+        as_user(ALICE, "mkdir", x)
+        as_user(BOB, "mkdir", y)
+        cfg = os.path.join(self.homes.path, "cfg.json")
+        extra = ["--config", cfg, "--state-dir", state]
+
+        def run_with(root):
+            write(cfg, json.dumps({"projects": [{"root": root, "name": "p"}]}).encode())
+            self.start(roots=[], extra=extra)
+
+        run_with(x)
+        as_user(ALICE, "sh", "-c", "echo 1 > %s/alice-file" % x)
+        self.expect("create", "alice-file", root=x)
+        cursor = self.listing(ALICE, "p")[-1]["cursor"]
+        self.assertEqual(self.d.stop(), 0)
+        # the same name, another directory: none of x's history, x's files left alone
+        run_with(y)
+        lines = self.listing(BOB, "p", cursor)
+        self.assertTrue(lines[-1].get("fresh"), lines)
+        self.assertEqual([l for l in lines if "alice" in json.dumps(l)], [], lines)
+        as_user(BOB, "sh", "-c", "echo 1 > %s/bob-file" % y)
+        self.expect("create", "bob-file", root=y)
+        self.assertEqual(self.d.stop(), 0)
+        self.assertEqual(len([f for f in os.listdir(state) if f.endswith(".id")]), 2)
+        # x again: its own history, the cursor from before is exact
+        run_with(x)
+        as_user(ALICE, "sh", "-c", "echo 2 > %s/alice-later" % x)
+        self.expect("create", "alice-later", root=x)
+        lines = self.listing(ALICE, "p", cursor)
+        self.assertFalse(lines[-1].get("fresh"), lines)
+        self.assertEqual([l["path"] for l in lines if "path" in l
+                          and not l["path"].startswith(".marker")], ["alice-later"], lines)
 
     def test_errors_of_add_say_no_more_than_the_user_could_learn(self):
         self.start()
