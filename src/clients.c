@@ -49,7 +49,7 @@ struct client {
 	bool closing;		/* close once the queue is written */
 	bool draining;		/* written and shut: reading theirs to its end */
 	bool overflowed;
-	bool capped;		/* a reply went past its user's budget (VW_USER_REPLY_BYTES) */
+	bool capped;		/* a reply went past its user's budget (reply_budget) */
 	bool over_cap;		/* the next line is said whatever the budget (the error saying so) */
 	int uq;			/* its user's slot in vw_clients.uq */
 	uint64_t sent;		/* bytes sent so far */
@@ -70,6 +70,7 @@ struct vw_clients {
 	struct vw_changes *changes;
 	struct vw_state *state;
 	struct vw_clients_ops ops;
+	size_t reply_budget;	/* user_reply_mb */
 	bool owed;		/* lines queued for subscribers since the last clients_flush() */
 	uint64_t stalls;	/* queues found unsent to a writable socket at a tick */
 	int nsubs;		/* subscriptions open */
@@ -158,9 +159,14 @@ static bool queue(struct client *cl, const char *line, size_t len, bool bound)
 		return false;
 	if (bound && need > VW_SUB_QUEUE_BYTES)
 		return false;
-	/* what a user's replies hold unread is bounded: a reply past it is an error instead */
+	/*
+	 * What a user's replies hold unread is bounded: a reply past it is an
+	 * error instead, unless nothing else of theirs is unread (one listing
+	 * bigger than the budget at a time: as big as their project's picture).
+	 */
 	if (!bound && !cl->over_cap && cl->cred.uid != 0 &&
-	    cl->c->uq[cl->uq].bytes + len + 1 > VW_USER_REPLY_BYTES) {
+	    cl->c->uq[cl->uq].bytes + len + 1 > cl->c->reply_budget &&
+	    cl->c->uq[cl->uq].bytes > cl->olen - cl->opos) {
 		cl->capped = true;
 		return false;
 	}
@@ -772,7 +778,7 @@ static void serve(struct client *cl, const cJSON *req)
 
 /*
  * A reply that would have taken its user's unread replies past
- * VW_USER_REPLY_BYTES: what was queued of it goes, an error line says why (a
+ * the budget (reply_budget): what was queued of it goes, an error line says why (a
  * reply is whole or not at all; the user reads the others, or asks for less).
  */
 static void over_budget(struct client *cl)
@@ -787,7 +793,7 @@ static void over_budget(struct client *cl)
 	cl->capped = false;
 	cl->over_cap = true;
 	reply_error(cl, "your unread replies hold over %d MiB: read them, or ask for less "
-			"(--match, --since), and try again", VW_USER_REPLY_BYTES >> 20);
+			"(--match, --since), and try again", (int)(cl->c->reply_budget >> 20));
 	cl->over_cap = false;
 	cl->capped = true;	/* nothing more is queued for it */
 	log_info("clients: a reply to uid %u was refused: its unread replies are over budget",
@@ -958,6 +964,7 @@ struct vw_clients *clients_new(const char *path, struct vw_loop *loop, struct vw
 		free(c);
 		return NULL;
 	}
+	c->reply_budget = (size_t)VW_USER_REPLY_MB << 20;
 	snprintf(c->path, sizeof(c->path), "%s", path);
 	c->loop = loop;
 	c->t = t;
@@ -987,6 +994,11 @@ struct vw_clients *clients_new(const char *path, struct vw_loop *loop, struct vw
 				 "and group can use %s", dir, st.st_mode & 07777, path);
 	}
 	return c;
+}
+
+void clients_set_reply_budget(struct vw_clients *c, size_t bytes)
+{
+	c->reply_budget = bytes;
 }
 
 void clients_free(struct vw_clients *c)

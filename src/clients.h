@@ -26,7 +26,7 @@
 #define VW_CLIENTS_MAX 256
 #define VW_CLIENTS_PER_UID 32		/* connections one user (not root) may hold */
 #define VW_SUB_QUEUE_BYTES (1 << 20)	/* a subscriber's unread lines */
-#define VW_USER_REPLY_BYTES (64 << 20)	/* a user's unread replies, all connections together */
+#define VW_USER_REPLY_MB 64	/* a user's unread replies, all connections together (default) */
 
 struct vw_clients;
 struct cJSON;
@@ -47,6 +47,13 @@ struct vw_clients_ops {
 struct vw_clients *clients_new(const char *path, struct vw_loop *loop, struct vw_projects *t,
 			       struct vw_changes *changes, struct vw_state *state,
 			       const struct vw_clients_ops *ops, char *err, size_t errlen);
+/*
+ * What a user's unread replies may hold, all their connections together
+ * (user_reply_mb): a reply past it is refused with an error line, unless it
+ * is the only one of theirs unread (a listing bigger than the budget is
+ * served, one at a time).
+ */
+void clients_set_reply_budget(struct vw_clients *c, size_t bytes);
 void clients_free(struct vw_clients *c);	/* closes clients, removes the socket file */
 
 /* A settled line of @p (JSON, no newline) about @path and @old_path: to its subscribers. */

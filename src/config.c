@@ -314,6 +314,8 @@ static bool get_global(struct cfg_ctx *c, struct vw_config *cfg, const cJSON *v)
 	if (strcmp(k, "user_projects") == 0)
 		return (cfg->has_user_projects = get_u64(c, v, k, 0, VW_PROJECTS_MAX,
 							 &cfg->user_projects));
+	if (strcmp(k, "user_reply_mb") == 0)
+		return (cfg->has_user_reply_mb = get_u64(c, v, k, 1, 65536, &cfg->user_reply_mb));
 	if (strcmp(k, "state_keep_days") == 0)
 		return (cfg->has_state_keep_days = get_u64(c, v, k, 0, 36500, &cfg->state_keep_days));
 	if (strcmp(k, "journal_mb") == 0)
@@ -372,7 +374,7 @@ static bool get_global(struct cfg_ctx *c, struct vw_config *cfg, const cJSON *v)
 		return true;
 	}
 	return fail(c, k, "unknown key (known: settle_ms, max_delay_ms, batch_max, journal_mb, "
-			  "user_projects, state_keep_days, backend, skip_identical, run_dir, state_dir, metrics_file, socket_group, "
+			  "user_projects, user_reply_mb, state_keep_days, backend, skip_identical, run_dir, state_dir, metrics_file, socket_group, "
 			  "verbose, projects)");
 }
 

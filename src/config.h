@@ -28,7 +28,8 @@ struct vw_config {
 	/* each is set only when the file names it (has_*) */
 	bool has_settle, has_max_delay, has_batch_max, has_backend, has_skip_identical;
 	uint64_t settle_ms, max_delay_ms, batch_max;
-	bool has_journal_mb, has_user_projects, has_state_keep_days;
+	bool has_journal_mb, has_user_projects, has_state_keep_days, has_user_reply_mb;
+	uint64_t user_reply_mb;	/* a user's unread replies, all connections together */
 	uint64_t state_keep_days;	/* files of no project in the state dir are kept this long */
 	uint64_t journal_mb;	/* each project's change log, for cursors */
 	uint64_t user_projects;	/* projects each user may add over client.sock */

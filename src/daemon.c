@@ -1340,6 +1340,8 @@ static void merge_config(struct run_opts *o, const struct vw_config *cfg)
 		o->journal_mb = cfg->journal_mb;
 	if (cfg->has_user_projects)
 		o->user_projects = cfg->user_projects;
+	if (cfg->has_user_reply_mb)
+		o->user_reply_mb = cfg->user_reply_mb;
 	if (cfg->has_state_keep_days)
 		o->state_keep_days = cfg->state_keep_days;
 	if (cfg->has_backend && !(o->set & SET_BACKEND))
@@ -1844,6 +1846,8 @@ static int run_setup(struct daemon *d, const struct run_opts *o)
 			log_warnx("clients: %s", err);
 			ret = -EINVAL;
 		}
+		if (d->clients)
+			clients_set_reply_budget(d->clients, (size_t)o->user_reply_mb << 20);
 		if (!ret && d->fanout)
 			ret = daemon_consumers(d);
 	}

@@ -38,6 +38,7 @@ struct run_opts {
 	uint64_t settle_ms, max_delay_ms, batch_max;
 	uint64_t journal_mb;	/* each project's change log (cursors) */
 	uint64_t user_projects;	/* projects each user may add over client.sock */
+	uint64_t user_reply_mb;	/* a user's unread replies, all connections together */
 	uint64_t state_keep_days;	/* files no project claims are deleted after this */
 	bool no_kernel_coalesce;
 	bool skip_identical;

@@ -16,6 +16,7 @@
 #include "changes.h"
 #include "config.h"
 #include "control.h"
+#include "clients.h"
 #include "daemon.h"
 #include "state.h"
 #include "fanotify.h"
@@ -456,6 +457,7 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 	o->journal_mb = VW_CHANGES_MB_DEFAULT;
 	o->user_projects = 16;
 	o->state_keep_days = 7;
+	o->user_reply_mb = VW_USER_REPLY_MB;
 	while ((c = getopt_long(argc, argv, "w:c:b:vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'w':

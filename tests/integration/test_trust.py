@@ -757,6 +757,41 @@ print(json.dumps(said))
         # root, and alice once she has read, are served as before
         self.assertTrue(self.listing(ALICE, "ap", FULL)[-1].get("fresh"))
 
+    def test_a_listing_bigger_than_the_budget_is_served_when_it_is_the_users_only_one(self):
+        proj = os.path.join(self.alice, "proj")
+        as_user(ALICE, "mkdir", proj)
+        cfg = os.path.join(self.homes.path, "cfg.json")
+        write(cfg, json.dumps({"user_reply_mb": 1,
+                               "projects": [{"root": proj, "name": "ap"}]}).encode())
+        self.start(roots=[], extra=["--config", cfg])
+        touch_many([os.path.join(proj, "f%05d-%s" % (i, "x" * 60)) for i in range(20000)])
+        self.marker(root=proj)
+        # ~2.5 MB, over the 1 MiB budget: whole when nothing else of alice's is unread
+        lines = self.listing(ALICE, "ap", FULL)
+        self.assertTrue(lines[-1].get("fresh"), lines[-1])
+        self.assertGreaterEqual(len([l for l in lines if l.get("path", "").startswith("f")]),
+                                20000)
+        # two asked at once, neither read until both are: one whole, one refused
+        two = """
+import json, socket, sys, time
+socks = []
+for _ in range(2):
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(sys.argv[1])
+    s.sendall(b'{"cmd":"changes","project":"ap","since":"0.0"}\\n')
+    socks.append(s)
+    time.sleep(0.5)
+said = []
+for s in socks:
+    last = json.loads(s.makefile().read().splitlines()[-1])
+    said.append(last.get("error", "whole" if "cursor" in last else "cut"))
+print(json.dumps(said))
+"""
+        said = json.loads(as_user(ALICE, "python3", "-c", two,
+                                  os.path.join(RUN_DIR, "client.sock"), timeout=60).stdout)
+        self.assertEqual(said[0], "whole", said)
+        self.assertIn("unread replies hold over 1 MiB", said[1])
+
     # --- 9: cursors are never given twice -------------------------------------------------
 
     def test_a_cursor_from_before_a_kill_9_gets_a_full_listing(self):
