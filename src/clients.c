@@ -51,6 +51,7 @@ struct client {
 	bool overflowed;
 	bool capped;		/* a reply went past its user's budget (reply_budget) */
 	bool over_cap;		/* the next line is said whatever the budget (the error saying so) */
+	bool one_shot;		/* a "changes" reply: the connection ends once it is read */
 	int uq;			/* its user's slot in vw_clients.uq */
 	uint64_t sent;		/* bytes sent so far */
 	uint64_t sent_then;	/* ...by the previous tick, */
@@ -135,6 +136,11 @@ static void flush(struct client *cl)
 	}
 	if (cl->opos == cl->olen) {
 		cl->opos = cl->olen = 0;
+		if (cl->ocap > 65536) {	/* a big reply's buffer is not kept once it is read */
+			free(cl->out);
+			cl->out = NULL;
+			cl->ocap = 0;
+		}
 		if (cl->closing && !cl->draining) {
 			/*
 			 * Said all: end our side, and read theirs to its end before
@@ -166,7 +172,7 @@ static bool queue(struct client *cl, const char *line, size_t len, bool bound)
 	 */
 	if (!bound && !cl->over_cap && cl->cred.uid != 0 &&
 	    cl->c->uq[cl->uq].bytes + len + 1 > cl->c->reply_budget &&
-	    cl->c->uq[cl->uq].bytes > cl->olen - cl->opos) {
+	    (!cl->one_shot || cl->c->uq[cl->uq].bytes > cl->olen - cl->opos)) {
 		cl->capped = true;
 		return false;
 	}
@@ -743,6 +749,7 @@ static void serve(struct client *cl, const cJSON *req)
 	if (!sub) {
 		struct net_set s = {};
 
+		cl->one_shot = true;	/* it has REPLY_TIMEOUT_NS to be read, then the connection goes */
 		ret = since ? changes_since(cl->c->changes, p, since->valuestring, net_line, &s) : 0;
 		if (ret == -ESTALE) {
 			net_reply(cl, p, &s);	/* frees what was read */

@@ -50,8 +50,8 @@ struct vw_clients *clients_new(const char *path, struct vw_loop *loop, struct vw
 /*
  * What a user's unread replies may hold, all their connections together
  * (user_reply_mb): a reply past it is refused with an error line, unless it
- * is the only one of theirs unread (a listing bigger than the budget is
- * served, one at a time).
+ * is a "changes" reply and the only one of theirs unread (a listing bigger
+ * than the budget is served, one at a time; a subscription's backlog must fit).
  */
 void clients_set_reply_budget(struct vw_clients *c, size_t bytes);
 void clients_free(struct vw_clients *c);	/* closes clients, removes the socket file */

@@ -112,8 +112,8 @@ static int peek(int fd, dev_t *dev, mode_t *mode)
 {
 	struct statx stx;
 
-	if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW | AT_STATX_DONT_SYNC,
-		  STATX_TYPE | STATX_INO, &stx) < 0)
+	/* asking for nothing: also where FUSE refuses root (no allow_other) it answers */
+	if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW | AT_STATX_DONT_SYNC, 0, &stx) < 0)
 		return -errno;
 	*dev = makedev(stx.stx_dev_major, stx.stx_dev_minor);
 	*mode = stx.stx_mode;
@@ -207,23 +207,32 @@ static int open_walk(int dirfd, const char *path, int flags)
 int creds_open_nofollow(int dirfd, const char *path, int flags, bool beneath)
 {
 	static bool no_openat2;
-	/* beneath a root: no mount point crossed either, or the walk looks at what is there */
+	/* no mount point crossed either: where one is, the walk looks at what is there */
 	struct open_how how = { .flags = (uint64_t)(flags | O_CLOEXEC),
 				.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS |
-					   (beneath ? RESOLVE_BENEATH | RESOLVE_NO_XDEV : 0) };
+					   RESOLVE_NO_XDEV | (beneath ? RESOLVE_BENEATH : 0) };
 	int fd;
 
 	if (!no_openat2) {
 		fd = (int)syscall(SYS_openat2, dirfd, *path ? path : ".", &how, sizeof(how));
 		if (fd >= 0)
 			return fd;
-		if (errno == EXDEV && beneath)
+		if (errno == EXDEV)
 			return open_walk(dirfd, path, flags);
 		if (errno != ENOSYS && errno != E2BIG)
 			return -errno;
 		no_openat2 = true;
 	}
 	return open_walk(dirfd, path, flags);
+}
+
+int creds_open_following(int dirfd, const char *path)
+{
+	struct open_how how = { .flags = O_PATH | O_CLOEXEC,
+				.resolve = RESOLVE_BENEATH | RESOLVE_NO_XDEV | RESOLVE_NO_MAGICLINKS };
+	int fd = (int)syscall(SYS_openat2, dirfd, *path ? path : ".", &how, sizeof(how));
+
+	return fd < 0 ? -errno : fd;
 }
 
 int creds_statat(int dirfd, const char *name, dev_t dir_dev, bool fresh, struct stat *st)
@@ -233,9 +242,18 @@ int creds_statat(int dirfd, const char *name, dev_t dir_dev, bool fresh, struct 
 	dev_t dev;
 
 	/* the cached attributes first: a user's FUSE mount point must not ask its server */
-	if (statx(dirfd, name, AT_SYMLINK_NOFOLLOW | AT_STATX_DONT_SYNC | (*name ? 0 : AT_EMPTY_PATH),
-		  STATX_BASIC_STATS, &x) < 0)
-		return -errno;
+	int flags = AT_SYMLINK_NOFOLLOW | AT_STATX_DONT_SYNC | (*name ? 0 : AT_EMPTY_PATH);
+
+	if (statx(dirfd, name, flags, STATX_BASIC_STATS, &x) < 0) {
+		int e = errno;
+
+		/* a FUSE mount point refusing root (no allow_other): which it is, asking nothing */
+		if (e != EACCES || statx(dirfd, name, flags, 0, &x) < 0 ||
+		    mounts_kind(makedev(x.stx_dev_major, x.stx_dev_minor), &uid) !=
+			    VW_MOUNT_USER_FUSE)
+			return -e;
+		fresh = false;
+	}
 	dev = makedev(x.stx_dev_major, x.stx_dev_minor);
 	if (dev != dir_dev && dir_dev != (dev_t)-1) {	/* a mount point */
 		enum vw_mount_kind k = mounts_kind(dev, &uid);

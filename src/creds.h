@@ -35,11 +35,19 @@ bool creds_in_group(const struct vw_creds *c, uint32_t gid);
  * openat(@dirfd, @path, @flags) without following a symlink in any component
  * (openat2 RESOLVE_NO_SYMLINKS, and RESOLVE_BENEATH with @beneath: never out
  * of @dirfd; a walk with O_NOFOLLOW where openat2 is missing or filtered).
- * "" opens @dirfd itself. With @beneath no mount point of a user's FUSE file
- * system is entered (mounts.h): -EREMOTE. Returns the fd or -errno (-ELOOP: a
+ * "" opens @dirfd itself. No mount point of a user's FUSE file system is
+ * entered (mounts.h): -EREMOTE. Returns the fd or -errno (-ELOOP: a
  * symlink).
  */
 int creds_open_nofollow(int dirfd, const char *path, int flags, bool beneath);
+
+/*
+ * @path below @dirfd opened as O_PATH following symlinks, as long as every
+ * step stays below @dirfd and on its mount (openat2 RESOLVE_BENEATH |
+ * RESOLVE_NO_XDEV): no symlink leads out, no mount is entered. The fd or
+ * -errno (-ENOSYS before 5.6).
+ */
+int creds_open_following(int dirfd, const char *path);
 
 /*
  * lstat of @name in @dirfd ("": @dirfd itself), whose device is @dir_dev

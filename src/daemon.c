@@ -383,6 +383,8 @@ static void root_changed(struct daemon *d, struct vw_project *p, bool back)
 	}
 	project_unpin(p);
 	p->root_fd = next.root_fd;
+	p->st_dev = next.st_dev;
+	p->remote = next.remote;
 	p->dev = next.dev;
 	p->ino = next.ino;
 	p->btime_ns = next.btime_ns;
@@ -888,13 +890,12 @@ static void owed_rescans(struct daemon *d)
 static bool vcs_locked(void *ctx, const struct vw_project *p)
 {
 	static const char *const locks[] = { ".git/index.lock", ".hg/wlock" };
-	char path[PATH_MAX];
+	struct stat st;
 
-	for (size_t i = 0; i < sizeof(locks) / sizeof(locks[0]); i++) {
-		snprintf(path, sizeof(path), "%s/%s", p->root, locks[i]);
-		if (access(path, F_OK) == 0)
+	/* below the pinned root, as every look at a project's files */
+	for (size_t i = 0; i < sizeof(locks) / sizeof(locks[0]); i++)
+		if (project_lstat(p, locks[i], &st) == 0)
 			return true;
-	}
 	return false;
 }
 
@@ -1214,8 +1215,10 @@ int daemon_project_ignores(struct vw_project *p, bool defaults, bool gitignore,
 	for (size_t i = 0; defaults && vw_default_ignores[i] && !ret; i++)
 		ret = ignore_add(p->ignore, vw_default_ignores[i]);
 	if (!ret && gitignore) {
+		/* below the pinned root: never through a symlink, never into a user's FUSE */
 		snprintf(path, sizeof(path), "%s/.gitignore", p->root);
-		ret = ignore_add_file(p->ignore, path);
+		ret = ignore_add_fd(p->ignore, project_open(p, ".gitignore", O_RDONLY | O_NOFOLLOW |
+								     O_NONBLOCK | O_NOCTTY));
 		if (ret)
 			log_warnx("watch: %s: %s", path, ignore_file_error(ret));
 	}
@@ -1511,7 +1514,25 @@ static void load_state(struct daemon *d, struct vw_project *p, bool announce)
 		announce_rescan(d, p, p->rescan_reason);
 }
 
-#define RUNNING_MARK "vfswatch.running"	/* in the state dir while a daemon runs: gone at a clean stop */
+#define RUNNING_MARK "vfswatch.running"
+
+/* Is @name a project's state file: <name>-<16 hex digits>.<one of state_exts>[.tmp]? */
+static bool project_file_name(const char *name)
+{
+	const char *dash = strrchr(name, '-'), *ext;
+	size_t el;
+
+	if (!dash || dash == name || strspn(dash + 1, "0123456789abcdef") != 16 || dash[17] != '.')
+		return false;
+	ext = dash + 18;
+	el = strlen(ext);
+	if (el > 4 && strcmp(ext + el - 4, ".tmp") == 0)
+		el -= 4;	/* a write a crash cut short */
+	for (size_t i = 0; i < NSTATE_EXTS; i++)
+		if (strlen(state_exts[i]) == el && strncmp(ext, state_exts[i], el) == 0)
+			return true;
+	return false;
+}	/* in the state dir while a daemon runs: gone at a clean stop */
 
 /* Is @name one of the state files of a project in the table now? */
 static bool claimed(const struct daemon *d, const char *dir, const char *name)
@@ -1550,17 +1571,13 @@ static void collect_state_files(struct daemon *d, const struct run_opts *o)
 		return;
 	dir = fdopendir(fd);
 	while (dir && (de = readdir(dir))) {
-		const char *dot = strrchr(de->d_name, '.');
-
-		if (de->d_name[0] == '.' || fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-		    !S_ISREG(st.st_mode))
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
+		    fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
 			continue;
 		if ((st.st_mode & 077) && fchmodat(fd, de->d_name, 0600, 0) == 0)
 			log_info("state: %s/%s was readable by others: made root's only",
 				 o->state_dir, de->d_name);
-		/* a project's file: <name>-<16 hex digits>.<ext> */
-		if (!dot || !strchr(de->d_name, '-') || claimed(d, o->state_dir, de->d_name) ||
-		    strcmp(de->d_name, RUNNING_MARK) == 0 || strstr(de->d_name, "dead-letters"))
+		if (!project_file_name(de->d_name) || claimed(d, o->state_dir, de->d_name))
 			continue;
 		if ((uint64_t)(now - st.st_mtime) >= keep_s && unlinkat(fd, de->d_name, 0) == 0)
 			log_info("state: %s/%s: no project has claimed it for %llu days: deleted",

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 // events.c: map kernel records (project id + relative path) onto every project that holds them.
+#define _GNU_SOURCE
 #include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -196,9 +197,21 @@ unsigned int ftype_of_mode(unsigned int mode)
 
 unsigned int ftype_at(const char *abs)
 {
+	const char *slash = strrchr(abs, '/');
+	char dir[PATH_MAX];
 	struct stat st;
+	int fd, ret;
 
-	return lstat(abs, &st) < 0 ? VW_FT_UNKNOWN : ftype_of_mode(st.st_mode);
+	/* never through a symlink, never into a user's FUSE mount; a type is known without asking */
+	if (!slash || (size_t)(slash - abs) >= sizeof(dir))
+		return VW_FT_UNKNOWN;
+	snprintf(dir, sizeof(dir), "%.*s", slash == abs ? 1 : (int)(slash - abs), abs);
+	fd = creds_open_nofollow(AT_FDCWD, dir, O_PATH | O_DIRECTORY, false);
+	if (fd < 0)
+		return VW_FT_UNKNOWN;
+	ret = creds_statat(fd, slash + 1, (dev_t)-1, false, &st);
+	close(fd);
+	return ret < 0 ? VW_FT_UNKNOWN : ftype_of_mode(st.st_mode);
 }
 
 unsigned int ftype_now(const struct vw_project *p, const char *abs)

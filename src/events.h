@@ -53,7 +53,10 @@ struct vw_project;
  * below it).
  */
 unsigned int ftype_now(const struct vw_project *p, const char *abs);
-/* The same for a path the fanotify backend read from the kernel (absolute lstat). */
+/*
+ * The same for a path the fanotify backend read from the kernel (absolute:
+ * reached without symlinks, never into a user's FUSE mount).
+ */
 unsigned int ftype_at(const char *abs);
 
 #endif

@@ -102,13 +102,18 @@ static bool fsid_eq(const fsid_t *a, const fsid_t *b)
 	return memcmp(a, b, sizeof(*a)) == 0;
 }
 
-static int mark_fs(struct vw_fan *f, const char *path, char *err, size_t errlen)
+/*
+ * Mark the file system of @path, looked up from @dirfd (a project's pinned
+ * root and ".": no second lookup of its path, which may lead elsewhere now).
+ */
+static int mark_fs(struct vw_fan *f, int dirfd, const char *path, char *err, size_t errlen)
 {
+	const char *at = dirfd == AT_FDCWD ? path : ".";
 	uint64_t mask = FAN_BASE_MASK | (f->rename_event ? FAN_RENAME : FAN_MOVED_FROM | FAN_MOVED_TO);
 	struct statfs sfs;
 	int ret;
 
-	if (statfs(path, &sfs) < 0) {
+	if ((dirfd == AT_FDCWD ? statfs(path, &sfs) : fstatfs(dirfd, &sfs)) < 0) {
 		ret = -errno;
 		snprintf(err, errlen, "statfs %s: %s", path, strerror(-ret));
 		return ret;
@@ -120,12 +125,12 @@ static int mark_fs(struct vw_fan *f, const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "more than %d filesystems to mark", FAN_MAX_FS);
 		return -ENOSPC;
 	}
-	if (fanotify_mark(f->fd, FAN_MARK_ADD | FAN_MARK_FILESYSTEM, mask, AT_FDCWD, path) < 0) {
+	if (fanotify_mark(f->fd, FAN_MARK_ADD | FAN_MARK_FILESYSTEM, mask, dirfd, at) < 0) {
 		ret = -errno;
 		if (ret == -EINVAL && f->rename_event && f->nfs == 0) {
 			/* before 5.17: no FAN_RENAME; pair MOVED_FROM/MOVED_TO instead */
 			f->rename_event = false;
-			return mark_fs(f, path, err, errlen);
+			return mark_fs(f, dirfd, path, err, errlen);
 		}
 		snprintf(err, errlen, "fanotify_mark %s: %s%s", path, strerror(-ret),
 			 ret == -EOPNOTSUPP || ret == -EXDEV || ret == -ENODEV ?
@@ -136,7 +141,7 @@ static int mark_fs(struct vw_fan *f, const char *path, char *err, size_t errlen)
 		return ret;
 	}
 	f->fs[f->nfs].fsid = sfs.f_fsid;
-	f->fs[f->nfs].mount_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	f->fs[f->nfs].mount_fd = openat(dirfd, at, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (f->fs[f->nfs].mount_fd < 0) {
 		ret = -errno;
 		snprintf(err, errlen, "open %s: %s", path, strerror(-ret));
@@ -158,7 +163,7 @@ static void mark_mount(void *ctx, uint32_t dev, const char *mountpoint)
 	struct mount_ctx *m = ctx;
 
 	if (!m->ret)
-		m->ret = mark_fs(m->f, mountpoint, m->err, m->errlen);
+		m->ret = mark_fs(m->f, AT_FDCWD, mountpoint, m->err, m->errlen);
 }
 
 struct vw_fan *fan_new(const struct vw_projects *t, char *err, size_t errlen)
@@ -209,7 +214,7 @@ fail:
 int fan_add_project(struct vw_fan *f, const struct vw_project *p, char *err, size_t errlen)
 {
 	struct mount_ctx m = { .f = f, .err = err, .errlen = errlen };
-	int ret = mark_fs(f, p->root, err, errlen);
+	int ret = mark_fs(f, p->root_fd, p->root, err, errlen);
 
 	if (!ret)
 		ret = project_mounts(p, "/proc/self/mountinfo", mark_mount, &m);
@@ -583,8 +588,6 @@ static bool other_objects(const struct fan_rec *a, const struct fan_rec *b)
  */
 static void pair_exchanges(struct fan_rec *r, size_t n)
 {
-	struct stat st;
-
 	for (size_t i = 0; i + 1 < n; i++) {
 		struct fan_rec *a = &r[i], *b = &r[i + 1];
 
@@ -593,7 +596,7 @@ static void pair_exchanges(struct fan_rec *r, size_t n)
 		    strcmp(a->now, b->onow) != 0 || strcmp(a->onow, b->now) != 0)
 			continue;
 		if (a->has_obj && b->has_obj ? !other_objects(a, b) :
-		    lstat(a->now, &st) != 0 || lstat(a->onow, &st) != 0)
+		    ftype_at(a->now) == VW_FT_UNKNOWN || ftype_at(a->onow) == VW_FT_UNKNOWN)
 			continue;
 		a->exchange = true;
 		a->dir_move = a->dir_move || b->dir_move;

@@ -111,13 +111,19 @@ int ignore_add(struct vw_ignore *ig, const char *line)
 int ignore_add_file(struct vw_ignore *ig, const char *path)
 {
 	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+
+	return ignore_add_fd(ig, fd < 0 ? -errno : fd);
+}
+
+int ignore_add_fd(struct vw_ignore *ig, int fd)
+{
 	char *buf = NULL, *line, *save = NULL;
 	struct stat st;
 	ssize_t n = 0;
 	int ret = 0;
 
 	if (fd < 0)
-		return errno == ENOENT ? 0 : -errno;	/* ELOOP: a symlink */
+		return fd == -ENOENT ? 0 : fd;	/* ELOOP: a symlink */
 	if (fstat(fd, &st) < 0)
 		ret = -errno;
 	else if (!S_ISREG(st.st_mode))
@@ -144,6 +150,8 @@ const char *ignore_file_error(int err)
 	switch (err) {
 	case -ELOOP:
 		return "a symlink (not followed)";
+	case -EREMOTE:
+		return "on a FUSE file system a user mounted (never looked into)";
 	case -EINVAL:
 		return "not a regular file";
 	case -EFBIG:

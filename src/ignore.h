@@ -22,6 +22,8 @@ int ignore_add(struct vw_ignore *ig, const char *line);
  * last component, is read (without blocking). Returns 0 or -errno.
  */
 int ignore_add_file(struct vw_ignore *ig, const char *path);
+/* The same for a file opened by the caller (@fd, taken; or -errno of the open). */
+int ignore_add_fd(struct vw_ignore *ig, int fd);
 /* What ignore_add_file()'s error means, for a message. */
 const char *ignore_file_error(int err);
 size_t ignore_count(const struct vw_ignore *ig);

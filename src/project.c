@@ -406,13 +406,17 @@ int project_chain_entries(const struct vw_project *p, chain_entry_fn fn, void *c
 		uint64_t h = VW_HASH_INIT;
 		bool first = true;
 		size_t c;
+		int fd;
 
 		if (root[a] != '/')
 			continue;
 		memcpy(anc, root, a ? a : 1);
 		anc[a ? a : 1] = 0;
-		if (stat(anc, &st) < 0)
-			return -errno;
+		/* never through a symlink, never into a user's FUSE mount (a later swap) */
+		fd = creds_open_dir(anc, &st);
+		if (fd < 0)
+			return fd;
+		close(fd);
 		key.dev = kernel_dev(st.st_dev);
 		key.ino = st.st_ino;
 		/* components after the ancestor, one entry per prefix */
@@ -597,8 +601,10 @@ int project_write_identity(const struct vw_project *p, const char *dir)
 		return -ENAMETOOLONG;
 	project_file(p, dir, "id", path, sizeof(path));
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0 && errno == EEXIST)	/* written before: its time says it is in use */
+		return utimensat(AT_FDCWD, path, NULL, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
 	if (fd < 0)
-		return errno == EEXIST ? 0 : -errno;	/* written before (found by it, or made) */
+		return -errno;
 	if (write(fd, want, (size_t)len) != len)
 		e = errno ? -errno : -EIO;
 	if (fsync(fd) < 0 && !e)

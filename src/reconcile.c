@@ -708,52 +708,76 @@ static int lines_links(struct rc *r)
  * when that is in the project and no line names it yet.
  */
 /*
- * The target of the symlink at @abs as it was read when a change went
- * through it at @via (it was renamed since): a relative target from there.
+ * What the symlink at @rel points to, as a path below the root, or NULL (out
+ * of the project, dangling, or across a mount). Resolved below the pinned
+ * root, never out of it and never into a mount (creds_open_following()). A
+ * relative target resolves from the directory of @via when a change went
+ * through it under that name (renamed since), else from its own.
  */
-static char *target_from(const struct rc *r, const char *abs, const char *via)
+static char *target_below(const struct rc *r, const char *rel, const char *via)
 {
-	char text[PATH_MAX], path[PATH_MAX * 3];
-	const char *slash = strrchr(via, '/');
-	ssize_t n = readlink(abs, text, sizeof(text) - 1);
+	const char *base = via ? via : rel, *slash = strrchr(base, '/'), *name = strrchr(rel, '/');
+	size_t rl = strlen(r->p->root);
+	char text[PATH_MAX], path[PATH_MAX * 2 + 2], dir[PATH_MAX], proc[64], real[PATH_MAX];
+	ssize_t n;
+	int dfd, fd;
 
+	snprintf(dir, sizeof(dir), "%.*s", name ? (int)(name - rel) : 0, rel);
+	dfd = project_open(r->p, dir, O_PATH | O_DIRECTORY);
+	if (dfd < 0)
+		return NULL;
+	n = readlinkat(dfd, name ? name + 1 : rel, text, sizeof(text) - 1);
+	close(dfd);
 	if (n <= 0)
 		return NULL;
 	text[n] = 0;
-	if (text[0] == '/')
-		return realpath(text, NULL);
-	snprintf(path, sizeof(path), "%s/%.*s%s%s", r->p->root, slash ? (int)(slash - via) : 0, via,
-		 slash ? "/" : "", text);
-	return realpath(path, NULL);
+	if (text[0] == '/') {	/* absolute: only a path into the root itself */
+		if (strncmp(text, r->p->root, rl) != 0 || (text[rl] && text[rl] != '/'))
+			return NULL;
+		snprintf(path, sizeof(path), "%s", text[rl] ? text + rl + 1 : "");
+	} else {
+		snprintf(path, sizeof(path), "%.*s%s%s", slash ? (int)(slash - base) : 0, base,
+			 slash ? "/" : "", text);
+	}
+	fd = creds_open_following(r->p->root_fd, path);
+	if (fd < 0)
+		return NULL;
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	n = readlink(proc, real, sizeof(real) - 1);
+	close(fd);
+	if (n <= 0)
+		return NULL;
+	real[n] = 0;
+	if (strncmp(real, r->p->root, rl) != 0 || real[rl] != '/')
+		return NULL;	/* the root itself, or its path changed meanwhile */
+	return strdup(real + rl + 1);
 }
 
 static int lines_through_symlinks(struct rc *r)
 {
-	size_t rl = strlen(r->p->root);
 	int ret = 0;
 
 	for (size_t i = 0; i < r->n && !ret; i++) {
 		const struct rc_item *it = &r->it[i];
 		const char *ev = it->d->modified ? (it->d->truncated_only ? "truncate" : "modify") :
 				 it->d->attrib ? "attrib" : NULL;
-		char abs[PATH_MAX * 2], *real;
+		char *real = NULL;
 		struct stat st;
 
 		if (!ev || !it->live || !S_ISLNK(it->st.st_mode))
 			continue;
-		snprintf(abs, sizeof(abs), "%s/%s", r->p->root, it->d->path);
-		real = it->d->via ? target_from(r, abs, it->d->via) : NULL;
+		if (it->d->via)
+			real = target_below(r, it->d->path, it->d->via);
 		if (!real)
-			real = realpath(abs, NULL);
-		if (real && strncmp(real, r->p->root, rl) == 0 && real[rl] == '/' &&
-		    lstat(real, &st) == 0 && !S_ISDIR(st.st_mode)) {
+			real = target_below(r, it->d->path, NULL);
+		if (real && project_lstat(r->p, real, &st) == 0 && !S_ISDIR(st.st_mode)) {
 			bool named = false;
 
 			for (size_t k = 0; k < r->nout && !named; k++)
-				named = strcmp(r->out[k].path, real + rl + 1) == 0;
+				named = strcmp(r->out[k].path, real) == 0;
 			if (!named)
-				ret = emit_st(r, S_ISREG(st.st_mode) ? ev : "attrib", real + rl + 1,
-					      NULL, type_of(st.st_mode), it, NULL, &st);
+				ret = emit_st(r, S_ISREG(st.st_mode) ? ev : "attrib", real, NULL,
+					      type_of(st.st_mode), it, NULL, &st);
 		}
 		free(real);
 	}

@@ -1171,9 +1171,8 @@ void state_tick(struct vw_state *s, uint64_t now)
 			if (!s->ps[i].p->gone && !s->ps[i].rescanning && (saved || s->ps[i].err))
 				save_one(s, &s->ps[i]);
 		for (size_t i = 0; i < s->n && !s->err; i++)
-			if (!s->ps[i].p->gone && s->ps[i].jfd < 0 && s->ps[i].has_before &&
-			    journal_start(s, &s->ps[i], s->ps[i].gen) == 0)
-				s->ps[i].err = 0;
+			if (!s->ps[i].p->gone && s->ps[i].jfd < 0 && s->ps[i].has_before)
+				journal_start(s, &s->ps[i], s->ps[i].gen);
 		if (!s->err && saved) {
 			log_info("state: %s works again: catch-up after a restart is on", s->dir);
 			s->said = false;

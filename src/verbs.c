@@ -19,6 +19,7 @@
 #include "clients.h"
 #include "creds.h"
 #include "daemon_priv.h"
+#include "ignore.h"
 #include "debounce.h"
 #include "fanout.h"
 #include "index.h"
@@ -83,8 +84,12 @@ static int add_as(struct daemon *d, const cJSON *req, const struct vw_creds *as,
 					      "(user_projects in the config)", mine);
 			ret = -EDQUOT;
 		}
-		if (!ret)
+		if (!ret) {
 			ret = daemon_project_ignores(p, true, cJSON_IsTrue(git), pats, n);
+			if (ret && cJSON_IsTrue(git) && ret != -ENOMEM)	/* the one file read */
+				snprintf(err, errlen, "%s/.gitignore: %s", p->root,
+					 ignore_file_error(ret));
+		}
 		if (!ret)
 			ret = daemon_project_start(d, p, err, errlen);
 		if (ret) {

@@ -78,7 +78,7 @@ NEVER_FS = """
 import ctypes, os, sys, time
 fd = os.open("/dev/fuse", os.O_RDWR)
 libc = ctypes.CDLL(None, use_errno=True)
-opts = "fd=%d,rootmode=40000,user_id=2001,group_id=2001,allow_other" % fd
+opts = "fd=%d,rootmode=40000,user_id=2001,group_id=2001%s" % (fd, sys.argv[2])
 if libc.mount(b"vwnever", sys.argv[1].encode(), b"fuse.vwnever", 0, opts.encode()) != 0:
     sys.exit("mount: " + os.strerror(ctypes.get_errno()))
 print("mounted", flush=True)
@@ -86,9 +86,10 @@ time.sleep(3600)
 """
 
 
-def mount_never(case, mnt):
+def mount_never(case, mnt, allow_other=True):
     """Mount a never-answering user FUSE file system at mnt (unmounted at cleanup)."""
-    server = subprocess.Popen(["python3", "-c", NEVER_FS, mnt], stdout=subprocess.PIPE,
+    server = subprocess.Popen(["python3", "-c", NEVER_FS, mnt,
+                               ",allow_other" if allow_other else ""], stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True)
     line = server.stdout.readline()
     if line.strip() != "mounted":
@@ -288,6 +289,11 @@ class Trust(DaemonCase):
         extra = ["--config", cfg, "--state-dir", state]
         self.start(roots=[], extra=extra)
         mount_never(self, proj + "/mnt")
+        # one without allow_other (the kernel refuses root there), and one on .git (where the
+        # daemon looks for a VCS lock at every batch)
+        as_user(ALICE, "mkdir", proj + "/na", proj + "/.git")
+        mount_never(self, proj + "/na", allow_other=False)
+        mount_never(self, proj + "/.git")
         # a listing crawls the tree, now with the mount in it: answered, nothing below it
         lines = self.listing(ALICE, "fp", FULL)
         self.assertIn("before", [l.get("path") for l in lines], lines)
@@ -312,6 +318,16 @@ class Trust(DaemonCase):
         reply = request(ALICE, {"cmd": "add", "root": other})   # (alice's own CLI would wait)
         self.assertIn("FUSE file system an ordinary user mounted", reply.get("error", ""), reply)
         self.assertLess(time.monotonic() - t0, 5)
+        # a project whose .gitignore is a FUSE mount point: refused at once, nothing waits
+        gp = os.path.join(self.alice, "gp")
+        as_user(ALICE, "mkdir", "-p", gp + "/.gitignore")
+        mount_never(self, gp + "/.gitignore")
+        t0 = time.monotonic()
+        reply = request(ALICE, {"cmd": "add", "root": gp, "gitignore": True})
+        self.assertIn("FUSE", reply.get("error", ""), reply)
+        self.assertLess(time.monotonic() - t0, 5)
+        as_user(ALICE, "sh", "-c", "echo 5 > %s/last" % proj)
+        self.expect("create", "last", root=proj)
         self.status_answers()
 
     def test_mounts_root_made_inside_a_project_are_crossed_and_told(self):
