@@ -180,6 +180,47 @@ class Trust(DaemonCase):
         self.assertTrue(again[-1].get("fresh"), again[-1])
         self.assertEqual({e["path"] for e in again if "path" in e}, {"mine", "after"})
 
+    def test_a_root_swapped_for_a_symlink_during_its_crawl_is_never_read(self):
+        self.start()
+        proj = os.path.join(self.alice, "big")
+        as_user(ALICE, "mkdir", proj)
+        as_user(ALICE, "sh", "-c", "cd %s && for d in $(seq 1 40); do mkdir d$d && "
+                "(cd d$d && touch $(seq -f f%%g 1 500)); done" % proj)
+        as_user(BOB, "sh", "-c", "for i in $(seq 1 200); do echo s > %s/victim-$i; done"
+                % self.secret)
+        # added (its crawl queued), and at once swapped for a symlink to bob's directory
+        self.own_project(ALICE, proj, "big")
+        as_user(ALICE, "sh", "-c", "mv %s %s.away && ln -s %s %s" % (proj, proj, self.secret,
+                                                                  proj))
+        end = time.time() + 60
+        while self.status_answers()["crawling"] and time.time() < end:
+            time.sleep(0.2)
+        rc, lines, _ = client(ALICE, "changes", "big", "--since", FULL)
+        self.assertEqual([l for l in lines if "victim" in json.dumps(l)], [], lines[-3:])
+        self.no_line_names("victim")
+        as_user(ALICE, "sh", "-c", "rm %s && mv %s.away %s" % (proj, proj, proj))
+
+    def test_a_root_its_owner_deletes_and_makes_again_works_as_a_new_identity(self):
+        self.start()
+        proj = os.path.join(self.alice, "clone")
+        self.own_project(ALICE, proj, "cl")
+        as_user(ALICE, "sh", "-c", "echo 1 > %s/old" % proj)
+        self.expect("create", "old", root=proj)
+        cursor = self.listing(ALICE, "cl")[-1]["cursor"]
+        # rm -rf p && git clone ... p
+        as_user(ALICE, "sh", "-c", "rm -rf %s && mkdir %s && echo 2 > %s/new" %
+                (proj, proj, proj))
+        self.d.wait(lambda e: e.get("event") == "root_gone")
+        self.d.wait(lambda e: e.get("event") == "root_back")
+        self.expect("create", "new", root=proj)
+        as_user(ALICE, "sh", "-c", "echo 3 > %s/later" % proj)
+        self.expect("create", "later", root=proj)
+        lines = self.listing(ALICE, "cl", cursor)
+        self.assertTrue(lines[-1].get("fresh"), lines[-1])
+        self.assertEqual({l["path"] for l in lines if "path" in l
+                          and not l["path"].startswith(".marker")}, {"new", "later"}, lines)
+        self.assertTrue(self.d.wait_err("its history starts afresh"))
+
     def test_a_symlink_in_a_parent_component_is_refused_at_add(self):
         self.start()
         link = os.path.join(self.alice, "via")
