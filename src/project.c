@@ -225,21 +225,18 @@ int projects_add_as(struct vw_projects *t, const char *dir, const char *name,
 	/*
 	 * The path as the one asking sees it, resolved and opened by a child as
 	 * them (an error says no more than they could learn; their FUSE server
-	 * costs a bounded wait): the directory comes back as an fd.
+	 * costs a bounded wait): the directory comes back as an fd. Root's paths
+	 * (the config) too: a user's FUSE mount above one costs a bounded wait.
 	 */
-	if (as_user) {
-		fd = creds_open_dir_as(as, dir, true, real, sizeof(real), &st, VW_RESOLVE_TIMEOUT_MS);
-		if (fd < 0 && fd != -ELOOP && fd != -ENOTDIR && fd != -EREMOTE) {
-			snprintf(err, errlen, "%s: %s", dir, fd == -ETIMEDOUT ?
-				 "no answer within " VW_STR(VW_RESOLVE_TIMEOUT_MS) " ms (a file "
-				 "system that does not answer?); paths you name are not looked at "
-				 "for a minute" : strerror(-fd));
-			return fd;
-		}
-	} else if (!realpath(dir, real)) {
-		e = -errno;
-		snprintf(err, errlen, "%s: %s", dir, strerror(-e));
-		return e;
+	fd = creds_open_dir_as(as ? as : &(struct vw_creds){ 0 }, dir, true, real, sizeof(real), &st,
+			       VW_RESOLVE_TIMEOUT_MS);
+	if (fd < 0 && fd != -ELOOP && fd != -ENOTDIR && fd != -EREMOTE) {
+		snprintf(err, errlen, "%s: %s%s", dir, fd == -ETIMEDOUT ?
+			 "no answer within " VW_STR(VW_RESOLVE_TIMEOUT_MS) " ms (a file system "
+			 "that does not answer?)" : strerror(-fd),
+			 fd == -ETIMEDOUT && as_user ? "; paths you name are not looked at for a "
+						       "minute" : "");
+		return fd;
 	}
 	if (strcmp(real, "/") == 0) {
 		snprintf(err, errlen, "%s: refusing the whole file system (every change on the host "
@@ -255,7 +252,7 @@ int projects_add_as(struct vw_projects *t, const char *dir, const char *name,
 		t->cap = VW_PROJECTS_MAX;
 	}
 	p = &(struct vw_project){ .root_fd = -1 };	/* into the table once it is whole */
-	e = !as_user ? project_pin(p, real, NULL) : fd >= 0 ? project_pin_fd(p, fd, &st) : fd;
+	e = fd >= 0 ? project_pin_fd(p, fd, &st) : fd;
 	if (e) {
 		snprintf(err, errlen, "%s: %s", dir,
 			 e == -ELOOP ? "a component of the path is a symlink now (it was replaced "
