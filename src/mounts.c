@@ -22,6 +22,7 @@ struct mount {
 static struct {
 	int fd;			/* /proc/self/mountinfo, kept open for its change events */
 	bool opened;
+	bool broken;		/* the last read failed: nothing can be told apart, nothing entered */
 	struct mount *v;
 	size_t n;
 } tab;
@@ -83,22 +84,23 @@ int mounts_parse_line(const char *line, dev_t *dev, enum vw_mount_kind *kind, ui
 	return 0;
 }
 
-static void reread(void)
+static bool read_once(void)
 {
 	FILE *f;
 	char *line = NULL;
 	size_t cap = 0, n = 0;
 	struct mount *v = NULL;
+	bool ok = true;
 	int fd;
 
 	if (lseek(tab.fd, 0, SEEK_SET) < 0 || (fd = dup(tab.fd)) < 0)
-		return;
+		return false;
 	f = fdopen(fd, "r");
 	if (!f) {
 		close(fd);
-		return;
+		return false;
 	}
-	while (getline(&line, &cap, f) > 0) {
+	while (ok && getline(&line, &cap, f) > 0) {
 		struct mount m;
 		struct mount *nv;
 
@@ -106,15 +108,38 @@ static void reread(void)
 			continue;
 		nv = reallocarray(v, n + 1, sizeof(*v));
 		if (!nv)
-			break;
-		v = nv;
-		v[n++] = m;
+			ok = false;	/* a table with holes would let a FUSE mount pass as local */
+		else
+			v = nv, v[n++] = m;
 	}
+	ok = ok && !ferror(f);
 	free(line);
 	fclose(f);
 	free(tab.v);
-	tab.v = v;
-	tab.n = n;
+	tab.v = ok ? v : NULL;
+	tab.n = ok ? n : 0;
+	if (!ok)
+		free(v);
+	return ok;
+}
+
+/*
+ * The table anew. Mounts made while it is read may be missed (before 5.8 a
+ * read could skip lines then): read again while the kernel says it changed.
+ * A table that cannot be read leaves every mount unknown, and none entered.
+ */
+static void reread(void)
+{
+	struct pollfd pfd = { .fd = tab.fd, .events = POLLPRI };
+
+	for (int i = 0; i < 4; i++) {
+		tab.broken = !read_once();
+		if (tab.broken || poll(&pfd, 1, 0) <= 0 || !(pfd.revents & (POLLPRI | POLLERR)))
+			break;
+	}
+	if (tab.broken)
+		log_warnx("mounts: /proc/self/mountinfo could not be read whole: no other mount "
+			  "below a root is looked into until it can");
 }
 
 void mounts_forget(void)
@@ -160,6 +185,8 @@ enum vw_mount_kind mounts_kind(dev_t dev, uint32_t *uid)
 		reread();	/* not in the table: mounted since the last read? */
 		fresh = true;
 	}
+	if (tab.broken)
+		return VW_MOUNT_USER_FUSE;	/* cannot tell: not entered */
 	/*
 	 * Not a mount's device (a btrfs subvolume, say): local, and remembered as
 	 * such until the table changes (a FUSE mount taking the number then is a
