@@ -1514,17 +1514,16 @@ static void load_state(struct daemon *d, struct vw_project *p, bool announce)
 		announce_rescan(d, p, p->rescan_reason);
 }
 
-#define RUNNING_MARK "vfswatch.running"
+#define RUNNING_MARK "vfswatch.running"	/* in the state dir while a daemon runs: gone at a clean stop */
 
-/* Is @name a project's state file: <name>-<16 hex digits>.<one of state_exts>[.tmp]? */
+/* Is @name a project's state file: <name>-<instance>.<one of state_exts>[.tmp]? */
 static bool project_file_name(const char *name)
 {
-	const char *dash = strrchr(name, '-'), *ext;
+	const char *ext;
 	size_t el;
 
-	if (!dash || dash == name || strspn(dash + 1, "0123456789abcdef") != 16 || dash[17] != '.')
+	if (!project_file_parts(name, NULL, &ext))
 		return false;
-	ext = dash + 18;
 	el = strlen(ext);
 	if (el > 4 && strcmp(ext + el - 4, ".tmp") == 0)
 		el -= 4;	/* a write a crash cut short */
@@ -1532,7 +1531,7 @@ static bool project_file_name(const char *name)
 		if (strlen(state_exts[i]) == el && strncmp(ext, state_exts[i], el) == 0)
 			return true;
 	return false;
-}	/* in the state dir while a daemon runs: gone at a clean stop */
+}
 
 /* Is @name one of the state files of a project in the table now? */
 static bool claimed(const struct daemon *d, const char *dir, const char *name)

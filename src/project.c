@@ -518,10 +518,26 @@ void project_count(struct vw_project *p, const char *event)
 	p->events[k]++;
 }
 
+#define INSTANCE_LEN 16	/* hex digits */
+
 void project_file(const struct vw_project *p, const char *dir, const char *ext, char *buf,
 		  size_t n)
 {
 	snprintf(buf, n, "%s/%s-%s.%s", dir, p->name, p->instance[0] ? p->instance : "unbound", ext);
+}
+
+bool project_file_parts(const char *file, size_t *name_len, const char **ext)
+{
+	/* the last '-': neither an instance nor an extension holds one */
+	const char *dash = strrchr(file, '-');
+
+	if (!dash || dash == file || strspn(dash + 1, "0123456789abcdef") != INSTANCE_LEN ||
+	    dash[1 + INSTANCE_LEN] != '.')
+		return false;
+	if (name_len)
+		*name_len = (size_t)(dash - file);
+	*ext = dash + 2 + INSTANCE_LEN;
+	return true;
 }
 
 /* What an identity file holds: every part of the identity, nothing else. */
@@ -551,7 +567,6 @@ static bool identity_is(int dfd, const char *name, const char *want, size_t len)
 int project_bind_files(struct vw_project *p, const char *dir)
 {
 	char want[PATH_MAX + 256];
-	size_t nl = strlen(p->name);
 	int len = identity_text(p, want, sizeof(want)), dfd;
 	uint64_t r;
 	DIR *d;
@@ -562,27 +577,24 @@ int project_bind_files(struct vw_project *p, const char *dir)
 		return -ENAMETOOLONG;
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	d = dfd >= 0 ? fdopendir(dfd) : NULL;
-	/* <name>-<16 hex>.id holding this identity: its files are those of that instance */
+	if (dfd >= 0 && !d)
+		close(dfd);
+	/* <name>-<instance>.id holding this identity: its files are those of that instance */
 	while (d && !p->instance[0] && (de = readdir(d))) {
-		const char *h = de->d_name + nl + 1;
+		const char *ext;
+		size_t nl;
 
-		if (strncmp(de->d_name, p->name, nl) != 0 || de->d_name[nl] != '-' ||
-		    strlen(h) != 16 + 3 || strcmp(h + 16, ".id") != 0 ||
-		    strspn(h, "0123456789abcdef") != 16 ||
-		    !identity_is(dirfd(d), de->d_name, want, (size_t)len))
-			continue;
-		memcpy(p->instance, h, 16);
-		p->instance[16] = 0;
+		if (project_file_parts(de->d_name, &nl, &ext) && strcmp(ext, "id") == 0 &&
+		    nl == strlen(p->name) && strncmp(de->d_name, p->name, nl) == 0 &&
+		    identity_is(dirfd(d), de->d_name, want, (size_t)len))
+			snprintf(p->instance, sizeof(p->instance), "%.*s", INSTANCE_LEN,
+				 de->d_name + nl + 1);
 	}
-	if (p->instance[0]) {
-		closedir(d);
-		return 0;
-	}
-	/* a new instance: a random id no other identity's files can be named by */
 	if (d)
 		closedir(d);
-	else if (dfd >= 0)
-		close(dfd);
+	if (p->instance[0])
+		return 0;
+	/* a new instance: a random id no other identity's files can be named by */
 	if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r))
 		r = now_ns(CLOCK_REALTIME) ^ ((uint64_t)getpid() << 32) ^ (uintptr_t)p;
 	snprintf(p->instance, sizeof(p->instance), "%016llx", (unsigned long long)r);

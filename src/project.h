@@ -82,6 +82,11 @@ struct vw_project {
 void project_file(const struct vw_project *p, const char *dir, const char *ext, char *buf,
 		  size_t n);
 /*
+ * Is @file named as project_file() names them, <name>-<instance>.<ext>? Then
+ * the length of its <name> into @name_len (may be NULL) and its <ext> into @ext.
+ */
+bool project_file_parts(const char *file, size_t *name_len, const char **ext);
+/*
  * Find the instance of @p's identity (root path, directory, birth time,
  * owner) in the state dir @dir: the one whose <name>-<instance>.id holds
  * exactly that identity, or a new random one with its .id written. A project

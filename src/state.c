@@ -1148,7 +1148,13 @@ int state_save(struct vw_state *s)
 	return ret;
 }
 
-static bool state_tick_errs(const struct vw_state *s);
+static bool state_tick_errs(const struct vw_state *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (s->ps[i].err && !s->ps[i].p->gone)
+			return true;
+	return s->err != 0;
+}
 
 void state_tick(struct vw_state *s, uint64_t now)
 {
@@ -1180,13 +1186,6 @@ void state_tick(struct vw_state *s, uint64_t now)
 	}
 }
 
-static bool state_tick_errs(const struct vw_state *s)
-{
-	for (size_t i = 0; i < s->n; i++)
-		if (s->ps[i].err && !s->ps[i].p->gone)
-			return true;
-	return s->err != 0;
-}
 
 bool state_tick_due(const struct vw_state *s)
 {

@@ -86,6 +86,31 @@ time.sleep(3600)
 """
 
 
+# N "changes" requests for a full listing of project "ap", each PAUSE s after the last, read only
+# once all are asked and WAIT s have passed: the last line of each reply, as JSON, one per line.
+UNREAD_LISTINGS = """
+import json, socket, sys, time
+sock, n, pause, wait = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
+socks = []
+for _ in range(n):
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(sock)
+    s.sendall(b'{"cmd":"changes","project":"ap","since":"0.0"}\\n')
+    socks.append(s)
+    time.sleep(pause)
+time.sleep(wait)
+for s in socks:
+    print(s.makefile().read().splitlines()[-1])
+"""
+
+
+def unread_listings(uid, n, pause, wait):
+    """The last line of each of n listings asked as uid and left unread meanwhile."""
+    p = as_user(uid, "python3", "-c", UNREAD_LISTINGS, os.path.join(RUN_DIR, "client.sock"),
+                str(n), str(pause), str(wait), timeout=120)
+    return [json.loads(l) for l in p.stdout.splitlines()]
+
+
 def mount_never(case, mnt, allow_other=True):
     """Mount a never-answering user FUSE file system at mnt (unmounted at cleanup)."""
     server = subprocess.Popen(["python3", "-c", NEVER_FS, mnt,
@@ -788,26 +813,8 @@ print(done)
         self.marker(root=proj)
         self.d.wait(lambda e: len([x for x in self.d.seen if x.get("root") == proj]) > 25000, 60)
         # 32 full listings of ~3 MB asked at once, none read until all are asked
-        hog = """
-import json, socket, sys, time
-socks = []
-for _ in range(32):
-    s = socket.socket(socket.AF_UNIX)
-    s.connect(sys.argv[1])
-    s.sendall(b'{"cmd":"changes","project":"ap","since":"0.0"}\\n')
-    socks.append(s)
-time.sleep(3)
-said = []
-for s in socks:
-    f = s.makefile()
-    lines = f.read().splitlines()
-    last = json.loads(lines[-1])
-    said.append("error" if "error" in last else "whole" if "cursor" in last else "cut")
-print(json.dumps(said))
-"""
-        p = as_user(ALICE, "python3", "-c", hog, os.path.join(RUN_DIR, "client.sock"),
-                    timeout=120)
-        said = json.loads(p.stdout)
+        said = ["error" if "error" in last else "whole" if "cursor" in last else "cut"
+                for last in unread_listings(ALICE, 32, 0, 3)]
         self.assertNotIn("cut", said)
         self.assertGreater(said.count("whole"), 10, said)
         self.assertGreater(said.count("error"), 0, said)
@@ -829,23 +836,8 @@ print(json.dumps(said))
         self.assertGreaterEqual(len([l for l in lines if l.get("path", "").startswith("f")]),
                                 20000)
         # two asked at once, neither read until both are: one whole, one refused
-        two = """
-import json, socket, sys, time
-socks = []
-for _ in range(2):
-    s = socket.socket(socket.AF_UNIX)
-    s.connect(sys.argv[1])
-    s.sendall(b'{"cmd":"changes","project":"ap","since":"0.0"}\\n')
-    socks.append(s)
-    time.sleep(0.5)
-said = []
-for s in socks:
-    last = json.loads(s.makefile().read().splitlines()[-1])
-    said.append(last.get("error", "whole" if "cursor" in last else "cut"))
-print(json.dumps(said))
-"""
-        said = json.loads(as_user(ALICE, "python3", "-c", two,
-                                  os.path.join(RUN_DIR, "client.sock"), timeout=60).stdout)
+        said = [last.get("error", "whole" if "cursor" in last else "cut")
+                for last in unread_listings(ALICE, 2, 0.5, 0)]
         self.assertEqual(said[0], "whole", said)
         self.assertIn("unread replies hold over 1 MiB", said[1])
 

@@ -303,6 +303,27 @@ static void user_fuse_mounts_are_told_from_roots_and_others(void **state)
 	}
 }
 
+static void state_file_names_are_told_from_others(void **state)
+{
+	const char *ext = NULL;
+	size_t nl = 0;
+
+	assert_true(project_file_parts("a-0123456789abcdef.id", &nl, &ext));
+	assert_int_equal(nl, 1);
+	assert_string_equal(ext, "id");
+	/* a name holding '-' and hex digits: the last '-' ends it */
+	assert_true(project_file_parts("a-0123456789abcdef-fedcba9876543210.snap.tmp", &nl, &ext));
+	assert_int_equal(nl, 18);
+	assert_string_equal(ext, "snap.tmp");
+	assert_true(project_file_parts(".dot-0123456789abcdef.changes", NULL, &ext));
+	assert_false(project_file_parts("-0123456789abcdef.id", &nl, &ext));	/* no name */
+	assert_false(project_file_parts("a-0123456789abcdeF.id", &nl, &ext));	/* not lower hex */
+	assert_false(project_file_parts("a-0123456789abcde.id", &nl, &ext));	/* 15 digits */
+	assert_false(project_file_parts("a-0123456789abcdef0.id", &nl, &ext));	/* 17 digits */
+	assert_false(project_file_parts("vfswatch.running", &nl, &ext));
+	assert_false(project_file_parts("a-dead-letters.jsonl", &nl, &ext));
+}
+
 static void the_running_systems_own_root_is_local(void **state)
 {
 	struct stat st;
@@ -325,6 +346,7 @@ int main(void)
 		cmocka_unit_test(chain_entries_lead_from_every_ancestor_to_the_root),
 		cmocka_unit_test(devs_are_the_root_and_mounts_below_it_only),
 		cmocka_unit_test(user_fuse_mounts_are_told_from_roots_and_others),
+		cmocka_unit_test(state_file_names_are_told_from_others),
 		cmocka_unit_test(the_running_systems_own_root_is_local),
 	};
 
