@@ -66,8 +66,9 @@ BPF_COMPAT_OBJS := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.compat.tmp.bpf.o,$(BPF_
 SKEL := $(BUILD)/vfswatch.skel.h
 SKEL_COMPAT := $(BUILD)/vfswatch_compat.skel.h
 
-# Every module but main.c, so that unit tests can link them.
-LIB_SRCS := $(filter-out src/main.c,$(wildcard src/*.c))
+# The code by layer (README "Layout"); every module but main.c, so that tests can link them.
+LAYERS := core store source pipeline serve daemon
+LIB_SRCS := $(foreach l,$(LAYERS),$(wildcard src/$(l)/*.c))
 LIB_OBJS := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
 MAIN_OBJ := $(BUILD)/obj/main.o
 
@@ -115,12 +116,13 @@ $(SKEL_COMPAT): $(BUILD)/vfswatch_compat.bpf.o $(BUILD)/vfswatch.bpf.o
 		|| { echo "the compat build's data sections differ from the full build's" >&2; exit 1; }
 	$(Q)$(BPFTOOL) gen skeleton $< name vfswatch_compat_bpf > $@
 
-$(BUILD)/obj/%.o: src/%.c | $(BUILD)/obj
+$(BUILD)/obj/%.o: src/%.c
 	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
 
 # Only the loader includes the skeleton.
-$(BUILD)/obj/loader.o: $(SKEL) $(SKEL_COMPAT)
+$(BUILD)/obj/source/loader.o: $(SKEL) $(SKEL_COMPAT)
 
 $(BUILD)/vfswatch: $(MAIN_OBJ) $(LIB_OBJS)
 	$(call msg,LINK,$@)
@@ -222,10 +224,10 @@ install: all
 	install -D -m 0644 README.md $(DESTDIR)$(prefix)/share/doc/vfswatch/README.md
 
 format:
-	$(Q)clang-format -i src/*.c src/*.h bpf/*.c bpf/*.h include/*.h tests/unit/*.c
+	$(Q)clang-format -i src/*.c src/*/*.[ch] bpf/*.c bpf/*.h include/*.h tests/unit/*.c
 
 check-format:
-	$(Q)clang-format --dry-run -Werror src/*.c src/*.h bpf/*.c bpf/*.h include/*.h tests/unit/*.c
+	$(Q)clang-format --dry-run -Werror src/*.c src/*/*.[ch] bpf/*.c bpf/*.h include/*.h tests/unit/*.c
 
 clean:
 	$(Q)rm -rf $(BUILD)

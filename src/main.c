@@ -13,16 +13,16 @@
 
 #include <cjson/cJSON.h>
 
-#include "changes.h"
-#include "config.h"
-#include "control.h"
-#include "clients.h"
-#include "daemon.h"
-#include "state.h"
-#include "fanotify.h"
-#include "loader.h"
-#include "log.h"
-#include "util.h"
+#include "store/changes.h"
+#include "store/config.h"
+#include "serve/control.h"
+#include "serve/clients.h"
+#include "daemon/daemon.h"
+#include "store/state.h"
+#include "source/fanotify.h"
+#include "source/loader.h"
+#include "core/log.h"
+#include "core/util.h"
 
 #define VW_VERSION "0.1.0"
 

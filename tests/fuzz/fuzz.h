@@ -25,8 +25,8 @@
 #include <wchar.h>
 #include <cjson/cJSON.h>
 
-#include "log.h"
-#include "loop.h"
+#include "core/log.h"
+#include "core/loop.h"
 
 #define FUZZ_CHECK(cond)                                                                   \
 	do {                                                                               \

@@ -6,8 +6,8 @@
 // and asked again; every line handed out is one line (no newline inside), and a cursor it
 // does not know is refused, never answered in part.
 #include "fuzz.h"
-#include "changes.h"
-#include "project.h"
+#include "store/changes.h"
+#include "store/project.h"
 
 static int one_line(void *ctx, const char *line, size_t len)
 {

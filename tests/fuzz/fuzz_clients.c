@@ -7,10 +7,10 @@
 // remove, or garbage), every line of the answer is a JSON object in valid UTF-8, and no line
 // about a project goes to a peer that may not read it.
 #include "fuzz.h"
-#include "changes.h"
-#include "clients.h"
-#include "project.h"
-#include "state.h"
+#include "store/changes.h"
+#include "serve/clients.h"
+#include "store/project.h"
+#include "store/state.h"
 
 #define USER_A 2001	/* owns the project "mine" */
 #define USER_B 2002	/* owns nothing */

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 // fuzz_config.c: the config file parser on arbitrary bytes: a config or an error message, never both.
 #include "fuzz.h"
-#include "config.h"
+#include "store/config.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 {

@@ -4,7 +4,7 @@
 // Whatever is sent, the answer is at most one line, a JSON object with "ok", and the server
 // keeps no connection once it has answered.
 #include "fuzz.h"
-#include "control.h"
+#include "serve/control.h"
 
 static int verb_echo(void *ctx, const struct cJSON *req, struct cJSON *reply, char *err,
 		     size_t errlen)

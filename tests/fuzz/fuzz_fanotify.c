@@ -16,8 +16,8 @@
 #include <sys/syscall.h>
 #include <linux/fs.h>
 #include "fuzz_route.h"
-#include "fanotify.h"
-#include "project.h"
+#include "source/fanotify.h"
+#include "store/project.h"
 
 #define VW_FUZZ_HANDLE 0x7677
 

@@ -4,7 +4,7 @@
 // Input: rule lines, a NUL byte, then paths one per line. Each path is matched as a file and as
 // a directory, and against each rule as a plain glob; nothing may crash or take unbounded time.
 #include "fuzz.h"
-#include "ignore.h"
+#include "core/ignore.h"
 
 #define RULES_MAX 64
 #define PATHS_MAX 64

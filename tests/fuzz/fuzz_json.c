@@ -6,10 +6,10 @@
 // the exact bytes back: the text itself, or "<key>_b64" when the name is not UTF-8.
 #include <resolv.h>
 #include "fuzz.h"
-#include "debounce.h"
-#include "events.h"
-#include "json_out.h"
-#include "project.h"
+#include "pipeline/debounce.h"
+#include "pipeline/route.h"
+#include "pipeline/json_out.h"
+#include "store/project.h"
 
 /* The bytes a line says a name has. */
 static void name_back(const cJSON *j, const char *key, const char *want)

@@ -6,8 +6,8 @@
 // Every sample goes through the decoder, the router of two projects (one nested in the other),
 // and the raw JSON writer; each line written must be one JSON object in valid UTF-8.
 #include "fuzz_route.h"
-#include "project.h"
-#include "ringbuf.h"
+#include "store/project.h"
+#include "source/decoder.h"
 
 static struct vw_projects projects;
 static struct vw_decoder *dec;

@@ -8,10 +8,10 @@
 #define VW_FUZZ_ROUTE_H
 
 #include "fuzz.h"
-#include "events.h"
-#include "json_out.h"
-#include "project.h"
-#include "ringbuf.h"
+#include "pipeline/route.h"
+#include "pipeline/json_out.h"
+#include "store/project.h"
+#include "source/decoder.h"
 
 struct fuzz_route {
 	struct vw_projects *t;

@@ -8,8 +8,8 @@
 // what loaded is a table of names the daemon can walk and save again.
 #include <zlib.h>
 #include "fuzz.h"
-#include "project.h"
-#include "state.h"
+#include "store/project.h"
+#include "store/state.h"
 
 static bool walk(void *ctx, const char *rel, const struct vw_state_entry *e)
 {

@@ -12,7 +12,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "changes.h"
+#include "store/changes.h"
 
 static char dir[64];
 

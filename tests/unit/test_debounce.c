@@ -10,7 +10,7 @@
 #include <cmocka.h>
 #include <linux/types.h>
 
-#include "debounce.h"
+#include "pipeline/debounce.h"
 
 #define MSEC 1000000ull
 #define MAXOUT 16

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <cmocka.h>
 
-#include "ignore.h"
+#include "core/ignore.h"
 
 static struct vw_ignore *rules(const char *const *lines)
 {

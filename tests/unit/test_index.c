@@ -7,8 +7,8 @@
 #include <stdio.h>
 #include <cmocka.h>
 
-#include "index.h"
-#include "project.h"
+#include "store/index.h"
+#include "store/project.h"
 
 static void paths_are_kept_per_project(void **state)
 {

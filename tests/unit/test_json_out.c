@@ -12,8 +12,8 @@
 
 #include <cjson/cJSON.h>
 
-#include "json_out.h"
-#include "util.h"
+#include "pipeline/json_out.h"
+#include "core/util.h"
 
 /* Run @fn writing into memory and parse the single line it produced. */
 static cJSON *one_line(char *buf, size_t size, FILE *f)

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "liveness.h"
+#include "source/liveness.h"
 
 #define W 250	/* the wake-up window, in the model's time units */
 

@@ -14,9 +14,9 @@
 #include <cmocka.h>
 #include <linux/types.h>
 
-#include "mounts.h"
-#include "project.h"
-#include "util.h"
+#include "core/mounts.h"
+#include "store/project.h"
+#include "core/util.h"
 
 static char tmp[64];
 

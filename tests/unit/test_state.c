@@ -13,7 +13,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "state.h"
+#include "store/state.h"
 
 static char dir[64];
 

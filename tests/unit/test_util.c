@@ -12,7 +12,7 @@
 #include <sys/sysmacros.h>
 #include <linux/types.h>
 
-#include "util.h"
+#include "core/util.h"
 #include "vw_events.h"
 
 static void parse_u64_accepts_only_whole_numbers_in_range(void **state)

@@ -1,0 +1,1160 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+// clients.c: the client socket: "changes" and "subscribe" for ordinary users (see clients.h).
+#define _GNU_SOURCE
+#include <errno.h>
+#include <poll.h>
+#include <grp.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "serve/clients.h"
+#include "serve/control.h"
+#include "core/creds.h"
+#include "pipeline/route.h"
+#include "core/ignore.h"
+#include "core/log.h"
+#include "core/util.h"
+
+#define REQUEST_MAX 8192
+#define MATCH_MAX 64
+#define VW_XSTR(x) #x
+#define VW_STR(x) VW_XSTR(x)
+#define REQUEST_TIMEOUT_NS (5000ull * 1000 * 1000)	/* to send the request line */
+#define REPLY_TIMEOUT_NS (30000ull * 1000 * 1000)	/* to read a reply (not a subscription) */
+#define SEND_BATCH (64 * 1024)	/* queued lines are sent at once past this */
+
+struct client {
+	int fd;
+	struct vw_clients *c;
+	struct ucred cred;
+	struct vw_creds creds;	/* the same, with its groups: what the user could do alone */
+	char in[REQUEST_MAX + 1];
+	size_t inlen;
+	bool asked;		/* its request was read: later input is ignored */
+	char *out;		/* queued output: out[opos..olen) */
+	size_t olen, opos, ocap;
+	uint64_t deadline_ns;	/* CLOCK_MONOTONIC: closed if still here then (0: none) */
+	bool closing;		/* close once the queue is written */
+	bool draining;		/* written and shut: reading theirs to its end */
+	bool overflowed;
+	bool capped;		/* a reply went past its user's budget (reply_budget) */
+	bool over_cap;		/* the next line is said whatever the budget (the error saying so) */
+	bool one_shot;		/* a "changes" reply: the connection ends once it is read */
+	int uq;			/* its user's slot in vw_clients.uq */
+	uint64_t sent;		/* bytes sent so far */
+	uint64_t sent_then;	/* ...by the previous tick, */
+	bool queued_then;	/* when bytes were queued */
+	const struct vw_project *sub;	/* subscribed to */
+	char **match;
+	size_t nmatch;
+	unsigned kinds;		/* the kinds of change it wants (bits of VW_KIND_*); 0: all */
+	char last[VW_CURSOR_MAX];	/* the last cursor queued */
+};
+
+struct vw_clients {
+	int fd;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	struct vw_loop *loop;
+	struct vw_projects *t;
+	struct vw_changes *changes;
+	struct vw_state *state;
+	struct vw_clients_ops ops;
+	size_t reply_budget;	/* user_reply_mb */
+	bool owed;		/* lines queued for subscribers since the last clients_flush() */
+	uint64_t stalls;	/* queues found unsent to a writable socket at a tick */
+	int nsubs;		/* subscriptions open */
+	struct client cl[VW_CLIENTS_MAX];
+	struct {		/* per user: connections, and bytes queued for them and unsent */
+		uint32_t uid, conns;
+		size_t bytes;
+		uint64_t resolve_after_ns;	/* a path of theirs did not answer: none looked at till then */
+	} uq[VW_CLIENTS_MAX];
+};
+
+/* Bytes queued for @cl's user: @delta more (or fewer). */
+static void uq_add(struct client *cl, ssize_t delta)
+{
+	cl->c->uq[cl->uq].bytes += (size_t)delta;
+}
+
+static void sub_end(struct client *cl)
+{
+	if (cl->sub)
+		cl->c->nsubs--;
+	cl->sub = NULL;
+}
+
+static void client_close(struct client *cl)
+{
+	if (cl->fd < 0)
+		return;
+	loop_del(cl->c->loop, cl->fd);
+	close(cl->fd);
+	cl->fd = -1;
+	uq_add(cl, -(ssize_t)(cl->olen - cl->opos));
+	cl->c->uq[cl->uq].conns--;
+	free(cl->out);
+	cl->out = NULL;
+	for (size_t i = 0; i < cl->nmatch; i++)
+		free(cl->match[i]);
+	free(cl->match);
+	cl->match = NULL;
+	cl->nmatch = 0;
+	sub_end(cl);
+}
+
+/* Write what is queued; close when done and asked to. */
+static void flush(struct client *cl)
+{
+	while (cl->opos < cl->olen) {
+		ssize_t n = send(cl->fd, cl->out + cl->opos, cl->olen - cl->opos,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			break;
+		if (n <= 0) {
+			client_close(cl);	/* gone */
+			return;
+		}
+		cl->opos += (size_t)n;
+		cl->sent += (uint64_t)n;
+		uq_add(cl, -n);
+	}
+	if (cl->opos == cl->olen) {
+		cl->opos = cl->olen = 0;
+		if (cl->ocap > 65536) {	/* a big reply's buffer is not kept once it is read */
+			free(cl->out);
+			cl->out = NULL;
+			cl->ocap = 0;
+		}
+		if (cl->closing && !cl->draining) {
+			/*
+			 * Said all: end our side, and read theirs to its end before
+			 * closing (unread input would turn the close into a reset
+			 * that can destroy the reply before it is read).
+			 */
+			shutdown(cl->fd, SHUT_WR);
+			cl->draining = true;
+			sub_end(cl);
+			cl->deadline_ns = now_ns(CLOCK_MONOTONIC) + REQUEST_TIMEOUT_NS;
+		}
+	}
+	loop_want_write(cl->c->loop, cl->fd, cl->opos < cl->olen);
+}
+
+/* Queue a line (a newline is added). @bound: a subscriber's line, which may overflow. */
+static bool queue(struct client *cl, const char *line, size_t len, bool bound)
+{
+	size_t need = cl->olen - cl->opos + len + 1;
+
+	if (cl->overflowed || cl->fd < 0 || cl->capped)
+		return false;
+	if (bound && need > VW_SUB_QUEUE_BYTES)
+		return false;
+	/*
+	 * What a user's replies hold unread is bounded: a reply past it is an
+	 * error instead, unless nothing else of theirs is unread (one listing
+	 * bigger than the budget at a time: as big as their project's picture).
+	 */
+	if (!bound && !cl->over_cap && cl->cred.uid != 0 &&
+	    cl->c->uq[cl->uq].bytes + len + 1 > cl->c->reply_budget &&
+	    (!cl->one_shot || cl->c->uq[cl->uq].bytes > cl->olen - cl->opos)) {
+		cl->capped = true;
+		return false;
+	}
+	if (cl->opos && cl->olen + len + 1 > cl->ocap) {	/* reuse the written part */
+		memmove(cl->out, cl->out + cl->opos, cl->olen - cl->opos);
+		cl->olen -= cl->opos;
+		cl->opos = 0;
+	}
+	if (cl->olen + len + 1 > cl->ocap) {
+		size_t cap = cl->ocap ? cl->ocap : 4096;
+		char *o;
+
+		while (cap < cl->olen + len + 1)
+			cap *= 2;
+		o = realloc(cl->out, cap);
+		if (!o)
+			return false;
+		cl->out = o;
+		cl->ocap = cap;
+	}
+	memcpy(cl->out + cl->olen, line, len);
+	cl->out[cl->olen + len] = '\n';
+	cl->olen += len + 1;
+	uq_add(cl, (ssize_t)len + 1);
+	return true;
+}
+
+static void queue_json(struct client *cl, cJSON *j)
+{
+	char *s = json_text(j);
+
+	if (s)
+		queue(cl, s, strlen(s), false);
+	free(s);
+	cJSON_Delete(j);
+}
+
+static void reply_error(struct client *cl, const char *fmt, ...) VW_PRINTF(2, 3);
+static void reply_error(struct client *cl, const char *fmt, ...)
+{
+	cJSON *j = cJSON_CreateObject();
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	cJSON_AddStringToObject(j, "error", msg);
+	queue_json(cl, j);
+	cl->closing = true;
+}
+
+static bool named_user(const char *name, uid_t uid)
+{
+	struct passwd pw, *res = NULL;
+	char buf[4096];
+
+	return getpwnam_r(name, &pw, buf, sizeof(buf), &res) == 0 && res && res->pw_uid == uid;
+}
+
+static bool named_group(const char *name, const struct vw_creds *creds)
+{
+	struct group gr, *res = NULL;
+	char buf[8192];
+
+	if (getgrnam_r(name, &gr, buf, sizeof(buf), &res) != 0 || !res)
+		return false;
+	return creds_in_group(creds, res->gr_gid);
+}
+
+/*
+ * Root, the owner of the project's root directory as it was pinned (never the
+ * path looked at again: it may name something else now), and its readers.
+ */
+static bool readable(const struct client *cl, const struct vw_project *p)
+{
+	if (cl->cred.uid == 0 || p->owner.uid == cl->cred.uid)
+		return true;
+	for (char **r = p->readers; r && *r; r++)
+		if ((*r)[0] == '@' ? named_group(*r + 1, &cl->creds) : named_user(*r, cl->cred.uid))
+			return true;
+	return false;
+}
+
+/*
+ * Paths a user names are resolved by a child with their rights, bounded by
+ * VW_RESOLVE_TIMEOUT_MS, a wait the loop takes: one that timed out (their FUSE
+ * server, a child they stopped) makes the next ones wait VW_RESOLVE_BACKOFF_NS.
+ */
+static bool may_resolve(const struct client *cl)
+{
+	return cl->cred.uid == 0 || now_ns(CLOCK_MONOTONIC) >= cl->c->uq[cl->uq].resolve_after_ns;
+}
+
+static void resolved(struct client *cl, int ret)
+{
+	if (ret == -ETIMEDOUT && cl->cred.uid != 0) {
+		cl->c->uq[cl->uq].resolve_after_ns = now_ns(CLOCK_MONOTONIC) + VW_RESOLVE_BACKOFF_NS;
+		log_warnx("clients: a path of uid %u did not answer within %d ms: its paths are not "
+			  "looked at for a minute", (unsigned)cl->cred.uid, VW_RESOLVE_TIMEOUT_MS);
+	}
+}
+
+/* The project named @what, or whose root @what is (as written), the client may read. */
+static const struct vw_project *find_exact(struct client *cl, const char *what)
+{
+	const struct vw_project *found = NULL;
+
+	/* one path may be the root of several (a lost root and a new project there): the
+	 * client's, the one whose root is there now first */
+	for (size_t i = 0; i < cl->c->t->n; i++) {
+		const struct vw_project *p = &cl->c->t->v[i];
+
+		if (p->gone || (strcmp(p->name, what) != 0 && strcmp(p->root, what) != 0) ||
+		    !readable(cl, p))
+			continue;
+		if (!p->root_lost)
+			return p;
+		found = found ? found : p;
+	}
+	return found;
+}
+
+/*
+ * A project by name or root path, if the client may know of it. A path that
+ * names no root as written is resolved as the client would resolve it, by a
+ * child with the client's rights (a bounded wait: it may lead into their FUSE).
+ */
+static const struct vw_project *find(struct client *cl, const char *what)
+{
+	const struct vw_project *p = find_exact(cl, what);
+	char real[PATH_MAX];
+	struct stat st;
+	int fd;
+
+	if (p || what[0] != '/' || !may_resolve(cl))
+		return p;
+	fd = creds_open_dir_as(&cl->creds, what, true, real, sizeof(real), &st,
+			       VW_RESOLVE_TIMEOUT_MS);
+	resolved(cl, fd);
+	if (fd < 0)
+		return NULL;
+	close(fd);
+	return find_exact(cl, real);
+}
+
+static bool matches(char *const *match, size_t n, const char *path)
+{
+	return path ? globs_match(match, n, path) : !n;
+}
+
+static unsigned kind_bit(const char *event)
+{
+	for (int k = 0; event && k < VW_KINDS; k++)
+		if (strcmp(event, vw_kind_names[k]) == 0)
+			return 1u << k;
+	return 1u << VW_KIND_OTHER;
+}
+
+/* Does the client want a line of @event about @path (or @old_path)? */
+static bool wanted(const struct client *cl, const char *event, const char *path,
+		   const char *old_path)
+{
+	if (cl->kinds && !(cl->kinds & kind_bit(event)))
+		return false;
+	return matches(cl->match, cl->nmatch, path) ||
+	       (old_path && cl->nmatch && matches(cl->match, cl->nmatch, old_path));
+}
+
+/* A settled line's event, path and old_path (a line that does not parse matches nothing). */
+static bool line_wanted(const struct client *cl, const char *line, size_t len)
+{
+	cJSON *j;
+	bool m;
+
+	if (!cl->nmatch && !cl->kinds)
+		return true;
+	j = cJSON_ParseWithLength(line, len);
+	m = j && wanted(cl, cJSON_GetStringValue(cJSON_GetObjectItem(j, "event")),
+			cJSON_GetStringValue(cJSON_GetObjectItem(j, "path")),
+			cJSON_GetStringValue(cJSON_GetObjectItem(j, "old_path")));
+	cJSON_Delete(j);
+	return m;
+}
+
+/* --- the net change since a cursor ------------------------------------------------- */
+
+/*
+ * The net change of each path named since the cursor, in time linear in the
+ * lines read and the paths answered: a directory gone marks only itself
+ * (gone_at), and what was below it is judged at the end, by its ancestors
+ * (a path touched before its ancestor went is gone with it).
+ */
+struct net {
+	char *path;
+	char *type;
+	bool before, now, content, moved_in;
+	size_t order;
+	size_t touched;		/* the line that last named it */
+	size_t gone_at;		/* the line that removed it and what was below it (0: none) */
+};
+
+struct net_set {
+	struct net *v;
+	size_t n, cap;		/* open addressing; cap a power of two */
+	size_t seen;		/* order counter */
+	size_t line;		/* lines read, from 1 */
+};
+
+static struct net *net_get(struct net_set *s, const char *path, bool add)
+{
+	uint64_t h;
+	size_t i;
+
+	if (add && (s->n + 1) * 2 > s->cap) {
+		struct net_set g = { .cap = s->cap ? s->cap * 2 : 256, .seen = s->seen };
+
+		g.v = calloc(g.cap, sizeof(*g.v));
+		if (!g.v)
+			return NULL;
+		for (size_t k = 0; k < s->cap; k++) {
+			if (!s->v[k].path)
+				continue;
+			h = vw_hash_component(VW_HASH_INIT, s->v[k].path, strlen(s->v[k].path), true);
+			for (i = h & (g.cap - 1); g.v[i].path; i = (i + 1) & (g.cap - 1))
+				;
+			g.v[i] = s->v[k];
+			g.n++;
+		}
+		free(s->v);
+		*s = g;
+	}
+	if (!s->cap)
+		return NULL;
+	h = vw_hash_component(VW_HASH_INIT, path, strlen(path), true);
+	for (i = h & (s->cap - 1); s->v[i].path; i = (i + 1) & (s->cap - 1))
+		if (strcmp(s->v[i].path, path) == 0)
+			return &s->v[i];
+	if (!add || !(s->v[i].path = strdup(path)))
+		return NULL;
+	s->v[i].order = s->seen++;
+	s->n++;
+	return &s->v[i];
+}
+
+/* First sight of a path: was it there at the cursor? */
+static struct net *net_touch(struct net_set *s, const char *path, bool before)
+{
+	struct net *e = net_get(s, path, false);
+
+	if (!e && (e = net_get(s, path, true)))
+		e->before = e->now = before;
+	if (e)
+		e->touched = s->line;
+	return e;
+}
+
+static void net_type(struct net *e, const char *type)
+{
+	free(e->type);
+	e->type = type ? strdup(type) : NULL;
+}
+
+/* @path and everything below it is gone (a @type other than a directory has nothing below). */
+static void net_gone(struct net_set *s, const char *path, const char *type)
+{
+	struct net *e = net_touch(s, path, true);
+
+	if (!e)
+		return;
+	e->now = false;
+	if (!type || !strcmp(type, "dir"))
+		e->gone_at = s->line;	/* what is below: judged at the end (net_settle()) */
+}
+
+/* Is there an ancestor of @path in the set for which @pred(ancestor, @arg) holds? */
+static bool net_any_above(struct net_set *s, const char *path,
+			  bool (*pred)(const struct net *a, size_t arg), size_t arg)
+{
+	char buf[PATH_MAX];
+	size_t l = strlen(path);
+
+	if (l >= sizeof(buf))
+		return false;
+	memcpy(buf, path, l + 1);
+	for (char *slash = strrchr(buf, '/'); slash; slash = strrchr(buf, '/')) {
+		const struct net *a;
+
+		*slash = 0;
+		a = net_get(s, buf, false);
+		if (a && pred(a, arg))
+			return true;
+	}
+	return false;
+}
+
+/* Did @a go after line @touched (when the path below it was last named)? Then that went too. */
+static bool gone_after(const struct net *a, size_t touched)
+{
+	return a->gone_at > touched;
+}
+
+/* A directory renamed in, and there now. */
+static bool moved_in_dir(const struct net *a, size_t unused)
+{
+	(void)unused;
+	return a->moved_in && a->now && a->type && strcmp(a->type, "dir") == 0;
+}
+
+/* Paths below a directory gone since they were last named: gone too. */
+static void net_settle(struct net_set *s)
+{
+	for (size_t i = 0; i < s->cap; i++)
+		if (s->v[i].path && s->v[i].now && strchr(s->v[i].path, '/') &&
+		    net_any_above(s, s->v[i].path, gone_after, s->v[i].touched))
+			s->v[i].now = false;
+}
+
+static int net_line(void *ctx, const char *line, size_t len)
+{
+	struct net_set *s = ctx;
+	cJSON *j = cJSON_ParseWithLength(line, len);
+	const char *ev = j ? cJSON_GetStringValue(cJSON_GetObjectItem(j, "event")) : NULL;
+	const char *path = j ? cJSON_GetStringValue(cJSON_GetObjectItem(j, "path")) : NULL;
+	const char *old = j ? cJSON_GetStringValue(cJSON_GetObjectItem(j, "old_path")) : NULL;
+	const char *type = j ? cJSON_GetStringValue(cJSON_GetObjectItem(j, "type")) : NULL;
+	struct net *e;
+
+	if (!ev || !path) {
+		cJSON_Delete(j);
+		return 0;
+	}
+	s->line++;
+	if (strcmp(ev, "delete") == 0) {
+		net_gone(s, path, type);
+	} else if (strcmp(ev, "rename") == 0 && old) {
+		net_gone(s, old, type);
+		net_gone(s, path, NULL);	/* what was here is replaced: of any type */
+		if ((e = net_touch(s, path, true))) {
+			e->now = true;
+			e->moved_in = true;
+			e->content = true;
+			net_type(e, type);
+		}
+	} else if ((e = net_touch(s, path, strcmp(ev, "create") != 0))) {
+		if (strcmp(ev, "create") == 0 && e->now)
+			e->content = true;	/* replaced */
+		e->now = true;
+		if (strcmp(ev, "attrib") != 0)
+			e->content = true;
+		net_type(e, type);
+	}
+	cJSON_Delete(j);
+	return 0;
+}
+
+struct listing {
+	struct net_set *s;
+};
+
+/* What the directories renamed in hold now: new paths too (one pass over the picture). */
+static bool list_under(void *ctx, const char *rel, const struct vw_state_entry *st)
+{
+	struct listing *l = ctx;
+	struct net *e;
+
+	if (!strchr(rel, '/') || net_get(l->s, rel, false) ||
+	    !net_any_above(l->s, rel, moved_in_dir, 0))
+		return true;
+	e = net_get(l->s, rel, true);
+	if (e) {
+		e->before = false;
+		e->now = true;
+		e->type = strdup(ftype_name(ftype_of_mode(st->mode)));
+	}
+	return true;
+}
+
+static int by_order(const void *a, const void *b)
+{
+	const struct net *x = *(struct net *const *)a, *y = *(struct net *const *)b;
+
+	return x->order < y->order ? -1 : x->order > y->order;
+}
+
+static void net_reply(struct client *cl, const struct vw_project *p, struct net_set *s)
+{
+	struct net **o;
+	struct listing l = { s };
+	bool moved_in = false;
+	size_t n = 0;
+
+	net_settle(s);
+	for (size_t i = 0; i < s->cap && !moved_in; i++)	/* renamed-in directories? */
+		moved_in = s->v[i].path && s->v[i].moved_in && s->v[i].now && s->v[i].type &&
+			   strcmp(s->v[i].type, "dir") == 0;
+	if (moved_in)
+		state_each(cl->c->state, p, list_under, &l);
+	o = calloc(s->n ? s->n : 1, sizeof(*o));
+	for (size_t i = 0; o && i < s->cap; i++)
+		if (s->v[i].path)
+			o[n++] = &s->v[i];
+	if (o)
+		qsort(o, n, sizeof(*o), by_order);
+	for (size_t i = 0; o && i < n; i++) {
+		const struct net *e = o[i];
+		const char *ev = !e->before && e->now ? "create" :
+				 e->before && !e->now ? "delete" :
+				 e->before && e->now ? (e->content ? "modify" : "attrib") : NULL;
+		cJSON *j;
+
+		if (!ev || !wanted(cl, ev, e->path, NULL))
+			continue;
+		j = cJSON_CreateObject();
+		cJSON_AddStringToObject(j, "event", ev);
+		cJSON_AddStringToObject(j, "project", p->name);
+		cJSON_AddStringToObject(j, "path", e->path);
+		if (e->type && strcmp(ev, "delete") != 0)
+			cJSON_AddStringToObject(j, "type", e->type);
+		queue_json(cl, j);
+	}
+	free(o);
+	for (size_t i = 0; i < s->cap; i++) {
+		free(s->v[i].path);
+		free(s->v[i].type);
+	}
+	free(s->v);
+}
+
+/* --- requests ---------------------------------------------------------------------- */
+
+struct fresh {
+	struct client *cl;
+	const struct vw_project *p;
+};
+
+static bool fresh_one(void *ctx, const char *rel, const struct vw_state_entry *st)
+{
+	struct fresh *f = ctx;
+	cJSON *j;
+
+	if (!wanted(f->cl, "create", rel, NULL))
+		return true;
+	j = cJSON_CreateObject();
+	cJSON_AddStringToObject(j, "event", "create");
+	cJSON_AddStringToObject(j, "project", f->p->name);
+	cJSON_AddStringToObject(j, "path", rel);
+	cJSON_AddStringToObject(j, "type", ftype_name(ftype_of_mode(st->mode)));
+	cJSON_AddBoolToObject(j, "fresh", true);
+	queue_json(f->cl, j);
+	return true;
+}
+
+/* Every path there is now, each a "create" marked "fresh": the cursor could not say. */
+static void fresh_listing(struct client *cl, const struct vw_project *p)
+{
+	struct fresh f = { cl, p };
+
+	state_each(cl->c->state, p, fresh_one, &f);
+}
+
+static void cursor_line(struct client *cl, const struct vw_project *p, bool fresh)
+{
+	cJSON *j = cJSON_CreateObject();
+	char cur[VW_CURSOR_MAX];
+
+	changes_cursor(cl->c->changes, p, cur);
+	cJSON_AddStringToObject(j, "project", p->name);
+	cJSON_AddStringToObject(j, "cursor", cur);
+	if (fresh)
+		cJSON_AddBoolToObject(j, "fresh", true);
+	queue_json(cl, j);
+	snprintf(cl->last, sizeof(cl->last), "%s", cur);
+}
+
+static int backlog_line(void *ctx, const char *line, size_t len)
+{
+	struct client *cl = ctx;
+
+	if (line_wanted(cl, line, len))
+		queue(cl, line, len, false);
+	return 0;
+}
+
+static void serve(struct client *cl, const cJSON *req)
+{
+	const char *cmd = cJSON_GetStringValue(cJSON_GetObjectItem(req, "cmd"));
+	const char *what = cJSON_GetStringValue(cJSON_GetObjectItem(req, "project"));
+	const cJSON *since = cJSON_GetObjectItem(req, "since");
+	const cJSON *match = cJSON_GetObjectItem(req, "match"), *m;
+	const cJSON *kinds = cJSON_GetObjectItem(req, "events");
+	const struct vw_project *p;
+	bool sub;
+	int ret;
+
+	if (cmd && (strcmp(cmd, "add") == 0 || strcmp(cmd, "remove") == 0)) {
+		clients_verb_fn fn = cmd[0] == 'a' ? cl->c->ops.add : cl->c->ops.remove;
+		cJSON *reply = cJSON_CreateObject();
+		char err[512] = "";
+
+		if (cmd[0] == 'a' && !may_resolve(cl)) {
+			cJSON_Delete(reply);
+			reply_error(cl, "add: a path you named did not answer in time: paths you name "
+					"are not looked at for a minute");
+			return;
+		}
+		ret = reply && fn ? fn(cl->c->ops.ctx, &cl->creds, req, reply, err, sizeof(err)) :
+				    -ENOMEM;
+		resolved(cl, ret);
+		if (ret < 0) {
+			cJSON_Delete(reply);
+			reply_error(cl, "%s", err[0] ? err : "out of memory");
+			return;
+		}
+		cJSON_AddTrueToObject(reply, "ok");
+		queue_json(cl, reply);
+		cl->closing = true;
+		return;
+	}
+	if (!cmd || (strcmp(cmd, "changes") != 0 && strcmp(cmd, "subscribe") != 0)) {
+		reply_error(cl, "unknown request: \"cmd\" is \"changes\", \"subscribe\", "
+				"\"add\" or \"remove\"");
+		return;
+	}
+	sub = cmd[0] == 's';
+	if (!what || !what[0]) {
+		reply_error(cl, "%s: \"project\" (a name or a root path) is missing", cmd);
+		return;
+	}
+	if (since && !cJSON_IsString(since)) {
+		reply_error(cl, "%s: \"since\" must be a cursor string", cmd);
+		return;
+	}
+	if (match && (!cJSON_IsArray(match) || cJSON_GetArraySize(match) > MATCH_MAX)) {
+		reply_error(cl, "%s: \"match\" must be an array of at most %d globs", cmd,
+			    MATCH_MAX);
+		return;
+	}
+	cl->match = calloc(MATCH_MAX, sizeof(*cl->match));
+	if (!cl->match) {
+		reply_error(cl, "out of memory");
+		return;
+	}
+	cJSON_ArrayForEach(m, match) {
+		if (!cJSON_IsString(m) || !m->valuestring[0]) {
+			reply_error(cl, "%s: \"match\" must hold glob strings", cmd);
+			return;
+		}
+		if (!(cl->match[cl->nmatch] = strdup(m->valuestring))) {
+			reply_error(cl, "out of memory");
+			return;
+		}
+		cl->nmatch++;
+	}
+	if (kinds && !cJSON_IsArray(kinds)) {
+		reply_error(cl, "%s: \"events\" must be an array of kinds of change", cmd);
+		return;
+	}
+	cJSON_ArrayForEach(m, kinds) {
+		unsigned bit = kind_bit(cJSON_GetStringValue(m));
+
+		if (!cJSON_IsString(m) || bit == 1u << VW_KIND_OTHER) {
+			reply_error(cl, "%s: \"events\": not a kind of change (create, modify, "
+					"truncate, attrib, delete, rename)", cmd);
+			return;
+		}
+		cl->kinds |= bit;
+	}
+	p = find(cl, what);
+	if (!p) {	/* the same words whether it exists or not */
+		reply_error(cl, "no project '%s' that you may read", what);
+		return;
+	}
+	if (!sub) {
+		struct net_set s = {};
+
+		cl->one_shot = true;	/* it has REPLY_TIMEOUT_NS to be read, then the connection goes */
+		ret = since ? changes_since(cl->c->changes, p, since->valuestring, net_line, &s) : 0;
+		if (ret == -ESTALE) {
+			net_reply(cl, p, &s);	/* frees what was read */
+			fresh_listing(cl, p);
+		} else {
+			net_reply(cl, p, &s);
+		}
+		cursor_line(cl, p, ret == -ESTALE);
+		cl->closing = true;
+		cl->deadline_ns = now_ns(CLOCK_MONOTONIC) + REPLY_TIMEOUT_NS;
+		return;
+	}
+	ret = since ? changes_since(cl->c->changes, p, since->valuestring, backlog_line, cl) : 0;
+	if (ret == -ESTALE)
+		fresh_listing(cl, p);
+	{
+		cJSON *j = cJSON_CreateObject();
+		char cur[VW_CURSOR_MAX];
+
+		changes_cursor(cl->c->changes, p, cur);
+		cJSON_AddStringToObject(j, "event", "subscribed");
+		cJSON_AddStringToObject(j, "project", p->name);
+		cJSON_AddStringToObject(j, "cursor", cur);
+		if (ret == -ESTALE)
+			cJSON_AddBoolToObject(j, "fresh", true);
+		queue_json(cl, j);
+		snprintf(cl->last, sizeof(cl->last), "%s", cur);
+	}
+	cl->sub = p;
+	cl->c->nsubs++;
+	cl->deadline_ns = 0;	/* a subscription lasts; one that does not read overflows */
+}
+
+/*
+ * A reply that would have taken its user's unread replies past
+ * the budget (reply_budget): what was queued of it goes, an error line says why (a
+ * reply is whole or not at all; the user reads the others, or asks for less).
+ */
+static void over_budget(struct client *cl)
+{
+	size_t unsent = cl->olen - cl->opos;
+
+	if (cl->sent == 0) {	/* nothing of it has gone yet: it can still be taken back */
+		uq_add(cl, -(ssize_t)unsent);
+		cl->olen = cl->opos = 0;
+	}
+	sub_end(cl);
+	cl->capped = false;
+	cl->over_cap = true;
+	reply_error(cl, "your unread replies hold over %d MiB: read them, or ask for less "
+			"(--match, --since), and try again", (int)(cl->c->reply_budget >> 20));
+	cl->over_cap = false;
+	cl->capped = true;	/* nothing more is queued for it */
+	log_info("clients: a reply to uid %u was refused: its unread replies are over budget",
+		 (unsigned)cl->cred.uid);
+}
+
+static int on_client(void *ctx, uint32_t events)
+{
+	struct client *cl = ctx;
+
+	if (events & EPOLLOUT)
+		flush(cl);
+	if (cl->fd < 0 || !(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+		return 0;
+	for (;;) {
+		char junk[512];
+		ssize_t n = cl->asked ? recv(cl->fd, junk, sizeof(junk), MSG_DONTWAIT) :
+					recv(cl->fd, cl->in + cl->inlen, REQUEST_MAX - cl->inlen,
+					     MSG_DONTWAIT);
+		char *nl;
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return 0;
+		if (n <= 0) {	/* the client went away (or hung up its side) */
+			client_close(cl);
+			return 0;
+		}
+		if (cl->asked)
+			continue;
+		cl->inlen += (size_t)n;
+		cl->in[cl->inlen] = 0;
+		nl = memchr(cl->in, '\n', cl->inlen);
+		if (!nl && cl->inlen == REQUEST_MAX) {
+			cl->asked = true;
+			reply_error(cl, "request too long (at most %d bytes)", REQUEST_MAX);
+		} else if (nl) {
+			cJSON *req = cJSON_ParseWithLength(cl->in, (size_t)(nl - cl->in));
+
+			cl->asked = true;
+			if (!cJSON_IsObject(req))
+				reply_error(cl, "malformed request: one JSON object per line");
+			else
+				serve(cl, req);
+			cJSON_Delete(req);
+			if (cl->capped)
+				over_budget(cl);
+		}
+		if (cl->asked) {
+			flush(cl);
+			if (cl->fd < 0)
+				return 0;
+		}
+	}
+}
+
+/* Said before closing a connection that will not be served: one error line. */
+static void refuse(int fd, const char *msg)
+{
+	char line[256];
+
+	snprintf(line, sizeof(line), "{\"error\":\"%s\"}\n", msg);
+	unix_refuse(fd, line);
+}
+
+/*
+ * Every slot is taken: make room for a client of @uid by closing a connection
+ * that has sent no request yet, of the user holding the most connections
+ * (never of @uid itself, unless @uid is root). NULL: none to close.
+ */
+static struct client *evict_idle(struct vw_clients *c, uint32_t uid)
+{
+	struct client *victim = NULL;
+
+	for (int i = 0; i < VW_CLIENTS_MAX; i++) {
+		struct client *cl = &c->cl[i];
+
+		if (cl->fd < 0 || cl->asked || cl->sub || cl->cred.uid == 0 ||
+		    (cl->cred.uid == uid && uid != 0))
+			continue;
+		if (!victim || c->uq[cl->uq].conns > c->uq[victim->uq].conns)
+			victim = cl;
+	}
+	if (!victim)
+		return NULL;
+	log_info("clients: full: closed an idle connection of uid %u (it holds %u) for uid %u",
+		 (unsigned)victim->cred.uid, c->uq[victim->uq].conns, (unsigned)uid);
+	refuse(dup(victim->fd), "closed before a request: the daemon is full, and your user "
+				"holds the most idle connections");
+	client_close(victim);
+	return victim;
+}
+
+static int on_accept(void *ctx, uint32_t events)
+{
+	struct vw_clients *c = ctx;
+	socklen_t len = sizeof(struct ucred);
+	struct client *cl = NULL;
+	int fd = accept4(c->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	struct ucred cred;
+	int q = -1, mine = 0;
+
+	(void)events;
+	if (fd < 0)
+		return errno == EAGAIN || errno == ECONNABORTED ? 0 : -errno;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+		refuse(fd, "who is asking? (SO_PEERCRED failed)");
+		return 0;
+	}
+	for (int i = 0; i < VW_CLIENTS_MAX; i++) {
+		if (c->uq[i].uid == cred.uid && (c->uq[i].conns || c->uq[i].resolve_after_ns))
+			q = i;
+		if (c->cl[i].fd >= 0 && c->cl[i].cred.uid == cred.uid)
+			mine++;
+	}
+	if (cred.uid != 0 && mine >= VW_CLIENTS_PER_UID) {
+		log_info("clients: uid %d holds %d connections: refused one more", (int)cred.uid,
+			 mine);
+		refuse(fd, "too many connections from your user (at most " VW_STR(VW_CLIENTS_PER_UID)
+			   ")");
+		return 0;
+	}
+	for (int i = 0; i < VW_CLIENTS_MAX && !cl; i++)
+		if (c->cl[i].fd < 0)
+			cl = &c->cl[i];
+	if (!cl && !(cl = evict_idle(c, cred.uid))) {
+		refuse(fd, "busy: the daemon serves " VW_STR(VW_CLIENTS_MAX) " clients at once");
+		return 0;
+	}
+	for (int i = 0; i < VW_CLIENTS_MAX && q < 0; i++)
+		if (!c->uq[i].conns && !c->uq[i].resolve_after_ns)
+			q = i;
+	for (int i = 0; i < VW_CLIENTS_MAX && q < 0; i++)
+		if (!c->uq[i].conns)
+			q = i;
+	*cl = (struct client){ .fd = fd, .c = c, .cred = cred, .uq = q };
+	if (!c->uq[q].conns && c->uq[q].uid != cred.uid)
+		c->uq[q].resolve_after_ns = 0;
+	if (!c->uq[q].conns)
+		c->uq[q].bytes = 0;
+	c->uq[q].uid = cred.uid;
+	c->uq[q].conns++;
+	if (creds_of_peer(fd, &cl->creds) < 0) {
+		refuse(fd, "who is asking? (SO_PEERGROUPS failed)");
+		c->uq[q].conns--;
+		cl->fd = -1;
+		return 0;
+	}
+	cl->deadline_ns = now_ns(CLOCK_MONOTONIC) + REQUEST_TIMEOUT_NS;
+	if (loop_add(c->loop, fd, on_client, cl) < 0) {
+		close(fd);
+		cl->fd = -1;
+		c->uq[q].conns--;
+	}
+	return 0;
+}
+
+struct vw_clients *clients_new(const char *path, struct vw_loop *loop, struct vw_projects *t,
+			       struct vw_changes *changes, struct vw_state *state,
+			       const struct vw_clients_ops *ops, char *err, size_t errlen)
+{
+	struct vw_clients *c = calloc(1, sizeof(*c));
+	int ret;
+
+	if (!c || strlen(path) >= sizeof(c->path)) {
+		snprintf(err, errlen, "%s: %s", path, c ? "path too long" : "out of memory");
+		free(c);
+		return NULL;
+	}
+	c->reply_budget = (size_t)VW_USER_REPLY_MB << 20;
+	snprintf(c->path, sizeof(c->path), "%s", path);
+	c->loop = loop;
+	c->t = t;
+	c->changes = changes;
+	c->state = state;
+	if (ops)
+		c->ops = *ops;
+	for (int i = 0; i < VW_CLIENTS_MAX; i++)
+		c->cl[i].fd = -1;
+	c->fd = unix_listen(path, 0666, -1, 64);
+	ret = c->fd < 0 ? c->fd : loop_add(loop, c->fd, on_accept, c);
+	if (ret < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(-ret));
+		clients_free(c);
+		return NULL;
+	}
+	{
+		char dir[sizeof(c->path)], *slash;
+		struct stat st;
+
+		snprintf(dir, sizeof(dir), "%s", path);
+		slash = strrchr(dir, '/');
+		if (slash && slash != dir)
+			*slash = 0;
+		if (stat(dir, &st) == 0 && (st.st_mode & 0001) == 0)
+			log_info("clients: %s is closed to other users (mode %04o): only its owner "
+				 "and group can use %s", dir, st.st_mode & 07777, path);
+	}
+	return c;
+}
+
+void clients_set_reply_budget(struct vw_clients *c, size_t bytes)
+{
+	c->reply_budget = bytes;
+}
+
+void clients_free(struct vw_clients *c)
+{
+	if (!c)
+		return;
+	for (int i = 0; i < VW_CLIENTS_MAX; i++)
+		client_close(&c->cl[i]);
+	if (c->fd >= 0) {
+		loop_del(c->loop, c->fd);
+		close(c->fd);
+		unlink(c->path);
+	}
+	free(c);
+}
+
+void clients_settled(struct vw_clients *c, const struct vw_project *p, const char *event,
+		     const char *path, const char *old_path, const char *line, size_t len,
+		     const char *cursor)
+{
+	if (!c || !c->nsubs)
+		return;	/* the common case costs one test a line */
+	for (int i = 0; i < VW_CLIENTS_MAX; i++) {
+		struct client *cl = &c->cl[i];
+
+		if (cl->fd < 0 || cl->sub != p || cl->overflowed ||
+		    !wanted(cl, event, path, old_path))
+			continue;
+		if (!queue(cl, line, len, true)) {
+			cJSON *j = cJSON_CreateObject();
+
+			/* it did not keep up: where to resume, then goodbye */
+			cJSON_AddStringToObject(j, "event", "overflow");
+			cJSON_AddStringToObject(j, "reason", "subscriber_queue");
+			cJSON_AddStringToObject(j, "project", p->name);
+			cJSON_AddStringToObject(j, "cursor", cl->last);
+			queue_json(cl, j);
+			cl->overflowed = true;
+			cl->closing = true;
+			log_info("clients: a subscriber of %s (uid %d) fell behind; told to resume "
+				 "from %s", p->name, (int)cl->cred.uid, cl->last);
+		} else {
+			snprintf(cl->last, sizeof(cl->last), "%s", cursor);
+		}
+		if (cl->closing || cl->olen - cl->opos >= SEND_BATCH)
+			flush(cl);
+		else
+			c->owed = true;	/* written with the rest of the batch: clients_flush() */
+	}
+}
+
+void clients_project_ended(struct vw_clients *c, const struct vw_project *p, const char *reason)
+{
+	for (int i = 0; c && i < VW_CLIENTS_MAX; i++) {
+		struct client *cl = &c->cl[i];
+		cJSON *j;
+
+		if (cl->fd < 0 || cl->sub != p || cl->overflowed)
+			continue;
+		j = cJSON_CreateObject();
+		cJSON_AddStringToObject(j, "event", "overflow");
+		cJSON_AddStringToObject(j, "reason", reason);
+		cJSON_AddStringToObject(j, "project", p->name);
+		cJSON_AddStringToObject(j, "cursor", cl->last);
+		cl->over_cap = true;	/* said whatever the budget */
+		queue_json(cl, j);
+		cl->over_cap = false;
+		cl->overflowed = true;
+		cl->closing = true;
+		sub_end(cl);
+		flush(cl);
+	}
+}
+
+void clients_flush(struct vw_clients *c)
+{
+	if (!c || !c->owed)
+		return;
+	c->owed = false;
+	for (int i = 0; i < VW_CLIENTS_MAX; i++)
+		if (c->cl[i].fd >= 0 && c->cl[i].olen > c->cl[i].opos)
+			flush(&c->cl[i]);
+}
+
+/*
+ * Output queued for a client at two ticks in a row, nothing of it sent in
+ * between, and its socket taking data now: flush() asks for EPOLLOUT whenever
+ * it leaves bytes behind and clients_flush() runs every loop turn, so this is
+ * a writer that stopped looking; said, counted, and sent.
+ */
+static void queue_check(struct client *cl)
+{
+	struct pollfd pfd = { .fd = cl->fd, .events = POLLOUT };
+	bool queued = cl->olen > cl->opos && !cl->draining;
+	bool stalled = queued && cl->queued_then && cl->sent == cl->sent_then &&
+		       poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLOUT);
+
+	cl->queued_then = queued;
+	cl->sent_then = cl->sent;
+	if (!stalled)
+		return;
+	cl->c->stalls++;
+	log_warnx("clients: %zu bytes for uid %u were left unsent on a writable socket: sending",
+		  cl->olen - cl->opos, (unsigned)cl->cred.uid);
+	flush(cl);
+}
+
+uint64_t clients_stalls(const struct vw_clients *c)
+{
+	return c ? c->stalls : 0;
+}
+
+void clients_tick(struct vw_clients *c, uint64_t now)
+{
+	for (int i = 0; c && i < VW_CLIENTS_MAX; i++) {
+		struct client *cl = &c->cl[i];
+
+		if (cl->fd >= 0)
+			queue_check(cl);
+
+		if (cl->fd < 0 || !cl->deadline_ns || now < cl->deadline_ns)
+			continue;
+		if (!cl->asked) {	/* connected and said nothing: told, then gone */
+			cl->asked = true;
+			reply_error(cl, "no request within %llu s",
+				    (unsigned long long)(REQUEST_TIMEOUT_NS / 1000000000ull));
+			cl->deadline_ns = now + REQUEST_TIMEOUT_NS;
+			flush(cl);
+		} else {
+			client_close(cl);	/* did not read its reply, or not close after it */
+		}
+	}
+}
+
+size_t clients_queued_bytes(const struct vw_clients *c)
+{
+	size_t n = 0;
+
+	for (int i = 0; c && i < VW_CLIENTS_MAX; i++)
+		if (c->cl[i].fd >= 0)
+			n += c->cl[i].olen - c->cl[i].opos;
+	return n;
+}
+
+size_t clients_subscribers(const struct vw_clients *c)
+{
+	size_t n = 0;
+
+	for (int i = 0; c && i < VW_CLIENTS_MAX; i++)
+		n += c->cl[i].fd >= 0 && c->cl[i].sub;
+	return n;
+}
