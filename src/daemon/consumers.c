@@ -28,7 +28,7 @@
 static void to_snapshot(void *ctx, const struct vw_settled *s, const char *line, size_t len)
 {
 	(void)line, (void)len;
-	daemon_told(ctx, s->project, s->event, s->path, s->old_path, s->st, s->type, false);
+	daemon_told(ctx, s->project, s->kind, s->path, s->old_path, s->st, s->type, false);
 }
 
 static void to_analyzers(void *ctx, const struct vw_settled *s, const char *line, size_t len)
@@ -42,7 +42,7 @@ static void to_analyzers(void *ctx, const struct vw_settled *s, const char *line
 
 static void to_subscribers(void *ctx, const struct vw_settled *s, const char *line, size_t len)
 {
-	clients_settled(ctx, s->project, s->event, s->path, s->old_path, line, len, s->cursor);
+	clients_settled(ctx, s->project, s->kind, s->path, s->old_path, line, len, s->cursor);
 }
 
 static void to_stdout(void *ctx, const struct vw_settled *s, const char *line, size_t len)

@@ -109,13 +109,13 @@ static void index_update(struct daemon *d, const struct vw_out *o)
 {
 	uint32_t id = o->project->id;
 
-	if (strcmp(o->event, "create") == 0) {
+	if (o->kind == VW_KIND_CREATE) {
 		index_add(d->idx, id, o->path);
-	} else if (strcmp(o->event, "delete") == 0) {
+	} else if (o->kind == VW_KIND_DELETE) {
 		index_del(d->idx, id, o->path);
 		if (d->fps)
 			fps_forget(d->fps, id, o->path);
-	} else if (strcmp(o->event, "rename") == 0) {
+	} else if (o->kind == VW_KIND_RENAME) {
 		index_del(d->idx, id, o->old_path);
 		if (d->fps)
 			fps_forget(d->fps, id, o->old_path);
@@ -248,7 +248,7 @@ static void describe_root(struct daemon *d, struct vw_project *p)
 	if (fd >= 0 && !dir)
 		close(fd);
 	while (dir && (de = readdir(dir))) {
-		struct vw_out o = { .project = p, .event = "create", .path = de->d_name,
+		struct vw_out o = { .project = p, .kind = VW_KIND_CREATE, .path = de->d_name,
 				    .ev = &vw_no_writer };
 
 		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") &&
@@ -362,7 +362,7 @@ static void root_changed(struct daemon *d, struct vw_project *p, bool back)
 	else if (d->deb)
 		debounce_discard(d->deb, p);	/* its paths name nothing, or something else, now */
 	p->root_lost = !back;
-	json_out_project(d->out, back ? "root_back" : "root_gone", p);
+	json_out_project(d->out, kind_name(back ? VW_KIND_ROOT_BACK : VW_KIND_ROOT_GONE), p);
 	log_warnx("project %s: root %s %s", p->name, p->root,
 		  back ? "is back: a new directory, its history starts afresh" : "is gone");
 	if (!back && d->loader) {	/* its numbers may be other directories' soon */
@@ -410,13 +410,13 @@ static int scan_one(void *ctx, const char *rel, const struct stat *st)
 	struct scan *s = ctx;
 	struct vw_out c = *s->o;
 
-	c.event = "create";
+	c.kind = VW_KIND_CREATE;
 	c.path = rel;
 	c.old_path = NULL;
 	c.type = ftype_name(ftype_of_mode(st->st_mode));
 	c.type_late = false;
 	c.source = "scan";
-	project_count((struct vw_project *)c.project, c.event);
+	project_count((struct vw_project *)c.project, c.kind);
 	if (s->d->state)
 		state_put_said(s->d->state, c.project, rel, st);
 	if (!s->d->out_broken && json_out_change(s->d->out, &c) < 0)
@@ -437,8 +437,8 @@ static void on_out(void *ctx, const struct vw_out *o)
 {
 	struct daemon *d = ctx;
 
-	if (strcmp(o->event, "root_gone") == 0 || strcmp(o->event, "root_back") == 0) {
-		root_changed(d, (struct vw_project *)o->project, o->event[5] == 'b');
+	if (o->kind == VW_KIND_ROOT_GONE || o->kind == VW_KIND_ROOT_BACK) {
+		root_changed(d, (struct vw_project *)o->project, o->kind == VW_KIND_ROOT_BACK);
 		return;
 	}
 	if (o->ignored) {	/* a new ignored directory: keep what happens inside in the kernel */
@@ -448,12 +448,12 @@ static void on_out(void *ctx, const struct vw_out *o)
 	if (d->nexcl && o->type && !strcmp(o->type, "dir") && o->ev->op == VW_OP_RENAME)
 		moved_exclusion(d, o);
 	if (!d->deb) {
-		project_count((struct vw_project *)o->project, o->event);
+		project_count((struct vw_project *)o->project, o->kind);
 		/* before the line: what it covers is what is there now */
-		daemon_told(d, o->project, o->event, o->path, o->old_path, NULL, o->type, true);
+		daemon_told(d, o->project, o->kind, o->path, o->old_path, NULL, o->type, true);
 		if (!d->out_broken && json_out_change(d->out, o) < 0)
 			d->out_broken = true;
-		if (o->ev->op == VW_OP_RENAME && !strcmp(o->event, "create") &&
+		if (o->ev->op == VW_OP_RENAME && o->kind == VW_KIND_CREATE &&
 		    (o->type_late || (o->type && !strcmp(o->type, "dir"))))
 			scan_moved_in(d, o);	/* a type read late may be a later occupant's */
 		return;
@@ -470,7 +470,7 @@ static void on_settled(void *ctx, const struct vw_settled *cs)
 
 	if (d->runner && tagged.ev)	/* its own write */
 		tagged.by = runner_child_name(d->runner, tagged.ev->tgid, tagged.ev->pgid);
-	project_count((struct vw_project *)tagged.project, tagged.event);
+	project_count((struct vw_project *)tagged.project, tagged.kind);
 	fanout_settled(d->fanout, &tagged);
 }
 
@@ -582,7 +582,7 @@ static bool picture_judges(void *ctx, const struct vw_project *p, const char *pa
 }
 
 static bool content_unchanged(void *ctx, const struct vw_project *p, const char *path,
-			      const char *event);
+			      enum vw_kind kind);
 
 /* A settled batch: decided by comparing its paths with the file system and the model. */
 static size_t settle_batch(void *ctx, const struct vw_project *p, const struct vw_dirty *v,
@@ -609,11 +609,11 @@ static size_t settle_batch(void *ctx, const struct vw_project *p, const struct v
 
 /* --skip-identical: a "modify" whose bytes are what they were is not a change. */
 static bool content_unchanged(void *ctx, const struct vw_project *p, const char *path,
-			      const char *event)
+			      enum vw_kind kind)
 {
 	struct daemon *d = ctx;
 
-	if (strcmp(event, "modify") == 0)
+	if (kind == VW_KIND_MODIFY)
 		return fps_unchanged(d->fps, p, path);
 	fps_record(d->fps, p, path);	/* created or moved here: the next rewrite compares */
 	return false;
@@ -655,7 +655,7 @@ static void crawl_file(void *ctx, const struct vw_project *p, const char *rel, i
  * again is dropped (a settled line was decided against the tree) or, with
  * @keep_gone, kept as told (a raw line says it exists).
  */
-void daemon_told(struct daemon *d, const struct vw_project *p, const char *event,
+void daemon_told(struct daemon *d, const struct vw_project *p, enum vw_kind kind,
 		       const char *path, const char *old_path, const struct stat *st,
 		       const char *type, bool keep_gone);
 
@@ -668,10 +668,10 @@ static void told_refresh(struct daemon *d)
 		return;
 	d->told_last.owed = false;
 	d->told_last.p = NULL;	/* so that it is looked at now; the call remembers it again */
-	daemon_told(d, p, "modify", d->told_last.path, NULL, NULL, NULL, true);
+	daemon_told(d, p, VW_KIND_MODIFY, d->told_last.path, NULL, NULL, NULL, true);
 }
 
-void daemon_told(struct daemon *d, const struct vw_project *p, const char *event,
+void daemon_told(struct daemon *d, const struct vw_project *p, enum vw_kind kind,
 		       const char *path, const char *old_path, const struct stat *st,
 		       const char *type, bool keep_gone)
 {
@@ -680,8 +680,7 @@ void daemon_told(struct daemon *d, const struct vw_project *p, const char *event
 	if (!d->state || !path)
 		return;
 	if (keep_gone && !st && !old_path) {
-		bool data = !strcmp(event, "modify") || !strcmp(event, "truncate") ||
-			    !strcmp(event, "attrib");
+		bool data = kind_is_write(kind);
 
 		if (data && d->told_last.p == p && d->told_last.round == d->round &&
 		    !strcmp(d->told_last.path, path)) {
@@ -703,7 +702,7 @@ void daemon_told(struct daemon *d, const struct vw_project *p, const char *event
 	}
 	if (old_path)	/* what it holds moved with it */
 		state_move_tree(d->state, p, old_path, path);
-	if (strcmp(event, "delete") == 0)
+	if (kind == VW_KIND_DELETE)
 		state_drop_tree(d->state, p, path);
 	else if (st || project_lstat(p, path, &now) == 0)
 		state_put_said(d->state, p, path, st ? st : &now);
@@ -723,7 +722,7 @@ static void on_rescan(void *ctx, const struct vw_rescan_change *c)
 {
 	struct daemon *d = ctx;
 	struct vw_project *p = (struct vw_project *)c->project;
-	struct vw_out o = { .project = p, .event = c->event, .path = c->path,
+	struct vw_out o = { .project = p, .kind = c->kind, .path = c->path,
 			    .type = ftype_name(ftype_of_mode(c->mode)), .ev = &vw_no_writer,
 			    .source = "rescan" };
 
@@ -734,7 +733,7 @@ static void on_rescan(void *ctx, const struct vw_rescan_change *c)
 			log_warnx("debounce: out of memory; change to %s dropped", o.path);
 		return;
 	}
-	project_count(p, o.event);
+	project_count(p, o.kind);
 	if (!d->out_broken && json_out_change(d->out, &o) < 0)
 		d->out_broken = true;
 }
@@ -906,7 +905,7 @@ static void on_event(void *ctx, const struct vw_event *ev)
 	log_debug("event: op %u project %u path_len %zu '%.*s' old %u '%.*s' flags %#x", ev->op,
 		  ev->project, ev->path_len, (int)ev->path_len, ev->path ? ev->path : "",
 		  ev->old_project, (int)ev->old_path_len, ev->old_path ? ev->old_path : "", ev->flags);
-	events_route(&d->projects, ev, on_out, d);
+	route_event(&d->projects, ev, on_out, d);
 }
 
 /* Has the tick work within TICK_MS? */

@@ -99,7 +99,7 @@ struct daemon {
 
 /* daemon.c */
 /* A line told what is at (p, path) now: the picture, the index, the raw dedupe. */
-void daemon_told(struct daemon *d, const struct vw_project *p, const char *event,
+void daemon_told(struct daemon *d, const struct vw_project *p, enum vw_kind kind,
 		 const char *path, const char *old_path, const struct stat *st, const char *type,
 		 bool keep_gone);
 /* A project just added to the table: to the backend and the crawl. */

@@ -23,6 +23,7 @@
 #include "pipeline/debounce.h"
 #include "pipeline/fanout.h"
 #include "store/index.h"
+#include "source/decoder.h"
 #include "source/loader.h"
 #include "core/log.h"
 #include "serve/metrics.h"
@@ -195,9 +196,17 @@ static cJSON *projects_json(const struct daemon *d)
 		cJSON_AddStringToObject(o, "name", p->name);
 		cJSON_AddStringToObject(o, "root", p->root);
 		cJSON_AddNumberToObject(o, "changes", (double)p->changes);
-		if ((ev = cJSON_AddObjectToObject(o, "events")))
-			for (int k = 0; k < VW_KINDS; k++)
-				cJSON_AddNumberToObject(ev, vw_kind_names[k], (double)p->events[k]);
+		if ((ev = cJSON_AddObjectToObject(o, "events"))) {
+			uint64_t other = 0;
+
+			for (int k = 0; k < VW_KINDS; k++) {
+				if (k >= VW_KIND_CREATE && k <= VW_KIND_RENAME)
+					cJSON_AddNumberToObject(ev, kind_name(k), (double)p->events[k]);
+				else
+					other += p->events[k];
+			}
+			cJSON_AddNumberToObject(ev, "other", (double)other);
+		}
 		cJSON_AddBoolToObject(o, "rescanning",
 				      d->state && state_rescanning(d->state, p));
 		cJSON_AddNumberToObject(o, "rescans", (double)p->rescans);

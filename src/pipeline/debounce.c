@@ -37,7 +37,7 @@ struct entry {
 	bool start_found;	/* the start-up crawl found it (a difference from the snapshot) */
 	bool held;		/* at flush: still being written, kept for the next batch */
 	uint8_t left;		/* how what was here when the batch began left: VW_LEFT_* */
-	const char *written;	/* the last data or metadata change through this name... */
+	enum vw_kind written;	/* the last data or metadata change through this name... */
 	uint64_t written_ino;	/* ...and the inode it went to (0: not known) */
 	uint32_t writes;
 	uint64_t first_ns, last_ns;	/* its first and latest change in the batch */
@@ -505,11 +505,11 @@ static void judge(struct vw_debounce *d, struct batch *b, struct entry *e, const
 		return;
 	if (rescan) {
 		/* the start-up crawl found it there (after `ready`), its line still to come */
-		if (strcmp(o->event, "delete") != 0 && !d->o.judges(d->o.ctx, b->project, e->path))
+		if (o->kind != VW_KIND_DELETE && !d->o.judges(d->o.ctx, b->project, e->path))
 			e->start_found = true;
 		return;
 	}
-	if (strcmp(o->event, "create") == 0)
+	if (o->kind == VW_KIND_CREATE)
 		return;
 	if (e->by_rescan) {
 		/* a kernel change after the start-up crawl found it there: it was there */
@@ -587,10 +587,10 @@ static int dirty_rename(struct vw_debounce *d, struct batch *b, const struct vw_
 
 static int dirty_add(struct vw_debounce *d, struct batch *b, const struct vw_out *o)
 {
-	bool creates = strcmp(o->event, "create") == 0;
+	bool creates = o->kind == VW_KIND_CREATE;
 	struct entry *e;
 
-	if (strcmp(o->event, "rename") == 0)
+	if (o->kind == VW_KIND_RENAME)
 		return dirty_rename(d, b, o);
 	e = lookup(b, o->path);
 	if (!e) {
@@ -600,9 +600,9 @@ static int dirty_add(struct vw_debounce *d, struct batch *b, const struct vw_out
 		e->created_first = creates;
 	}
 	judge(d, b, e, o);
-	if (!creates && !e->left && strcmp(o->event, "delete") == 0)
+	if (!creates && !e->left && o->kind == VW_KIND_DELETE)
 		e->left = VW_LEFT_DELETE;
-	if (creates || strcmp(o->event, "delete") == 0) {
+	if (creates || o->kind == VW_KIND_DELETE) {
 		e->now = creates;	/* a write or chmod through a descriptor makes no name */
 		flags_clear(e);	/* what was written before belongs to another file */
 		if (creates) {	/* a delete keeps it: a change by name went to that file */
@@ -610,12 +610,12 @@ static int dirty_add(struct vw_debounce *d, struct batch *b, const struct vw_out
 			e->link_of = o->link_from ? strdup(o->link_from) : NULL;
 		}
 	} else {
-		if (strcmp(o->event, "attrib") == 0)
+		if (o->kind == VW_KIND_ATTRIB)
 			e->attrib = true;
 		else	/* modify, truncate */
-			note_data(e, strcmp(o->event, "truncate") == 0);
+			note_data(e, o->kind == VW_KIND_TRUNCATE);
 		/* its other names, if any, changed too (0: by name, the inode is not known) */
-		e->written = e->written && strcmp(o->event, "attrib") == 0 ? e->written : o->event;
+		e->written = e->written && o->kind == VW_KIND_ATTRIB ? e->written : o->kind;
 		e->written_ino = o->ev->ino;
 	}
 	note(e, o);
@@ -694,19 +694,19 @@ int debounce_add(struct vw_debounce *d, const struct vw_out *o, uint64_t now_ns)
 		return -ENOMEM;
 	e = lookup(b, o->path);
 	fresh = !e;
-	rewrite = e && holdable(d, e) && (strcmp(o->event, "modify") == 0 ||
-					  strcmp(o->event, "truncate") == 0 ||
-					  strcmp(o->event, "attrib") == 0);
+	rewrite = e && holdable(d, e) && (o->kind == VW_KIND_MODIFY ||
+					  o->kind == VW_KIND_TRUNCATE ||
+					  o->kind == VW_KIND_ATTRIB);
 	if (d->o.reconcile) {
 		ret = dirty_add(d, b, o);
-	} else if (strcmp(o->event, "attrib") == 0) {
+	} else if (o->kind == VW_KIND_ATTRIB) {
 		e = get(b, o->path, true);
 		if (!e)
 			return -ENOMEM;
 		note(e, o);	/* the rules alone report data changes only */
-	} else if (strcmp(o->event, "rename") == 0) {
+	} else if (o->kind == VW_KIND_RENAME) {
 		ret = on_rename(d, b, o);
-	} else if (strcmp(o->event, "create") == 0) {
+	} else if (o->kind == VW_KIND_CREATE) {
 		e = get(b, o->path, false);
 		if (!e)
 			return -ENOMEM;
@@ -715,7 +715,7 @@ int debounce_add(struct vw_debounce *d, const struct vw_out *o, uint64_t now_ns)
 		e->fresh = true;
 		e->moved_away = false;
 		note(e, o);
-	} else if (strcmp(o->event, "delete") == 0) {
+	} else if (o->kind == VW_KIND_DELETE) {
 		e = get(b, o->path, true);
 		if (!e)
 			return -ENOMEM;
@@ -729,7 +729,7 @@ int debounce_add(struct vw_debounce *d, const struct vw_out *o, uint64_t now_ns)
 		if (!e)
 			return -ENOMEM;
 		e->now = true;
-		note_data(e, strcmp(o->event, "truncate") == 0);
+		note_data(e, o->kind == VW_KIND_TRUNCATE);
 		note(e, o);
 	}
 	if (ret)
@@ -810,26 +810,26 @@ static void batch_keep_held(struct vw_debounce *d, struct batch *b)
 	heap_set(d, b, due);
 }
 
-/* The net change of one entry, or NULL when it nets to nothing. */
-static const char *net_event(const struct entry *e, const char **old_path)
+/* The net change of one entry, or VW_KIND_NONE when it nets to nothing. */
+static enum vw_kind net_event(const struct entry *e, const char **old_path)
 {
 	*old_path = NULL;
 	if (!e->now) {
 		if (!e->before || e->moved_away)
-			return NULL;
-		return "delete";
+			return VW_KIND_NONE;
+		return VW_KIND_DELETE;
 	}
 	if (e->src) {
 		*old_path = e->src;
-		return "rename";
+		return VW_KIND_RENAME;
 	}
 	if (!e->before)
-		return "create";
+		return VW_KIND_CREATE;
 	if (e->fresh)
-		return "modify";	/* replaced: deleted and made again, or a file renamed over it */
+		return VW_KIND_MODIFY;	/* replaced: deleted and made again, or a file renamed over it */
 	if (e->modified)
-		return e->truncated_only ? "truncate" : "modify";
-	return NULL;
+		return e->truncated_only ? VW_KIND_TRUNCATE : VW_KIND_MODIFY;
+	return VW_KIND_NONE;
 }
 
 static size_t flush_reconcile(struct vw_debounce *d, struct batch *b, bool may_defer,
@@ -887,11 +887,11 @@ static size_t flush_batch(struct vw_debounce *d, struct batch *b, bool may_defer
 	if (d->o.reconcile)
 		return flush_reconcile(d, b, may_defer, fn, ctx);
 	for (struct entry *e = b->head; e; e = e->next) {
-		const char *ev = e->held ? NULL : net_event(e, &s.old_path);
+		enum vw_kind ev = e->held ? VW_KIND_NONE : net_event(e, &s.old_path);
 
 		if (!ev)
 			continue;
-		if (d->o.unchanged && strcmp(ev, "delete") != 0)
+		if (d->o.unchanged && ev != VW_KIND_DELETE)
 			e->same = d->o.unchanged(d->o.ctx, b->project, e->path, ev);
 		if (!e->same)
 			n++;
@@ -899,8 +899,8 @@ static size_t flush_batch(struct vw_debounce *d, struct batch *b, bool may_defer
 	s.batch = n ? d->next_batch++ : 0;
 	s.batch_size = n;
 	for (struct entry *e = b->head; e; e = e->next) {
-		s.event = e->held ? NULL : net_event(e, &s.old_path);
-		if (!s.event || e->same)
+		s.kind = e->held ? VW_KIND_NONE : net_event(e, &s.old_path);
+		if (!s.kind || e->same)
 			continue;
 		s.path = e->path;
 		s.type = e->type;

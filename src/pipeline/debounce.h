@@ -8,27 +8,9 @@
 #include <stdint.h>
 #include <sys/stat.h>
 
-#include "pipeline/route.h"
+#include "core/record.h"
+#include "store/project.h"
 
-/* One settled change; borrowed strings, valid during the callback. */
-struct vw_settled {
-	const struct vw_project *project;
-	const char *event;	/* "create" "modify" "delete" "rename" "truncate" */
-	const char *type;	/* or NULL */
-	const char *path;
-	const char *old_path;	/* renames */
-	uint32_t writes;	/* data writes merged into this change */
-	uint64_t batch;		/* id shared by every change flushed together */
-	uint32_t batch_size;
-	bool truncated;
-	const struct vw_event *ev;	/* the last writer's attribution */
-	const char *source;	/* NULL ("kernel") or "rescan" */
-	const char *by;		/* the analyzer whose process made the change, or NULL */
-	const struct stat *st;	/* what the line describes (lstat when decided), or NULL */
-	const char *cursor;	/* its place in the project's change log, or NULL */
-};
-
-typedef void (*settled_fn)(void *ctx, const struct vw_settled *s);
 
 /*
  * Did @path (relative to the project root) exist before the current batch?
@@ -45,37 +27,8 @@ typedef bool (*judges_fn)(void *ctx, const struct vw_project *p, const char *pat
  * "modify" whose content is unchanged (no-op suppression). May be NULL.
  */
 typedef bool (*unchanged_fn)(void *ctx, const struct vw_project *p, const char *path,
-			     const char *event);
+			     enum vw_kind kind);
 
-/*
- * One path a batch touched, as handed to a reconcile_fn: what the events said
- * of it. The events name the paths; what to report is decided by comparing
- * the file system now with what was reported before (reconcile.c).
- */
-enum { VW_LEFT_NONE, VW_LEFT_RENAME, VW_LEFT_DELETE };
-
-struct vw_dirty {
-	const char *path;
-	bool hint_before;	/* its first change in the batch implies it existed before */
-	bool created;		/* its first change in the batch made it */
-	bool modified;		/* data written or truncated (content moved here by a rename too) */
-	bool truncated_only;	/* only truncations */
-	bool attrib;		/* metadata changed */
-	bool moved_here;	/* a rename put what is here now here (inode numbers are reused) */
-	uint8_t left;		/* how what was here when the batch began left (VW_LEFT_*) */
-	bool now;		/* the latest event left something here */
-	const char *written;	/* the last modify/truncate/attrib through this name (or NULL)... */
-	uint64_t written_ino;	/* ...to this inode: its other names changed too */
-	const char *via;	/* renamed here after a change by name: the name it went through */
-	const char *link_of;	/* made in the batch as a hard link of this name */
-	bool rescan;		/* only a rescan reported it (its lines say "source":"rescan") */
-	bool unjudged;		/* its first kernel change, which implies it was there, came before
-				 * the picture could say (start-up crawl): it was there */
-	bool cut;		/* the kernel flagged the path as cut */
-	uint32_t writes;
-	const char *type;	/* as the last event said; may be NULL */
-	const struct vw_event *ev;	/* the last writer */
-};
 
 /*
  * Report a batch of @n dirty paths of @p through @fn, every line with batch

@@ -165,7 +165,7 @@ static int put_change(FILE *f, const struct vw_out *o)
 	fputs_unlocked("{\"v\":", f);
 	fputs_unlocked(VW_SCHEMA_VERSION_STR, f);
 	put_kstr(f, "time", ts);
-	put_kstr(f, "event", o->event);
+	put_kstr(f, "event", kind_name(o->kind));
 	put_kstr(f, "project", o->project->name);
 	ret |= put_name(f, "root", o->project->root);
 	ret |= put_name(f, "path", o->path);
@@ -208,7 +208,7 @@ int json_out_settled(FILE *f, const struct vw_settled *s)
 {
 	struct vw_out o = {
 		.project = s->project,
-		.event = s->event,
+		.kind = s->kind,
 		.type = s->type,
 		.path = s->path,
 		.old_path = s->old_path,

@@ -34,9 +34,10 @@ struct rc_item {
 	bool is_src;
 };
 
-/* One line to emit; strings owned (event, type and source are static). */
+/* One line to emit; strings owned (type and source are static). */
 struct rc_line {
-	const char *event, *type, *source;
+	enum vw_kind kind;
+	const char *type, *source;
 	char *path, *old_path;
 	const struct rc_item *it;	/* attribution, writes, cut; NULL for none */
 	struct stat st;		/* what the line says is there (not for deletes) */
@@ -137,7 +138,7 @@ static bool same_type(mode_t a, mode_t b)
 	return (a & S_IFMT) == (b & S_IFMT);
 }
 
-static int emit_st(struct rc *r, const char *event, const char *path, const char *old_path,
+static int emit_st(struct rc *r, enum vw_kind kind, const char *path, const char *old_path,
 		   const char *type, const struct rc_item *it, const char *source,
 		   const struct stat *st)
 {
@@ -153,7 +154,7 @@ static int emit_st(struct rc *r, const char *event, const char *path, const char
 		r->capout = cap;
 	}
 	l = &r->out[r->nout];
-	*l = (struct rc_line){ .event = event, .type = type, .source = source, .it = it };
+	*l = (struct rc_line){ .kind = kind, .type = type, .source = source, .it = it };
 	if (st) {
 		l->st = *st;
 		l->have_st = true;
@@ -167,11 +168,11 @@ static int emit_st(struct rc *r, const char *event, const char *path, const char
 }
 
 /* A line about an item: what it says is there is what lstat found when deciding. */
-static int emit(struct rc *r, const char *event, const char *path, const char *old_path,
+static int emit(struct rc *r, enum vw_kind kind, const char *path, const char *old_path,
 		const char *type, const struct rc_item *it, const char *source)
 {
-	return emit_st(r, event, path, old_path, type, it, source,
-		       it && it->live && strcmp(event, "delete") != 0 ? &it->st : NULL);
+	return emit_st(r, kind, path, old_path, type, it, source,
+		       it && it->live && kind != VW_KIND_DELETE ? &it->st : NULL);
 }
 
 /* --- classification ---------------------------------------------------------------- */
@@ -378,7 +379,7 @@ static int list_one(void *ctx, const char *rel, const struct stat *st)
 	struct listing *l = ctx;
 
 	pset_add(&l->r->listed, rel);
-	return emit_st(l->r, "create", rel, NULL, type_of(st->st_mode), l->it, "scan", st);
+	return emit_st(l->r, VW_KIND_CREATE, rel, NULL, type_of(st->st_mode), l->it, "scan", st);
 }
 
 /* A created directory: one create per entry below it, parents first. */
@@ -423,7 +424,7 @@ static int lines_renames_deletes(struct rc *r)
 		struct rc_item *t = &r->it[i];
 
 		if (t->src >= 0)
-			ret = emit(r, "rename", t->d->path, r->it[t->src].d->path,
+			ret = emit(r, VW_KIND_RENAME, t->d->path, r->it[t->src].d->path,
 				   type_of(t->st.st_mode), t, NULL);
 	}
 	for (size_t i = 0; i < r->n; i++) {
@@ -437,7 +438,7 @@ static int lines_renames_deletes(struct rc *r)
 
 		if (((it->cls == RC_GONE && !it->is_src) || recreated(it)) &&
 		    !pset_above(&r->dropped, it->d->path))
-			ret = emit(r, "delete", it->d->path, NULL,
+			ret = emit(r, VW_KIND_DELETE, it->d->path, NULL,
 				   it->m.mode ? type_of(it->m.mode) : it->d->type, it, origin(it));
 	}
 	return ret;
@@ -461,7 +462,7 @@ static int lines_creates(struct rc *r)
 		if (pset_has(&r->listed, path) || pset_above(&r->listed, path))
 			continue;
 		pset_add(&r->listed, path);
-		ret = emit(r, "create", path, NULL, type_of(v[i]->st.st_mode), v[i], origin(v[i]));
+		ret = emit(r, VW_KIND_CREATE, path, NULL, type_of(v[i]->st.st_mode), v[i], origin(v[i]));
 		if (!ret && S_ISDIR(v[i]->st.st_mode))
 			ret = list_tree(r, path, v[i]);
 	}
@@ -476,23 +477,23 @@ static int lines_changes(struct rc *r)
 	for (size_t i = 0; i < r->n && !ret; i++) {
 		struct rc_item *it = &r->it[i];
 		const struct vw_dirty *d = it->d;
-		const char *ev = NULL;
+		enum vw_kind ev = VW_KIND_NONE;
 		bool file = it->live && S_ISREG(it->st.st_mode);
 
 		if (pset_above(&r->listed, d->path) || pset_above(&r->dropped, d->path))
 			continue;
 		if (it->cls == RC_REPL && it->src < 0 && !recreated(it))
-			ev = "modify";	/* replaced by another file: an atomic save, a swap */
+			ev = VW_KIND_MODIFY;	/* replaced by another file: an atomic save, a swap */
 		else if (it->cls == RC_SAME || it->src >= 0) {
 			if (d->modified)
-				ev = d->truncated_only ? "truncate" : "modify";
+				ev = d->truncated_only ? VW_KIND_TRUNCATE : VW_KIND_MODIFY;
 			else if (file && it->cls == RC_SAME && it->known && it->m.mode &&
 				 (it->m.size != (uint64_t)it->st.st_size ||
 				  it->m.mtime_ns != (int64_t)it->st.st_mtim.tv_sec * 1000000000 +
 							    it->st.st_mtim.tv_nsec) && !d->attrib)
-				ev = "modify";	/* the model says it changed: a write it missed */
+				ev = VW_KIND_MODIFY;	/* the model says it changed: a write it missed */
 			else if (d->attrib)
-				ev = "attrib";
+				ev = VW_KIND_ATTRIB;
 		}
 		if (ev)
 			ret = emit(r, ev, d->path, NULL, type_of(it->st.st_mode), it, origin(it));
@@ -507,7 +508,7 @@ static int lines_changes(struct rc *r)
 /* A changed file that may have other names: a line about it, or a written name gone since. */
 struct link_origin {
 	uint64_t ino;
-	const char *event;
+	enum vw_kind kind;
 	const struct rc_item *it;
 	long line;		/* the line's index; -1 for a gone name (the event's inode) */
 };
@@ -560,7 +561,7 @@ struct sweep {
 	struct rc *r;
 	struct pset *named;
 	const struct rc_item *it;
-	const char *event;
+	enum vw_kind kind;
 	int ret;
 };
 
@@ -575,23 +576,23 @@ static bool sweep_one(void *ctx, const char *rel, const struct vw_state_entry *e
 	    e->ctime_ns == (int64_t)st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec)
 		return true;
 	pset_add(w->named, rel);
-	w->ret = emit_st(w->r, w->event, rel, NULL, "file", w->it, NULL, &st);
+	w->ret = emit_st(w->r, w->kind, rel, NULL, "file", w->it, NULL, &st);
 	return !w->ret;
 }
 
-static const char *link_event(const struct rc_line *l)
+static enum vw_kind link_event(const struct rc_line *l)
 {
 	const struct vw_dirty *d = l->it ? l->it->d : NULL;
 
 	if (!l->have_st || !S_ISREG(l->st.st_mode) || l->st.st_nlink < 2 || !d || l->source)
-		return NULL;
-	if (strcmp(l->event, "create") == 0 || strcmp(l->event, "rename") == 0)
-		return d->modified ? (d->truncated_only ? "truncate" : "modify") :
-		       d->attrib ? "attrib" : NULL;
-	if (strcmp(l->event, "modify") == 0 || strcmp(l->event, "truncate") == 0 ||
-	    strcmp(l->event, "attrib") == 0)
-		return l->event;
-	return NULL;
+		return VW_KIND_NONE;
+	if (l->kind == VW_KIND_CREATE || l->kind == VW_KIND_RENAME)
+		return d->modified ? (d->truncated_only ? VW_KIND_TRUNCATE : VW_KIND_MODIFY) :
+		       d->attrib ? VW_KIND_ATTRIB : VW_KIND_NONE;
+	if (l->kind == VW_KIND_MODIFY || l->kind == VW_KIND_TRUNCATE ||
+	    l->kind == VW_KIND_ATTRIB)
+		return l->kind;
+	return VW_KIND_NONE;
 }
 
 /*
@@ -599,7 +600,7 @@ static const char *link_event(const struct rc_line *l)
  * other names (it has several, or the name holds another inode by now, or
  * nothing). Its own line may be a listing's, which says nothing of links.
  */
-static const char *written_event(const struct rc *r, const struct rc_item *it, uint64_t *ino)
+static enum vw_kind written_event(const struct rc *r, const struct rc_item *it, uint64_t *ino)
 {
 	const struct vw_dirty *d = it->d;
 	struct stat st;
@@ -629,7 +630,8 @@ static const char *written_event(const struct rc *r, const struct rc_item *it, u
 	/* a symlink a change by name went through, moved here and gone since: its target too */
 	if (d->via && !it->live && (d->modified || d->attrib)) {
 		*ino = 0;
-		return d->modified ? (d->truncated_only ? "truncate" : "modify") : "attrib";
+		return d->modified ? (d->truncated_only ? VW_KIND_TRUNCATE : VW_KIND_MODIFY) :
+				     VW_KIND_ATTRIB;
 	}
 
 	if (d->written && !d->written_ino && it->live && S_ISREG(it->st.st_mode) &&
@@ -639,7 +641,7 @@ static const char *written_event(const struct rc *r, const struct rc_item *it, u
 	}
 	if (!d->written || !d->written_ino ||
 	    (it->live && (uint64_t)it->st.st_ino == d->written_ino && it->st.st_nlink < 2))
-		return NULL;
+		return VW_KIND_NONE;
 	*ino = d->written_ino;
 	return d->written;
 }
@@ -660,21 +662,21 @@ static int lines_links(struct rc *r)
 	if (!c.o)
 		return -ENOMEM;
 	for (size_t i = 0; i < r->nout; i++) {
-		const char *ev = link_event(&r->out[i]);
+		enum vw_kind ev = link_event(&r->out[i]);
 
 		pset_add(&c.named, r->out[i].path);
 		if (ev)
-			c.o[c.n++] = (struct link_origin){ .ino = r->out[i].st.st_ino, .event = ev,
+			c.o[c.n++] = (struct link_origin){ .ino = r->out[i].st.st_ino, .kind = ev,
 							   .it = r->out[i].it, .line = (long)i };
 	}
 	for (size_t i = 0; i < r->n; i++) {
 		uint64_t ino = 0;
-		const char *ev = written_event(r, &r->it[i], &ino);
+		enum vw_kind ev = written_event(r, &r->it[i], &ino);
 
 		if (ev && !ino && !w.it)
-			w = (struct sweep){ .r = r, .named = &c.named, .it = &r->it[i], .event = ev };
+			w = (struct sweep){ .r = r, .named = &c.named, .it = &r->it[i], .kind = ev };
 		else if (ev && ino)	/* even when its delete is a line: the inode lives on */
-			c.o[c.n++] = (struct link_origin){ .ino = ino, .event = ev,
+			c.o[c.n++] = (struct link_origin){ .ino = ino, .kind = ev,
 							   .it = &r->it[i], .line = -1 };
 	}
 	if (c.n)
@@ -687,7 +689,7 @@ static int lines_links(struct rc *r)
 		    (o.line < 0 || st.st_dev == r->out[o.line].st.st_dev) &&
 		    !pset_has(&c.named, c.peer[i])) {
 			pset_add(&c.named, c.peer[i]);
-			ret = emit_st(r, o.event, c.peer[i], NULL, "file", o.it, NULL, &st);
+			ret = emit_st(r, o.kind, c.peer[i], NULL, "file", o.it, NULL, &st);
 		}
 		free(c.peer[i]);
 	}
@@ -759,8 +761,8 @@ static int lines_through_symlinks(struct rc *r)
 
 	for (size_t i = 0; i < r->n && !ret; i++) {
 		const struct rc_item *it = &r->it[i];
-		const char *ev = it->d->modified ? (it->d->truncated_only ? "truncate" : "modify") :
-				 it->d->attrib ? "attrib" : NULL;
+		enum vw_kind ev = it->d->modified ? (it->d->truncated_only ? VW_KIND_TRUNCATE : VW_KIND_MODIFY) :
+				 it->d->attrib ? VW_KIND_ATTRIB : VW_KIND_NONE;
 		char *real = NULL;
 		struct stat st;
 
@@ -776,7 +778,7 @@ static int lines_through_symlinks(struct rc *r)
 			for (size_t k = 0; k < r->nout && !named; k++)
 				named = strcmp(r->out[k].path, real) == 0;
 			if (!named)
-				ret = emit_st(r, S_ISREG(st.st_mode) ? ev : "attrib", real, NULL,
+				ret = emit_st(r, S_ISREG(st.st_mode) ? ev : VW_KIND_ATTRIB, real, NULL,
 					      type_of(st.st_mode), it, NULL, &st);
 		}
 		free(real);
@@ -794,8 +796,8 @@ static size_t deliver(struct rc *r, uint64_t batch, settled_fn fn, void *fctx,
 	for (size_t i = 0; i < r->nout; i++) {
 		struct rc_line *l = &r->out[i];
 
-		if (skip && unchanged && strcmp(l->event, "delete") != 0 && !l->source &&
-		    unchanged(uctx, r->p, l->path, l->event))
+		if (skip && unchanged && l->kind != VW_KIND_DELETE && !l->source &&
+		    unchanged(uctx, r->p, l->path, l->kind))
 			skip[i] = true;
 		else
 			n++;
@@ -806,13 +808,13 @@ static size_t deliver(struct rc *r, uint64_t batch, settled_fn fn, void *fctx,
 
 		if (skip && skip[i])
 			continue;
-		s.event = l->event;
+		s.kind = l->kind;
 		s.type = l->type;
 		s.path = l->path;
 		s.old_path = l->old_path;
 		s.source = l->source;
 		s.ev = l->it ? l->it->d->ev : &vw_no_writer;
-		s.writes = l->it && strcmp(l->event, "modify") == 0 ? l->it->d->writes : 0;
+		s.writes = l->it && l->kind == VW_KIND_MODIFY ? l->it->d->writes : 0;
 		s.truncated = l->it && l->it->d->cut && !l->source;
 		s.st = l->have_st ? &l->st : NULL;
 		fn(fctx, &s);

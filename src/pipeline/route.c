@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
-// events.c: map kernel records (project id + relative path) onto every project that holds them.
+// route.c: map kernel records (project id + relative path) onto every project that holds them.
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <fcntl.h>
@@ -19,16 +19,16 @@
 
 /* What each kernel op is called on the stream (renames are worked out per project). */
 static const struct {
-	const char *event;
+	enum vw_kind kind;
 	bool dir;
 } op_events[] = {
-	[VW_OP_MODIFY] = { "modify", false },
-	[VW_OP_CREATE] = { "create", false },
-	[VW_OP_DELETE] = { "delete", false },
-	[VW_OP_TRUNCATE] = { "truncate", false },
-	[VW_OP_MKDIR] = { "create", true },
-	[VW_OP_RMDIR] = { "delete", true },
-	[VW_OP_ATTRIB] = { "attrib", false },
+	[VW_OP_MODIFY] = { VW_KIND_MODIFY, false },
+	[VW_OP_CREATE] = { VW_KIND_CREATE, false },
+	[VW_OP_DELETE] = { VW_KIND_DELETE, false },
+	[VW_OP_TRUNCATE] = { VW_KIND_TRUNCATE, false },
+	[VW_OP_MKDIR] = { VW_KIND_CREATE, true },
+	[VW_OP_RMDIR] = { VW_KIND_DELETE, true },
+	[VW_OP_ATTRIB] = { VW_KIND_ATTRIB, false },
 };
 
 #define ANCHOR_CACHE 64		/* deep directories found by identity, remembered */
@@ -116,22 +116,6 @@ static bool anchor_find(const struct vw_project *p, uint64_t ino, char *out)
 	return found;
 }
 
-const char *ftype_name(unsigned int ftype)
-{
-	switch (ftype) {
-	case VW_FT_FILE:
-		return "file";
-	case VW_FT_DIR:
-		return "dir";
-	case VW_FT_SYMLINK:
-		return "symlink";
-	case VW_FT_OTHER:
-		return "other";
-	default:
-		return NULL;
-	}
-}
-
 /*
  * Build the absolute, normalized path of one side of a record; false when it
  * has none. A path the kernel cut (deeper than its walk keeps names for) is
@@ -182,39 +166,12 @@ static bool absolute_of(struct vw_projects *t, uint32_t project, const char *rel
 	return true;
 }
 
-const struct vw_event vw_no_writer = {
-	.flags = VW_EVU_NO_PID | VW_EVU_NO_TID | VW_EVU_NO_COMM | VW_EVU_NO_UID | VW_EVU_NO_CGROUP,
-};
-
-unsigned int ftype_of_mode(unsigned int mode)
-{
-	if (S_ISREG(mode))
-		return VW_FT_FILE;
-	if (S_ISDIR(mode))
-		return VW_FT_DIR;
-	return S_ISLNK(mode) ? VW_FT_SYMLINK : VW_FT_OTHER;
-}
-
-unsigned int ftype_at(const char *abs)
-{
-	const char *slash = strrchr(abs, '/');
-	char dir[PATH_MAX];
-	struct stat st;
-	int fd, ret;
-
-	/* never through a symlink, never into a user's FUSE mount; a type is known without asking */
-	if (!slash || (size_t)(slash - abs) >= sizeof(dir))
-		return VW_FT_UNKNOWN;
-	snprintf(dir, sizeof(dir), "%.*s", slash == abs ? 1 : (int)(slash - abs), abs);
-	fd = creds_open_nofollow(AT_FDCWD, dir, O_PATH | O_DIRECTORY, false);
-	if (fd < 0)
-		return VW_FT_UNKNOWN;
-	ret = creds_statat(fd, slash + 1, (dev_t)-1, false, &st);
-	close(fd);
-	return ret < 0 ? VW_FT_UNKNOWN : ftype_of_mode(st.st_mode);
-}
-
-unsigned int ftype_now(const struct vw_project *p, const char *abs)
+/*
+ * enum vw_ftype of what sits at @abs now, for changes the kernel side could
+ * not type: looked at below @p's pinned root (VW_FT_UNKNOWN when @abs is not
+ * below it).
+ */
+static unsigned int ftype_now(const struct vw_project *p, const char *abs)
 {
 	size_t rl = strlen(p->root);
 	struct stat st;
@@ -241,11 +198,11 @@ static int root_itself(const struct vw_project *q, const struct vw_event *ev, co
 
 	if ((ev->op == VW_OP_RMDIR && have_new && strcmp(nabs, q->root) == 0) ||
 	    (ev->op == VW_OP_RENAME && have_old && strcmp(oabs, q->root) == 0))
-		o.event = "root_gone";
+		o.kind = VW_KIND_ROOT_GONE;
 	else if ((ev->op == VW_OP_MKDIR || ev->op == VW_OP_RENAME) && have_new &&
 		 strcmp(nabs, q->root) == 0)
-		o.event = "root_back";
-	if (!o.event)
+		o.kind = VW_KIND_ROOT_BACK;
+	if (!o.kind)
 		return 0;
 	fn(ctx, &o);
 	return 1;
@@ -258,7 +215,7 @@ static const char *unless_ignored(const struct vw_project *q, const char *rel, b
 	if (!rel || !q->ignore || !ignore_match(q->ignore, rel, is_dir))
 		return rel;
 	if (created && is_dir) {
-		struct vw_out o = { .project = q, .event = "create", .type = "dir", .path = rel,
+		struct vw_out o = { .project = q, .kind = VW_KIND_CREATE, .type = "dir", .path = rel,
 				    .ev = ev, .ignored = true };
 
 		fn(ctx, &o);
@@ -266,7 +223,7 @@ static const char *unless_ignored(const struct vw_project *q, const char *rel, b
 	return NULL;
 }
 
-int events_route(struct vw_projects *t, const struct vw_event *ev, out_fn fn, void *ctx)
+int route_event(struct vw_projects *t, const struct vw_event *ev, out_fn fn, void *ctx)
 {
 	static char nabs[ABS_MAX], oabs[ABS_MAX];
 	unsigned int ftype = ev->ftype;
@@ -311,7 +268,7 @@ int events_route(struct vw_projects *t, const struct vw_event *ev, out_fn fn, vo
 		o.truncated = cut || ocut;
 		if (long_cut && (nrel || orel)) {
 			/* below a path too long to name: its deepest whole directory changed */
-			o.event = "modify";
+			o.kind = VW_KIND_MODIFY;
 			o.type = "dir";
 			o.path = nrel ? nrel : orel;
 			o.type_late = false;
@@ -327,22 +284,22 @@ int events_route(struct vw_projects *t, const struct vw_event *ev, out_fn fn, vo
 		switch (ev->op) {
 		case VW_OP_RENAME:
 			if (nrel && orel) {
-				o.event = "rename";
+				o.kind = VW_KIND_RENAME;
 				o.path = nrel;
 				o.old_path = orel;
 				o.exchange = exchange;
 			} else if (nrel) {
-				o.event = "create";	/* moved in from outside this project */
+				o.kind = VW_KIND_CREATE;	/* moved in from outside this project */
 				o.path = nrel;
 			} else if (orel) {
 				/* moved out; an exchange leaves the name, holding what came in */
-				o.event = exchange ? "create" : "delete";
+				o.kind = exchange ? VW_KIND_CREATE : VW_KIND_DELETE;
 				o.path = orel;
 			}
 			break;
 		default:
-			if (ev->op < sizeof(op_events) / sizeof(op_events[0]) && op_events[ev->op].event) {
-				o.event = op_events[ev->op].event;
+			if (ev->op < sizeof(op_events) / sizeof(op_events[0]) && op_events[ev->op].kind) {
+				o.kind = op_events[ev->op].kind;
 				if (op_events[ev->op].dir)
 					o.type = "dir";
 				o.path = nrel;
@@ -350,7 +307,7 @@ int events_route(struct vw_projects *t, const struct vw_event *ev, out_fn fn, vo
 			}
 			break;
 		}
-		if (!o.event || !o.path)
+		if (!o.kind || !o.path)
 			continue;
 		fn(ctx, &o);
 		n++;

@@ -324,19 +324,11 @@ static bool matches(char *const *match, size_t n, const char *path)
 	return path ? globs_match(match, n, path) : !n;
 }
 
-static unsigned kind_bit(const char *event)
-{
-	for (int k = 0; event && k < VW_KINDS; k++)
-		if (strcmp(event, vw_kind_names[k]) == 0)
-			return 1u << k;
-	return 1u << VW_KIND_OTHER;
-}
-
-/* Does the client want a line of @event about @path (or @old_path)? */
-static bool wanted(const struct client *cl, const char *event, const char *path,
+/* Does the client want a line of @kind about @path (or @old_path)? */
+static bool wanted(const struct client *cl, enum vw_kind kind, const char *path,
 		   const char *old_path)
 {
-	if (cl->kinds && !(cl->kinds & kind_bit(event)))
+	if (cl->kinds && !(cl->kinds & (1u << kind)))
 		return false;
 	return matches(cl->match, cl->nmatch, path) ||
 	       (old_path && cl->nmatch && matches(cl->match, cl->nmatch, old_path));
@@ -351,7 +343,7 @@ static bool line_wanted(const struct client *cl, const char *line, size_t len)
 	if (!cl->nmatch && !cl->kinds)
 		return true;
 	j = cJSON_ParseWithLength(line, len);
-	m = j && wanted(cl, cJSON_GetStringValue(cJSON_GetObjectItem(j, "event")),
+	m = j && wanted(cl, kind_parse(cJSON_GetStringValue(cJSON_GetObjectItem(j, "event"))),
 			cJSON_GetStringValue(cJSON_GetObjectItem(j, "path")),
 			cJSON_GetStringValue(cJSON_GetObjectItem(j, "old_path")));
 	cJSON_Delete(j);
@@ -495,7 +487,7 @@ static int net_line(void *ctx, const char *line, size_t len)
 {
 	struct net_set *s = ctx;
 	cJSON *j = cJSON_ParseWithLength(line, len);
-	const char *ev = j ? cJSON_GetStringValue(cJSON_GetObjectItem(j, "event")) : NULL;
+	enum vw_kind ev = kind_parse(j ? cJSON_GetStringValue(cJSON_GetObjectItem(j, "event")) : NULL);
 	const char *path = j ? cJSON_GetStringValue(cJSON_GetObjectItem(j, "path")) : NULL;
 	const char *old = j ? cJSON_GetStringValue(cJSON_GetObjectItem(j, "old_path")) : NULL;
 	const char *type = j ? cJSON_GetStringValue(cJSON_GetObjectItem(j, "type")) : NULL;
@@ -506,9 +498,9 @@ static int net_line(void *ctx, const char *line, size_t len)
 		return 0;
 	}
 	s->line++;
-	if (strcmp(ev, "delete") == 0) {
+	if (ev == VW_KIND_DELETE) {
 		net_gone(s, path, type);
-	} else if (strcmp(ev, "rename") == 0 && old) {
+	} else if (ev == VW_KIND_RENAME && old) {
 		net_gone(s, old, type);
 		net_gone(s, path, NULL);	/* what was here is replaced: of any type */
 		if ((e = net_touch(s, path, true))) {
@@ -517,11 +509,11 @@ static int net_line(void *ctx, const char *line, size_t len)
 			e->content = true;
 			net_type(e, type);
 		}
-	} else if ((e = net_touch(s, path, strcmp(ev, "create") != 0))) {
-		if (strcmp(ev, "create") == 0 && e->now)
+	} else if ((e = net_touch(s, path, ev != VW_KIND_CREATE))) {
+		if (ev == VW_KIND_CREATE && e->now)
 			e->content = true;	/* replaced */
 		e->now = true;
-		if (strcmp(ev, "attrib") != 0)
+		if (ev != VW_KIND_ATTRIB)
 			e->content = true;
 		net_type(e, type);
 	}
@@ -579,18 +571,19 @@ static void net_reply(struct client *cl, const struct vw_project *p, struct net_
 		qsort(o, n, sizeof(*o), by_order);
 	for (size_t i = 0; o && i < n; i++) {
 		const struct net *e = o[i];
-		const char *ev = !e->before && e->now ? "create" :
-				 e->before && !e->now ? "delete" :
-				 e->before && e->now ? (e->content ? "modify" : "attrib") : NULL;
+		enum vw_kind ev = !e->before && e->now ? VW_KIND_CREATE :
+				  e->before && !e->now ? VW_KIND_DELETE :
+				  e->before && e->now ? (e->content ? VW_KIND_MODIFY : VW_KIND_ATTRIB) :
+							VW_KIND_NONE;
 		cJSON *j;
 
 		if (!ev || !wanted(cl, ev, e->path, NULL))
 			continue;
 		j = cJSON_CreateObject();
-		cJSON_AddStringToObject(j, "event", ev);
+		cJSON_AddStringToObject(j, "event", kind_name(ev));
 		cJSON_AddStringToObject(j, "project", p->name);
 		cJSON_AddStringToObject(j, "path", e->path);
-		if (e->type && strcmp(ev, "delete") != 0)
+		if (e->type && ev != VW_KIND_DELETE)
 			cJSON_AddStringToObject(j, "type", e->type);
 		queue_json(cl, j);
 	}
@@ -614,10 +607,10 @@ static bool fresh_one(void *ctx, const char *rel, const struct vw_state_entry *s
 	struct fresh *f = ctx;
 	cJSON *j;
 
-	if (!wanted(f->cl, "create", rel, NULL))
+	if (!wanted(f->cl, VW_KIND_CREATE, rel, NULL))
 		return true;
 	j = cJSON_CreateObject();
-	cJSON_AddStringToObject(j, "event", "create");
+	cJSON_AddStringToObject(j, "event", kind_name(VW_KIND_CREATE));
 	cJSON_AddStringToObject(j, "project", f->p->name);
 	cJSON_AddStringToObject(j, "path", rel);
 	cJSON_AddStringToObject(j, "type", ftype_name(ftype_of_mode(st->mode)));
@@ -732,14 +725,14 @@ static void serve(struct client *cl, const cJSON *req)
 		return;
 	}
 	cJSON_ArrayForEach(m, kinds) {
-		unsigned bit = kind_bit(cJSON_GetStringValue(m));
+		enum vw_kind k = kind_parse(cJSON_GetStringValue(m));
 
-		if (!cJSON_IsString(m) || bit == 1u << VW_KIND_OTHER) {
+		if (k < VW_KIND_CREATE || k > VW_KIND_RENAME) {
 			reply_error(cl, "%s: \"events\": not a kind of change (create, modify, "
 					"truncate, attrib, delete, rename)", cmd);
 			return;
 		}
-		cl->kinds |= bit;
+		cl->kinds |= 1u << k;
 	}
 	p = find(cl, what);
 	if (!p) {	/* the same words whether it exists or not */
@@ -1022,7 +1015,7 @@ void clients_free(struct vw_clients *c)
 	free(c);
 }
 
-void clients_settled(struct vw_clients *c, const struct vw_project *p, const char *event,
+void clients_settled(struct vw_clients *c, const struct vw_project *p, enum vw_kind kind,
 		     const char *path, const char *old_path, const char *line, size_t len,
 		     const char *cursor)
 {
@@ -1032,7 +1025,7 @@ void clients_settled(struct vw_clients *c, const struct vw_project *p, const cha
 		struct client *cl = &c->cl[i];
 
 		if (cl->fd < 0 || cl->sub != p || cl->overflowed ||
-		    !wanted(cl, event, path, old_path))
+		    !wanted(cl, kind, path, old_path))
 			continue;
 		if (!queue(cl, line, len, true)) {
 			cJSON *j = cJSON_CreateObject();

@@ -57,7 +57,7 @@ void clients_set_reply_budget(struct vw_clients *c, size_t bytes);
 void clients_free(struct vw_clients *c);	/* closes clients, removes the socket file */
 
 /* A settled line of @p (JSON, no newline) about @path and @old_path: to its subscribers. */
-void clients_settled(struct vw_clients *c, const struct vw_project *p, const char *event,
+void clients_settled(struct vw_clients *c, const struct vw_project *p, enum vw_kind kind,
 		     const char *path, const char *old_path, const char *line, size_t len,
 		     const char *cursor);
 

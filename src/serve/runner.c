@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
-// analyze.c: analyzer jobs: fork+execvp (no shell), own process group, owner's uid, pidfd reaping.
+// runner.c: analyzer jobs: fork+execvp (no shell), own process group, owner's uid, pidfd reaping.
 #define _GNU_SOURCE	/* clearenv */
 #include <errno.h>
 #include <fcntl.h>
@@ -34,7 +34,7 @@ struct job {
 	struct job *next;
 	const struct vw_project *p;
 	const struct vw_analyzer *a;
-	char event[16];
+	enum vw_kind kind;	/* NONE: a batch job */
 	char *path, *old_path;	/* relative */
 	unsigned int attempt;
 	uint64_t not_before_ns, started_ns, deadline_ns;
@@ -84,22 +84,6 @@ const char *const vw_an_status_names[VW_AN_STATUSES] = { "ok", "failed", "dead",
 uint64_t runner_reported(const struct vw_runner *r, int status)
 {
 	return r && status >= 0 && status < VW_AN_STATUSES ? r->reported[status] : 0;
-}
-
-void analyzers_free(struct vw_analyzer *a, size_t n)
-{
-	for (size_t i = 0; a && i < n; i++) {
-		char **lists[] = { a[i].match, a[i].on_change, a[i].on_delete, a[i].batch };
-
-		for (size_t l = 0; l < 4; l++) {
-			for (char **s = lists[l]; s && *s; s++)
-				free(*s);
-			free(lists[l]);
-		}
-		free(a[i].name);
-		free(a[i].user);
-	}
-	free(a);
 }
 
 struct vw_runner *runner_new(struct vw_loop *loop, FILE *out, const char *state_dir)
@@ -199,15 +183,16 @@ static bool matches(const struct vw_analyzer *a, const char *rel)
 	return globs_match(a->match, a->nmatch, rel);
 }
 
-static unsigned int event_bit(const char *event)
+static unsigned int event_bit(enum vw_kind kind)
 {
-	if (strcmp(event, "create") == 0)
-		return VW_AN_EV_CREATE;
-	if (strcmp(event, "delete") == 0)
-		return VW_AN_EV_DELETE;
-	if (strcmp(event, "rename") == 0)
-		return VW_AN_EV_RENAME;
-	return VW_AN_EV_MODIFY;	/* modify, truncate */
+	/* an analyzer's "modify" covers truncations and metadata too */
+	return VW_AN_EV(kind_is_write(kind) ? VW_KIND_MODIFY : kind);
+}
+
+/* What a job's lines, {event} and VFSWATCH_EVENT call its change. */
+static const char *job_event(const struct job *j)
+{
+	return j->kind ? kind_name(j->kind) : "batch";
 }
 
 static void report_why(struct vw_runner *r, const struct job *j, const char *status, int code,
@@ -216,7 +201,7 @@ static void report_why(struct vw_runner *r, const struct job *j, const char *sta
 	struct vw_analyzer_result res = {
 		.analyzer = j->a->name,
 		.project = j->p,
-		.event = j->event,
+		.event = job_event(j),
 		.path = j->path,
 		.status = status,
 		.exit_code = code,
@@ -284,11 +269,11 @@ void runner_submit(struct vw_runner *r, const struct vw_settled *s, const char *
 
 	for (size_t i = 0; i < p->nanalyzers; i++) {
 		const struct vw_analyzer *a = &p->analyzers[i];
-		bool del = strcmp(s->event, "delete") == 0;
+		bool del = s->kind == VW_KIND_DELETE;
 		struct job *j, **tail;
 		size_t mine = 0;
 
-		if (!(a->events & event_bit(s->event)) || !matches(a, s->path))
+		if (!(a->events & event_bit(s->kind)) || !matches(a, s->path))
 			continue;
 		if (by && strcmp(by, a->name) == 0)
 			continue;	/* its own write: never fed back to it */
@@ -296,7 +281,7 @@ void runner_submit(struct vw_runner *r, const struct vw_settled *s, const char *
 			if (!line || !batch_append(r, p, a, line)) {
 				struct job tmp = { .p = p, .a = a, .path = (char *)s->path };
 
-				snprintf(tmp.event, sizeof(tmp.event), "%s", s->event);
+				tmp.kind = s->kind;
 				report(r, &tmp, "dropped", -1, 0);
 			}
 			continue;
@@ -307,7 +292,7 @@ void runner_submit(struct vw_runner *r, const struct vw_settled *s, const char *
 			j = *tail;
 			if (j->a == a && strcmp(j->path, s->path) == 0) {
 				/* a newer change of the same path replaces the queued one */
-				snprintf(j->event, sizeof(j->event), "%s", s->event);
+				j->kind = s->kind;
 				j->attempt = 0;
 				j->not_before_ns = 0;
 				goto next;
@@ -319,7 +304,7 @@ void runner_submit(struct vw_runner *r, const struct vw_settled *s, const char *
 		    (s->old_path && !(j->old_path = strdup(s->old_path)))) {
 			struct job tmp = { .p = p, .a = a, .path = (char *)s->path };
 
-			snprintf(tmp.event, sizeof(tmp.event), "%s", s->event);
+			tmp.kind = s->kind;
 			report(r, &tmp, "dropped", -1, 0);	/* never silent */
 			if (j)
 				job_free(j);
@@ -330,7 +315,7 @@ void runner_submit(struct vw_runner *r, const struct vw_settled *s, const char *
 		j->r = r;
 		j->pidfd = -1;
 		j->outfd = -1;
-		snprintf(j->event, sizeof(j->event), "%s", s->event);
+		j->kind = s->kind;
 		*tail = j;
 		r->nqueued++;
 next:;
@@ -348,7 +333,7 @@ static char *expand(const char *tmpl, const struct job *j)
 		{ "{relpath}", j->path ? j->path : "" },
 		{ "{root}", j->p->root },
 		{ "{project}", j->p->name },
-		{ "{event}", j->event },
+		{ "{event}", job_event(j) },
 		{ "{old_path}", j->old_path ? oabs : "" },
 	};
 	size_t o = 0;
@@ -415,7 +400,7 @@ static void __attribute__((noreturn)) child_exec(const struct job *j, char **arg
 	if (j->a->batch)
 		setenv("VFSWATCH_BATCH", "1", 1);
 	else
-		setenv("VFSWATCH_EVENT", j->event, 1);
+		setenv("VFSWATCH_EVENT", job_event(j), 1);
 	execvp(argv[0], argv);
 	_exit(127);
 }
@@ -514,7 +499,7 @@ static const struct vw_creds *job_creds(const struct job *j, struct vw_creds *bu
 static int spawn(struct vw_runner *r, struct job *j, uint64_t now, const struct vw_creds *as)
 {
 	char **tmpl = j->a->batch ? j->a->batch :
-		      strcmp(j->event, "delete") == 0 ? j->a->on_delete : j->a->on_change;
+		      j->kind == VW_KIND_DELETE ? j->a->on_delete : j->a->on_change;
 	char *argv[64];
 	size_t n = 0;
 	int ret = 0, in = -1, pipefd[2] = { -1, -1 };
@@ -640,7 +625,6 @@ static void start_batches(struct vw_runner *r)
 		j->a = b->a;
 		j->r = r;
 		j->pidfd = j->outfd = -1;
-		snprintf(j->event, sizeof(j->event), "batch");
 		j->input = b->buf;
 		j->input_len = b->len;
 		j->changes = b->changes;
@@ -756,8 +740,9 @@ int runner_retry_dead(struct vw_runner *r, struct vw_projects *t, const char *pr
 		for (size_t i = 0; p && i < p->nanalyzers; i++)
 			if (strcmp(p->analyzers[i].name, d.analyzer) == 0)
 				a = &p->analyzers[i];
-		if (a && d.path && !a->batch) {
-			struct vw_settled s = { .project = p, .event = d.event, .path = d.path };
+		if (a && d.path && !a->batch && kind_parse(d.event)) {
+			struct vw_settled s = { .project = p, .kind = kind_parse(d.event),
+						.path = d.path };
 
 			runner_submit(r, &s, NULL);
 			n++;

@@ -1,14 +1,15 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
-/* analyze.h: per-event analyzer commands run for settled changes: isolated, bounded, retried. */
-#ifndef VW_ANALYZE_H
-#define VW_ANALYZE_H
+/* runner.h: per-event analyzer commands run for settled changes: isolated, bounded, retried. */
+#ifndef VW_RUNNER_H
+#define VW_RUNNER_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
-#include "pipeline/debounce.h"
+#include "core/record.h"
+#include "store/config.h"
 #include "core/loop.h"
 #include "store/project.h"
 
@@ -16,30 +17,6 @@
 #define VW_AN_BATCH_MAX (16u << 20)	/* bytes of JSON lines waiting for one batch analyzer */
 #define VW_AN_LOG_MAX (64u * 1024)	/* bytes of an analyzer's output copied into the log */
 
-/* One analyzer rule of a project (from the config). */
-struct vw_analyzer {
-	char *name;
-	char **match;		/* globs; a pattern without '/' matches the base name */
-	size_t nmatch;
-	unsigned int events;	/* VW_AN_EV_* */
-	char **on_change;	/* argv template for create/modify/rename, NULL-terminated */
-	char **on_delete;	/* argv template for delete */
-	char **batch;		/* argv template run once per batch, changes as JSON lines on stdin */
-	uint64_t timeout_ms;
-	unsigned int retries;
-	unsigned int concurrency;
-	bool as_root;		/* "user": "root" */
-	char *user;		/* "user": another account by name; NULL: the owner of the root */
-	uint64_t retry_delay_ms;	/* first retry after this; doubles each time */
-	uint64_t limit_memory_mb, limit_cpu_s, limit_nofile;	/* 0: not limited */
-};
-
-#define VW_AN_EV_CREATE 0x1
-#define VW_AN_EV_MODIFY 0x2
-#define VW_AN_EV_DELETE 0x4
-#define VW_AN_EV_RENAME 0x8
-
-void analyzers_free(struct vw_analyzer *a, size_t n);
 
 struct vw_runner;
 

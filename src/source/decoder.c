@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
-// ringbuf.c: sample validation (length checked against the header), pending/result pairing.
+// decoder.c: ring-buffer samples validated (length checked against the header), pending/result pairing.
 #include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>

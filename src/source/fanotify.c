@@ -13,7 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "pipeline/route.h"
+#include "core/creds.h"
+#include "core/record.h"
 #include "source/fanotify.h"
 #include "core/log.h"
 #include "core/util.h"
@@ -96,6 +97,29 @@ struct vw_fan {
 	struct fan_rec *recs;	/* one per event a read can hold */
 	size_t *moves;
 };
+
+/*
+ * enum vw_ftype of what sits at @abs, a path read from the kernel (absolute:
+ * reached without symlinks, never into a user's FUSE mount).
+ */
+static unsigned int ftype_at(const char *abs)
+{
+	const char *slash = strrchr(abs, '/');
+	char dir[PATH_MAX];
+	struct stat st;
+	int fd, ret;
+
+	/* never through a symlink, never into a user's FUSE mount; a type is known without asking */
+	if (!slash || (size_t)(slash - abs) >= sizeof(dir))
+		return VW_FT_UNKNOWN;
+	snprintf(dir, sizeof(dir), "%.*s", slash == abs ? 1 : (int)(slash - abs), abs);
+	fd = creds_open_nofollow(AT_FDCWD, dir, O_PATH | O_DIRECTORY, false);
+	if (fd < 0)
+		return VW_FT_UNKNOWN;
+	ret = creds_statat(fd, slash + 1, (dev_t)-1, false, &st);
+	close(fd);
+	return ret < 0 ? VW_FT_UNKNOWN : ftype_of_mode(st.st_mode);
+}
 
 static bool fsid_eq(const fsid_t *a, const fsid_t *b)
 {
@@ -617,7 +641,7 @@ static void deliver(struct vw_fan *f, const struct fan_rec *r, event_fn fn, void
 	ev.flags = VW_EVU_NO_TID | VW_EVU_NO_CGROUP;
 	if (r->exchange)
 		ev.flags |= VW_EVF_EXCHANGE;
-	if (r->cut)	/* told as a change of the ancestor (events_route()) */
+	if (r->cut)	/* told as a change of the ancestor (route_event()) */
 		ev.flags |= VW_EVF_TRUNCATED;
 	if (r->ocut)
 		ev.flags |= VW_EVF_OLD_TRUNCATED;

@@ -7,7 +7,7 @@
 #include <stdint.h>
 
 #include "store/project.h"
-#include "source/decoder.h"
+#include "core/record.h"
 
 struct vw_fan;
 

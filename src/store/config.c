@@ -8,9 +8,9 @@
 
 #include <cjson/cJSON.h>
 
-#include "serve/runner.h"
-#include "store/config.h"
 #include "core/util.h"
+#include "store/config.h"
+#include "store/project.h"
 
 #define CONFIG_MAX_BYTES (1 << 20)
 
@@ -108,7 +108,8 @@ static bool get_analyzer(struct cfg_ctx *c, const cJSON *o, const char *where,
 	const cJSON *v;
 	uint64_t u;
 
-	a->events = VW_AN_EV_CREATE | VW_AN_EV_MODIFY | VW_AN_EV_DELETE | VW_AN_EV_RENAME;
+	a->events = VW_AN_EV(VW_KIND_CREATE) | VW_AN_EV(VW_KIND_MODIFY) | VW_AN_EV(VW_KIND_DELETE) |
+		    VW_AN_EV(VW_KIND_RENAME);
 	a->timeout_ms = 30000;
 	a->retries = 2;
 	a->concurrency = 1;
@@ -143,17 +144,13 @@ static bool get_analyzer(struct cfg_ctx *c, const cJSON *o, const char *where,
 			cJSON_ArrayForEach(e, v) {
 				const char *n = cJSON_IsString(e) ? e->valuestring : "";
 
-				if (strcmp(n, "create") == 0)
-					a->events |= VW_AN_EV_CREATE;
-				else if (strcmp(n, "modify") == 0)
-					a->events |= VW_AN_EV_MODIFY;
-				else if (strcmp(n, "delete") == 0)
-					a->events |= VW_AN_EV_DELETE;
-				else if (strcmp(n, "rename") == 0)
-					a->events |= VW_AN_EV_RENAME;
-				else
+				enum vw_kind k = kind_parse(n);
+
+				if (k != VW_KIND_CREATE && k != VW_KIND_MODIFY && k != VW_KIND_DELETE &&
+				    k != VW_KIND_RENAME)
 					return fail(c, key, "'%s' is not one of create, modify, delete, "
 							    "rename", n);
+				a->events |= VW_AN_EV(k);
 			}
 		} else if (strcmp(v->string, "timeout_ms") == 0) {
 			if (!get_u64(c, v, key, 1, 3600000, &a->timeout_ms))
@@ -446,6 +443,22 @@ fail:
 	free(text);
 	config_free(cfg);
 	return NULL;
+}
+
+void analyzers_free(struct vw_analyzer *a, size_t n)
+{
+	for (size_t i = 0; a && i < n; i++) {
+		char **lists[] = { a[i].match, a[i].on_change, a[i].on_delete, a[i].batch };
+
+		for (size_t l = 0; l < 4; l++) {
+			for (char **s = lists[l]; s && *s; s++)
+				free(*s);
+			free(lists[l]);
+		}
+		free(a[i].name);
+		free(a[i].user);
+	}
+	free(a);
 }
 
 void config_free(struct vw_config *c)

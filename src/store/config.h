@@ -7,10 +7,32 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct vw_analyzer;
+#include "core/record.h"
 
 #define VW_CONFIG_DEFAULT "/etc/vfswatch/config.json"
 #define VW_RUN_DIR_DEFAULT "/run/vfswatch"
+
+/* One analyzer rule of a project (from the config). */
+struct vw_analyzer {
+	char *name;
+	char **match;		/* globs; a pattern without '/' matches the base name */
+	size_t nmatch;
+	unsigned int events;	/* VW_AN_EV(kind) of create, modify, delete, rename */
+	char **on_change;	/* argv template for create/modify/rename, NULL-terminated */
+	char **on_delete;	/* argv template for delete */
+	char **batch;		/* argv template run once per batch, changes as JSON lines on stdin */
+	uint64_t timeout_ms;
+	unsigned int retries;
+	unsigned int concurrency;
+	bool as_root;		/* "user": "root" */
+	char *user;		/* "user": another account by name; NULL: the owner of the root */
+	uint64_t retry_delay_ms;	/* first retry after this; doubles each time */
+	uint64_t limit_memory_mb, limit_cpu_s, limit_nofile;	/* 0: not limited */
+};
+
+#define VW_AN_EV(kind) (1u << (kind))
+
+void analyzers_free(struct vw_analyzer *a, size_t n);
 
 struct vw_config_project {
 	char *name;		/* NULL: the root's base name */

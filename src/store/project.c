@@ -15,7 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "serve/runner.h"
+#include "store/config.h"
 #include "core/ignore.h"
 #include "core/mounts.h"
 #include "store/project.h"
@@ -504,18 +504,10 @@ int project_devs(const struct vw_project *p, const char *mountinfo, dev_fn fn, v
 	return project_mounts(p, mountinfo, dev_of_mount, &c);
 }
 
-const char *const vw_kind_names[VW_KINDS] = { "create", "modify", "truncate", "attrib", "delete",
-					      "rename", "other" };
-
-void project_count(struct vw_project *p, const char *event)
+void project_count(struct vw_project *p, enum vw_kind kind)
 {
-	int k = VW_KIND_OTHER;
-
-	for (int i = 0; i < VW_KIND_OTHER; i++)
-		if (strcmp(event, vw_kind_names[i]) == 0)
-			k = i;
 	p->changes++;
-	p->events[k]++;
+	p->events[(unsigned int)kind < VW_KINDS ? kind : VW_KIND_NONE]++;
 }
 
 #define INSTANCE_LEN 16	/* hex digits */

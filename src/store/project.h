@@ -10,15 +10,11 @@
 
 #include <linux/types.h>
 #include "core/creds.h"
+#include "core/record.h"
 #include "vw_events.h"
 
 struct vw_ignore;
 struct vw_analyzer;
-
-/* The kinds of change lines, counted per project (status, metrics). */
-enum { VW_KIND_CREATE, VW_KIND_MODIFY, VW_KIND_TRUNCATE, VW_KIND_ATTRIB, VW_KIND_DELETE,
-       VW_KIND_RENAME, VW_KIND_OTHER, VW_KINDS };
-extern const char *const vw_kind_names[VW_KINDS];
 
 /* Project names: at most this many bytes, no '/', no control characters, not "." or "..". */
 #define VW_PROJECT_NAME_MAX 128
@@ -52,7 +48,7 @@ struct vw_project {
 	uint64_t refused_ino;
 	uint64_t adopt_after_ns;	/* a try to adopt what is there did not answer: not before */
 	uint64_t changes;	/* changes delivered, for status */
-	uint64_t events[VW_KINDS];	/* ...by kind (vw_kind_names) */
+	uint64_t events[VW_KINDS];	/* ...by kind */
 	/* rescans (the daemon's): why one runs, what it has read, what is owed after it */
 	const char *rescan_reason;	/* non-NULL while one runs that was announced */
 	uint64_t rescan_entries, rescan_changes, rescan_started_ns, rescan_logged_ns;
@@ -98,8 +94,8 @@ int project_bind_files(struct vw_project *p, const char *dir);
 /* Write @p's <name>-<instance>.id into @dir unless it is there. 0 or -errno. */
 int project_write_identity(const struct vw_project *p, const char *dir);
 
-/* One more line of @event about @p. */
-void project_count(struct vw_project *p, const char *event);
+/* One more line of @kind about @p. */
+void project_count(struct vw_project *p, enum vw_kind kind);
 
 struct vw_projects {
 	struct vw_project *v;

@@ -881,7 +881,7 @@ void state_crawled(struct vw_state *s, const struct vw_project *p, const char *r
 	struct vw_rescan_change c = { .project = p, .path = rel };
 	struct vw_state_entry e;
 	struct rec *known, *r;
-	const char *ev = NULL;
+	enum vw_kind ev = VW_KIND_NONE;
 	bool retype = false;
 
 	if (!ps || !ps->rescanning || !*rel)
@@ -897,16 +897,16 @@ void state_crawled(struct vw_state *s, const struct vw_project *p, const char *r
 	entry_of(st, &e);
 	if (ps->has_before) {
 		if (!known) {
-			ev = "create";
+			ev = VW_KIND_CREATE;
 		} else if (!same_type(known->mode, e.mode)) {
-			ev = "create";
+			ev = VW_KIND_CREATE;
 			retype = true;
 		} else if (!S_ISDIR(e.mode) && (known->ino != e.ino || known->size != e.size ||
 						 known->mtime_ns != e.mtime_ns)) {
-			ev = "modify";
+			ev = VW_KIND_MODIFY;
 		} else if ((known->mode & 07777) != (e.mode & 07777) ||
 			   (!S_ISDIR(e.mode) && known->ctime_ns != e.ctime_ns)) {
-			ev = "attrib";	/* a directory's ctime moves with its entries */
+			ev = VW_KIND_ATTRIB;	/* a directory's ctime moves with its entries */
 		}
 	}
 	if (!ev) {
@@ -927,11 +927,11 @@ void state_crawled(struct vw_state *s, const struct vw_project *p, const char *r
 		journal_add(s, ps, J_PUT, rel, NULL, &e);
 	}
 	if (retype) {
-		c.event = "delete";
+		c.kind = VW_KIND_DELETE;
 		c.mode = known->mode;
 		fn(ctx, &c);
 	}
-	c.event = ev;
+	c.kind = ev;
 	c.mode = e.mode;
 	fn(ctx, &c);
 }
@@ -952,7 +952,7 @@ size_t state_end_rescan(struct vw_state *s, const struct vw_project *p, bool dir
 			rescan_fn fn, void *ctx)
 {
 	struct proj_state *ps = ps_of(s, p);
-	struct vw_rescan_change c = { .project = p, .event = "delete" };
+	struct vw_rescan_change c = { .project = p, .kind = VW_KIND_DELETE };
 	struct rec **gone = NULL;
 	size_t n = 0, changes = 0;
 

@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <sys/stat.h>
 
+#include "core/record.h"
 #include "store/project.h"
 
 #define VW_STATE_DIR_DEFAULT "/var/lib/vfswatch"
@@ -20,15 +21,6 @@
 
 struct vw_state;
 
-/* One difference found by a rescan; borrowed strings. */
-struct vw_rescan_change {
-	const struct vw_project *project;
-	const char *event;	/* "create" "modify" "attrib" "delete" */
-	const char *path;
-	uint32_t mode;		/* the file type (st_mode) of what is there, or was */
-};
-
-typedef void (*rescan_fn)(void *ctx, const struct vw_rescan_change *c);
 
 /* What the picture holds for one path. */
 struct vw_state_entry {

@@ -62,7 +62,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 	old = path + strlen(path) + 1;
 	memcpy(ev.comm, path, strnlen(path, VW_COMM_LEN));
 
-	struct vw_settled s = { .project = &p, .event = "rename", .type = "file", .path = path,
+	struct vw_settled s = { .project = &p, .kind = VW_KIND_RENAME, .type = "file", .path = path,
 				.old_path = old, .ev = &ev, .cursor = "0.1" };
 	FUZZ_CHECK((f = open_memstream(&buf, &len)));
 	FUZZ_CHECK(json_out_settled(f, &s) == 0);
@@ -70,7 +70,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 	check(buf, len, path, old);
 	free(buf);
 
-	struct vw_out o = { .project = &p, .event = "rename", .type = "file", .path = path,
+	struct vw_out o = { .project = &p, .kind = VW_KIND_RENAME, .type = "file", .path = path,
 			    .old_path = old, .ev = &ev };
 	FUZZ_CHECK((f = open_memstream(&buf, &len)));
 	FUZZ_CHECK(json_out_change(f, &o) == 0);

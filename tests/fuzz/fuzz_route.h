@@ -35,7 +35,7 @@ static void fuzz_route_event(void *ctx, const struct vw_event *ev)
 
 	FUZZ_CHECK(!ev->path || ev->path[ev->path_len] == 0);
 	FUZZ_CHECK(!ev->old_path || ev->old_path[ev->old_path_len] == 0);
-	events_route(r->t, ev, fuzz_route_out, r);
+	route_event(r->t, ev, fuzz_route_out, r);
 }
 
 static inline void fuzz_route_begin(struct fuzz_route *r, struct vw_projects *t)

@@ -29,7 +29,7 @@ static void collect(void *ctx, const struct vw_settled *s)
 	struct got *g = ctx;
 
 	if (g->n < MAXOUT) {
-		snprintf(g->line[g->n], sizeof(g->line[0]), "%s %s%s%s w%u", s->event, s->path,
+		snprintf(g->line[g->n], sizeof(g->line[0]), "%s %s%s%s w%u", kind_name(s->kind), s->path,
 			 s->old_path ? " <- " : "", s->old_path ? s->old_path : "", s->writes);
 		g->batch[g->n] = s->batch;
 	}
@@ -62,7 +62,7 @@ static void add(struct vw_debounce *d, uint64_t t, const char *event, const char
 		const char *old)
 {
 	static struct vw_event ev = { .pid = 1, .tgid = 1 };
-	struct vw_out o = { .project = &proj, .event = event, .path = path, .old_path = old,
+	struct vw_out o = { .project = &proj, .kind = kind_parse(event), .path = path, .old_path = old,
 			    .type = "file", .ev = &ev };
 
 	assert_int_equal(debounce_add(d, &o, t), 0);
@@ -449,7 +449,7 @@ static void exchange_moves_pending_children_whatever_its_type(void **state)
 {
 	struct vw_debounce *d = mk_rc();
 	static struct vw_event ev = { .pid = 1, .tgid = 1 };
-	struct vw_out o = { .project = &proj, .event = "rename", .path = "y", .old_path = "b",
+	struct vw_out o = { .project = &proj, .kind = VW_KIND_RENAME, .path = "y", .old_path = "b",
 			    .type = "file", .ev = &ev, .exchange = true };
 	bool moved = false, left = false;
 

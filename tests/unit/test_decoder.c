@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
-// test_ringbuf.c: sample validation and pending/result pairing, fed hand-built records.
+// test_decoder.c: sample validation and pending/result pairing, fed hand-built records.
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -49,7 +49,7 @@ static void change_line_has_the_documented_fields(void **state)
 	FILE *f = fmemopen(buf, sizeof(buf), "w");
 	struct vw_project p = { .id = 1, .name = "api", .root = "/srv/api" };
 	struct vw_event ev = { .pid = 11, .tgid = 10, .uid = 1000, .cgroup_id = 77, .comm = "vim" };
-	struct vw_out o = { .project = &p, .event = "rename", .type = "file", .path = "new\nline",
+	struct vw_out o = { .project = &p, .kind = VW_KIND_RENAME, .type = "file", .path = "new\nline",
 			    .old_path = "old", .ev = &ev };
 	cJSON *j;
 
@@ -82,7 +82,7 @@ static void invalid_utf8_gets_replacement_text_and_exact_base64(void **state)
 	FILE *f = fmemopen(buf, sizeof(buf), "w");
 	struct vw_project p = { .id = 1, .name = "api", .root = "/srv/api" };
 	struct vw_event ev = { .comm = "bad\xff" };
-	struct vw_out o = { .project = &p, .event = "create", .path = "a\xff\xfe", .ev = &ev,
+	struct vw_out o = { .project = &p, .kind = VW_KIND_CREATE, .path = "a\xff\xfe", .ev = &ev,
 			    .truncated = true };
 	cJSON *j;
 
@@ -158,7 +158,7 @@ static void arbitrary_names_round_trip(void **state)
 			continue;
 		memset(buf, 0, size);
 		f = fmemopen(buf, size, "w");
-		struct vw_out o = { .project = &p, .event = "modify", .path = name, .ev = &ev };
+		struct vw_out o = { .project = &p, .kind = VW_KIND_MODIFY, .path = name, .ev = &ev };
 
 		assert_int_equal(json_out_change(f, &o), 0);
 		j = one_line(buf, size, f);
@@ -188,7 +188,7 @@ static void settled_line_numbers_are_exact(void **state)
 	FILE *f = fmemopen(buf, sizeof(buf), "w");
 	struct vw_project p = { .id = 1, .name = "api", .root = "/srv/api" };
 	struct vw_event ev = { .tgid = 7, .cgroup_id = 18446744073709551615ull, .comm = "cc" };
-	struct vw_settled st = { .project = &p, .event = "modify", .path = "x", .writes = 3,
+	struct vw_settled st = { .project = &p, .kind = VW_KIND_MODIFY, .path = "x", .writes = 3,
 				 .batch = 1ull << 60, .batch_size = 2, .ev = &ev, .by = "lint" };
 	cJSON *j;
 

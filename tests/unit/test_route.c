@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
-// test_events.c: routing kernel records to projects: renames across roots, nesting, "..".
+// test_route.c: routing kernel records to projects: renames across roots, nesting, "..".
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -26,7 +26,7 @@ static void collect(void *ctx, const struct vw_out *o)
 
 	if (s->n < MAXOUT)
 		snprintf(s->line[s->n], sizeof(s->line[0]), "%s %s %s%s%s%s%s", o->project->name,
-			 o->event, o->path, o->old_path ? " <- " : "", o->old_path ? o->old_path : "",
+			 kind_name(o->kind), o->path, o->old_path ? " <- " : "", o->old_path ? o->old_path : "",
 			 o->type ? " " : "", o->type ? o->type : "");
 	s->n++;
 }
@@ -86,7 +86,7 @@ static void nested_roots_each_get_the_change(void **state)
 	struct outs o = {};
 	struct vw_event ev = ev_of(VW_OP_MODIFY, 2, "src/a.c", 0, NULL);
 
-	assert_int_equal(events_route(&f->t, &ev, collect, &o), 2);
+	assert_int_equal(route_event(&f->t, &ev, collect, &o), 2);
 	assert_string_equal(o.line[0], "outer modify inner/src/a.c file");
 	assert_string_equal(o.line[1], "inner modify src/a.c file");
 }
@@ -97,7 +97,7 @@ static void rename_between_projects_is_delete_plus_create(void **state)
 	struct outs o = {};
 	struct vw_event ev = ev_of(VW_OP_RENAME, 3, "moved", 1, "x");
 
-	assert_int_equal(events_route(&f->t, &ev, collect, &o), 2);
+	assert_int_equal(route_event(&f->t, &ev, collect, &o), 2);
 	assert_string_equal(o.line[0], "outer delete x file");
 	assert_string_equal(o.line[1], "other create moved file");
 }
@@ -108,7 +108,7 @@ static void rename_out_of_inner_is_still_a_rename_for_outer(void **state)
 	struct outs o = {};
 	struct vw_event ev = ev_of(VW_OP_RENAME, 1, "top", 2, "deep");
 
-	assert_int_equal(events_route(&f->t, &ev, collect, &o), 2);
+	assert_int_equal(route_event(&f->t, &ev, collect, &o), 2);
 	assert_string_equal(o.line[0], "outer rename top <- inner/deep file");
 	assert_string_equal(o.line[1], "inner delete deep file");
 }
@@ -119,7 +119,7 @@ static void rename_from_outside_every_root_is_a_create(void **state)
 	struct outs o = {};
 	struct vw_event ev = ev_of(VW_OP_RENAME, 3, "arrived", 0, NULL);
 
-	assert_int_equal(events_route(&f->t, &ev, collect, &o), 1);
+	assert_int_equal(route_event(&f->t, &ev, collect, &o), 1);
 	assert_string_equal(o.line[0], "other create arrived file");
 }
 
@@ -130,15 +130,15 @@ static void lexical_dotdot_is_resolved_and_may_leave_the_root(void **state)
 	struct vw_event ev = ev_of(VW_OP_MKDIR, 3, "./a/../b//c", 0, NULL);
 
 	ev.flags = VW_EVF_LEXICAL;
-	assert_int_equal(events_route(&f->t, &ev, collect, &o), 1);
+	assert_int_equal(route_event(&f->t, &ev, collect, &o), 1);
 	assert_string_equal(o.line[0], "other create b/c dir");
 	memset(&o, 0, sizeof(o));
 	ev = ev_of(VW_OP_DELETE, 3, "../outer/f", 0, NULL);	/* lands in another project */
-	assert_int_equal(events_route(&f->t, &ev, collect, &o), 1);
+	assert_int_equal(route_event(&f->t, &ev, collect, &o), 1);
 	assert_string_equal(o.line[0], "outer delete f file");
 	memset(&o, 0, sizeof(o));
 	ev = ev_of(VW_OP_DELETE, 3, "../../../etc/passwd", 0, NULL);	/* leaves every root */
-	assert_int_equal(events_route(&f->t, &ev, collect, &o), 0);
+	assert_int_equal(route_event(&f->t, &ev, collect, &o), 0);
 }
 
 static void unknown_project_id_is_ignored(void **state)
@@ -147,7 +147,7 @@ static void unknown_project_id_is_ignored(void **state)
 	struct outs o = {};
 	struct vw_event ev = ev_of(VW_OP_MODIFY, 42, "x", 0, NULL);
 
-	assert_int_equal(events_route(&f->t, &ev, collect, &o), 0);
+	assert_int_equal(route_event(&f->t, &ev, collect, &o), 0);
 }
 
 int main(void)

@@ -27,7 +27,7 @@ static void record(void *ctx, const struct vw_rescan_change *c)
 	struct seen *s = ctx;
 
 	if (s->n < 64)
-		snprintf(s->lines[s->n++], sizeof(s->lines[0]), "%s %s", c->event, c->path);
+		snprintf(s->lines[s->n++], sizeof(s->lines[0]), "%s %s", kind_name(c->kind), c->path);
 }
 
 static bool has(const struct seen *s, const char *line)
