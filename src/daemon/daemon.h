@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "source/loader.h"
+#include "source/source.h"
 
 #define EXIT_SETUP 1
 #define EXIT_USAGE 2

@@ -254,7 +254,7 @@ static int ctl_status(void *ctx, const cJSON *req, cJSON *reply, char *err, size
 		"unresolved", "read_fail", "cached", "coalesced",
 	};
 	struct daemon *d = ctx;
-	uint64_t st[VW_STAT_MAX];
+	struct vw_source_counters sc = {};
 	cJSON *k;
 
 	cJSON_AddStringToObject(reply, "version", VW_VERSION);
@@ -262,9 +262,11 @@ static int ctl_status(void *ctx, const cJSON *req, cJSON *reply, char *err, size
 	cJSON_AddNumberToObject(reply, "uptime_s",
 				(double)((now_ns(CLOCK_MONOTONIC) - d->started_ns) / 1000000000ull));
 	cJSON_AddStringToObject(reply, "backend", backend_name(d->backend));
-	if (d->loader) {
+	if (d->src)
+		d->src->ops->counters(d->src, &sc);
+	if (d->src && d->src->ops->build) {
 		const char *because;
-		bool compat = loader_compat(d->loader, &because);
+		bool compat = d->src->ops->build(d->src, &because);
 
 		cJSON_AddStringToObject(reply, "build", compat ? "compat" : "full");
 		cJSON_AddStringToObject(reply, "build_decided_by", because);
@@ -285,16 +287,15 @@ static int ctl_status(void *ctx, const cJSON *req, cJSON *reply, char *err, size
 						 !state_error(d->state));
 	if (state_error(d->state))
 		cJSON_AddStringToObject(reply, "state_error", state_error(d->state));
-	cJSON_AddNumberToObject(reply, "lost", (double)(d->lost_seen + d->fan_lost_seen));
-	cJSON_AddNumberToObject(reply, "unresolved",
-				(double)(d->unresolved_seen + d->fan_unresolved_seen));
+	cJSON_AddNumberToObject(reply, "lost", (double)d->lost_seen);
+	cJSON_AddNumberToObject(reply, "unresolved", (double)d->unresolved_seen);
 	cJSON_AddNumberToObject(reply, "bad_records", (double)d->bad_seen);
 	/* liveness: every record the kernel sent is read (or lost, and told); stalls are told */
-	if (d->loader && loader_stats(d->loader, st) == 0)
-		cJSON_AddNumberToObject(reply, "records_sent", (double)st[VW_STAT_EMITTED]);
-	if (d->dec)
-		cJSON_AddNumberToObject(reply, "records_read", (double)decoder_samples(d->dec));
-	cJSON_AddNumberToObject(reply, "reader_stalls", (double)d->live.stalls);
+	if (sc.has_sent)
+		cJSON_AddNumberToObject(reply, "records_sent", (double)sc.sent);
+	if (sc.has_read)
+		cJSON_AddNumberToObject(reply, "records_read", (double)sc.read);
+	cJSON_AddNumberToObject(reply, "reader_stalls", (double)sc.stalls);
 	if (d->runner) {
 		cJSON_AddNumberToObject(reply, "analyzer_jobs_running", runner_running(d->runner));
 		cJSON_AddNumberToObject(reply, "analyzer_jobs_queued", runner_queued(d->runner));
@@ -313,10 +314,9 @@ static int ctl_status(void *ctx, const cJSON *req, cJSON *reply, char *err, size
 	}
 	cJSON_AddNumberToObject(reply, "rss_kib", proc_status_kib("VmRSS"));
 	cJSON_AddNumberToObject(reply, "rss_anon_kib", proc_status_kib("RssAnon"));
-	if (d->loader && loader_stats(d->loader, st) == 0 &&
-	    (k = cJSON_AddObjectToObject(reply, "kernel"))) {
+	if (sc.has_kernel && (k = cJSON_AddObjectToObject(reply, "kernel"))) {
 		for (int i = 0; i < VW_STAT_MAX; i++)
-			cJSON_AddNumberToObject(k, stat_names[i], (double)st[i]);
+			cJSON_AddNumberToObject(k, stat_names[i], (double)sc.kernel[i]);
 	}
 	return 0;
 }

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "core/record.h"
+#include "source/source.h"
 
 struct vw_decoder;
 
@@ -29,7 +30,6 @@ uint64_t decoder_samples(const struct vw_decoder *d);
  * known. Calls @fn once per project they were in (VW_PROJECT_NONE: too many
  * to name, every project) and returns how many changes.
  */
-typedef void (*orphan_fn)(void *ctx, uint32_t project);
 uint64_t decoder_take_orphans(struct vw_decoder *d, orphan_fn fn, void *ctx);
 uint64_t decoder_orphans(const struct vw_decoder *d);	/* how many a take would return */
 

@@ -8,14 +8,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/fanotify.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "core/caps.h"
 #include "core/creds.h"
 #include "core/record.h"
 #include "source/fanotify.h"
+#include "source/liveness.h"
+#include "source/source.h"
 #include "core/log.h"
 #include "core/util.h"
 
@@ -865,3 +869,117 @@ int fan_probe(const char *dir, char *why, size_t len)
 	close(fd);
 	return ret;
 }
+
+/* --- the source interface (source.h) ----------------------------------------------- */
+
+struct fan_source {
+	struct vw_source s;	/* first: the daemon holds a pointer to it */
+	struct vw_source_opts o;
+	struct vw_fan *fan;
+	uint64_t reads;		/* reads of the queue */
+	struct vw_liveness live;
+};
+
+static struct fan_source *fan_of(const struct vw_source *s)
+{
+	return (struct fan_source *)s;
+}
+
+static void fan_stop(struct vw_source *s)
+{
+	if (!s)
+		return;
+	fan_free(fan_of(s)->fan);
+	free(s);
+}
+
+static struct vw_source *fan_start(const struct vw_source_opts *o, char *err, size_t errlen)
+{
+	struct fan_source *f = calloc(1, sizeof(*f));
+
+	if (!f) {
+		snprintf(err, errlen, "%s", strerror(ENOMEM));
+		return NULL;
+	}
+	f->s = (struct vw_source){ .ops = &vw_source_fanotify, .backend = VW_BACKEND_FANOTIFY,
+				   .lost_reason = "fanotify_queue", .names_late = true,
+				   .losses_in_read = true, .polls_roots = true };
+	f->o = *o;
+	f->fan = fan_new(o->projects, err, errlen);
+	if (!f->fan) {
+		free(f);
+		return NULL;
+	}
+	return &f->s;
+}
+
+static void fan_detach(struct vw_source *s)
+{
+	/* marks stay until the group is closed: what is queued is read at stop */
+}
+
+static int fan_source_fd(const struct vw_source *s)
+{
+	return fan_fd(fan_of(s)->fan);
+}
+
+/* Read the queue (the kernel wakes us for every event it queues: level-triggered). */
+static int fan_source_read(struct vw_source *s, enum vw_read why)
+{
+	struct fan_source *f = fan_of(s);
+	int ret;
+
+	if (f->o.read_delay_us)	/* test hook: a random wait first */
+		usleep((useconds_t)(random() % (f->o.read_delay_us + 1)));
+	f->reads++;
+	ret = fan_read(f->fan, f->o.fn, f->o.ctx);
+	if (ret < 0)
+		log_warnx("fanotify: read: %s", strerror(-ret));
+	return ret;
+}
+
+static int fan_source_add(struct vw_source *s, const struct vw_project *p, char *err,
+			  size_t errlen)
+{
+	return fan_add_project(fan_of(s)->fan, p, err, errlen);
+}
+
+static int fan_counters(const struct vw_source *s, struct vw_source_counters *c)
+{
+	const struct fan_source *f = fan_of(s);
+
+	*c = (struct vw_source_counters){ .lost = f->fan->overflows,
+					  .unresolved = f->fan->unresolved,
+					  .stalls = f->live.stalls };
+	return 0;
+}
+
+/* Events queued at two ticks in a row with no read between them (liveness.h). */
+static bool fan_stalled(struct vw_source *s, uint64_t tick_ns, uint64_t *behind)
+{
+	struct fan_source *f = fan_of(s);
+	int queued = 0;
+
+	*behind = 0;
+	return ioctl(fan_fd(f->fan), FIONREAD, &queued) == 0 &&
+	       liveness_queue_check(&f->live, queued > 0 ? (uint64_t)queued : 0, f->reads);
+}
+
+/* Marking the file systems of projects added later needs CAP_SYS_ADMIN. */
+static uint64_t fan_caps(const struct vw_source *s, uint64_t keep)
+{
+	return keep | VW_CAP(CAP_SYS_ADMIN);
+}
+
+const struct vw_source_ops vw_source_fanotify = {
+	.name = "fanotify",
+	.start = fan_start,
+	.detach = fan_detach,
+	.stop = fan_stop,
+	.fd = fan_source_fd,
+	.read = fan_source_read,
+	.add_project = fan_source_add,
+	.counters = fan_counters,
+	.stalled = fan_stalled,
+	.caps = fan_caps,
+};

@@ -92,34 +92,6 @@ static void append_verifier_tail(char *err, size_t errlen)
 	}
 }
 
-const char *backend_name(enum vw_backend b)
-{
-	switch (b) {
-	case VW_BACKEND_FENTRY:
-		return "fentry";
-	case VW_BACKEND_TRACEPOINT:
-		return "tracepoint";
-	case VW_BACKEND_FANOTIFY:
-		return "fanotify";
-	default:
-		return "auto";
-	}
-}
-
-int backend_parse(const char *s, enum vw_backend *out)
-{
-	static const enum vw_backend all[] = { VW_BACKEND_AUTO, VW_BACKEND_FENTRY,
-					       VW_BACKEND_TRACEPOINT, VW_BACKEND_FANOTIFY };
-
-	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
-		if (strcmp(s, backend_name(all[i])) == 0) {
-			*out = all[i];
-			return 0;
-		}
-	}
-	return -EINVAL;
-}
-
 static bool prog_is_fentry_set(struct bpf_program *prog)
 {
 	const char *sec = bpf_program__section_name(prog);

@@ -7,14 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "source/source.h"
 #include "store/project.h"
-
-enum vw_backend {
-	VW_BACKEND_AUTO = 0,
-	VW_BACKEND_FENTRY,
-	VW_BACKEND_TRACEPOINT,
-	VW_BACKEND_FANOTIFY,	/* no BPF: src/fanotify.c; the loader never loads it */
-};
 
 #define VW_PIN_DIR_DEFAULT "/sys/fs/bpf/vfswatch"
 
@@ -27,9 +21,6 @@ struct vw_loader_opts {
 };
 
 struct vw_loader;
-
-const char *backend_name(enum vw_backend b);
-int backend_parse(const char *s, enum vw_backend *out);
 
 /* Route libbpf's messages into log.c and keep the verifier's last words. */
 void loader_init_logging(void);
@@ -78,7 +69,6 @@ int loader_stats(const struct vw_loader *l, uint64_t *out);
 /* Can this process use the maps (one key walk)? 0 or -errno (EPERM: a capability is missing). */
 int loader_map_probe(const struct vw_loader *l);
 /* Projects that lost records since the last call (VW_PROJECT_NONE: not known). Returns how many. */
-typedef void (*lost_fn)(void *ctx, uint32_t project, uint64_t lost);
 int loader_take_lost(const struct vw_loader *l, lost_fn fn, void *ctx);
 
 /*
