@@ -283,3 +283,47 @@ int make_dir_private(const char *dir)
 		return -errno;
 	return 0;
 }
+
+/* Read a whole file; NULL with errno set on failure. */
+unsigned char *read_whole_file(const char *path, size_t *len)
+{
+	unsigned char *buf = NULL;
+	size_t cap = 0, n = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return NULL;
+	for (;;) {
+		ssize_t r;
+
+		if (n == cap) {
+			unsigned char *v = realloc(buf, cap ? cap * 2 : 65536);
+
+			if (!v) {
+				free(buf);
+				close(fd);
+				errno = ENOMEM;
+				return NULL;
+			}
+			buf = v;
+			cap = cap ? cap * 2 : 65536;
+		}
+		r = read(fd, buf + n, cap - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			int e = errno;
+
+			free(buf);
+			close(fd);
+			errno = e;
+			return NULL;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	close(fd);
+	*len = n;
+	return buf;
+}

@@ -63,4 +63,7 @@ uint64_t now_ns(int clock);
 /* mkdir -p @dir: 0755 for the parents it makes, 0700 for @dir. 0 or -errno. */
 int make_dir_private(const char *dir);
 
+/* Read a whole file into a new buffer (*@len bytes); NULL with errno set on failure. */
+unsigned char *read_whole_file(const char *path, size_t *len);
+
 #endif

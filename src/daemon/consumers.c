@@ -13,6 +13,7 @@
 #include "serve/runner.h"
 #include "store/changes.h"
 #include "serve/clients.h"
+#include "daemon/daemon.h"
 #include "daemon/daemon_priv.h"
 #include "pipeline/debounce.h"
 #include "pipeline/fanout.h"

@@ -16,7 +16,6 @@
 #include <sys/stat.h>
 
 #include "serve/control.h"
-#include "daemon/daemon.h"
 #include "core/record.h"
 #include "source/source.h"
 #include "store/project.h"
@@ -25,6 +24,7 @@
 #define VW_VERSION "0.1.0"
 
 struct cJSON;
+struct run_opts;	/* daemon.h */
 struct vw_config;
 
 /* A directory excluded in the kernel (vw_roots), and the project that ignores it. */

@@ -14,6 +14,7 @@
 #include "core/caps.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "daemon/daemon.h"
 #include "daemon/daemon_priv.h"
 #include "store/config.h"
 

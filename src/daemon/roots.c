@@ -11,6 +11,7 @@
 #include "core/ignore.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "daemon/daemon.h"
 #include "daemon/daemon_priv.h"
 #include "pipeline/debounce.h"
 #include "pipeline/json_out.h"

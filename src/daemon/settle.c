@@ -8,6 +8,7 @@
 
 #include "core/log.h"
 #include "core/util.h"
+#include "daemon/daemon.h"
 #include "daemon/daemon_priv.h"
 #include "pipeline/debounce.h"
 #include "pipeline/fanout.h"

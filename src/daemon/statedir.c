@@ -11,6 +11,7 @@
 
 #include "core/log.h"
 #include "core/util.h"
+#include "daemon/daemon.h"
 #include "daemon/daemon_priv.h"
 #include "store/project.h"
 

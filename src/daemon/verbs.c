@@ -18,6 +18,7 @@
 #include "store/changes.h"
 #include "serve/clients.h"
 #include "core/creds.h"
+#include "daemon/daemon.h"
 #include "daemon/daemon_priv.h"
 #include "core/ignore.h"
 #include "pipeline/debounce.h"

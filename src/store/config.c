@@ -10,7 +10,6 @@
 
 #include "core/util.h"
 #include "store/config.h"
-#include "store/project.h"
 
 #define CONFIG_MAX_BYTES (1 << 20)
 

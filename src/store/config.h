@@ -34,6 +34,14 @@ struct vw_analyzer {
 
 void analyzers_free(struct vw_analyzer *a, size_t n);
 
+/*
+ * The table never moves its entries (other modules keep pointers to them):
+ * it is allocated once for VW_PROJECTS_MAX, and removal marks "gone". The
+ * slot of a removed project is given to a new one once the daemon has said
+ * nothing refers to it (reclaimable); ids are never reused.
+ */
+#define VW_PROJECTS_MAX 1024
+
 struct vw_config_project {
 	char *name;		/* NULL: the root's base name */
 	char *root;

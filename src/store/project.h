@@ -11,6 +11,7 @@
 #include <linux/types.h>
 #include "core/creds.h"
 #include "core/record.h"
+#include "store/config.h"
 #include "vw_events.h"
 
 struct vw_ignore;
@@ -63,13 +64,7 @@ struct vw_project {
 	size_t nanalyzers;
 };
 
-/*
- * The table never moves its entries (other modules keep pointers to them):
- * it is allocated once for VW_PROJECTS_MAX, and removal marks "gone". The
- * slot of a removed project is given to a new one once the daemon has said
- * nothing refers to it (reclaimable); ids are never reused.
- */
-#define VW_PROJECTS_MAX 1024
+/* VW_PROJECTS_MAX (store/config.h): the table is allocated once for that many. */
 
 /*
  * <dir>/<name>-<instance>.<ext>: a file of @p's, the name for people, then

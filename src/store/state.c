@@ -13,6 +13,7 @@
 #include <zlib.h>
 
 #include "core/log.h"
+#include "store/pathtable.h"
 #include "store/state.h"
 #include "core/util.h"
 #include "vw_events.h"
@@ -28,7 +29,6 @@
  */
 #define SNAP_MAGIC "VWSNAP2\n"
 #define JRNL_MAGIC "VWJRNL2\n"
-#define BUCKETS 1024
 #define JOURNAL_COMPACT (4u << 20)	/* rewrite the snapshot when the journal is this big... */
 #define SYNC_NS (1000ull * 1000 * 1000)	/* journals reach the disk within a second */
 #define RETRY_NS (10ull * SYNC_NS)	/* a broken state dir is tried again this often */
@@ -40,20 +40,6 @@ struct snap_rec {
 	int64_t mtime, ctime;
 	uint32_t mode;
 	uint32_t len;
-};
-
-struct rec {
-	struct rec *next;
-	uint64_t ino, size;
-	int64_t mtime_ns, ctime_ns;
-	uint32_t mode;
-	bool said;		/* a line described this file (not only a crawl) */
-	char path[];
-};
-
-struct table {
-	struct rec **b;
-	size_t nb, n;
 };
 
 struct proj_state {
@@ -84,202 +70,6 @@ struct vw_state {
 	char errmsg[PATH_MAX + 128];
 	uint64_t last_sync, last_retry;
 };
-
-static size_t slot(const struct table *t, const char *path)
-{
-	return vw_hash_component(VW_HASH_INIT, path, strlen(path), true) & (t->nb - 1);
-}
-
-static void table_clear(struct table *t)
-{
-	for (size_t i = 0; i < t->nb; i++) {
-		struct rec *r = t->b[i], *n;
-
-		for (; r; r = n) {
-			n = r->next;
-			free(r);
-		}
-	}
-	free(t->b);
-	memset(t, 0, sizeof(*t));
-}
-
-static struct rec *table_get(const struct table *t, const char *path)
-{
-	if (!t->nb)
-		return NULL;
-	for (struct rec *r = t->b[slot(t, path)]; r; r = r->next)
-		if (strcmp(r->path, path) == 0)
-			return r;
-	return NULL;
-}
-
-static void table_grow(struct table *t)
-{
-	size_t nb = t->nb ? t->nb * 2 : BUCKETS;
-	struct rec **b = calloc(nb, sizeof(*b));
-
-	if (!b)
-		return;
-	for (size_t i = 0; i < t->nb; i++) {
-		struct rec *r = t->b[i], *n;
-
-		for (; r; r = n) {
-			size_t s = vw_hash_component(VW_HASH_INIT, r->path, strlen(r->path), true) &
-				   (nb - 1);
-
-			n = r->next;
-			r->next = b[s];
-			b[s] = r;
-		}
-	}
-	free(t->b);
-	t->b = b;
-	t->nb = nb;
-}
-
-static struct rec *table_put(struct table *t, const char *path, const struct vw_state_entry *e)
-{
-	struct rec *r = table_get(t, path);
-	size_t s;
-
-	if (!r) {
-		if (t->n >= t->nb)
-			table_grow(t);
-		if (!t->nb || !(r = calloc(1, sizeof(*r) + strlen(path) + 1)))
-			return NULL;
-		strcpy(r->path, path);
-		s = slot(t, path);
-		r->next = t->b[s];
-		t->b[s] = r;
-		t->n++;
-	}
-	if (r->ino != e->ino)
-		r->said = false;	/* another file */
-	r->ino = e->ino;
-	r->size = e->size;
-	r->mtime_ns = e->mtime_ns;
-	r->ctime_ns = e->ctime_ns;
-	r->mode = e->mode;
-	return r;
-}
-
-/* What a record holds, as an entry. */
-static struct vw_state_entry entry_of_rec(const struct rec *r)
-{
-	return (struct vw_state_entry){ r->ino, r->size, r->mtime_ns, r->ctime_ns, r->mode,
-					r->said };
-}
-
-/* @o's picture under @path in @t, told or not as @o was. */
-static struct rec *put_copy(struct table *t, const char *path, const struct rec *o)
-{
-	struct vw_state_entry e = entry_of_rec(o);
-	struct rec *r = table_put(t, path, &e);
-
-	if (r)
-		r->said = o->said;
-	return r;
-}
-
-static bool below(const char *path, const char *top, size_t len)
-{
-	return strncmp(path, top, len) == 0 && path[len] == '/';
-}
-
-/* Can @path have records below it? A known file cannot: no scan of the whole table for it. */
-static bool may_hold(const struct table *t, const char *path)
-{
-	const struct rec *self = table_get(t, path);
-
-	return !self || !self->mode || S_ISDIR(self->mode);
-}
-
-/* Delete @path, or with @tree also everything below it. */
-
-static void table_del(struct table *t, const char *path, bool tree)
-{
-	size_t len = strlen(path), first = 0, last = t->nb;
-
-	if (!t->nb)
-		return;
-	if (!tree || !may_hold(t, path)) {	/* one path: only its bucket */
-		first = slot(t, path);
-		last = first + 1;
-	}
-	for (size_t i = first; i < last; i++) {
-		for (struct rec **pp = &t->b[i]; *pp;) {
-			struct rec *r = *pp;
-
-			if (strcmp(r->path, path) == 0 || (tree && below(r->path, path, len))) {
-				*pp = r->next;
-				free(r);
-				t->n--;
-			} else {
-				pp = &r->next;
-			}
-		}
-	}
-}
-
-static void table_move(struct table *t, const char *from, const char *to)
-{
-	size_t flen = strlen(from), n = 0, cap = 0;
-	struct rec **moved = NULL;
-
-	if (!t->nb)
-		return;
-	table_del(t, to, true);
-	if (!may_hold(t, from)) {	/* a known file: itself alone */
-		struct rec *r = (struct rec *)table_get(t, from);
-
-		put_copy(t, to, r);
-		table_del(t, from, false);
-		return;
-	}
-	/* unhook every record at or below @from, then put each back under @to */
-	for (size_t i = 0; i < t->nb; i++) {
-		for (struct rec **pp = &t->b[i]; *pp;) {
-			struct rec *r = *pp;
-
-			if (strcmp(r->path, from) == 0 || below(r->path, from, flen)) {
-				if (n == cap) {
-					struct rec **v = reallocarray(moved, cap ? cap * 2 : 16,
-								      sizeof(*v));
-
-					if (!v)
-						break;
-					moved = v;
-					cap = cap ? cap * 2 : 16;
-				}
-				*pp = r->next;
-				t->n--;
-				moved[n++] = r;
-			} else {
-				pp = &r->next;
-			}
-		}
-	}
-	for (size_t i = 0; i < n; i++) {
-		char path[PATH_MAX];
-
-		if ((size_t)snprintf(path, sizeof(path), "%s%s", to, moved[i]->path + flen) <
-		    sizeof(path))
-			put_copy(t, path, moved[i]);
-		free(moved[i]);
-	}
-	free(moved);
-}
-
-static void entry_of(const struct stat *st, struct vw_state_entry *e)
-{
-	memset(e, 0, sizeof(*e));
-	e->ino = st->st_ino;
-	e->size = st->st_size;
-	e->mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
-	e->ctime_ns = (int64_t)st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec;
-	e->mode = st->st_mode;
-}
 
 /* ---- the state dir --------------------------------------------------------------- */
 
@@ -562,50 +352,6 @@ static int save_one(struct vw_state *s, struct proj_state *ps)
 	return ret;
 }
 
-/* Read a whole file; NULL with errno set on failure. */
-static unsigned char *slurp(const char *path, size_t *len)
-{
-	unsigned char *buf = NULL;
-	size_t cap = 0, n = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0)
-		return NULL;
-	for (;;) {
-		ssize_t r;
-
-		if (n == cap) {
-			unsigned char *v = realloc(buf, cap ? cap * 2 : 65536);
-
-			if (!v) {
-				free(buf);
-				close(fd);
-				errno = ENOMEM;
-				return NULL;
-			}
-			buf = v;
-			cap = cap ? cap * 2 : 65536;
-		}
-		r = read(fd, buf + n, cap - n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			int e = errno;
-
-			free(buf);
-			close(fd);
-			errno = e;
-			return NULL;
-		}
-		if (r == 0)
-			break;
-		n += (size_t)r;
-	}
-	close(fd);
-	*len = n;
-	return buf;
-}
-
 static struct vw_state_entry entry_of_snap(const struct snap_rec *h)
 {
 	return (struct vw_state_entry){ h->ino, h->size, h->mtime, h->ctime, h->mode, false };
@@ -818,7 +564,7 @@ int state_load(struct vw_state *s, const struct vw_project *p)
 		return 0;
 	file_path(s, p, "snap", path, sizeof(path));
 	file_path(s, p, "journal", jpath, sizeof(jpath));
-	buf = slurp(path, &len);
+	buf = read_whole_file(path, &len);
 	if (!buf)
 		return errno == ENOENT ? 0 : -errno;
 	if (!snap_parse(buf, len, &ps->before, &gen)) {
@@ -833,7 +579,7 @@ int state_load(struct vw_state *s, const struct vw_project *p)
 	ps->gen = gen;
 	ps->snap_bytes = len;
 	ps->has_before = true;
-	jbuf = slurp(jpath, &jlen);
+	jbuf = read_whole_file(jpath, &jlen);
 	if (jbuf) {
 		whole = journal_replay(jbuf, jlen, gen, &ps->before);
 		free(jbuf);
@@ -969,7 +715,7 @@ size_t state_end_rescan(struct vw_state *s, const struct vw_project *p, bool dir
 		qsort(gone, n, sizeof(*gone), cmp_path);
 	for (size_t i = 0, top = SIZE_MAX; i < n; i++) {
 		bool under = top != SIZE_MAX &&
-			     below(gone[i]->path, gone[top]->path, strlen(gone[top]->path));
+			     table_below(gone[i]->path, gone[top]->path, strlen(gone[top]->path));
 
 		if (!direct)	/* told to exist until its line says otherwise */
 			put_copy(&ps->now, gone[i]->path, gone[i]);

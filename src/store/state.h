@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "core/record.h"
+#include "store/pathtable.h"
 #include "store/project.h"
 
 #define VW_STATE_DIR_DEFAULT "/var/lib/vfswatch"
@@ -22,13 +23,6 @@
 struct vw_state;
 
 
-/* What the picture holds for one path. */
-struct vw_state_entry {
-	uint64_t ino, size;
-	int64_t mtime_ns, ctime_ns;
-	uint32_t mode;
-	bool said;		/* a line described it (a crawl may have found it first) */
-};
 
 /* @dir NULL: in memory only (nothing is loaded or saved). */
 struct vw_state *state_new(const char *dir);
