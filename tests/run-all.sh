@@ -26,6 +26,9 @@ unit_tests() {
 	done
 }
 
+echo "== layers (make check-layers: src/ layering, include cycles, file sizes)"
+if python3 scripts/check-layers.py; then pass=$((pass + 1)); else fail=$((fail + 1)); fi
+
 echo "== unit tests (cmocka)"
 unit_tests "$BUILD" ""
 
