@@ -32,7 +32,11 @@ static bool shares_tree(const struct daemon *d, const struct vw_project *p)
 	return false;
 }
 
-/* The kernel exclusions of @p go (from now on the kernel reports what is below them). */
+/*
+ * The kernel exclusions of @p go (from now on the kernel reports what is below
+ * them). d->excl holds entries only when the source has exclude(), and a
+ * source has unexclude() with it (source.h).
+ */
 void excl_drop_project(struct daemon *d, const struct vw_project *p)
 {
 	size_t k = 0;

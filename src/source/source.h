@@ -89,8 +89,8 @@ struct vw_source_ops {
 	int (*root_lost)(struct vw_source *s, const struct vw_project *p);
 	/*
 	 * Keep what happens below the directory (@kdev, @ino) in the kernel
-	 * (@igen: its i_generation, or NULL), and undo it. NULL: the source
-	 * cannot; ignored paths are then dropped in userspace.
+	 * (@igen: its i_generation, or NULL), and undo it: both or neither.
+	 * NULL: the source cannot; ignored paths are then dropped in userspace.
 	 */
 	int (*exclude)(struct vw_source *s, uint32_t kdev, uint64_t ino, const uint32_t *igen);
 	int (*unexclude)(struct vw_source *s, uint32_t kdev, uint64_t ino);
