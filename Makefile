@@ -67,7 +67,7 @@ SKEL := $(BUILD)/vfswatch.skel.h
 SKEL_COMPAT := $(BUILD)/vfswatch_compat.skel.h
 
 # The code by layer (README "Layout"); every module but main.c, so that tests can link them.
-LAYERS := core store source pipeline serve daemon
+LAYERS := core store source pipeline serve daemon cli
 LIB_SRCS := $(foreach l,$(LAYERS),$(wildcard src/$(l)/*.c))
 LIB_OBJS := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
 MAIN_OBJ := $(BUILD)/obj/main.o

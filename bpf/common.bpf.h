@@ -367,6 +367,15 @@ static __always_inline __u32 *gen_ptr(void)
 	return bpf_map_lookup_elem(&vw_gen, &zero);
 }
 
+/* Did a query's sync point begin at or after @ns (vw_sync)? */
+static __always_inline bool synced_since(__u64 ns)
+{
+	__u32 zero = 0;
+	__u64 *s = bpf_map_lookup_elem(&vw_sync, &zero);
+
+	return s && *s >= ns;
+}
+
 /* Directories may have moved: every cached verdict becomes stale. */
 static __always_inline void verdicts_invalidate(void)
 {

@@ -186,6 +186,18 @@ VW_MAP(struct {
 	__uint(max_entries, 1);
 }, vw_gen);
 
+/*
+ * When a query's sync point last began (CLOCK_MONOTONIC ns; the loader writes
+ * it): a write after it is never folded into a record sent before it
+ * (vw_file_change()), so the query after it sees the write.
+ */
+VW_MAP(struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(max_entries, 1);
+}, vw_sync);
+
 /* When a record last could wake the daemon (ev_submit(): VW_RB_WAKEUP_NS). */
 VW_MAP(struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

@@ -8,8 +8,9 @@ import sys
 
 # Lowest first. source and pipeline are peers: neither includes the other (core/record.h
 # is where they meet).
-RANK = {"core": 0, "store": 1, "source": 2, "pipeline": 2, "serve": 3, "daemon": 4, "": 5}
-PEERS_APART = {("source", "pipeline"), ("pipeline", "source")}
+RANK = {"core": 0, "store": 1, "source": 2, "pipeline": 2, "serve": 3, "daemon": 4, "cli": 4,
+        "": 5}
+PEERS_APART = {("source", "pipeline"), ("pipeline", "source"), ("cli", "daemon")}
 SHARED = {"vw_events.h", "vfswatch.skel.h", "vfswatch_compat.skel.h"}  # include/ and build/
 MAX_LINES = 1000
 MAX_DAEMON_C = 700

@@ -13,6 +13,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "cli/fsmonitor.h"
 #include "store/changes.h"
 #include "store/config.h"
 #include "serve/control.h"
@@ -34,11 +35,13 @@ static void usage(FILE *f)
 	      "                    [--ignore PATTERN]... [--gitignore] [--no-default-ignores]\n"
 	      "                    [--pin-dir DIR | --no-pin] [--ringbuf-mb N] [-v]...\n"
 	      "       vfswatch ctl [--run-dir DIR] add DIR [--name N] [--ignore P]... [--gitignore]\n"
+	      "                    [--no-default-ignores]\n"
 	      "       vfswatch ctl [--run-dir DIR] remove NAME | list | retry-dead [PROJECT]\n"
 	      "       vfswatch status [--run-dir DIR]\n"
 	      "       vfswatch changes PROJECT [--since CURSOR] [--match GLOB]... [--events K,K]\n"
 	      "       vfswatch subscribe PROJECT [--since CURSOR] [--match GLOB]... [--events K,K]\n"
 	      "       vfswatch wait PROJECT [--match GLOB]... [--events K,K] [--timeout S]\n"
+	      "       vfswatch git-fsmonitor [--run-dir DIR] 2 TOKEN\n"
 	      "       vfswatch config check FILE\n"
 	      "       vfswatch probe [DIR]\n"
 	      "       vfswatch version\n"
@@ -82,6 +85,12 @@ static void usage(FILE *f)
 	      "        journal no longer covers gives every path, marked \"fresh\"\n"
 	      "subscribe  the lines since a cursor, then each new one as it settles\n"
 	      "wait    exit 0 at the next matching change, 1 after --timeout seconds\n"
+	      "        (each of these first reads what the kernel queued and settles what is\n"
+	      "        pending for the project: a change whose system call returned before the\n"
+	      "        request is in the answer)\n"
+	      "git-fsmonitor  git's core.fsmonitor hook (core.fsmonitorHookVersion 2): what\n"
+	      "        changed in the work tree since git's token; the work tree becomes a\n"
+	      "        project of the calling user's if it is not one (only .git/ ignored)\n"
 	      "config check FILE   validate a config file without starting (exit 0 or 2)\n"
 	      "probe [DIR]  print as JSON which backends this kernel supports, which build of\n"
 	      "        the BPF programs it gets and the feature that decided, and why not;\n"
@@ -244,6 +253,8 @@ static int cmd_ctl(int argc, char **argv, bool status)
 		for (i += 2; i < argc; i++) {
 			if (strcmp(argv[i], "--gitignore") == 0) {
 				cJSON_AddTrueToObject(req, "gitignore");
+			} else if (strcmp(argv[i], "--no-default-ignores") == 0) {
+				cJSON_AddFalseToObject(req, "default_ignores");
 			} else if (i + 1 < argc && strcmp(argv[i], "--name") == 0) {
 				cJSON_AddStringToObject(req, "name", argv[++i]);
 			} else if (i + 1 < argc && strcmp(argv[i], "--ignore") == 0) {
@@ -259,7 +270,7 @@ static int cmd_ctl(int argc, char **argv, bool status)
 	}
 	cJSON_Delete(req);
 	log_warnx("usage: vfswatch ctl [--run-dir DIR] add DIR [--name N] [--ignore P]... "
-		  "[--gitignore] | remove NAME | list | retry-dead [PROJECT];  "
+		  "[--gitignore] [--no-default-ignores] | remove NAME | list | retry-dead [PROJECT];  "
 		  "vfswatch status [--run-dir DIR]");
 	return EXIT_USAGE;
 }
@@ -612,6 +623,8 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(cmd, "changes") == 0 || strcmp(cmd, "subscribe") == 0 || strcmp(cmd, "wait") == 0)
 		return cmd_client(argc - 2, argv + 2, cmd);
+	if (strcmp(cmd, "git-fsmonitor") == 0)
+		return fsmonitor_main(argc - 2, argv + 2);
 	if (strcmp(cmd, "config") == 0)
 		return cmd_config(argc - 2, argv + 2);
 	if (strcmp(cmd, "ctl") == 0 || strcmp(cmd, "status") == 0)

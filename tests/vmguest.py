@@ -25,7 +25,7 @@ TESTS = os.path.dirname(os.path.abspath(__file__))
 CLASSES = {
     "fentry": ["test_e2e.FentryE2E.", "test_settled.FentrySettled.",
                "test_exactness.FentryExactness.", "test_liveness.FentryLiveness.",
-               "test_e2e.FentryCompatE2E."],
+               "test_e2e.FentryCompatE2E.", "test_query.FentryReadYourWrites."],
     "tracepoint": ["test_e2e.TracepointE2E.", "test_settled.Settled.",
                    "test_exactness.Exactness.", "test_e2e.TracepointCompatE2E."],
     "fanotify": ["test_e2e.FanotifyE2E.", "test_settled.FanotifySettled.",

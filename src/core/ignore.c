@@ -53,6 +53,21 @@ size_t ignore_count(const struct vw_ignore *ig)
 	return ig->n;
 }
 
+bool ignore_only_vcs(const struct vw_ignore *ig)
+{
+	static const char *const vcs[] = { ".git", ".hg", ".svn" };
+
+	for (size_t i = 0; ig && i < ig->n; i++) {
+		bool ok = false;
+
+		for (size_t k = 0; k < sizeof(vcs) / sizeof(vcs[0]) && !ok; k++)
+			ok = !ig->r[i].negate && strcmp(ig->r[i].pat, vcs[k]) == 0;
+		if (!ok)
+			return false;
+	}
+	return true;
+}
+
 int ignore_add(struct vw_ignore *ig, const char *line)
 {
 	struct rule r = {};

@@ -27,6 +27,11 @@ int ignore_add_fd(struct vw_ignore *ig, int fd);
 /* What ignore_add_file()'s error means, for a message. */
 const char *ignore_file_error(int err);
 size_t ignore_count(const struct vw_ignore *ig);
+/*
+ * Do the rules hide nothing but a VCS's own directory (".git/", ".hg/",
+ * ".svn/")? Then no path the VCS tracks is ever hidden. NULL: nothing hidden.
+ */
+bool ignore_only_vcs(const struct vw_ignore *ig);
 
 /*
  * Is @rel (relative to the root, no leading '/') ignored? @is_dir says whether

@@ -202,10 +202,15 @@ static void arm_debounce(struct daemon *d)
 	timerfd_settime(d->dfd, TFD_TIMER_ABSTIME, &its, NULL);
 }
 
-int daemon_flush(struct daemon *d)
+/*
+ * What was said reaches the change log, subscribers (@clients: not from inside
+ * a client's request) and stdout; timers re-armed.
+ */
+static void flush_lines(struct daemon *d, bool clients)
 {
 	changes_flush(d->changes);	/* the change log before the lines it numbers */
-	clients_flush(d->clients);
+	if (clients)
+		clients_flush(d->clients);
 	arm_tick(d);
 	if (d->deb)
 		arm_debounce(d);
@@ -217,6 +222,11 @@ int daemon_flush(struct daemon *d)
 		log_warnx("output: stdout closed; stopping");
 		loop_stop(d->loop);
 	}
+}
+
+int daemon_flush(struct daemon *d)
+{
+	flush_lines(d, true);
 	return 0;
 }
 
@@ -235,6 +245,34 @@ static int read_source(struct daemon *d, enum vw_read why)
 	else if (n > 0)	/* records dropped for a full queue are counted on the next tick */
 		d->activity = true;
 	return daemon_flush(d);
+}
+
+/*
+ * A query's sync point (clients_sync_fn): the kernel queue is read to its end,
+ * so every change whose system call has returned is routed; then @p's batch
+ * is settled at once, held or not, its lines numbered in the change log.
+ * Subscribers get them at the end of this loop turn (loop_turn() step 4).
+ */
+void daemon_sync(void *ctx, const struct vw_project *p)
+{
+	struct daemon *d = ctx;
+	uint64_t t0 = now_ns(CLOCK_MONOTONIC);
+	int n;
+
+	d->round++;
+	if (d->src->ops->sync_mark)	/* before the read: what it does not find is news later */
+		d->src->ops->sync_mark(d->src);
+	n = d->src->ops->read(d->src, VW_READ_DRAIN);
+	daemon_told_refresh(d);
+	if (d->src->losses_in_read)
+		check_losses(d);
+	else if (n > 0)
+		d->activity = true;
+	if (d->deb)
+		debounce_flush_project(d->deb, p, daemon_settled, d);
+	flush_lines(d, false);
+	d->syncs++;
+	d->sync_ns += now_ns(CLOCK_MONOTONIC) - t0;
 }
 
 static int on_source(void *ctx, uint32_t events)
@@ -352,7 +390,9 @@ static int setup_sockets(struct daemon *d, const struct run_opts *o)
 	snprintf(path, sizeof(path), "%s/client.sock", o->run_dir);
 	if (d->changes &&
 	    !(d->clients = clients_new(path, d->loop, &d->projects, d->changes, d->state,
-				       &(struct vw_clients_ops){ daemon_user_add, daemon_user_remove, d },
+				       &(struct vw_clients_ops){ .add = daemon_user_add,
+								 .remove = daemon_user_remove,
+								 .sync = daemon_sync, .ctx = d },
 				       err, sizeof(err)))) {
 		log_warnx("clients: %s", err);
 		return -EINVAL;

@@ -64,6 +64,7 @@ struct daemon {
 	uint64_t round;		/* reads of the source so far */
 	struct vw_excl *excl;	/* the kernel's exclusions, by project */
 	size_t nexcl;
+	uint64_t syncs, sync_ns;	/* queries' sync points, and the time they took */
 	bool activity;		/* events came since the last tick: look for losses soon */
 	bool trim_owed;		/* a large batch was settled: return its memory once flushed */
 	uint64_t metrics_due;	/* the metrics file is written again then */
@@ -91,6 +92,8 @@ void daemon_settled(void *ctx, const struct vw_settled *s);
 void daemon_out(void *ctx, const struct vw_out *o);
 /* What was said is out: the change log, subscribers, stdout; timers re-armed. Returns 0. */
 int daemon_flush(struct daemon *d);
+/* A query's sync point: @p brought up to this moment (a clients_sync_fn). */
+void daemon_sync(void *ctx, const struct vw_project *p);
 
 /* exclusions.c: directories a project ignores, kept in the kernel (source ops exclude) */
 /* Do the live projects @p and @q share a tree (one holds the other)? */

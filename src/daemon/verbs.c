@@ -62,6 +62,7 @@ static int add_as(struct daemon *d, const cJSON *req, const struct vw_creds *as,
 	const cJSON *name = cJSON_GetObjectItemCaseSensitive(req, "name");
 	const cJSON *ign = cJSON_GetObjectItemCaseSensitive(req, "ignore");
 	const cJSON *git = cJSON_GetObjectItemCaseSensitive(req, "gitignore");
+	const cJSON *defaults = cJSON_GetObjectItemCaseSensitive(req, "default_ignores");
 	const char **pats = NULL;
 	struct vw_project *p;
 	size_t n = 0;
@@ -72,9 +73,10 @@ static int add_as(struct daemon *d, const cJSON *req, const struct vw_creds *as,
 		return -EINVAL;
 	}
 	if ((name && !cJSON_IsString(name)) || (git && !cJSON_IsBool(git)) ||
+	    (defaults && !cJSON_IsBool(defaults)) ||
 	    (ign && (!cJSON_IsArray(ign) || !(pats = json_strings(ign, &n))))) {
 		snprintf(err, errlen, "add: \"name\" must be a string, \"ignore\" an array of "
-				      "strings, \"gitignore\" a boolean");
+				      "strings, \"gitignore\" and \"default_ignores\" booleans");
 		return -EINVAL;
 	}
 	ret = projects_add_as(&d->projects, root->valuestring, name ? name->valuestring : NULL, as,
@@ -87,7 +89,8 @@ static int add_as(struct daemon *d, const cJSON *req, const struct vw_creds *as,
 			ret = -EDQUOT;
 		}
 		if (!ret) {
-			ret = daemon_project_ignores(p, true, cJSON_IsTrue(git), pats, n);
+			ret = daemon_project_ignores(p, !cJSON_IsFalse(defaults), cJSON_IsTrue(git),
+						     pats, n);
 			if (ret && cJSON_IsTrue(git) && ret != -ENOMEM)	/* the one file read */
 				snprintf(err, errlen, "%s/.gitignore: %s", p->root,
 					 ignore_file_error(ret));
@@ -297,6 +300,10 @@ static int ctl_status(void *ctx, const cJSON *req, cJSON *reply, char *err, size
 	if (sc.has_read)
 		cJSON_AddNumberToObject(reply, "records_read", (double)sc.read);
 	cJSON_AddNumberToObject(reply, "reader_stalls", (double)sc.stalls);
+	/* read your writes: each query's sync point, and what they cost on average */
+	cJSON_AddNumberToObject(reply, "query_syncs", (double)d->syncs);
+	cJSON_AddNumberToObject(reply, "query_sync_us",
+				d->syncs ? (double)(d->sync_ns / d->syncs) / 1000.0 : 0);
 	if (d->runner) {
 		cJSON_AddNumberToObject(reply, "analyzer_jobs_running", runner_running(d->runner));
 		cJSON_AddNumberToObject(reply, "analyzer_jobs_queued", runner_queued(d->runner));

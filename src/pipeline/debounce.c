@@ -920,6 +920,23 @@ static void defer(struct vw_debounce *d, struct batch *b, uint64_t now_ns)
 	heap_set(d, b, now_ns + (d->o.settle_ns < VW_DEFER_NS ? d->o.settle_ns : VW_DEFER_NS));
 }
 
+size_t debounce_flush_project(struct vw_debounce *d, const struct vw_project *p, settled_fn fn,
+			      void *ctx)
+{
+	struct batch *b = NULL;
+	size_t k;
+
+	for (size_t i = 0; i < d->nbatches && !b; i++)
+		if (d->batches[i]->project == p)
+			b = d->batches[i];
+	if (!b || b->heap_pos == SIZE_MAX)
+		return 0;	/* nothing pending */
+	heap_remove(d, b);
+	mark_held(d, b, 0);
+	k = flush_batch(d, b, false, fn, ctx);
+	return k == VW_RECONCILE_AGAIN ? 0 : k;
+}
+
 size_t debounce_flush(struct vw_debounce *d, uint64_t now_ns, bool all, settled_fn fn, void *ctx)
 {
 	size_t n = 0, k;

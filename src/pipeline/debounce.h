@@ -91,6 +91,14 @@ size_t debounce_flush(struct vw_debounce *d, uint64_t now_ns, bool all, settled_
  */
 bool debounce_dirty(const struct vw_debounce *d, const struct vw_project *p, const char *rel);
 
+/*
+ * Flush @p's batch now, whatever its deadline and whether a hold (a VCS lock)
+ * holds it, and nothing stays behind for the next batch: a query's sync point.
+ * Returns the changes emitted.
+ */
+size_t debounce_flush_project(struct vw_debounce *d, const struct vw_project *p, settled_fn fn,
+			      void *ctx);
+
 /* Forget @p's pending batch without reporting it (its root is gone). */
 void debounce_discard(struct vw_debounce *d, const struct vw_project *p);
 

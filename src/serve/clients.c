@@ -370,7 +370,7 @@ static void net_one(void *ctx, enum vw_kind kind, const char *path, const char *
 	cJSON_AddStringToObject(j, "event", kind_name(kind));
 	cJSON_AddStringToObject(j, "project", r->p->name);
 	cJSON_AddStringToObject(j, "path", path);
-	if (type && kind != VW_KIND_DELETE)
+	if (type)	/* a delete's: what was there */
 		cJSON_AddStringToObject(j, "type", type);
 	queue_json(r->cl, j);
 }
@@ -417,6 +417,9 @@ static void cursor_line(struct client *cl, const struct vw_project *p, bool fres
 	cJSON_AddStringToObject(j, "cursor", cur);
 	if (fresh)
 		cJSON_AddBoolToObject(j, "fresh", true);
+	/* its rules may hide a path a VCS tracks: a VCS's hook cannot trust the answer alone */
+	if (!ignore_only_vcs(p->ignore))
+		cJSON_AddBoolToObject(j, "ignores_beyond_vcs", true);
 	queue_json(cl, j);
 	snprintf(cl->last, sizeof(cl->last), "%s", cur);
 }
@@ -519,6 +522,8 @@ static void serve(struct client *cl, const cJSON *req)
 		reply_error(cl, "no project '%s' that you may read", what);
 		return;
 	}
+	if (cl->c->ops.sync)	/* read your writes: the log holds all of them from here */
+		cl->c->ops.sync(cl->c->ops.ctx, p);
 	if (!sub) {
 		struct vw_net *s = net_new();
 		struct net_reply r = { cl, p };

@@ -39,8 +39,17 @@ struct vw_creds;
 typedef int (*clients_verb_fn)(void *ctx, const struct vw_creds *who, const struct cJSON *req,
 			       struct cJSON *reply, char *err, size_t errlen);
 
+/*
+ * A query's sync point: bring @p up to this moment (what the kernel queued is
+ * read, what is pending for @p settled and numbered in its change log), so
+ * that an answer includes every change whose system call returned before the
+ * request was read (README "Read your writes").
+ */
+typedef void (*clients_sync_fn)(void *ctx, const struct vw_project *p);
+
 struct vw_clients_ops {
 	clients_verb_fn add, remove;
+	clients_sync_fn sync;	/* may be NULL: answers from the change log alone */
 	void *ctx;
 };
 

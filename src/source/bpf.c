@@ -171,6 +171,14 @@ static int bpf_read(struct vw_source *s, enum vw_read why)
 	}
 }
 
+static void bpf_sync_mark(struct vw_source *s)
+{
+	int ret = loader_sync_mark(of(s)->loader, now_ns(CLOCK_MONOTONIC));
+
+	if (ret)
+		log_warnx("loader: the sync point could not be marked: %s", errstr(ret));
+}
+
 static uint64_t bpf_read_due(const struct vw_source *s)
 {
 	return of(s)->recheck_ns;
@@ -325,6 +333,7 @@ const struct vw_source_ops vw_source_bpf = {
 	.stop = bpf_stop,
 	.fd = bpf_fd,
 	.read = bpf_read,
+	.sync_mark = bpf_sync_mark,
 	.read_due = bpf_read_due,
 	.add_project = bpf_add_project,
 	.remove_project = bpf_remove_project,

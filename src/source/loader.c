@@ -699,6 +699,14 @@ int loader_events_fd(const struct vw_loader *l)
 	return bpf_map__fd(l->skel->maps.vw_events);
 }
 
+int loader_sync_mark(struct vw_loader *l, uint64_t now_ns)
+{
+	uint32_t zero = 0;
+
+	return bpf_map_update_elem(bpf_map__fd(l->skel->maps.vw_sync), &zero, &now_ns, BPF_ANY) ?
+		       -errno : 0;
+}
+
 static void bump_gen(struct vw_loader *l)
 {
 	uint32_t zero = 0, cur;

@@ -77,6 +77,12 @@ struct vw_source_ops {
 	int (*fd)(const struct vw_source *s);	/* polled for reads */
 	/* Read what is queued, calling o->fn per change. Records read, or -errno (logged). */
 	int (*read)(struct vw_source *s, enum vw_read why);
+	/*
+	 * A query's sync point begins (read() with VW_READ_DRAIN follows): a
+	 * change from now on is news even where the source would fold it into
+	 * an earlier record. May be NULL: it folds nothing.
+	 */
+	void (*sync_mark)(struct vw_source *s);
 	/* When it must be read again though its descriptor may not wake (0: not). May be NULL. */
 	uint64_t (*read_due)(const struct vw_source *s);
 	/* Register a project added at run time. 0 or -errno (a message in @err, may be empty). */

@@ -93,6 +93,8 @@ static void net_gone(struct vw_net *s, const char *path, const char *type)
 	if (!e)
 		return;
 	e->now = false;
+	if (type)	/* what it was: a directory's delete is told as one */
+		net_type(e, type);
 	if (!type || !strcmp(type, "dir"))
 		e->gone_at = s->line;	/* what is below: judged at the end (net_settle()) */
 }

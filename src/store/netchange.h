@@ -25,7 +25,8 @@ int net_line(void *ctx, const char *line, size_t len);
 typedef void (*net_fn)(void *ctx, enum vw_kind kind, const char *path, const char *type);
 /*
  * Each path's net change, in the order first named: create, delete, modify
- * or attrib (nothing for a path that came and went). What a directory renamed
+ * or attrib (nothing for a path that came and went), with its type (a
+ * delete's: what was there, when its line said). What a directory renamed
  * in holds is listed too, from @st's picture of @p (may be NULL: not listed).
  */
 void net_each(struct vw_net *s, struct vw_state *st, const struct vw_project *p, net_fn fn,

@@ -1,0 +1,275 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+// fsmonitor.c: `vfswatch git-fsmonitor`: git's core.fsmonitor hook (protocol version 2).
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "cli/fsmonitor.h"
+#include "core/log.h"
+#include "store/config.h"
+
+#define REPLY_MAX (256u << 20)	/* a reply bigger than this is answered "/" (everything) */
+
+struct answer {
+	char *cursor;		/* the new token (owned) */
+	bool everything;	/* "/": the token could not say (fresh, stale, rules that hide) */
+	bool unknown;		/* no such project for this user */
+	char *error;		/* the daemon's error line (owned), or NULL */
+	char *paths;		/* NUL-separated, relative to the work tree */
+	size_t len, cap;
+};
+
+static int put(struct answer *a, const char *path, bool dir)
+{
+	size_t n = strlen(path) + (dir ? 2 : 1);
+
+	if (a->len + n > a->cap) {
+		size_t cap = a->cap ? a->cap * 2 : 4096;
+		char *v;
+
+		while (cap < a->len + n)
+			cap *= 2;
+		if (!(v = realloc(a->paths, cap)))
+			return -ENOMEM;
+		a->paths = v;
+		a->cap = cap;
+	}
+	memcpy(a->paths + a->len, path, strlen(path));
+	a->len += strlen(path);
+	if (dir)
+		a->paths[a->len++] = '/';
+	a->paths[a->len++] = 0;
+	return 0;
+}
+
+/* One line of the daemon's reply. */
+static int take_line(struct answer *a, const char *line, size_t len)
+{
+	cJSON *j = cJSON_ParseWithLength(line, len);
+	const char *path = cJSON_GetStringValue(cJSON_GetObjectItem(j, "path"));
+	const char *type = cJSON_GetStringValue(cJSON_GetObjectItem(j, "type"));
+	const char *cursor = cJSON_GetStringValue(cJSON_GetObjectItem(j, "cursor"));
+	const char *error = cJSON_GetStringValue(cJSON_GetObjectItem(j, "error"));
+	int ret = 0;
+
+	if (!j)
+		return -EBADMSG;
+	if (error) {
+		a->unknown = strncmp(error, "no project ", 11) == 0;
+		a->error = strdup(error);
+	} else if (cursor) {
+		free(a->cursor);
+		a->cursor = strdup(cursor);
+		a->everything |= cJSON_IsTrue(cJSON_GetObjectItem(j, "fresh")) ||
+				 cJSON_IsTrue(cJSON_GetObjectItem(j, "ignores_beyond_vcs"));
+		ret = a->cursor ? 0 : -ENOMEM;
+	} else if (path && !cJSON_IsTrue(cJSON_GetObjectItem(j, "fresh"))) {
+		/* git's own directory is git's business; a directory, deleted or renamed, as "dir/" */
+		if (strcmp(path, ".git") != 0 && strncmp(path, ".git/", 5) != 0)
+			ret = put(a, path, type && strcmp(type, "dir") == 0);
+	}
+	cJSON_Delete(j);
+	return ret;
+}
+
+/* Send @req to @sock and read its reply, line by line, into @a. 0 or -errno. */
+static int ask(const char *sock, const cJSON *req, struct answer *a)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char *text = cJSON_PrintUnformatted(req), *buf = NULL;
+	size_t len = 0, cap = 0, start = 0;
+	int fd = -1, ret = 0;
+	ssize_t n;
+
+	if (!text)
+		return -ENOMEM;
+	if (strlen(sock) >= sizeof(sa.sun_path)) {
+		ret = -ENAMETOOLONG;
+		goto out;
+	}
+	memcpy(sa.sun_path, sock, strlen(sock));
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    send(fd, text, strlen(text), MSG_NOSIGNAL) < 0 || send(fd, "\n", 1, MSG_NOSIGNAL) < 0) {
+		ret = -errno;
+		goto out;
+	}
+	for (;;) {
+		char *nl;
+
+		if (len == cap) {
+			char *v = cap < REPLY_MAX ? realloc(buf, cap ? cap * 2 : 65536) : NULL;
+
+			if (!v) {
+				ret = -ENOMEM;
+				break;
+			}
+			buf = v;
+			cap = cap ? cap * 2 : 65536;
+		}
+		n = read(fd, buf + len, cap - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			ret = n < 0 ? -errno : 0;
+			break;
+		}
+		len += (size_t)n;
+		while (!ret && (nl = memchr(buf + start, '\n', len - start))) {
+			ret = take_line(a, buf + start, (size_t)(nl - buf - start));
+			start = (size_t)(nl - buf) + 1;
+		}
+		if (ret)
+			break;
+		memmove(buf, buf + start, len - start);	/* keep the unfinished line only */
+		len -= start;
+		start = 0;
+	}
+out:
+	free(buf);
+	cJSON_free(text);
+	if (fd >= 0)
+		close(fd);
+	return ret;
+}
+
+static void answer_clear(struct answer *a)
+{
+	free(a->cursor);
+	free(a->error);
+	free(a->paths);
+	*a = (struct answer){ 0 };
+}
+
+/* A vfswatch cursor: "<16 hex>.<digits>". Anything else (git's empty token, another tool's) is not. */
+static bool is_cursor(const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < 16; i++)
+		if (!s[i] || !strchr("0123456789abcdef", s[i]))
+			return false;
+	if (s[i++] != '.' || !s[i])
+		return false;
+	for (; s[i]; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+	return true;
+}
+
+/* The changes of the work tree @root since @token (NULL: none, just the cursor). */
+static int query(const char *sock, const char *root, const char *token, struct answer *a)
+{
+	cJSON *req = cJSON_CreateObject();
+	int ret;
+
+	if (!req)
+		return -ENOMEM;
+	cJSON_AddStringToObject(req, "cmd", "changes");
+	cJSON_AddStringToObject(req, "project", root);
+	if (token)
+		cJSON_AddStringToObject(req, "since", token);
+	ret = ask(sock, req, a);
+	cJSON_Delete(req);
+	return ret;
+}
+
+/*
+ * The work tree becomes a project of the calling user's: nothing ignored but
+ * the VCS's own directory, so that no path git tracks is ever hidden.
+ */
+static int add_project(const char *sock, const char *root, struct answer *a)
+{
+	cJSON *req = cJSON_CreateObject(), *ign;
+	int ret;
+
+	if (!req || !(ign = cJSON_AddArrayToObject(req, "ignore"))) {
+		cJSON_Delete(req);
+		return -ENOMEM;
+	}
+	cJSON_AddStringToObject(req, "cmd", "add");
+	cJSON_AddStringToObject(req, "root", root);
+	cJSON_AddFalseToObject(req, "default_ignores");
+	cJSON_AddItemToArray(ign, cJSON_CreateString(".git/"));
+	ret = ask(sock, req, a);
+	cJSON_Delete(req);
+	return ret;
+}
+
+static void usage(void)
+{
+	log_warnx("usage: vfswatch git-fsmonitor [--run-dir DIR] 2 TOKEN  (git runs it as "
+		  "core.fsmonitor, with core.fsmonitorHookVersion 2)");
+}
+
+int fsmonitor_main(int argc, char **argv)
+{
+	const char *run_dir = getenv("VFSWATCH_RUN_DIR"), *token;
+	char sock[PATH_MAX], root[PATH_MAX];
+	struct answer a = { 0 };
+	bool everything;
+	int i = 0, ret;
+
+	if (!run_dir || !*run_dir)
+		run_dir = VW_RUN_DIR_DEFAULT;
+	while (i + 1 < argc && strcmp(argv[i], "--run-dir") == 0) {
+		run_dir = argv[i + 1];
+		i += 2;
+	}
+	if (argc - i != 2) {
+		usage();
+		return 2;
+	}
+	if (strcmp(argv[i], "2") != 0) {
+		log_warnx("git-fsmonitor: protocol version %s is not spoken here: set "
+			  "core.fsmonitorHookVersion 2", argv[i]);
+		return 1;	/* git then looks at everything itself */
+	}
+	token = argv[i + 1];
+	/* git runs the hook at the top of the work tree */
+	if (!getcwd(root, sizeof(root)) ||
+	    (size_t)snprintf(sock, sizeof(sock), "%s/client.sock", run_dir) >= sizeof(sock)) {
+		log_warn("git-fsmonitor");
+		return 1;
+	}
+	ret = query(sock, root, is_cursor(token) ? token : NULL, &a);
+	everything = !is_cursor(token);
+	if (!ret && a.unknown) {	/* not a project yet: one of this user's from now on */
+		answer_clear(&a);
+		ret = add_project(sock, root, &a);
+		if (!ret && a.error) {
+			log_warnx("git-fsmonitor: %s: %s", root, a.error);
+			ret = -EPERM;
+		}
+		answer_clear(&a);
+		if (!ret)
+			ret = query(sock, root, NULL, &a);	/* the token: from here on */
+		everything = true;
+	}
+	if (!ret && (a.error || !a.cursor)) {
+		log_warnx("git-fsmonitor: %s: %s", root, a.error ? a.error : "no cursor in the reply");
+		ret = -EPROTO;
+	}
+	if (ret) {
+		if (ret != -EPERM && ret != -EPROTO)
+			log_warnx("git-fsmonitor: %s: %s", sock, strerror(-ret));
+		answer_clear(&a);
+		return 1;	/* git then looks at everything itself */
+	}
+	/* the token first: it was taken after every change the paths below cover */
+	fwrite(a.cursor, 1, strlen(a.cursor) + 1, stdout);
+	if (everything || a.everything)
+		fwrite("/", 1, 2, stdout);
+	else
+		fwrite(a.paths ? a.paths : "", 1, a.len, stdout);
+	ret = fflush(stdout) == 0 && !ferror(stdout) ? 0 : 1;
+	answer_clear(&a);
+	return ret;
+}
