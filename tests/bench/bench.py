@@ -22,6 +22,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from watchers import (VFSWATCH, Inotifywait, Vfswatch, cpu_s, peers_available,  # noqa: E402
                       wakeups)
+from git_status import git_status  # noqa: E402
 
 OUT = os.environ.get("VW_BENCH_OUT", os.path.join(HERE, "..", "..", "build", "bench"))
 WRITES = int(os.environ.get("VW_BENCH_WRITES", "200000"))
@@ -700,6 +701,8 @@ def main():
         storm(subs, os.path.join(top, "storm"))
         throughput(inside, [b for b in usable_backends()])
         subscribers(inside)
+        if os.environ.get("VW_BENCH_GIT", "1") != "0":
+            git_status(record, say, run_dir=RUN_DIR)
         base_ns = dd(os.path.join(outside, "f")) / WRITES * 1e9
         vfswatch_only(top, inside, base_ns)
     finally:
