@@ -187,9 +187,10 @@ VW_MAP(struct {
 }, vw_gen);
 
 /*
- * When a query's sync point last began (CLOCK_MONOTONIC ns; the loader writes
- * it): a write after it is never folded into a record sent before it
- * (vw_file_change()), so the query after it sees the write.
+ * When the daemon last settled what it had read (CLOCK_MONOTONIC ns, written
+ * after the read and before the batch is looked at): a write after it is never
+ * folded into a record sent before it (vw_file_change()), since that record's
+ * line may be told already; one before it is on disk when the batch is looked at.
  */
 VW_MAP(struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

@@ -252,9 +252,10 @@ __noinline int vw_file_change(__u64 file, __u32 op, __u32 opts)
 	}
 	nv.gen = *g;	/* read before the walk: a rename during it makes this entry stale */
 	nv.inode = (__u64)inode;
+	/* before the record is sent: a sync point marked after reading it is later (vw_sync) */
+	nv.last_ns = bpf_ktime_get_ns();
 	nv.project = vw_path_change((__u64)BPF_CORE_READ(f, f_path.mnt),
 				    (__u64)BPF_CORE_READ(f, f_path.dentry), op, opts);
-	nv.last_ns = bpf_ktime_get_ns();
 	nv.last_op = op;
 	bpf_map_update_elem(&vw_verdicts, &file, &nv, BPF_ANY);
 	return 0;

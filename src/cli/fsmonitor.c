@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -13,9 +15,12 @@
 
 #include "cli/fsmonitor.h"
 #include "core/log.h"
+#include "core/util.h"
 #include "store/config.h"
 
-#define REPLY_MAX (256u << 20)	/* a reply bigger than this is answered "/" (everything) */
+#define LINE_MAX_BYTES (16u << 20)	/* one reply line longer than this: the reply is refused */
+#define PATHS_MAX (64u << 20)	/* more paths than this: "/" (git looks at everything) */
+#define TIMEOUT_S 30		/* a daemon that does not answer: exit 1, git looks itself */
 
 struct answer {
 	char *cursor;		/* the new token (owned) */
@@ -53,36 +58,73 @@ static int put(struct answer *a, const char *path, bool dir)
 static int take_line(struct answer *a, const char *line, size_t len)
 {
 	cJSON *j = cJSON_ParseWithLength(line, len);
-	const char *path = cJSON_GetStringValue(cJSON_GetObjectItem(j, "path"));
+	const char *b64 = cJSON_GetStringValue(cJSON_GetObjectItem(j, "path_b64"));
+	char *raw = b64 ? base64_decode(b64, NULL) : NULL;	/* a name that is not UTF-8 */
+	const char *path = raw ? raw : cJSON_GetStringValue(cJSON_GetObjectItem(j, "path"));
 	const char *type = cJSON_GetStringValue(cJSON_GetObjectItem(j, "type"));
 	const char *cursor = cJSON_GetStringValue(cJSON_GetObjectItem(j, "cursor"));
 	const char *error = cJSON_GetStringValue(cJSON_GetObjectItem(j, "error"));
 	int ret = 0;
 
-	if (!j)
+	if (!j || (b64 && !raw)) {
+		cJSON_Delete(j);
+		free(raw);
 		return -EBADMSG;
+	}
 	if (error) {
 		a->unknown = strncmp(error, "no project ", 11) == 0;
+		free(a->error);
 		a->error = strdup(error);
 	} else if (cursor) {
 		free(a->cursor);
 		a->cursor = strdup(cursor);
+		/* what the log cannot say (yet), or rules that may hide a tracked path: git looks */
 		a->everything |= cJSON_IsTrue(cJSON_GetObjectItem(j, "fresh")) ||
-				 cJSON_IsTrue(cJSON_GetObjectItem(j, "ignores_beyond_vcs"));
+				 cJSON_IsTrue(cJSON_GetObjectItem(j, "incomplete")) ||
+				 cJSON_IsTrue(cJSON_GetObjectItem(j, "ignores_beyond_git"));
 		ret = a->cursor ? 0 : -ENOMEM;
-	} else if (path && !cJSON_IsTrue(cJSON_GetObjectItem(j, "fresh"))) {
-		/* git's own directory is git's business; a directory, deleted or renamed, as "dir/" */
-		if (strcmp(path, ".git") != 0 && strncmp(path, ".git/", 5) != 0)
-			ret = put(a, path, type && strcmp(type, "dir") == 0);
+	} else if (path && !cJSON_IsTrue(cJSON_GetObjectItem(j, "fresh")) && !a->everything &&
+		   strcmp(path, ".git") != 0 && strncmp(path, ".git/", 5) != 0) {
+		/*
+		 * git's own directory is git's business. A directory as "dir/" (what
+		 * is below it changed too); a name where a directory was, both ways.
+		 */
+		bool dir = type && strcmp(type, "dir") == 0;
+
+		ret = put(a, path, dir);
+		if (!ret && !dir && cJSON_IsTrue(cJSON_GetObjectItem(j, "was_dir")))
+			ret = put(a, path, true);
+		if (!ret && a->len > PATHS_MAX)
+			a->everything = true;	/* as good as everything, and cheaper to say */
 	}
 	cJSON_Delete(j);
+	free(raw);
 	return ret;
+}
+
+/* All of @s, whatever a short write leaves. 0, or -1 with errno set. */
+static int send_all(int fd, const char *s)
+{
+	size_t len = strlen(s);
+
+	while (len) {
+		ssize_t n = send(fd, s, len, MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		s += n;
+		len -= (size_t)n;
+	}
+	return 0;
 }
 
 /* Send @req to @sock and read its reply, line by line, into @a. 0 or -errno. */
 static int ask(const char *sock, const cJSON *req, struct answer *a)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct timeval tmo = { .tv_sec = TIMEOUT_S };
 	char *text = cJSON_PrintUnformatted(req), *buf = NULL;
 	size_t len = 0, cap = 0, start = 0;
 	int fd = -1, ret = 0;
@@ -96,8 +138,10 @@ static int ask(const char *sock, const cJSON *req, struct answer *a)
 	}
 	memcpy(sa.sun_path, sock, strlen(sock));
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    send(fd, text, strlen(text), MSG_NOSIGNAL) < 0 || send(fd, "\n", 1, MSG_NOSIGNAL) < 0) {
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tmo, sizeof(tmo)) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tmo, sizeof(tmo)) < 0 ||
+	    connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || send_all(fd, text) < 0 ||
+	    send_all(fd, "\n") < 0) {
 		ret = -errno;
 		goto out;
 	}
@@ -105,7 +149,7 @@ static int ask(const char *sock, const cJSON *req, struct answer *a)
 		char *nl;
 
 		if (len == cap) {
-			char *v = cap < REPLY_MAX ? realloc(buf, cap ? cap * 2 : 65536) : NULL;
+			char *v = cap < LINE_MAX_BYTES ? realloc(buf, cap ? cap * 2 : 65536) : NULL;
 
 			if (!v) {
 				ret = -ENOMEM;
@@ -117,6 +161,8 @@ static int ask(const char *sock, const cJSON *req, struct answer *a)
 		n = read(fd, buf + len, cap - len);
 		if (n < 0 && errno == EINTR)
 			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			errno = ETIMEDOUT;	/* SO_RCVTIMEO: the daemon did not answer in time */
 		if (n <= 0) {
 			ret = n < 0 ? -errno : 0;
 			break;
@@ -203,6 +249,14 @@ static int add_project(const char *sock, const char *root, struct answer *a)
 	return ret;
 }
 
+/* Is the work tree the calling user's own (what the daemon adds for them)? */
+static bool own_tree(const char *root)
+{
+	struct stat st;
+
+	return stat(root, &st) == 0 && st.st_uid == getuid();
+}
+
 static void usage(void)
 {
 	log_warnx("usage: vfswatch git-fsmonitor [--run-dir DIR] 2 TOKEN  (git runs it as "
@@ -241,6 +295,13 @@ int fsmonitor_main(int argc, char **argv)
 	}
 	ret = query(sock, root, is_cursor(token) ? token : NULL, &a);
 	everything = !is_cursor(token);
+	if (!ret && a.unknown && !own_tree(root)) {
+		/* root running git in a user's tree adds nothing to the user's name */
+		log_warnx("git-fsmonitor: %s is no project you may read, and not yours to add: "
+			  "git looks at everything itself", root);
+		answer_clear(&a);
+		return 1;
+	}
 	if (!ret && a.unknown) {	/* not a project yet: one of this user's from now on */
 		answer_clear(&a);
 		ret = add_project(sock, root, &a);

@@ -53,18 +53,11 @@ size_t ignore_count(const struct vw_ignore *ig)
 	return ig->n;
 }
 
-bool ignore_only_vcs(const struct vw_ignore *ig)
+bool ignore_only_git(const struct vw_ignore *ig)
 {
-	static const char *const vcs[] = { ".git", ".hg", ".svn" };
-
-	for (size_t i = 0; ig && i < ig->n; i++) {
-		bool ok = false;
-
-		for (size_t k = 0; k < sizeof(vcs) / sizeof(vcs[0]) && !ok; k++)
-			ok = !ig->r[i].negate && strcmp(ig->r[i].pat, vcs[k]) == 0;
-		if (!ok)
+	for (size_t i = 0; ig && i < ig->n; i++)
+		if (ig->r[i].negate || strcmp(ig->r[i].pat, ".git") != 0)
 			return false;
-	}
 	return true;
 }
 

@@ -28,10 +28,11 @@ int ignore_add_fd(struct vw_ignore *ig, int fd);
 const char *ignore_file_error(int err);
 size_t ignore_count(const struct vw_ignore *ig);
 /*
- * Do the rules hide nothing but a VCS's own directory (".git/", ".hg/",
- * ".svn/")? Then no path the VCS tracks is ever hidden. NULL: nothing hidden.
+ * Do the rules hide nothing but git's own directory (".git/")? Then no path
+ * git tracks is ever hidden (git can track files below ".hg/" or ".svn/").
+ * NULL: nothing hidden.
  */
-bool ignore_only_vcs(const struct vw_ignore *ig);
+bool ignore_only_git(const struct vw_ignore *ig);
 
 /*
  * Is @rel (relative to the root, no leading '/') ignored? @is_dir says whether

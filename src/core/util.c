@@ -142,6 +142,41 @@ char *base64_encode(const unsigned char *s, size_t len)
 	return out;
 }
 
+char *base64_decode(const char *s, size_t *len)
+{
+	size_t n = strlen(s), o = 0;
+	uint32_t acc = 0;
+	int bits = 0;
+	char *out = malloc(n / 4 * 3 + 3);
+
+	if (!out || n % 4) {
+		free(out);
+		return NULL;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const char c = s[i];
+		int v = c >= 'A' && c <= 'Z' ? c - 'A' : c >= 'a' && c <= 'z' ? c - 'a' + 26 :
+			c >= '0' && c <= '9' ? c - '0' + 52 : c == '+' ? 62 : c == '/' ? 63 : -1;
+
+		if (c == '=' && i + 2 >= n && (i + 1 == n || s[i + 1] == '='))
+			break;	/* padding, at the end only */
+		if (v < 0) {
+			free(out);
+			return NULL;
+		}
+		acc = acc << 6 | (uint32_t)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			out[o++] = (char)(acc >> bits & 0xff);
+		}
+	}
+	out[o] = 0;
+	if (len)
+		*len = o;
+	return out;
+}
+
 size_t path_normalize(char *path)
 {
 	char *r = path, *w = path + 1;	/* output: "/" then "seg/seg/..." */

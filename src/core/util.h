@@ -25,6 +25,8 @@ char *utf8_lossy(const char *s, size_t len);
 
 /* Standard base64 (RFC 4648) of @len bytes; returns a new string or NULL. */
 char *base64_encode(const unsigned char *s, size_t len);
+/* Its inverse: a new NUL-terminated buffer, its length in *@len (may be NULL); NULL if malformed. */
+char *base64_decode(const char *s, size_t *len);
 
 /*
  * Lexically normalize an absolute path in place: collapse "//", drop ".",

@@ -260,14 +260,13 @@ void daemon_sync(void *ctx, const struct vw_project *p)
 	int n;
 
 	d->round++;
-	if (d->src->ops->sync_mark)	/* before the read: what it does not find is news later */
+	n = d->src->ops->read(d->src, VW_READ_SYNC);
+	if (d->src->ops->sync_mark)	/* after the read: no write from now is folded into it */
 		d->src->ops->sync_mark(d->src);
-	n = d->src->ops->read(d->src, VW_READ_DRAIN);
 	daemon_told_refresh(d);
-	if (d->src->losses_in_read)
-		check_losses(d);
-	else if (n > 0)
+	if (n > 0)
 		d->activity = true;
+	check_losses(d);	/* a loss now is a rescan now: the answer says it is incomplete */
 	if (d->deb)
 		debounce_flush_project(d->deb, p, daemon_settled, d);
 	flush_lines(d, false);
@@ -290,6 +289,8 @@ static int on_debounce(void *ctx, uint32_t events)
 		return -errno;
 	/* what the hooks already sent belongs in the batches before they are decided */
 	d->src->ops->read(d->src, VW_READ_DRAIN);
+	if (d->src->ops->sync_mark)	/* a batch flushed at its longest delay: later writes are news */
+		d->src->ops->sync_mark(d->src);
 	debounce_flush(d->deb, now_ns(CLOCK_MONOTONIC), false, daemon_settled, d);
 	if (d->trim_owed) {
 		/* a flood's batches and their lookups are freed now: give the heap back rather

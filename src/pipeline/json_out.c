@@ -44,7 +44,7 @@ static int line_write(FILE *f, cJSON *o)
  * A name as JSON: the text itself when it is valid UTF-8; otherwise the text
  * with U+FFFD for each bad byte, plus "<key>_b64" holding the exact bytes.
  */
-static bool add_name(cJSON *o, const char *key, const char *s)
+bool json_add_name(cJSON *o, const char *key, const char *s)
 {
 	size_t len = strlen(s);
 	char b64key[32];
@@ -130,7 +130,7 @@ static void put_knum(FILE *f, const char *key, uint64_t v)
 	fwrite_unlocked(p, 1, (size_t)(d + sizeof(d) - p), f);
 }
 
-/* A name: the text when it is UTF-8; otherwise lossy text and "<key>_b64" (add_name()). */
+/* A name: the text when it is UTF-8; otherwise lossy text and "<key>_b64" (json_add_name()). */
 static int put_name(FILE *f, const char *key, const char *s)
 {
 	size_t len = strlen(s);
@@ -250,7 +250,7 @@ int json_out_ready(FILE *f, const char *backend, const struct vw_projects *t, in
 			goto nomem;
 		cJSON_AddItemToArray(arr, p);
 		if (!cJSON_AddStringToObject(p, "name", t->v[i].name) ||
-		    !add_name(p, "root", t->v[i].root))
+		    !json_add_name(p, "root", t->v[i].root))
 			goto nomem;
 	}
 	return line_write(f, j);
@@ -292,7 +292,7 @@ int json_out_project(FILE *f, const char *event, const struct vw_project *p)
 
 	if (!j)
 		return -ENOMEM;
-	if (!cJSON_AddStringToObject(j, "project", p->name) || !add_name(j, "root", p->root)) {
+	if (!cJSON_AddStringToObject(j, "project", p->name) || !json_add_name(j, "root", p->root)) {
 		cJSON_Delete(j);
 		return -ENOMEM;
 	}
@@ -339,7 +339,7 @@ int json_out_analyzer(FILE *f, const struct vw_analyzer_result *r)
 	if (ok && r->path) {
 		cJSON *p = cJSON_CreateObject();
 
-		ok = p && add_name(p, "path", r->path);
+		ok = p && json_add_name(p, "path", r->path);
 		if (p)
 			cJSON_AddItemToArray(paths, p);
 	}

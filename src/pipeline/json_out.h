@@ -3,6 +3,7 @@
 #ifndef VW_JSON_OUT_H
 #define VW_JSON_OUT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -12,6 +13,13 @@
 
 #define VW_SCHEMA_VERSION 1
 #define VW_SCHEMA_VERSION_STR "1"
+
+struct cJSON;
+/*
+ * Add the name @s under @key: the text when it is valid UTF-8; otherwise the
+ * text with U+FFFD for each bad byte, plus "<key>_b64" with the exact bytes.
+ */
+bool json_add_name(struct cJSON *o, const char *key, const char *s);
 
 /* Each writes one line to @f. Return 0 or -errno (ENOMEM, EIO). */
 int json_out_change(FILE *f, const struct vw_out *o);	/* --raw: one per kernel event */

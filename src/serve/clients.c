@@ -20,6 +20,7 @@
 #include <cjson/cJSON.h>
 
 #include "serve/clients.h"
+#include "pipeline/json_out.h"
 #include "serve/control.h"
 #include "store/netchange.h"
 #include "core/creds.h"
@@ -359,7 +360,8 @@ struct net_reply {
 };
 
 /* One line of the net change, filtered by what the client wants. */
-static void net_one(void *ctx, enum vw_kind kind, const char *path, const char *type)
+static void net_one(void *ctx, enum vw_kind kind, const char *path, const char *type,
+		    bool was_dir)
 {
 	struct net_reply *r = ctx;
 	cJSON *j;
@@ -369,9 +371,11 @@ static void net_one(void *ctx, enum vw_kind kind, const char *path, const char *
 	j = cJSON_CreateObject();
 	cJSON_AddStringToObject(j, "event", kind_name(kind));
 	cJSON_AddStringToObject(j, "project", r->p->name);
-	cJSON_AddStringToObject(j, "path", path);
+	json_add_name(j, "path", path);
 	if (type)	/* a delete's: what was there */
 		cJSON_AddStringToObject(j, "type", type);
+	if (was_dir && (!type || strcmp(type, "dir") != 0))	/* a directory was here since */
+		cJSON_AddTrueToObject(j, "was_dir");
 	queue_json(r->cl, j);
 }
 
@@ -392,7 +396,7 @@ static bool fresh_one(void *ctx, const char *rel, const struct vw_state_entry *s
 	j = cJSON_CreateObject();
 	cJSON_AddStringToObject(j, "event", kind_name(VW_KIND_CREATE));
 	cJSON_AddStringToObject(j, "project", f->p->name);
-	cJSON_AddStringToObject(j, "path", rel);
+	json_add_name(j, "path", rel);
 	cJSON_AddStringToObject(j, "type", ftype_name(ftype_of_mode(st->mode)));
 	cJSON_AddBoolToObject(j, "fresh", true);
 	queue_json(f->cl, j);
@@ -417,9 +421,17 @@ static void cursor_line(struct client *cl, const struct vw_project *p, bool fres
 	cJSON_AddStringToObject(j, "cursor", cur);
 	if (fresh)
 		cJSON_AddBoolToObject(j, "fresh", true);
-	/* its rules may hide a path a VCS tracks: a VCS's hook cannot trust the answer alone */
-	if (!ignore_only_vcs(p->ignore))
-		cJSON_AddBoolToObject(j, "ignores_beyond_vcs", true);
+	/*
+	 * The log cannot say everything yet: changes were lost and a rescan runs
+	 * or is owed (the start-up crawl after a restart too), the root is lost,
+	 * or it is on a network file system whose other writers are not seen.
+	 */
+	if (p->root_lost || p->rescan_owed || p->remote ||
+	    (cl->c->state && state_rescanning(cl->c->state, p)))
+		cJSON_AddBoolToObject(j, "incomplete", true);
+	/* its rules may hide a path git tracks: git's hook cannot trust the answer alone */
+	if (!ignore_only_git(p->ignore))
+		cJSON_AddBoolToObject(j, "ignores_beyond_git", true);
 	queue_json(cl, j);
 	snprintf(cl->last, sizeof(cl->last), "%s", cur);
 }

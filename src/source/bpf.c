@@ -2,6 +2,7 @@
 // bpf.c: the BPF source: loader.c's programs, their ring buffer read through decoder.c.
 #include <errno.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -151,6 +152,26 @@ static int consume(struct bpf_source *b, bool woken)
 	return n;
 }
 
+/*
+ * Read to the end of the ring: a record another writer reserved and has not
+ * committed yet stops a read in front of records committed behind it (a
+ * query's own write among them). Read again while bytes are left, for at most
+ * SYNC_WAIT_NS. Returns the records read.
+ */
+#define SYNC_WAIT_NS (5ull * 1000 * 1000)
+static int consume_to_end(struct bpf_source *b)
+{
+	uint64_t until = now_ns(CLOCK_MONOTONIC) + SYNC_WAIT_NS;
+	int n = consume(b, false), k;
+
+	while (n >= 0 && loader_ring_backlog(b->loader) && now_ns(CLOCK_MONOTONIC) < until) {
+		sched_yield();
+		k = consume(b, false);
+		n = k < 0 ? k : n + k;
+	}
+	return n;
+}
+
 static int bpf_read(struct vw_source *s, enum vw_read why)
 {
 	struct bpf_source *b = of(s);
@@ -166,6 +187,8 @@ static int bpf_read(struct vw_source *s, enum vw_read why)
 		return consume(b, false);
 	case VW_READ_CATCH_UP:
 		return consume(b, true);
+	case VW_READ_SYNC:
+		return consume_to_end(b);
 	default:
 		return consume(b, false);
 	}

@@ -47,6 +47,7 @@ enum vw_read {
 	VW_READ_DUE,		/* the re-read it planned (read_due()) is due */
 	VW_READ_DRAIN,		/* what it holds is wanted now: before a batch is decided, at stop */
 	VW_READ_CATCH_UP,	/* stalled() found the reader behind: read as if woken */
+	VW_READ_SYNC,		/* a query's sync point: to the end, past a record being written */
 };
 
 /* Counters of what a source lost or could not use; never decreasing. */
@@ -78,9 +79,9 @@ struct vw_source_ops {
 	/* Read what is queued, calling o->fn per change. Records read, or -errno (logged). */
 	int (*read)(struct vw_source *s, enum vw_read why);
 	/*
-	 * A query's sync point begins (read() with VW_READ_DRAIN follows): a
-	 * change from now on is news even where the source would fold it into
-	 * an earlier record. May be NULL: it folds nothing.
+	 * What was read is about to be settled (after a read, before the batch
+	 * is looked at): a change from now on is news even where the source
+	 * would fold it into an earlier record. May be NULL: it folds nothing.
 	 */
 	void (*sync_mark)(struct vw_source *s);
 	/* When it must be read again though its descriptor may not wake (0: not). May be NULL. */

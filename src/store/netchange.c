@@ -19,6 +19,7 @@ struct net {
 	char *path;
 	char *type;
 	bool before, now, content, moved_in;
+	bool was_dir;		/* a directory (or what, unknown) went from here since the cursor */
 	size_t order;
 	size_t touched;		/* the line that last named it */
 	size_t gone_at;		/* the line that removed it and what was below it (0: none) */
@@ -96,6 +97,8 @@ static void net_gone(struct vw_net *s, const char *path, const char *type)
 	if (type)	/* what it was: a directory's delete is told as one */
 		net_type(e, type);
 	if (!type || !strcmp(type, "dir"))
+		e->was_dir = true;
+	if (!type || !strcmp(type, "dir"))
 		e->gone_at = s->line;	/* what is below: judged at the end (net_settle()) */
 }
 
@@ -142,18 +145,32 @@ static void net_settle(struct vw_net *s)
 			s->v[i].now = false;
 }
 
+/* The bytes of @key, a base64 name of the line @j (NULL when it has none). */
+static char *exact(const cJSON *j, const char *key)
+{
+	const char *b64 = j ? cJSON_GetStringValue(cJSON_GetObjectItem(j, key)) : NULL;
+
+	return b64 ? base64_decode(b64, NULL) : NULL;
+}
+
 int net_line(void *ctx, const char *line, size_t len)
 {
 	struct vw_net *s = ctx;
 	cJSON *j = cJSON_ParseWithLength(line, len);
 	enum vw_kind ev = kind_parse(j ? cJSON_GetStringValue(cJSON_GetObjectItem(j, "event")) : NULL);
-	const char *path = j ? cJSON_GetStringValue(cJSON_GetObjectItem(j, "path")) : NULL;
-	const char *old = j ? cJSON_GetStringValue(cJSON_GetObjectItem(j, "old_path")) : NULL;
+	/* a name that is not UTF-8: its exact bytes (json_add_name()), never the lossy text */
+	char *path_raw = exact(j, "path_b64"), *old_raw = exact(j, "old_path_b64");
+	const char *path = path_raw ? path_raw :
+			   j ? cJSON_GetStringValue(cJSON_GetObjectItem(j, "path")) : NULL;
+	const char *old = old_raw ? old_raw :
+			  j ? cJSON_GetStringValue(cJSON_GetObjectItem(j, "old_path")) : NULL;
 	const char *type = j ? cJSON_GetStringValue(cJSON_GetObjectItem(j, "type")) : NULL;
 	struct net *e;
 
 	if (!ev || !path) {
 		cJSON_Delete(j);
+		free(path_raw);
+		free(old_raw);
 		return 0;
 	}
 	s->line++;
@@ -177,6 +194,8 @@ int net_line(void *ctx, const char *line, size_t len)
 		net_type(e, type);
 	}
 	cJSON_Delete(j);
+	free(path_raw);
+	free(old_raw);
 	return 0;
 }
 
@@ -238,7 +257,7 @@ void net_each(struct vw_net *s, struct vw_state *st, const struct vw_project *p,
 							  VW_KIND_NONE;
 
 		if (kind)
-			fn(ctx, kind, e->path, e->type);
+			fn(ctx, kind, e->path, e->type, e->was_dir);
 	}
 	free(o);
 }

@@ -8,6 +8,7 @@
 #ifndef VW_NETCHANGE_H
 #define VW_NETCHANGE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "core/record.h"
@@ -22,7 +23,9 @@ void net_free(struct vw_net *s);	/* NULL is a no-op */
 /* One settled line, in log order (a changes_since() callback: @ctx is the vw_net). Returns 0. */
 int net_line(void *ctx, const char *line, size_t len);
 
-typedef void (*net_fn)(void *ctx, enum vw_kind kind, const char *path, const char *type);
+/* @was_dir: a directory, or something of unknown type, went from @path since the cursor. */
+typedef void (*net_fn)(void *ctx, enum vw_kind kind, const char *path, const char *type,
+		       bool was_dir);
 /*
  * Each path's net change, in the order first named: create, delete, modify
  * or attrib (nothing for a path that came and went), with its type (a

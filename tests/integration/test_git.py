@@ -6,6 +6,7 @@ import random
 import shutil
 import subprocess
 import tempfile
+import time
 
 from harness import RUN_DIR, VFSWATCH, DaemonCase, write
 
@@ -55,7 +56,17 @@ class GitFsmonitor(DaemonCase):
         self.assertEqual(p.returncode, 0, p.stderr)
         parts = p.stdout.split(b"\0")
         self.assertEqual(parts[-1], b"", "the answer ends with a NUL")
-        return parts[0].decode(), [x.decode() for x in parts[1:-1]]
+        return parts[0].decode(), [x.decode("utf-8", "surrogateescape") for x in parts[1:-1]]
+
+    def hook_when_crawled(self, token, timeout=20):
+        """The hook's answer once the daemon's first crawl of the tree is over: until then it
+        cannot say what changed, and answers "/"."""
+        end = time.monotonic() + timeout
+        while True:
+            token, paths = self.hook(token)
+            if paths != ["/"] or time.monotonic() > end:
+                return token, paths
+            time.sleep(0.05)
 
     def make_repo(self, n):
         self.git("init", "-q", "-b", "main")
@@ -163,10 +174,10 @@ class GitFsmonitor(DaemonCase):
 
     def test_answers_are_incremental(self):
         self.start(raw=False)
-        self.make_repo(50)
+        self.make_repo(80)
         token, paths = self.hook("")
         self.assertEqual(paths, ["/"], "no token: everything")
-        token, paths = self.hook(token)
+        token, paths = self.hook_when_crawled(token)
         self.assertEqual(paths, [], "nothing changed")
         write(os.path.join(self.repo, "d0", "f0.txt"), b"changed\n")
         token, paths = self.hook(token)
@@ -179,6 +190,14 @@ class GitFsmonitor(DaemonCase):
         shutil.rmtree(os.path.join(self.repo, "d2"))
         token, paths = self.hook(token)
         self.assertEqual(paths, ["d2/"])
+        shutil.rmtree(os.path.join(self.repo, "d3"))
+        write(os.path.join(self.repo, "d3"), b"now a file\n")
+        token, paths = self.hook(token)
+        self.assertEqual(sorted(paths), ["d3", "d3/"], "a file where a directory was: both")
+        strange = b"bad\xff\nname"   # not UTF-8, and a newline: the exact bytes come back
+        write(os.path.join(self.repo.encode(), b"d0", strange), b"x")
+        token, paths = self.hook(token)
+        self.assertEqual(paths, [os.path.join("d0", strange.decode("utf-8", "surrogateescape"))])
         self.git("add", "-A")
         token, paths = self.hook(token)
         self.assertEqual(paths, [], "git's own writes below .git/ are not the work tree's")
@@ -196,17 +215,32 @@ class GitFsmonitor(DaemonCase):
         token, _ = self.hook("")
         token, paths = self.hook(token)
         self.assertEqual(paths, ["/"], "rules that may hide a tracked path: git looks itself")
+        p = subprocess.run([VFSWATCH, "changes", self.repo, "--run-dir", RUN_DIR],
+                           capture_output=True, text=True, check=True)
+        self.assertIn('"ignores_beyond_git":true', p.stdout.replace(" ", ""), "and says why")
 
     def test_an_ordinary_user_in_their_own_repository(self):
         self.as_user(NOBODY)
         self.start(raw=False)
         self.make_repo(200)
         self.rounds(max(10, ROUNDS // 10))
-        token, _ = self.hook("")
+        token, _ = self.hook_when_crawled("")
         write(os.path.join(self.repo, "d0", "new.txt"), b"x")
         os.chown(os.path.join(self.repo, "d0", "new.txt"), NOBODY, NOBODY)
         _, paths = self.hook(token)
         self.assertEqual(paths, ["d0/new.txt"])
+
+    def test_root_adds_no_project_in_a_users_tree(self):
+        self.start(raw=False)
+        self.make_repo(5)
+        subprocess.run(["chown", "-R", "%d:%d" % (NOBODY, NOBODY), self.repo], check=True)
+        p = subprocess.run([VFSWATCH, "git-fsmonitor", "--run-dir", RUN_DIR, "2", ""],
+                           cwd=self.repo, capture_output=True)
+        self.assertEqual(p.returncode, 1, p.stdout)
+        self.assertIn(b"not yours to add", p.stderr)
+        listed = subprocess.run([VFSWATCH, "ctl", "--run-dir", RUN_DIR, "list"],
+                                capture_output=True, text=True).stdout
+        self.assertNotIn(self.repo, listed)
 
     def test_without_a_daemon_git_looks_itself(self):
         self.make_repo(5)

@@ -52,13 +52,28 @@ static void base64_matches_rfc4648_vectors(void **state)
 {
 	static const char *in[] = { "", "f", "fo", "foo", "foob", "fooba", "foobar" };
 	static const char *out[] = { "", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy" };
+	char *s;
+	size_t n;
 
 	for (size_t i = 0; i < 7; i++) {
-		char *s = base64_encode((const unsigned char *)in[i], strlen(in[i]));
+		s = base64_encode((const unsigned char *)in[i], strlen(in[i]));
 
 		assert_string_equal(s, out[i]);
 		free(s);
+		s = base64_decode(out[i], &n);
+		assert_non_null(s);
+		assert_int_equal(n, strlen(in[i]));
+		assert_string_equal(s, in[i]);
+		free(s);
 	}
+	/* bytes that are not UTF-8 come back as they were; malformed text is refused */
+	s = base64_decode("YmFk/wpuYW1l", &n);
+	assert_int_equal(n, 9);
+	assert_memory_equal(s, "bad\xff\nname", 9);
+	free(s);
+	assert_null(base64_decode("Zm9", NULL));
+	assert_null(base64_decode("Zm9*", NULL));
+	assert_null(base64_decode("Z=9v", NULL));
 }
 
 static void check_norm(const char *in, const char *want)
