@@ -98,7 +98,7 @@ FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
 
 DEPS := $(BPF_OBJS:.o=.d) $(BPF_COMPAT_OBJS:.o=.d) $(LIB_OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(UNIT_BINS:=.d) $(FUZZ_BINS:=.d)
 
-.PHONY: all clean test check check-layers unit integration vmtest burst bench bench-compare model install format check-format vmlinux deps \
+.PHONY: all clean test check check-layers git-tests unit integration vmtest burst bench bench-compare model install format check-format vmlinux deps \
 	fuzz fuzzers soak vmtest-all
 .DELETE_ON_ERROR:
 .SECONDARY:
@@ -174,6 +174,11 @@ fuzz:
 # The whole suite: the layering, unit, end-to-end (root + BTF), and the fentry VM test.
 check test: all unit
 	$(Q)./tests/run-all.sh
+
+# git's own fsmonitor and status tests against `vfswatch git-fsmonitor` (Debian's git source,
+# fetched once under build/git-tests/; takes minutes: not part of make check; README has the result)
+git-tests: all
+	$(Q)sh scripts/git-tests.sh
 
 # A lower layer of src/ never includes a higher one, no include cycle, no file over its bound.
 check-layers:
