@@ -86,10 +86,13 @@ static int take_line(struct answer *a, const char *line, size_t len)
 	} else if (path && !cJSON_IsTrue(cJSON_GetObjectItem(j, "fresh")) && !a->everything &&
 		   strcmp(path, ".git") != 0 && strncmp(path, ".git/", 5) != 0) {
 		/*
-		 * git's own directory is git's business. A directory as "dir/" (what
-		 * is below it changed too); a name where a directory was, both ways.
+		 * git's own directory is git's business. A directory made, deleted,
+		 * renamed or changed below a cut path as "dir/" (what is below it
+		 * changed too), but one whose metadata alone changed by its name (what
+		 * it holds did not); a name where a directory was, both ways.
 		 */
-		bool dir = type && strcmp(type, "dir") == 0;
+		const char *ev = cJSON_GetStringValue(cJSON_GetObjectItem(j, "event"));
+		bool dir = type && strcmp(type, "dir") == 0 && !(ev && strcmp(ev, "attrib") == 0);
 
 		ret = put(a, path, dir);
 		if (!ret && !dir && cJSON_IsTrue(cJSON_GetObjectItem(j, "was_dir")))
