@@ -16,6 +16,7 @@
 #include "cli/fsmonitor.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "store/changes.h"
 #include "store/config.h"
 
 #define LINE_MAX_BYTES (16u << 20)	/* one reply line longer than this: the reply is refused */
@@ -197,22 +198,6 @@ static void answer_clear(struct answer *a)
 	*a = (struct answer){ 0 };
 }
 
-/* A vfswatch cursor: "<16 hex>.<digits>". Anything else (git's empty token, another tool's) is not. */
-static bool is_cursor(const char *s)
-{
-	size_t i;
-
-	for (i = 0; i < 16; i++)
-		if (!s[i] || !strchr("0123456789abcdef", s[i]))
-			return false;
-	if (s[i++] != '.' || !s[i])
-		return false;
-	for (; s[i]; i++)
-		if (s[i] < '0' || s[i] > '9')
-			return false;
-	return true;
-}
-
 /* The changes of the work tree @root since @token (NULL: none, just the cursor). */
 static int query(const char *sock, const char *root, const char *token, struct answer *a)
 {
@@ -296,8 +281,10 @@ int fsmonitor_main(int argc, char **argv)
 		log_warn("git-fsmonitor");
 		return 1;
 	}
-	ret = query(sock, root, is_cursor(token) ? token : NULL, &a);
-	everything = !is_cursor(token);
+	/* a token of ours goes to the daemon (which says whether its log covers it); anything
+	 * else (git's empty first token, another tool's) is no token: everything */
+	everything = !changes_cursor_parse(token, NULL, NULL);
+	ret = query(sock, root, everything ? NULL : token, &a);
 	if (!ret && a.unknown && !own_tree(root)) {
 		/* root running git in a user's tree adds nothing to the user's name */
 		log_warnx("git-fsmonitor: %s is no project you may read, and not yours to add: "

@@ -102,13 +102,6 @@ static int bpf_fd(const struct vw_source *s)
 	return ring_buffer__epoll_fd(of(s)->rb);
 }
 
-/* Test hook: every read of a kernel queue waits a random while first (0: not at all). */
-static void hook_read_delay(const struct vw_source_opts *o)
-{
-	if (o->read_delay_us)
-		usleep((useconds_t)(random() % (o->read_delay_us + 1)));
-}
-
 /*
  * Read what the ring holds; @woken: a wake-up caused this read. Returns the
  * records read, or a negative error (logged).
@@ -141,7 +134,7 @@ static int consume(struct bpf_source *b, bool woken)
 {
 	int n;
 
-	hook_read_delay(&b->o);
+	source_read_delay(&b->o);
 	n = ring_buffer__consume(b->rb);
 	if (n < 0)
 		log_warnx("ringbuf: consume: %s", errstr(n));

@@ -929,8 +929,7 @@ static int fan_source_read(struct vw_source *s, enum vw_read why)
 	struct fan_source *f = fan_of(s);
 	int ret;
 
-	if (f->o.read_delay_us)	/* test hook: a random wait first */
-		usleep((useconds_t)(random() % (f->o.read_delay_us + 1)));
+	source_read_delay(&f->o);
 	f->reads++;
 	ret = fan_read(f->fan, f->o.fn, f->o.ctx);
 	if (ret < 0)

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 // source.c: the sources of vw_events, registered once, and the choice of one at start.
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/log.h"
 #include "source/source.h"
@@ -32,6 +34,12 @@ int backend_parse(const char *s, enum vw_backend *out)
 		}
 	}
 	return -EINVAL;
+}
+
+void source_read_delay(const struct vw_source_opts *o)
+{
+	if (o->read_delay_us)
+		usleep((useconds_t)(random() % (o->read_delay_us + 1)));
 }
 
 /*

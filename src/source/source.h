@@ -141,6 +141,9 @@ struct vw_source {
 	bool polls_roots;
 };
 
+/* Test hook (o->read_delay_us): before a read of a kernel queue, wait a random while. */
+void source_read_delay(const struct vw_source_opts *o);
+
 extern const struct vw_source_ops vw_source_bpf;
 extern const struct vw_source_ops vw_source_fanotify;
 

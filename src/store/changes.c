@@ -366,20 +366,34 @@ void changes_cursor(struct vw_changes *c, const struct vw_project *p, char curso
 		cursor_of(l, l->next - 1, cursor);
 }
 
+bool changes_cursor_parse(const char *cursor, uint64_t *epoch, uint64_t *seq)
+{
+	uint64_t e, n;
+	char tail;
+
+	if (!cursor || sscanf(cursor, "%16" SCNx64 ".%" SCNu64 "%c", &e, &n, &tail) != 2 ||
+	    strlen(cursor) < 18 || cursor[16] != '.')
+		return false;
+	if (epoch)
+		*epoch = e;
+	if (seq)
+		*seq = n;
+	return true;
+}
+
 int changes_since(struct vw_changes *c, const struct vw_project *p, const char *cursor,
 		  changes_fn fn, void *ctx)
 {
 	struct log *l = log_of(c, p);
 	uint64_t epoch, seq;
-	char tail, *text, *q, *nl;
+	char *text, *q, *nl;
 	size_t len = 0;
 	int ret = 0;
 
 	if (!l)
 		return -ENOMEM;
-	if (!cursor || sscanf(cursor, "%16" SCNx64 ".%" SCNu64 "%c", &epoch, &seq, &tail) != 2 ||
-	    strlen(cursor) < 18 || cursor[16] != '.' || epoch != l->epoch || seq + 1 < l->first ||
-	    seq >= l->next || l->said)
+	if (!changes_cursor_parse(cursor, &epoch, &seq) || epoch != l->epoch ||
+	    seq + 1 < l->first || seq >= l->next || l->said)
 		return -ESTALE;
 	if (seq + 1 == l->next)
 		return 0;	/* nothing since */

@@ -42,6 +42,13 @@ void changes_next(struct vw_changes *c, const struct vw_project *p, char cursor[
  */
 int changes_add(struct vw_changes *c, const struct vw_project *p, const char *line, size_t len);
 
+/*
+ * Is @cursor a cursor as changes_next() writes them ("<16 hex>.<seq>")? Then
+ * its parts into @epoch and @seq (either may be NULL). Whether a log still
+ * covers it is changes_since()'s to say.
+ */
+bool changes_cursor_parse(const char *cursor, uint64_t *epoch, uint64_t *seq);
+
 /* The cursor after the last line of @p (what "now" is). */
 void changes_cursor(struct vw_changes *c, const struct vw_project *p, char cursor[VW_CURSOR_MAX]);
 
