@@ -367,12 +367,15 @@ static __always_inline __u32 *gen_ptr(void)
 	return bpf_map_lookup_elem(&vw_gen, &zero);
 }
 
-/* Did a query's sync point begin at or after @ns (vw_sync)? */
-static __always_inline bool synced_since(__u64 ns)
+/* Did a sync point of @project's slot or of all projects begin at or after @ns (vw_sync)? */
+static __always_inline bool synced_since(__u32 project, __u64 ns)
 {
-	__u32 zero = 0;
-	__u64 *s = bpf_map_lookup_elem(&vw_sync, &zero);
+	__u32 slot = project % VW_SYNC_SLOTS, all = VW_SYNC_SLOTS;
+	__u64 *s = bpf_map_lookup_elem(&vw_sync, &slot);
 
+	if (s && *s >= ns)
+		return true;
+	s = bpf_map_lookup_elem(&vw_sync, &all);
 	return s && *s >= ns;
 }
 

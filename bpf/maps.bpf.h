@@ -196,7 +196,7 @@ VW_MAP(struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__type(key, __u32);
 	__type(value, __u64);
-	__uint(max_entries, 1);
+	__uint(max_entries, VW_SYNC_SLOTS + 1);
 }, vw_sync);
 
 /* When a record last could wake the daemon (ev_submit(): VW_RB_WAKEUP_NS). */

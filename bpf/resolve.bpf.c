@@ -234,7 +234,7 @@ __noinline int vw_file_change(__u64 file, __u32 op, __u32 opts)
 		 * have settled the record it would be folded into)
 		 */
 		if (op == VW_OP_MODIFY && v->last_op == VW_OP_MODIFY && cfg_coalesce_ns &&
-		    bpf_ktime_get_ns() - v->last_ns < cfg_coalesce_ns && !synced_since(v->last_ns)) {
+		    bpf_ktime_get_ns() - v->last_ns < cfg_coalesce_ns && !synced_since(v->project, v->last_ns)) {
 			stat_inc(VW_STAT_COALESCED);
 			return 0;
 		}

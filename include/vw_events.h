@@ -22,6 +22,12 @@
 #define VW_NAME_MAX	256	/* bytes of one path component, NUL included */
 #define VW_MAX_DEPTH	64	/* ancestors walked looking for a project root */
 #define VW_DATA_MAX	(2 * VW_PATH_MAX)	/* path + old path of a rename */
+/*
+ * Sync marks (vw_sync): one per project slot (project id % VW_SYNC_SLOTS), so a
+ * query only ends the coalescing of its own project's writes (and of the few
+ * that share its slot), and one more, VW_SYNC_SLOTS, for every project.
+ */
+#define VW_SYNC_SLOTS	1024
 
 /* Values of the roots map (and of vw_change.project). */
 #define VW_PROJECT_NONE		0u		/* not under any root */

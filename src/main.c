@@ -6,14 +6,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
 
 #include "cli/fsmonitor.h"
+#include "cli/request.h"
 #include "store/changes.h"
 #include "store/config.h"
 #include "serve/control.h"
@@ -282,16 +280,54 @@ static int cmd_ctl(int argc, char **argv, bool status)
  * subscribe: the lines since CURSOR, then live ones until interrupted; exit 1 on an overflow.
  * wait: the next matching line; exit 0, 1 on timeout.
  */
+/* What `vfswatch changes|subscribe|wait` makes of the reply's lines. */
+#define CLIENT_LINE_MAX (64u << 20)
+struct client_reply {
+	const char *cmd;
+	bool wait, connected, done, failed;
+	int code;
+};
+
+static int client_line(void *ctx, char *line, size_t len)
+{
+	struct client_reply *r = ctx;
+	cJSON *j = cJSON_ParseWithLength(line, len);
+	const char *err = cJSON_GetStringValue(cJSON_GetObjectItem(j, "error"));
+	const char *ev = cJSON_GetStringValue(cJSON_GetObjectItem(j, "event"));
+
+	r->connected = true;
+	if (err) {
+		log_warnx("%s: %s", r->cmd, err);
+		r->failed = r->done = true;
+		r->code = 1;
+	} else if (r->wait) {
+		if (ev && strcmp(ev, "subscribed") != 0) {
+			fwrite(line, 1, len, stdout);
+			putchar('\n');
+			r->code = strcmp(ev, "overflow") == 0 ? 1 : 0;
+			r->done = true;
+		}
+	} else {
+		fwrite(line, 1, len, stdout);
+		putchar('\n');
+		if (!ev && cJSON_GetObjectItem(j, "cursor"))
+			r->code = 0;	/* changes: the last line */
+		if (ev && strcmp(ev, "overflow") == 0)
+			r->failed = true, r->code = 1;
+	}
+	cJSON_Delete(j);
+	return r->done;
+}
+
 static int cmd_client(int argc, char **argv, const char *cmd)
 {
 	const char *run_dir = VW_RUN_DIR_DEFAULT, *project = NULL, *since = NULL;
-	bool wait = strcmp(cmd, "wait") == 0, done = false, failed = false;
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	bool wait = strcmp(cmd, "wait") == 0;
+	struct client_reply r = { .cmd = cmd, .code = 1 };
 	cJSON *req = cJSON_CreateObject(), *match = NULL;
-	char *text = NULL, buf[65536];
-	size_t have = 0;
+	char sock[PATH_MAX];
 	double timeout = -1;
-	int fd = -1, code = 1;
+	int ret;
 
 	for (int i = 0; req && i < argc; i++) {
 		char *end;
@@ -336,79 +372,28 @@ static int cmd_client(int argc, char **argv, const char *cmd)
 	cJSON_AddStringToObject(req, "project", project);
 	if (since)
 		cJSON_AddStringToObject(req, "since", since);
-	text = cJSON_PrintUnformatted(req);
-	cJSON_Delete(req);
-	if (snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/client.sock", run_dir) >=
-	    (int)sizeof(sa.sun_path)) {
+	if (snprintf(sock, sizeof(sock), "%s/client.sock", run_dir) >= (int)sizeof(sock)) {
 		log_warnx("%s: --run-dir %s: path too long", cmd, run_dir);
-		free(text);
+		cJSON_Delete(req);
 		return EXIT_USAGE;
 	}
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (!text || fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    write(fd, text, strlen(text)) < 0 || write(fd, "\n", 1) < 0) {
-		log_warn("%s: %s (is the daemon running, in settled mode?)", cmd, sa.sun_path);
-		free(text);
-		if (fd >= 0)
-			close(fd);
-		return 1;
-	}
-	free(text);
+	r.wait = wait;
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	while (!done) {
-		struct pollfd pfd = { .fd = fd, .events = POLLIN };
-		int ms = timeout < 0 ? -1 : (int)(timeout * 1000);
-		ssize_t n;
-		char *nl, *line;
-
-		if (wait && poll(&pfd, 1, ms) == 0) {
-			log_warnx("wait: no change to %s in %g s", project, timeout);
-			break;
-		}
-		n = read(fd, buf + have, sizeof(buf) - 1 - have);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			if (!failed && strcmp(cmd, "changes") == 0 && code != 0)
-				log_warnx("changes: the daemon closed the connection early");
-			break;
-		}
-		have += (size_t)n;
-		buf[have] = 0;
-		for (line = buf; !done && (nl = memchr(line, '\n', have - (size_t)(line - buf)));
-		     line = nl + 1) {
-			cJSON *j = cJSON_ParseWithLength(line, (size_t)(nl - line));
-			const char *err = cJSON_GetStringValue(cJSON_GetObjectItem(j, "error"));
-			const char *ev = cJSON_GetStringValue(cJSON_GetObjectItem(j, "event"));
-
-			if (err) {
-				log_warnx("%s: %s", cmd, err);
-				failed = done = true;
-				code = 1;
-			} else if (wait) {
-				if (ev && strcmp(ev, "subscribed") != 0) {
-					fwrite(line, 1, (size_t)(nl - line) + 1, stdout);
-					code = ev && strcmp(ev, "overflow") == 0 ? 1 : 0;
-					done = true;
-				}
-			} else {
-				fwrite(line, 1, (size_t)(nl - line) + 1, stdout);
-				if (!ev && cJSON_GetObjectItem(j, "cursor"))
-					code = 0;	/* changes: the last line */
-				if (ev && strcmp(ev, "overflow") == 0)
-					failed = true, code = 1;
-			}
-			cJSON_Delete(j);
-		}
-		have -= (size_t)(line - buf);
-		memmove(buf, line, have);
-		if (have == sizeof(buf) - 1) {
-			log_warnx("%s: a line longer than %zu bytes", cmd, sizeof(buf));
-			break;
-		}
-	}
-	close(fd);
-	return code;
+	ret = client_request(sock, req, wait && timeout >= 0 ? (int)(timeout * 1000) : -1,
+			     CLIENT_LINE_MAX, client_line, &r);
+	cJSON_Delete(req);
+	if (ret == -ETIMEDOUT && wait && r.connected)
+		log_warnx("wait: no change to %s in %g s", project, timeout);
+	else if (ret == -EMSGSIZE)
+		log_warnx("%s: a line longer than %u bytes", cmd, CLIENT_LINE_MAX);
+	else if (ret && !r.connected)
+		log_warnx("%s: %s: %s (is the daemon running, in settled mode?)", cmd, sock,
+			  strerror(-ret));
+	else if (ret)
+		log_warnx("%s: %s", cmd, strerror(-ret));
+	else if (!r.failed && !r.done && strcmp(cmd, "changes") == 0 && r.code != 0)
+		log_warnx("changes: the daemon closed the connection early");
+	return ret ? 1 : r.code;
 }
 
 /* vfswatch config check FILE: exit 0 when the daemon would accept it, 2 with the reason if not. */

@@ -5,15 +5,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/time.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
 
 #include "cli/fsmonitor.h"
+#include "cli/request.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "store/changes.h"
@@ -106,88 +104,15 @@ static int take_line(struct answer *a, const char *line, size_t len)
 	return ret;
 }
 
-/* All of @s, whatever a short write leaves. 0, or -1 with errno set. */
-static int send_all(int fd, const char *s)
+static int on_line(void *ctx, char *line, size_t len)
 {
-	size_t len = strlen(s);
-
-	while (len) {
-		ssize_t n = send(fd, s, len, MSG_NOSIGNAL);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		s += n;
-		len -= (size_t)n;
-	}
-	return 0;
+	return take_line(ctx, line, len);
 }
 
 /* Send @req to @sock and read its reply, line by line, into @a. 0 or -errno. */
 static int ask(const char *sock, const cJSON *req, struct answer *a)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct timeval tmo = { .tv_sec = TIMEOUT_S };
-	char *text = cJSON_PrintUnformatted(req), *buf = NULL;
-	size_t len = 0, cap = 0, start = 0;
-	int fd = -1, ret = 0;
-	ssize_t n;
-
-	if (!text)
-		return -ENOMEM;
-	if (strlen(sock) >= sizeof(sa.sun_path)) {
-		ret = -ENAMETOOLONG;
-		goto out;
-	}
-	memcpy(sa.sun_path, sock, strlen(sock));
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tmo, sizeof(tmo)) < 0 ||
-	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tmo, sizeof(tmo)) < 0 ||
-	    connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || send_all(fd, text) < 0 ||
-	    send_all(fd, "\n") < 0) {
-		ret = -errno;
-		goto out;
-	}
-	for (;;) {
-		char *nl;
-
-		if (len == cap) {
-			char *v = cap < LINE_MAX_BYTES ? realloc(buf, cap ? cap * 2 : 65536) : NULL;
-
-			if (!v) {
-				ret = -ENOMEM;
-				break;
-			}
-			buf = v;
-			cap = cap ? cap * 2 : 65536;
-		}
-		n = read(fd, buf + len, cap - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			errno = ETIMEDOUT;	/* SO_RCVTIMEO: the daemon did not answer in time */
-		if (n <= 0) {
-			ret = n < 0 ? -errno : 0;
-			break;
-		}
-		len += (size_t)n;
-		while (!ret && (nl = memchr(buf + start, '\n', len - start))) {
-			ret = take_line(a, buf + start, (size_t)(nl - buf - start));
-			start = (size_t)(nl - buf) + 1;
-		}
-		if (ret)
-			break;
-		memmove(buf, buf + start, len - start);	/* keep the unfinished line only */
-		len -= start;
-		start = 0;
-	}
-out:
-	free(buf);
-	cJSON_free(text);
-	if (fd >= 0)
-		close(fd);
-	return ret;
+	return client_request(sock, req, TIMEOUT_S * 1000, LINE_MAX_BYTES, on_line, a);
 }
 
 static void answer_clear(struct answer *a)
@@ -199,7 +124,8 @@ static void answer_clear(struct answer *a)
 }
 
 /* The changes of the work tree @root since @token (NULL: none, just the cursor). */
-static int query(const char *sock, const char *root, const char *token, struct answer *a)
+static int query(const char *sock, const char *root, const char *id, const char *token,
+		 struct answer *a)
 {
 	cJSON *req = cJSON_CreateObject();
 	int ret;
@@ -208,6 +134,7 @@ static int query(const char *sock, const char *root, const char *token, struct a
 		return -ENOMEM;
 	cJSON_AddStringToObject(req, "cmd", "changes");
 	cJSON_AddStringToObject(req, "project", root);
+	cJSON_AddStringToObject(req, "root_id", id);	/* the same directory the daemon sees */
 	if (token)
 		cJSON_AddStringToObject(req, "since", token);
 	ret = ask(sock, req, a);
@@ -219,7 +146,7 @@ static int query(const char *sock, const char *root, const char *token, struct a
  * The work tree becomes a project of the calling user's: nothing ignored but
  * the VCS's own directory, so that no path git tracks is ever hidden.
  */
-static int add_project(const char *sock, const char *root, struct answer *a)
+static int add_project(const char *sock, const char *root, const char *id, struct answer *a)
 {
 	cJSON *req = cJSON_CreateObject(), *ign;
 	int ret;
@@ -230,6 +157,7 @@ static int add_project(const char *sock, const char *root, struct answer *a)
 	}
 	cJSON_AddStringToObject(req, "cmd", "add");
 	cJSON_AddStringToObject(req, "root", root);
+	cJSON_AddStringToObject(req, "root_id", id);
 	cJSON_AddFalseToObject(req, "default_ignores");
 	cJSON_AddItemToArray(ign, cJSON_CreateString(".git/"));
 	ret = ask(sock, req, a);
@@ -237,13 +165,6 @@ static int add_project(const char *sock, const char *root, struct answer *a)
 	return ret;
 }
 
-/* Is the work tree the calling user's own (what the daemon adds for them)? */
-static bool own_tree(const char *root)
-{
-	struct stat st;
-
-	return stat(root, &st) == 0 && st.st_uid == getuid();
-}
 
 static void usage(void)
 {
@@ -254,7 +175,8 @@ static void usage(void)
 int fsmonitor_main(int argc, char **argv)
 {
 	const char *run_dir = getenv("VFSWATCH_RUN_DIR"), *token;
-	char sock[PATH_MAX], root[PATH_MAX];
+	char sock[PATH_MAX], root[PATH_MAX], id[64];
+	struct stat st;
 	struct answer a = { 0 };
 	bool everything;
 	int i = 0, ret;
@@ -276,16 +198,20 @@ int fsmonitor_main(int argc, char **argv)
 	}
 	token = argv[i + 1];
 	/* git runs the hook at the top of the work tree */
-	if (!getcwd(root, sizeof(root)) ||
+	if (!getcwd(root, sizeof(root)) || stat(".", &st) < 0 ||
 	    (size_t)snprintf(sock, sizeof(sock), "%s/client.sock", run_dir) >= sizeof(sock)) {
 		log_warn("git-fsmonitor");
 		return 1;
 	}
+	/* which directory this is: the daemon may see another at the same path (its own
+	 * mount namespace), and then answers nothing about it */
+	snprintf(id, sizeof(id), "%llu:%llu", (unsigned long long)st.st_dev,
+		 (unsigned long long)st.st_ino);
 	/* a token of ours goes to the daemon (which says whether its log covers it); anything
 	 * else (git's empty first token, another tool's) is no token: everything */
 	everything = !changes_cursor_parse(token, NULL, NULL);
-	ret = query(sock, root, everything ? NULL : token, &a);
-	if (!ret && a.unknown && !own_tree(root)) {
+	ret = query(sock, root, id, everything ? NULL : token, &a);
+	if (!ret && a.unknown && st.st_uid != getuid()) {
 		/* root running git in a user's tree adds nothing to the user's name */
 		log_warnx("git-fsmonitor: %s is no project you may read, and not yours to add: "
 			  "git looks at everything itself", root);
@@ -294,14 +220,14 @@ int fsmonitor_main(int argc, char **argv)
 	}
 	if (!ret && a.unknown) {	/* not a project yet: one of this user's from now on */
 		answer_clear(&a);
-		ret = add_project(sock, root, &a);
+		ret = add_project(sock, root, id, &a);
 		if (!ret && a.error) {
 			log_warnx("git-fsmonitor: %s: %s", root, a.error);
 			ret = -EPERM;
 		}
 		answer_clear(&a);
 		if (!ret)
-			ret = query(sock, root, NULL, &a);	/* the token: from here on */
+			ret = query(sock, root, id, NULL, &a);	/* the token: from here on */
 		everything = true;
 	}
 	if (!ret && (a.error || !a.cursor)) {

@@ -169,7 +169,8 @@ static bool tick_busy(const struct daemon *d)
 	if (d->src && d->src->ops->unread && d->src->ops->unread(d->src))
 		return true;
 	if (d->activity || state_tick_due(d->state) ||
-	    (d->runner && (runner_running(d->runner) || runner_queued(d->runner))))
+	    (d->runner && (runner_running(d->runner) || runner_queued(d->runner) ||
+			   runner_holding(d->runner))))
 		return true;
 	for (size_t i = 0; i < d->projects.n; i++)
 		if (d->projects.v[i].rescan_owed && !d->projects.v[i].gone)
@@ -261,14 +262,28 @@ void daemon_sync(void *ctx, const struct vw_project *p)
 
 	d->round++;
 	n = d->src->ops->read(d->src, VW_READ_SYNC);
-	if (d->src->ops->sync_mark)	/* after the read: no write from now is folded into it */
-		d->src->ops->sync_mark(d->src);
+	/*
+	 * After the read: no write to @p from now on is folded into a record sent
+	 * before. The kernel names a write's innermost project: the projects
+	 * inside @p (nested roots) are marked too. Only they: a query stops the
+	 * folding of its own project's writes, never the host's.
+	 */
+	for (size_t i = 0; d->src->ops->sync_mark && i < d->projects.n; i++) {
+		const struct vw_project *q = &d->projects.v[i];
+
+		if (q == p || (!q->gone && path_below(q->root, p->root)))
+			d->src->ops->sync_mark(d->src, q->id);
+	}
 	daemon_told_refresh(d);
 	if (n > 0)
 		d->activity = true;
 	check_losses(d);	/* a loss now is a rescan now: the answer says it is incomplete */
-	if (d->deb)
+	if (d->deb) {
+		/* a checkout under way: the answer has it now, the analyzers when it ends */
+		if (p->nanalyzers && vcs_locked(d, p))
+			runner_hold(d->runner, p, now_ns(CLOCK_MONOTONIC) + VW_VCS_HOLD_MAX_MS * MS);
 		debounce_flush_project(d->deb, p, daemon_settled, d);
+	}
 	flush_lines(d, false);
 	d->syncs++;
 	d->sync_ns += now_ns(CLOCK_MONOTONIC) - t0;
@@ -290,7 +305,7 @@ static int on_debounce(void *ctx, uint32_t events)
 	/* what the hooks already sent belongs in the batches before they are decided */
 	d->src->ops->read(d->src, VW_READ_DRAIN);
 	if (d->src->ops->sync_mark)	/* a batch flushed at its longest delay: later writes are news */
-		d->src->ops->sync_mark(d->src);
+		d->src->ops->sync_mark(d->src, VW_PROJECT_NONE);
 	debounce_flush(d->deb, now_ns(CLOCK_MONOTONIC), false, daemon_settled, d);
 	if (d->trim_owed) {
 		/* a flood's batches and their lookups are freed now: give the heap back rather

@@ -152,6 +152,9 @@ void rescan_load_state(struct daemon *d, struct vw_project *p, bool announce);
 /* settle.c: the debouncer and what it asks (settled mode) */
 /* Settled mode: the debouncer, the index, the picture, the change log, analyzers. */
 int settle_setup(struct daemon *d, const struct run_opts *o);
+/* Does a VCS hold @p's tree (.git/index.lock, .hg/wlock)? A batch waits at most VW_VCS_HOLD_MAX_MS. */
+#define VW_VCS_HOLD_MAX_MS 30000
+bool vcs_locked(void *ctx, const struct vw_project *p);
 /* Keep the index of existing paths in step with a change. */
 void settle_index_update(struct daemon *d, const struct vw_out *o);
 

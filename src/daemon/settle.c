@@ -94,7 +94,7 @@ static size_t settle_batch(void *ctx, const struct vw_project *p, const struct v
 }
 
 /* While a VCS holds its lock, a checkout is under way: keep its changes in one batch. */
-static bool vcs_locked(void *ctx, const struct vw_project *p)
+bool vcs_locked(void *ctx, const struct vw_project *p)
 {
 	static const char *const locks[] = { ".git/index.lock", ".hg/wlock" };
 	struct stat st;
@@ -112,7 +112,7 @@ int settle_setup(struct daemon *d, const struct run_opts *o)
 	struct vw_debounce_opts dopts = {
 		.settle_ns = o->settle_ms * MS,
 		.max_delay_ns = o->max_delay_ms * MS,
-		.max_hold_ns = 30000 * MS,
+		.max_hold_ns = VW_VCS_HOLD_MAX_MS * MS,
 		.batch_max = o->batch_max,
 		.existed = path_existed,
 		.judges = picture_judges,
@@ -147,6 +147,8 @@ int settle_setup(struct daemon *d, const struct run_opts *o)
 		return -ENOMEM;
 	d->deb = debounce_new(&dopts);
 	d->runner = runner_new(d->loop, d->out, o->state_dir);
+	if (d->runner)	/* a query settles a held batch early; its analyzers still wait */
+		runner_set_hold(d->runner, vcs_locked, d);
 	/* every settled line is numbered and kept for clients (cursors) */
 	d->changes = changes_new(o->state_dir, o->journal_mb << 20);
 	if (d->changes && d->unclean)

@@ -63,6 +63,7 @@ static int add_as(struct daemon *d, const cJSON *req, const struct vw_creds *as,
 	const cJSON *ign = cJSON_GetObjectItemCaseSensitive(req, "ignore");
 	const cJSON *git = cJSON_GetObjectItemCaseSensitive(req, "gitignore");
 	const cJSON *defaults = cJSON_GetObjectItemCaseSensitive(req, "default_ignores");
+	const cJSON *root_id = cJSON_GetObjectItemCaseSensitive(req, "root_id");
 	const char **pats = NULL;
 	struct vw_project *p;
 	size_t n = 0;
@@ -73,17 +74,22 @@ static int add_as(struct daemon *d, const cJSON *req, const struct vw_creds *as,
 		return -EINVAL;
 	}
 	if ((name && !cJSON_IsString(name)) || (git && !cJSON_IsBool(git)) ||
-	    (defaults && !cJSON_IsBool(defaults)) ||
+	    (defaults && !cJSON_IsBool(defaults)) || (root_id && !cJSON_IsString(root_id)) ||
 	    (ign && (!cJSON_IsArray(ign) || !(pats = json_strings(ign, &n))))) {
-		snprintf(err, errlen, "add: \"name\" must be a string, \"ignore\" an array of "
-				      "strings, \"gitignore\" and \"default_ignores\" booleans");
+		snprintf(err, errlen, "add: \"name\" and \"root_id\" must be strings, \"ignore\" "
+				      "an array of strings, \"gitignore\" and \"default_ignores\" "
+				      "booleans");
 		return -EINVAL;
 	}
 	ret = projects_add_as(&d->projects, root->valuestring, name ? name->valuestring : NULL, as,
 			      err, errlen);
 	if (!ret) {
 		p = d->projects.last;
-		if (as && as->uid != 0 && mine >= d->opts->user_projects) {
+		if (!project_is(p, cJSON_GetStringValue(root_id))) {
+			snprintf(err, errlen, "add: %s is another directory than the one you named "
+					      "(\"root_id\" differs: another mount namespace?)", p->root);
+			ret = -EXDEV;
+		} else if (as && as->uid != 0 && mine >= d->opts->user_projects) {
 			snprintf(err, errlen, "add: you watch %zu projects already, the limit "
 					      "(user_projects in the config)", mine);
 			ret = -EDQUOT;

@@ -452,6 +452,7 @@ static void serve(struct client *cl, const cJSON *req)
 	const cJSON *since = cJSON_GetObjectItem(req, "since");
 	const cJSON *match = cJSON_GetObjectItem(req, "match"), *m;
 	const cJSON *kinds = cJSON_GetObjectItem(req, "events");
+	const cJSON *root_id = cJSON_GetObjectItem(req, "root_id");
 	const struct vw_project *p;
 	bool sub;
 	int ret;
@@ -532,6 +533,11 @@ static void serve(struct client *cl, const cJSON *req)
 	p = find(cl, what);
 	if (!p) {	/* the same words whether it exists or not */
 		reply_error(cl, "no project '%s' that you may read", what);
+		return;
+	}
+	if (root_id && (!cJSON_IsString(root_id) || !project_is(p, root_id->valuestring))) {
+		reply_error(cl, "%s: project '%s' is another directory than the one you named "
+				"(\"root_id\" differs: another mount namespace?)", cmd, what);
 		return;
 	}
 	if (cl->c->ops.sync)	/* read your writes: the log holds all of them from here */

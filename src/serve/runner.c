@@ -61,6 +61,12 @@ struct pending_batch {
 	unsigned int changes;
 };
 
+/* A project whose analyzers wait for a VCS to let go of its tree (runner_hold()). */
+struct held {
+	const struct vw_project *p;
+	uint64_t until_ns;
+};
+
 struct recent {
 	pid_t pid;
 	const char *name;
@@ -77,6 +83,10 @@ struct vw_runner {
 	struct pending_batch *batches;
 	uint64_t reported[VW_AN_STATUSES];	/* results told, by status */
 	uint64_t late;		/* jobs that waited past JOB_WAIT_BOUND_NS for a slot */
+	struct held *held;
+	size_t nheld;
+	runner_hold_fn hold;
+	void *hold_ctx;
 };
 
 const char *const vw_an_status_names[VW_AN_STATUSES] = { "ok", "failed", "dead", "dropped" };
@@ -100,6 +110,56 @@ struct vw_runner *runner_new(struct vw_loop *loop, FILE *out, const char *state_
 		r->dead_path = strdup(path);
 	}
 	return r;
+}
+
+void runner_set_hold(struct vw_runner *r, runner_hold_fn fn, void *ctx)
+{
+	r->hold = fn;
+	r->hold_ctx = ctx;
+}
+
+void runner_hold(struct vw_runner *r, const struct vw_project *p, uint64_t until_ns)
+{
+	struct held *v;
+
+	if (!r || !r->hold)
+		return;
+	for (size_t i = 0; i < r->nheld; i++)
+		if (r->held[i].p == p) {
+			r->held[i].until_ns = until_ns;
+			return;
+		}
+	v = realloc(r->held, (r->nheld + 1) * sizeof(*v));
+	if (!v)
+		return;		/* out of memory: the jobs run now rather than never */
+	r->held = v;
+	r->held[r->nheld++] = (struct held){ .p = p, .until_ns = until_ns };
+}
+
+size_t runner_holding(const struct vw_runner *r)
+{
+	return r ? r->nheld : 0;
+}
+
+static bool is_held(const struct vw_runner *r, const struct vw_project *p)
+{
+	for (size_t i = 0; i < r->nheld; i++)
+		if (r->held[i].p == p)
+			return true;
+	return false;
+}
+
+/* Once a tick: the holds that ended (the lock is gone, the project too, or the wait is over). */
+static void holds_refresh(struct vw_runner *r, uint64_t now)
+{
+	for (size_t i = 0; i < r->nheld;) {
+		const struct held *h = &r->held[i];
+
+		if (h->p->gone || now >= h->until_ns || !r->hold(r->hold_ctx, h->p))
+			r->held[i] = r->held[--r->nheld];
+		else
+			i++;
+	}
 }
 
 static void job_free(struct job *j)
@@ -149,6 +209,7 @@ void runner_free(struct vw_runner *r, unsigned int grace_ms)
 		free(b);
 	}
 	free(r->dead_path);
+	free(r->held);
 	free(r);
 }
 
@@ -610,7 +671,7 @@ static void start_batches(struct vw_runner *r)
 		struct job *j;
 		bool busy = false;
 
-		if (!b->len || b->p->gone)
+		if (!b->len || b->p->gone || is_held(r, b->p))
 			continue;
 		for (j = r->running; j && !busy; j = j->next)
 			busy = j->a == b->a && j->p == b->p;
@@ -661,6 +722,7 @@ void runner_tick(struct vw_runner *r, uint64_t now)
 	const char *why;
 	int ret;
 
+	holds_refresh(r, now);
 	start_batches(r);
 	for (struct job *j = r->running; j; j = j->next) {
 		if (now < j->deadline_ns)
@@ -678,7 +740,8 @@ void runner_tick(struct vw_runner *r, uint64_t now)
 			job_free(j);
 			continue;
 		}
-		if (j->not_before_ns > now || running_of(r, j->a) >= j->a->concurrency) {
+		if (j->not_before_ns > now || running_of(r, j->a) >= j->a->concurrency ||
+		    is_held(r, j->p)) {
 			pp = &j->next;
 			continue;
 		}
@@ -703,7 +766,9 @@ void runner_tick(struct vw_runner *r, uint64_t now)
 	}
 	late = NULL;
 	for (struct job *j = r->queue; j; j = j->next)	/* what still waits: said once a tick */
-		if (job_late(r, j, now) && !nlate++)
+		if (is_held(r, j->p))
+			j->waits_since_ns = 0;	/* waiting for a VCS is not waiting for a slot */
+		else if (job_late(r, j, now) && !nlate++)
 			late = j;
 	if (late)
 		log_warnx("analyzer %s: %zu jobs have waited over %llu s for a slot, the first "

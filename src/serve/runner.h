@@ -47,6 +47,18 @@ const char *runner_child_name(const struct vw_runner *r, uint32_t tgid, uint32_t
  */
 int runner_retry_dead(struct vw_runner *r, struct vw_projects *t, const char *project);
 
+/*
+ * A VCS holds @p's tree (its lock file exists) while @fn says so: a query's
+ * sync point settled @p's batch early, for its answer; the analyzers of @p
+ * still wait for the checkout to end, as they would have for the batch, at
+ * most until @until_ns. runner_set_hold() names the test; runner_hold() starts
+ * a wait. runner_holding(): projects whose analyzers wait.
+ */
+typedef bool (*runner_hold_fn)(void *ctx, const struct vw_project *p);
+void runner_set_hold(struct vw_runner *r, runner_hold_fn fn, void *ctx);
+void runner_hold(struct vw_runner *r, const struct vw_project *p, uint64_t until_ns);
+size_t runner_holding(const struct vw_runner *r);
+
 size_t runner_running(const struct vw_runner *r);
 size_t runner_queued(const struct vw_runner *r);
 /* Jobs that waited past their bound (60 s once runnable) for a slot: each said once, in the log. */

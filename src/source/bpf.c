@@ -187,9 +187,9 @@ static int bpf_read(struct vw_source *s, enum vw_read why)
 	}
 }
 
-static void bpf_sync_mark(struct vw_source *s)
+static void bpf_sync_mark(struct vw_source *s, uint32_t project)
 {
-	int ret = loader_sync_mark(of(s)->loader, now_ns(CLOCK_MONOTONIC));
+	int ret = loader_sync_mark(of(s)->loader, project, now_ns(CLOCK_MONOTONIC));
 
 	if (ret)
 		log_warnx("loader: the sync point could not be marked: %s", errstr(ret));

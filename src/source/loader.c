@@ -699,11 +699,11 @@ int loader_events_fd(const struct vw_loader *l)
 	return bpf_map__fd(l->skel->maps.vw_events);
 }
 
-int loader_sync_mark(struct vw_loader *l, uint64_t now_ns)
+int loader_sync_mark(struct vw_loader *l, uint32_t project, uint64_t now_ns)
 {
-	uint32_t zero = 0;
+	uint32_t slot = project == VW_PROJECT_NONE ? VW_SYNC_SLOTS : project % VW_SYNC_SLOTS;
 
-	return bpf_map_update_elem(bpf_map__fd(l->skel->maps.vw_sync), &zero, &now_ns, BPF_ANY) ?
+	return bpf_map_update_elem(bpf_map__fd(l->skel->maps.vw_sync), &slot, &now_ns, BPF_ANY) ?
 		       -errno : 0;
 }
 

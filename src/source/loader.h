@@ -65,10 +65,11 @@ int loader_unexclude(struct vw_loader *l, uint32_t kdev, uint64_t ino);
 /* @p's root is gone: its entry goes too (the number may be another directory's soon). */
 int loader_root_lost(struct vw_loader *l, const struct vw_project *p);
 /*
- * A query's sync point begins at @now_ns (CLOCK_MONOTONIC): no write from now on
- * is folded into a record sent before it. 0 or -errno.
+ * A query's sync point begins at @now_ns (CLOCK_MONOTONIC): no write to
+ * @project (VW_PROJECT_NONE: to any project) from now on is folded into a
+ * record sent before it. 0 or -errno.
  */
-int loader_sync_mark(struct vw_loader *l, uint64_t now_ns);
+int loader_sync_mark(struct vw_loader *l, uint32_t project, uint64_t now_ns);
 /* Sum the per-CPU stats map into out[VW_STAT_MAX]. Returns 0, or -errno when a read failed. */
 int loader_stats(const struct vw_loader *l, uint64_t *out);
 /* Can this process use the maps (one key walk)? 0 or -errno (EPERM: a capability is missing). */

@@ -83,7 +83,7 @@ struct vw_source_ops {
 	 * is looked at): a change from now on is news even where the source
 	 * would fold it into an earlier record. May be NULL: it folds nothing.
 	 */
-	void (*sync_mark)(struct vw_source *s);
+	void (*sync_mark)(struct vw_source *s, uint32_t project);
 	/* When it must be read again though its descriptor may not wake (0: not). May be NULL. */
 	uint64_t (*read_due)(const struct vw_source *s);
 	/* Register a project added at run time. 0 or -errno (a message in @err, may be empty). */

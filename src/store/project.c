@@ -615,3 +615,15 @@ int project_write_identity(const struct vw_project *p, const char *dir)
 		unlink(path);
 	return e;
 }
+
+bool project_is(const struct vw_project *p, const char *root_id)
+{
+	unsigned long long dev, ino;
+	int end = 0;
+
+	if (!root_id)
+		return true;
+	return sscanf(root_id, "%llu:%llu%n", &dev, &ino, &end) == 2 && !root_id[end] &&
+	       root_id[0] >= '0' && root_id[0] <= '9' && dev == (unsigned long long)p->st_dev &&
+	       ino == p->ino;
+}

@@ -145,6 +145,13 @@ void project_unpin(struct vw_project *p);
  * daemon anywhere else. Returns the fd or -errno (-ELOOP: a symlink).
  */
 int project_open(const struct vw_project *p, const char *rel, int flags);
+
+/*
+ * Is @p's root the directory a client means by @root_id ("DEV:INO" of its own
+ * stat(), decimal)? A client in another mount namespace may name, by the same
+ * path, another directory than the daemon sees. NULL: nothing to check, true.
+ */
+bool project_is(const struct vw_project *p, const char *root_id);
 /*
  * lstat() of what is at @p's root path now, its parent reached without a
  * symlink anywhere (-ELOOP otherwise): whether the root is still there, or

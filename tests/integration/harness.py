@@ -5,6 +5,7 @@ import os
 import queue
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import threading
@@ -193,6 +194,23 @@ class Tree:
         for m in reversed(self.mounts):
             subprocess.run(["umount", "-l", m], check=False)
         shutil.rmtree(self.path, ignore_errors=True)
+
+
+def ask(req, timeout=60):
+    """One request to the daemon's client.sock: the reply's lines, decoded."""
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(timeout)
+    s.connect(os.path.join(RUN_DIR, "client.sock"))
+    s.sendall(json.dumps(req).encode() + b"\n")
+    buf = b""
+    while True:
+        b = s.recv(1 << 20)
+        if not b:
+            break
+        buf += b
+    s.close()
+    return [json.loads(line) for line in buf.decode("utf-8", "surrogateescape").splitlines()
+            if line]
 
 
 def write(path, data=b"x", mode="wb"):

@@ -3,8 +3,9 @@
 import json
 import os
 import tempfile
+import time
 
-from harness import PLAIN_VFSWATCH, RUN_DIR, DaemonCase, Tree, write
+from harness import PLAIN_VFSWATCH, RUN_DIR, DaemonCase, Tree, ask, write
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RECORD = os.path.join(os.path.dirname(os.path.dirname(HERE)), "scripts", "analyzers",
@@ -20,14 +21,14 @@ class Analyzers(DaemonCase):
         os.chmod(self.logdir, 0o777)
         self.log = os.path.join(self.logdir, "calls.log")
 
-    def start_with(self, analyzers, extra_projects=(), **kw):
+    def start_with(self, analyzers, extra_projects=(), extra=(), **kw):
         cfg = os.path.join(self.logdir, "c.json")
         if os.stat(self.root).st_uid == 0:
             # a root-owned tree runs analyzers as root only when the config says so
             analyzers = [dict(a, user=a.get("user", "root")) for a in analyzers]
         projects = [{"root": self.root, "analyzers": analyzers}] + list(extra_projects)
         write(cfg, json.dumps({"projects": projects}).encode())
-        self.start(roots=[], raw=False, extra=["--config", cfg], **kw)
+        self.start(roots=[], raw=False, extra=["--config", cfg] + list(extra), **kw)
         self.marker()
 
     def calls(self):
@@ -72,6 +73,31 @@ class Analyzers(DaemonCase):
         self.assertEqual(path.decode(), os.path.join(self.root, name))
         self.assertEqual(uid, b"65534")
         self.assertFalse(os.path.exists(os.path.join(self.root, "pwned")))
+
+    def test_a_query_during_a_checkout_answers_now_and_analyzers_wait_for_its_end(self):
+        """A query settles a batch a VCS lock holds, for its answer; the analyzers of those
+        changes still run once, after the lock is gone, as they would have without the query."""
+        os.mkdir(os.path.join(self.root, ".git"))
+        lock = os.path.join(self.root, ".git", "index.lock")
+        self.start_with([{"name": "py", "match": ["*.py"],
+                          "on_change": [RECORD, self.log, "{event}", "{relpath}"]},
+                         {"name": "all", "match": ["*.py"],
+                          "batch": [RECORD, self.log, "batch", "-"]}],
+                        extra=["--settle", "100"])
+        cursor = ask({"cmd": "changes", "project": self.root})[-1]["cursor"]
+        write(lock, b"")
+        write(os.path.join(self.root, "a.py"), b"1")
+        lines = ask({"cmd": "changes", "project": self.root, "since": cursor})
+        self.assertEqual([(e["event"], e["path"]) for e in lines if "event" in e],
+                         [("create", "a.py")], lines)
+        time.sleep(1.5)         # many settle periods and ticks: nothing runs during the checkout
+        self.assertEqual(self.calls(), [])
+        self.assertEqual(self.results("py") + self.results("all"), [])
+        os.unlink(lock)
+        self.wait_results("py", 1)
+        self.wait_results("all", 1)
+        self.assertEqual(sorted(c[:2] for c in self.calls()),
+                         [(b"batch", b"-"), (b"create", b"a.py")])
 
     def test_failing_analyzer_is_retried_then_dead_lettered(self):
         self.start_with([{"name": "bad", "retries": 2, "match": ["f"],

@@ -242,6 +242,36 @@ class GitFsmonitor(DaemonCase):
                                 capture_output=True, text=True).stdout
         self.assertNotIn(self.repo, listed)
 
+    def test_another_directory_at_the_same_path_is_never_answered_for(self):
+        """The hook in another mount namespace, where the work tree's path holds another
+        directory than the daemon sees: no answer about the daemon's (git looks itself), and
+        nothing added in the daemon's view."""
+        self.start(raw=False)
+        self.make_repo(5)
+        token, _ = self.hook_when_crawled(self.hook("")[0])
+        other = tempfile.mkdtemp(prefix="vw-other-")
+        self.addCleanup(shutil.rmtree, other, True)
+        shown = os.path.join(other, "shown")
+        os.mkdir(shown)
+        script = 'mount --bind "$1" "$2" && cd "$2" && exec "$3" git-fsmonitor --run-dir "$4" 2 "$5"'
+        for tok in (token, ""):
+            p = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script,
+                                "sh", shown, self.repo, VFSWATCH, RUN_DIR, tok],
+                               capture_output=True)
+            self.assertEqual(p.returncode, 1, p.stdout)
+            self.assertIn(b"another directory", p.stderr)
+        # a directory of the daemon's view is not added for what another namespace shows
+        os.rmdir(shown)
+        os.mkdir(shown)
+        p = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script,
+                            "sh", self.repo, shown, VFSWATCH, RUN_DIR, ""], capture_output=True)
+        self.assertEqual(p.returncode, 1, p.stdout)
+        listed = subprocess.run([VFSWATCH, "ctl", "--run-dir", RUN_DIR, "list"],
+                                capture_output=True, text=True).stdout
+        self.assertNotIn(shown, listed)
+        _, paths = self.hook(token)     # the daemon's own view is answered as before
+        self.assertEqual(paths, [])
+
     def test_without_a_daemon_git_looks_itself(self):
         self.make_repo(5)
         p = subprocess.run([VFSWATCH, "git-fsmonitor", "--run-dir", RUN_DIR, "2", ""],
