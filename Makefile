@@ -79,6 +79,7 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 # comes to need another fails to link here: add it). core/ and store/project are the base.
 BASE_MODS := core/creds core/ignore core/log core/mounts core/record core/util store/config \
 	store/project
+test_bser_MODS := core/util serve/bser
 test_changes_MODS := $(BASE_MODS) store/changes
 test_debounce_MODS := core/record core/util pipeline/debounce
 test_decoder_MODS := core/log source/decoder

@@ -22,8 +22,10 @@ def layer_of(path):
 
 
 def module_of(path):
+    """foo.c and foo.h; foo_priv.h too (what foo's own files share)."""
     rel = os.path.relpath(path, "src")
-    return os.path.splitext(rel)[0]
+    m = os.path.splitext(rel)[0]
+    return m[:-len("_priv")] if m.endswith("_priv") else m
 
 
 def main():

@@ -8,7 +8,7 @@ PKGS="make gcc clang llvm libclang-rt-14-dev pkg-config libbpf-dev bpftool libel
 libcjson-dev libcmocka-dev python3 python3-prometheus-client python3-fusepy procps util-linux
 coreutils
 qemu-system-x86 busybox-static cpio gzip valgrind
-vim-tiny rsync git tar"
+vim-tiny rsync git tar python3-pywatchman"
 
 # `deps.sh bench`: also the peers make bench measures side by side, and gnuplot for its chart
 if [ "${1:-}" = bench ]; then

@@ -12,6 +12,7 @@
 
 #include "cli/fsmonitor.h"
 #include "cli/request.h"
+#include "cli/watchman_cli.h"
 #include "store/changes.h"
 #include "store/config.h"
 #include "serve/control.h"
@@ -40,6 +41,7 @@ static void usage(FILE *f)
 	      "       vfswatch subscribe PROJECT [--since CURSOR] [--match GLOB]... [--events K,K]\n"
 	      "       vfswatch wait PROJECT [--match GLOB]... [--events K,K] [--timeout S]\n"
 	      "       vfswatch git-fsmonitor [--run-dir DIR] 2 TOKEN\n"
+	      "       vfswatch watchman [--run-dir DIR] [OPTIONS] COMMAND [ARGS]\n"
 	      "       vfswatch config check FILE\n"
 	      "       vfswatch probe [DIR]\n"
 	      "       vfswatch version\n"
@@ -89,6 +91,8 @@ static void usage(FILE *f)
 	      "git-fsmonitor  git's core.fsmonitor hook (core.fsmonitorHookVersion 2): what\n"
 	      "        changed in the work tree since git's token; the work tree becomes a\n"
 	      "        project of the calling user's if it is not one (only .git/ ignored)\n"
+	      "watchman  Watchman's command line (also as the program name \"watchman\"), for\n"
+	      "        Watchman's clients: <run-dir>/watchman.sock speaks its protocol\n"
 	      "config check FILE   validate a config file without starting (exit 0 or 2)\n"
 	      "probe [DIR]  print as JSON which backends this kernel supports, which build of\n"
 	      "        the BPF programs it gets and the feature that decided, and why not;\n"
@@ -577,8 +581,14 @@ int main(int argc, char **argv)
 {
 	struct run_opts o = {};
 	const char *cmd = argc > 1 ? argv[1] : "help";
+	const char *self = argc ? strrchr(argv[0], '/') : NULL;
 	int ret;
 
+	/* under the name "watchman" (a link on PATH), Watchman's command line */
+	if (argc && strcmp(self ? self + 1 : argv[0], "watchman") == 0)
+		return watchman_cli_main(argc - 1, argv + 1);
+	if (strcmp(cmd, "watchman") == 0)
+		return watchman_cli_main(argc - 2, argv + 2);
 	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "-V") == 0 || strcmp(cmd, "--version") == 0) {
 		printf("vfswatch %s\n", VW_VERSION);
 		return 0;

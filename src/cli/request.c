@@ -11,8 +11,7 @@
 
 #include "cli/request.h"
 
-/* All of @s, whatever a short write leaves. 0, or -1 with errno set. */
-static int send_all(int fd, const char *s, size_t len)
+int client_send_all(int fd, const char *s, size_t len)
 {
 	while (len) {
 		ssize_t n = send(fd, s, len, MSG_NOSIGNAL);
@@ -27,8 +26,7 @@ static int send_all(int fd, const char *s, size_t len)
 	return 0;
 }
 
-/* connect() and send() give up after @ms (SO_SNDTIMEO; connect waits on it too). */
-static int connect_to(const char *sock, int ms)
+int client_connect(const char *sock, int ms)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct timeval tmo = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
@@ -59,12 +57,12 @@ int client_request(const char *sock, const cJSON *req, int timeout_ms, size_t li
 
 	if (!text)
 		return -ENOMEM;
-	fd = connect_to(sock, timeout_ms);
+	fd = client_connect(sock, timeout_ms);
 	if (fd < 0) {
 		cJSON_free(text);
 		return fd;
 	}
-	if (send_all(fd, text, strlen(text)) < 0 || send_all(fd, "\n", 1) < 0)
+	if (client_send_all(fd, text, strlen(text)) < 0 || client_send_all(fd, "\n", 1) < 0)
 		ret = errno == EAGAIN || errno == EWOULDBLOCK ? -ETIMEDOUT : -errno;
 	while (!ret) {
 		struct pollfd pfd = { .fd = fd, .events = POLLIN };

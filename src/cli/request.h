@@ -7,6 +7,14 @@
 
 #include <cjson/cJSON.h>
 
+/*
+ * A connection to the socket @sock; connecting and sending give up after @ms
+ * (-1: no limit). The fd, or -errno (-ECONNREFUSED, -ENOENT: no daemon).
+ */
+int client_connect(const char *sock, int ms);
+/* All of @len bytes of @s, whatever a short write leaves. 0, or -1 with errno set. */
+int client_send_all(int fd, const char *s, size_t len);
+
 /* One reply line (without its newline, NUL-terminated): 0 goes on, > 0 stops, < 0 is -errno. */
 typedef int (*reply_line_fn)(void *ctx, char *line, size_t len);
 

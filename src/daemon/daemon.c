@@ -413,8 +413,15 @@ static int setup_sockets(struct daemon *d, const struct run_opts *o)
 		log_warnx("clients: %s", err);
 		return -EINVAL;
 	}
-	if (d->clients)
+	if (d->clients) {
 		clients_set_reply_budget(d->clients, (size_t)o->user_reply_mb << 20);
+		/* Watchman's clients (jest, Mercurial, pywatchman) on the same terms */
+		snprintf(path, sizeof(path), "%s/watchman.sock", o->run_dir);
+		if (clients_listen_watchman(d->clients, path, err, sizeof(err)) < 0) {
+			log_warnx("clients: %s", err);
+			return -EINVAL;
+		}
+	}
 	return 0;
 }
 

@@ -19,7 +19,10 @@
 
 #include <cjson/cJSON.h>
 
+#include "serve/bser.h"
 #include "serve/clients.h"
+#include "serve/clients_priv.h"
+#include "serve/watchman.h"
 #include "pipeline/json_out.h"
 #include "serve/control.h"
 #include "store/netchange.h"
@@ -28,62 +31,6 @@
 #include "core/ignore.h"
 #include "core/log.h"
 #include "core/util.h"
-
-#define REQUEST_MAX 8192
-#define MATCH_MAX 64
-#define VW_XSTR(x) #x
-#define VW_STR(x) VW_XSTR(x)
-#define REQUEST_TIMEOUT_NS (5000ull * 1000 * 1000)	/* to send the request line */
-#define REPLY_TIMEOUT_NS (30000ull * 1000 * 1000)	/* to read a reply (not a subscription) */
-#define SEND_BATCH (64 * 1024)	/* queued lines are sent at once past this */
-
-struct client {
-	int fd;
-	struct vw_clients *c;
-	struct ucred cred;
-	struct vw_creds creds;	/* the same, with its groups: what the user could do alone */
-	char in[REQUEST_MAX + 1];
-	size_t inlen;
-	bool asked;		/* its request was read: later input is ignored */
-	char *out;		/* queued output: out[opos..olen) */
-	size_t olen, opos, ocap;
-	uint64_t deadline_ns;	/* CLOCK_MONOTONIC: closed if still here then (0: none) */
-	bool closing;		/* close once the queue is written */
-	bool draining;		/* written and shut: reading theirs to its end */
-	bool overflowed;
-	bool capped;		/* a reply went past its user's budget (reply_budget) */
-	bool over_cap;		/* the next line is said whatever the budget (the error saying so) */
-	bool one_shot;		/* a "changes" reply: the connection ends once it is read */
-	int uq;			/* its user's slot in vw_clients.uq */
-	uint64_t sent;		/* bytes sent so far */
-	uint64_t sent_then;	/* ...by the previous tick, */
-	bool queued_then;	/* when bytes were queued */
-	const struct vw_project *sub;	/* subscribed to */
-	char **match;
-	size_t nmatch;
-	unsigned kinds;		/* the kinds of change it wants (bits of VW_KIND_*); 0: all */
-	char last[VW_CURSOR_MAX];	/* the last cursor queued */
-};
-
-struct vw_clients {
-	int fd;
-	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
-	struct vw_loop *loop;
-	struct vw_projects *t;
-	struct vw_changes *changes;
-	struct vw_state *state;
-	struct vw_clients_ops ops;
-	size_t reply_budget;	/* user_reply_mb */
-	bool owed;		/* lines queued for subscribers since the last clients_flush() */
-	uint64_t stalls;	/* queues found unsent to a writable socket at a tick */
-	int nsubs;		/* subscriptions open */
-	struct client cl[VW_CLIENTS_MAX];
-	struct {		/* per user: connections, and bytes queued for them and unsent */
-		uint32_t uid, conns;
-		size_t bytes;
-		uint64_t resolve_after_ns;	/* a path of theirs did not answer: none looked at till then */
-	} uq[VW_CLIENTS_MAX];
-};
 
 /* Bytes queued for @cl's user: @delta more (or fewer). */
 static void uq_add(struct client *cl, ssize_t delta)
@@ -98,7 +45,7 @@ static void sub_end(struct client *cl)
 	cl->sub = NULL;
 }
 
-static void client_close(struct client *cl)
+void cl_close(struct client *cl)
 {
 	if (cl->fd < 0)
 		return;
@@ -114,11 +61,14 @@ static void client_close(struct client *cl)
 	free(cl->match);
 	cl->match = NULL;
 	cl->nmatch = 0;
+	free(cl->win);
+	cl->win = NULL;
+	cl->winlen = cl->wincap = 0;
 	sub_end(cl);
 }
 
 /* Write what is queued; close when done and asked to. */
-static void flush(struct client *cl)
+void cl_flush(struct client *cl)
 {
 	while (cl->opos < cl->olen) {
 		ssize_t n = send(cl->fd, cl->out + cl->opos, cl->olen - cl->opos,
@@ -129,7 +79,7 @@ static void flush(struct client *cl)
 		if (n < 0 && errno == EAGAIN)
 			break;
 		if (n <= 0) {
-			client_close(cl);	/* gone */
+			cl_close(cl);	/* gone */
 			return;
 		}
 		cl->opos += (size_t)n;
@@ -158,10 +108,16 @@ static void flush(struct client *cl)
 	loop_want_write(cl->c->loop, cl->fd, cl->opos < cl->olen);
 }
 
-/* Queue a line (a newline is added). @bound: a subscriber's line, which may overflow. */
-static bool queue(struct client *cl, const char *line, size_t len, bool bound)
+/*
+ * Queue @len bytes, and a newline when @nl (a line). @bound: a subscriber's,
+ * which may overflow.
+ */
+bool cl_queue_bytes(struct client *cl, const char *line, size_t len, bool bound, bool nl)
 {
-	size_t need = cl->olen - cl->opos + len + 1;
+	size_t need;
+
+	len += nl;	/* the newline is counted as one of its bytes */
+	need = cl->olen - cl->opos + len;
 
 	if (cl->overflowed || cl->fd < 0 || cl->capped)
 		return false;
@@ -173,21 +129,21 @@ static bool queue(struct client *cl, const char *line, size_t len, bool bound)
 	 * bigger than the budget at a time: as big as their project's picture).
 	 */
 	if (!bound && !cl->over_cap && cl->cred.uid != 0 &&
-	    cl->c->uq[cl->uq].bytes + len + 1 > cl->c->reply_budget &&
+	    cl->c->uq[cl->uq].bytes + len > cl->c->reply_budget &&
 	    (!cl->one_shot || cl->c->uq[cl->uq].bytes > cl->olen - cl->opos)) {
 		cl->capped = true;
 		return false;
 	}
-	if (cl->opos && cl->olen + len + 1 > cl->ocap) {	/* reuse the written part */
+	if (cl->opos && cl->olen + len > cl->ocap) {	/* reuse the written part */
 		memmove(cl->out, cl->out + cl->opos, cl->olen - cl->opos);
 		cl->olen -= cl->opos;
 		cl->opos = 0;
 	}
-	if (cl->olen + len + 1 > cl->ocap) {
+	if (cl->olen + len > cl->ocap) {
 		size_t cap = cl->ocap ? cl->ocap : 4096;
 		char *o;
 
-		while (cap < cl->olen + len + 1)
+		while (cap < cl->olen + len)
 			cap *= 2;
 		o = realloc(cl->out, cap);
 		if (!o)
@@ -195,11 +151,18 @@ static bool queue(struct client *cl, const char *line, size_t len, bool bound)
 		cl->out = o;
 		cl->ocap = cap;
 	}
-	memcpy(cl->out + cl->olen, line, len);
-	cl->out[cl->olen + len] = '\n';
-	cl->olen += len + 1;
-	uq_add(cl, (ssize_t)len + 1);
+	memcpy(cl->out + cl->olen, line, len - nl);
+	if (nl)
+		cl->out[cl->olen + len - 1] = '\n';
+	cl->olen += len;
+	uq_add(cl, (ssize_t)len);
 	return true;
+}
+
+/* Queue a line (a newline is added). @bound: a subscriber's line, which may overflow. */
+bool cl_queue(struct client *cl, const char *line, size_t len, bool bound)
+{
+	return cl_queue_bytes(cl, line, len, bound, true);
 }
 
 static void queue_json(struct client *cl, cJSON *j)
@@ -207,13 +170,12 @@ static void queue_json(struct client *cl, cJSON *j)
 	char *s = json_text(j);
 
 	if (s)
-		queue(cl, s, strlen(s), false);
+		cl_queue(cl, s, strlen(s), false);
 	free(s);
 	cJSON_Delete(j);
 }
 
-static void reply_error(struct client *cl, const char *fmt, ...) VW_PRINTF(2, 3);
-static void reply_error(struct client *cl, const char *fmt, ...)
+void cl_reply_error(struct client *cl, const char *fmt, ...)
 {
 	cJSON *j = cJSON_CreateObject();
 	char msg[512];
@@ -222,8 +184,13 @@ static void reply_error(struct client *cl, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	if (cl->wm)	/* in Watchman's words and encoding */
+		cJSON_AddStringToObject(j, "version", WM_VERSION);
 	cJSON_AddStringToObject(j, "error", msg);
-	queue_json(cl, j);
+	if (cl->wm)
+		wm_send(cl, j);
+	else
+		queue_json(cl, j);
 	cl->closing = true;
 }
 
@@ -249,7 +216,7 @@ static bool named_group(const char *name, const struct vw_creds *creds)
  * Root, the owner of the project's root directory as it was pinned (never the
  * path looked at again: it may name something else now), and its readers.
  */
-static bool readable(const struct client *cl, const struct vw_project *p)
+bool cl_readable(const struct client *cl, const struct vw_project *p)
 {
 	if (cl->cred.uid == 0 || p->owner.uid == cl->cred.uid)
 		return true;
@@ -264,12 +231,12 @@ static bool readable(const struct client *cl, const struct vw_project *p)
  * VW_RESOLVE_TIMEOUT_MS, a wait the loop takes: one that timed out (their FUSE
  * server, a child they stopped) makes the next ones wait VW_RESOLVE_BACKOFF_NS.
  */
-static bool may_resolve(const struct client *cl)
+bool cl_may_resolve(const struct client *cl)
 {
 	return cl->cred.uid == 0 || now_ns(CLOCK_MONOTONIC) >= cl->c->uq[cl->uq].resolve_after_ns;
 }
 
-static void resolved(struct client *cl, int ret)
+void cl_resolved(struct client *cl, int ret)
 {
 	if (ret == -ETIMEDOUT && cl->cred.uid != 0) {
 		cl->c->uq[cl->uq].resolve_after_ns = now_ns(CLOCK_MONOTONIC) + VW_RESOLVE_BACKOFF_NS;
@@ -289,7 +256,7 @@ static const struct vw_project *find_exact(struct client *cl, const char *what)
 		const struct vw_project *p = &cl->c->t->v[i];
 
 		if (p->gone || (strcmp(p->name, what) != 0 && strcmp(p->root, what) != 0) ||
-		    !readable(cl, p))
+		    !cl_readable(cl, p))
 			continue;
 		if (!p->root_lost)
 			return p;
@@ -310,11 +277,11 @@ static const struct vw_project *find(struct client *cl, const char *what)
 	struct stat st;
 	int fd;
 
-	if (p || what[0] != '/' || !may_resolve(cl))
+	if (p || what[0] != '/' || !cl_may_resolve(cl))
 		return p;
 	fd = creds_open_dir_as(&cl->creds, what, true, real, sizeof(real), &st,
 			       VW_RESOLVE_TIMEOUT_MS);
-	resolved(cl, fd);
+	cl_resolved(cl, fd);
 	if (fd < 0)
 		return NULL;
 	close(fd);
@@ -441,7 +408,7 @@ static int backlog_line(void *ctx, const char *line, size_t len)
 	struct client *cl = ctx;
 
 	if (line_wanted(cl, line, len))
-		queue(cl, line, len, false);
+		cl_queue(cl, line, len, false);
 	return 0;
 }
 
@@ -462,18 +429,18 @@ static void serve(struct client *cl, const cJSON *req)
 		cJSON *reply = cJSON_CreateObject();
 		char err[512] = "";
 
-		if (cmd[0] == 'a' && !may_resolve(cl)) {
+		if (cmd[0] == 'a' && !cl_may_resolve(cl)) {
 			cJSON_Delete(reply);
-			reply_error(cl, "add: a path you named did not answer in time: paths you name "
+			cl_reply_error(cl, "add: a path you named did not answer in time: paths you name "
 					"are not looked at for a minute");
 			return;
 		}
 		ret = reply && fn ? fn(cl->c->ops.ctx, &cl->creds, req, reply, err, sizeof(err)) :
 				    -ENOMEM;
-		resolved(cl, ret);
+		cl_resolved(cl, ret);
 		if (ret < 0) {
 			cJSON_Delete(reply);
-			reply_error(cl, "%s", err[0] ? err : "out of memory");
+			cl_reply_error(cl, "%s", err[0] ? err : "out of memory");
 			return;
 		}
 		cJSON_AddTrueToObject(reply, "ok");
@@ -482,49 +449,49 @@ static void serve(struct client *cl, const cJSON *req)
 		return;
 	}
 	if (!cmd || (strcmp(cmd, "changes") != 0 && strcmp(cmd, "subscribe") != 0)) {
-		reply_error(cl, "unknown request: \"cmd\" is \"changes\", \"subscribe\", "
+		cl_reply_error(cl, "unknown request: \"cmd\" is \"changes\", \"subscribe\", "
 				"\"add\" or \"remove\"");
 		return;
 	}
 	sub = cmd[0] == 's';
 	if (!what || !what[0]) {
-		reply_error(cl, "%s: \"project\" (a name or a root path) is missing", cmd);
+		cl_reply_error(cl, "%s: \"project\" (a name or a root path) is missing", cmd);
 		return;
 	}
 	if (since && !cJSON_IsString(since)) {
-		reply_error(cl, "%s: \"since\" must be a cursor string", cmd);
+		cl_reply_error(cl, "%s: \"since\" must be a cursor string", cmd);
 		return;
 	}
 	if (match && (!cJSON_IsArray(match) || cJSON_GetArraySize(match) > MATCH_MAX)) {
-		reply_error(cl, "%s: \"match\" must be an array of at most %d globs", cmd,
+		cl_reply_error(cl, "%s: \"match\" must be an array of at most %d globs", cmd,
 			    MATCH_MAX);
 		return;
 	}
 	cl->match = calloc(MATCH_MAX, sizeof(*cl->match));
 	if (!cl->match) {
-		reply_error(cl, "out of memory");
+		cl_reply_error(cl, "out of memory");
 		return;
 	}
 	cJSON_ArrayForEach(m, match) {
 		if (!cJSON_IsString(m) || !m->valuestring[0]) {
-			reply_error(cl, "%s: \"match\" must hold glob strings", cmd);
+			cl_reply_error(cl, "%s: \"match\" must hold glob strings", cmd);
 			return;
 		}
 		if (!(cl->match[cl->nmatch] = strdup(m->valuestring))) {
-			reply_error(cl, "out of memory");
+			cl_reply_error(cl, "out of memory");
 			return;
 		}
 		cl->nmatch++;
 	}
 	if (kinds && !cJSON_IsArray(kinds)) {
-		reply_error(cl, "%s: \"events\" must be an array of kinds of change", cmd);
+		cl_reply_error(cl, "%s: \"events\" must be an array of kinds of change", cmd);
 		return;
 	}
 	cJSON_ArrayForEach(m, kinds) {
 		enum vw_kind k = kind_parse(cJSON_GetStringValue(m));
 
 		if (k < VW_KIND_CREATE || k > VW_KIND_RENAME) {
-			reply_error(cl, "%s: \"events\": not a kind of change (create, modify, "
+			cl_reply_error(cl, "%s: \"events\": not a kind of change (create, modify, "
 					"truncate, attrib, delete, rename)", cmd);
 			return;
 		}
@@ -532,11 +499,11 @@ static void serve(struct client *cl, const cJSON *req)
 	}
 	p = find(cl, what);
 	if (!p) {	/* the same words whether it exists or not */
-		reply_error(cl, "no project '%s' that you may read", what);
+		cl_reply_error(cl, "no project '%s' that you may read", what);
 		return;
 	}
 	if (root_id && (!cJSON_IsString(root_id) || !project_is(p, root_id->valuestring))) {
-		reply_error(cl, "%s: project '%s' is another directory than the one you named "
+		cl_reply_error(cl, "%s: project '%s' is another directory than the one you named "
 				"(\"root_id\" differs: another mount namespace?)", cmd, what);
 		return;
 	}
@@ -548,7 +515,7 @@ static void serve(struct client *cl, const cJSON *req)
 
 		cl->one_shot = true;	/* it has REPLY_TIMEOUT_NS to be read, then the connection goes */
 		if (!s) {
-			reply_error(cl, "out of memory");
+			cl_reply_error(cl, "out of memory");
 			return;
 		}
 		ret = since ? changes_since(cl->c->changes, p, since->valuestring, net_line, s) : 0;
@@ -587,7 +554,7 @@ static void serve(struct client *cl, const cJSON *req)
  * the budget (reply_budget): what was queued of it goes, an error line says why (a
  * reply is whole or not at all; the user reads the others, or asks for less).
  */
-static void over_budget(struct client *cl)
+void cl_over_budget(struct client *cl)
 {
 	size_t unsent = cl->olen - cl->opos;
 
@@ -598,7 +565,7 @@ static void over_budget(struct client *cl)
 	sub_end(cl);
 	cl->capped = false;
 	cl->over_cap = true;
-	reply_error(cl, "your unread replies hold over %d MiB: read them, or ask for less "
+	cl_reply_error(cl, "your unread replies hold over %d MiB: read them, or ask for less "
 			"(--match, --since), and try again", (int)(cl->c->reply_budget >> 20));
 	cl->over_cap = false;
 	cl->capped = true;	/* nothing more is queued for it */
@@ -611,9 +578,11 @@ static int on_client(void *ctx, uint32_t events)
 	struct client *cl = ctx;
 
 	if (events & EPOLLOUT)
-		flush(cl);
+		cl_flush(cl);
 	if (cl->fd < 0 || !(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
 		return 0;
+	if (cl->wm)
+		return wm_input(cl);
 	for (;;) {
 		char junk[512];
 		ssize_t n = cl->asked ? recv(cl->fd, junk, sizeof(junk), MSG_DONTWAIT) :
@@ -626,7 +595,7 @@ static int on_client(void *ctx, uint32_t events)
 		if (n < 0 && errno == EAGAIN)
 			return 0;
 		if (n <= 0) {	/* the client went away (or hung up its side) */
-			client_close(cl);
+			cl_close(cl);
 			return 0;
 		}
 		if (cl->asked)
@@ -636,21 +605,21 @@ static int on_client(void *ctx, uint32_t events)
 		nl = memchr(cl->in, '\n', cl->inlen);
 		if (!nl && cl->inlen == REQUEST_MAX) {
 			cl->asked = true;
-			reply_error(cl, "request too long (at most %d bytes)", REQUEST_MAX);
+			cl_reply_error(cl, "request too long (at most %d bytes)", REQUEST_MAX);
 		} else if (nl) {
 			cJSON *req = cJSON_ParseWithLength(cl->in, (size_t)(nl - cl->in));
 
 			cl->asked = true;
 			if (!cJSON_IsObject(req))
-				reply_error(cl, "malformed request: one JSON object per line");
+				cl_reply_error(cl, "malformed request: one JSON object per line");
 			else
 				serve(cl, req);
 			cJSON_Delete(req);
 			if (cl->capped)
-				over_budget(cl);
+				cl_over_budget(cl);
 		}
 		if (cl->asked) {
-			flush(cl);
+			cl_flush(cl);
 			if (cl->fd < 0)
 				return 0;
 		}
@@ -690,20 +659,19 @@ static struct client *evict_idle(struct vw_clients *c, uint32_t uid)
 		 (unsigned)victim->cred.uid, c->uq[victim->uq].conns, (unsigned)uid);
 	refuse(dup(victim->fd), "closed before a request: the daemon is full, and your user "
 				"holds the most idle connections");
-	client_close(victim);
+	cl_close(victim);
 	return victim;
 }
 
-static int on_accept(void *ctx, uint32_t events)
+/* A connection to client.sock, or to watchman.sock (@wm), each one of the VW_CLIENTS_MAX. */
+static int accept_on(struct vw_clients *c, int lfd, bool wm)
 {
-	struct vw_clients *c = ctx;
 	socklen_t len = sizeof(struct ucred);
 	struct client *cl = NULL;
-	int fd = accept4(c->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	struct ucred cred;
 	int q = -1, mine = 0;
 
-	(void)events;
 	if (fd < 0)
 		return errno == EAGAIN || errno == ECONNABORTED ? 0 : -errno;
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
@@ -736,7 +704,7 @@ static int on_accept(void *ctx, uint32_t events)
 	for (int i = 0; i < VW_CLIENTS_MAX && q < 0; i++)
 		if (!c->uq[i].conns)
 			q = i;
-	*cl = (struct client){ .fd = fd, .c = c, .cred = cred, .uq = q };
+	*cl = (struct client){ .fd = fd, .c = c, .cred = cred, .uq = q, .wm = wm };
 	if (!c->uq[q].conns && c->uq[q].uid != cred.uid)
 		c->uq[q].resolve_after_ns = 0;
 	if (!c->uq[q].conns)
@@ -756,6 +724,22 @@ static int on_accept(void *ctx, uint32_t events)
 		c->uq[q].conns--;
 	}
 	return 0;
+}
+
+static int on_accept(void *ctx, uint32_t events)
+{
+	struct vw_clients *c = ctx;
+
+	(void)events;
+	return accept_on(c, c->fd, false);
+}
+
+static int on_accept_wm(void *ctx, uint32_t events)
+{
+	struct vw_clients *c = ctx;
+
+	(void)events;
+	return accept_on(c, c->wfd, true);
 }
 
 struct vw_clients *clients_new(const char *path, struct vw_loop *loop, struct vw_projects *t,
@@ -780,6 +764,7 @@ struct vw_clients *clients_new(const char *path, struct vw_loop *loop, struct vw
 		c->ops = *ops;
 	for (int i = 0; i < VW_CLIENTS_MAX; i++)
 		c->cl[i].fd = -1;
+	c->wfd = -1;
 	c->fd = unix_listen(path, 0666, -1, 64);
 	ret = c->fd < 0 ? c->fd : loop_add(loop, c->fd, on_accept, c);
 	if (ret < 0) {
@@ -802,6 +787,26 @@ struct vw_clients *clients_new(const char *path, struct vw_loop *loop, struct vw
 	return c;
 }
 
+int clients_listen_watchman(struct vw_clients *c, const char *path, char *err, size_t errlen)
+{
+	int ret;
+
+	if (strlen(path) >= sizeof(c->wpath)) {
+		snprintf(err, errlen, "%s: path too long", path);
+		return -ENAMETOOLONG;
+	}
+	snprintf(c->wpath, sizeof(c->wpath), "%s", path);
+	c->wfd = unix_listen(path, 0666, -1, 64);
+	ret = c->wfd < 0 ? c->wfd : loop_add(c->loop, c->wfd, on_accept_wm, c);
+	if (ret < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(-ret));
+		if (c->wfd >= 0)
+			close(c->wfd);
+		c->wfd = -1;
+	}
+	return ret;
+}
+
 void clients_set_reply_budget(struct vw_clients *c, size_t bytes)
 {
 	c->reply_budget = bytes;
@@ -812,11 +817,16 @@ void clients_free(struct vw_clients *c)
 	if (!c)
 		return;
 	for (int i = 0; i < VW_CLIENTS_MAX; i++)
-		client_close(&c->cl[i]);
+		cl_close(&c->cl[i]);
 	if (c->fd >= 0) {
 		loop_del(c->loop, c->fd);
 		close(c->fd);
 		unlink(c->path);
+	}
+	if (c->wfd >= 0) {
+		loop_del(c->loop, c->wfd);
+		close(c->wfd);
+		unlink(c->wpath);
 	}
 	free(c);
 }
@@ -833,7 +843,7 @@ void clients_settled(struct vw_clients *c, const struct vw_project *p, enum vw_k
 		if (cl->fd < 0 || cl->sub != p || cl->overflowed ||
 		    !wanted(cl, kind, path, old_path))
 			continue;
-		if (!queue(cl, line, len, true)) {
+		if (!cl_queue(cl, line, len, true)) {
 			cJSON *j = cJSON_CreateObject();
 
 			/* it did not keep up: where to resume, then goodbye */
@@ -850,7 +860,7 @@ void clients_settled(struct vw_clients *c, const struct vw_project *p, enum vw_k
 			snprintf(cl->last, sizeof(cl->last), "%s", cursor);
 		}
 		if (cl->closing || cl->olen - cl->opos >= SEND_BATCH)
-			flush(cl);
+			cl_flush(cl);
 		else
 			c->owed = true;	/* written with the rest of the batch: clients_flush() */
 	}
@@ -875,7 +885,7 @@ void clients_project_ended(struct vw_clients *c, const struct vw_project *p, con
 		cl->overflowed = true;
 		cl->closing = true;
 		sub_end(cl);
-		flush(cl);
+		cl_flush(cl);
 	}
 }
 
@@ -886,12 +896,12 @@ void clients_flush(struct vw_clients *c)
 	c->owed = false;
 	for (int i = 0; i < VW_CLIENTS_MAX; i++)
 		if (c->cl[i].fd >= 0 && c->cl[i].olen > c->cl[i].opos)
-			flush(&c->cl[i]);
+			cl_flush(&c->cl[i]);
 }
 
 /*
  * Output queued for a client at two ticks in a row, nothing of it sent in
- * between, and its socket taking data now: flush() asks for EPOLLOUT whenever
+ * between, and its socket taking data now: cl_flush() asks for EPOLLOUT whenever
  * it leaves bytes behind and clients_flush() runs every loop turn, so this is
  * a writer that stopped looking; said, counted, and sent.
  */
@@ -909,7 +919,7 @@ static void queue_check(struct client *cl)
 	cl->c->stalls++;
 	log_warnx("clients: %zu bytes for uid %u were left unsent on a writable socket: sending",
 		  cl->olen - cl->opos, (unsigned)cl->cred.uid);
-	flush(cl);
+	cl_flush(cl);
 }
 
 uint64_t clients_stalls(const struct vw_clients *c)
@@ -929,12 +939,12 @@ void clients_tick(struct vw_clients *c, uint64_t now)
 			continue;
 		if (!cl->asked) {	/* connected and said nothing: told, then gone */
 			cl->asked = true;
-			reply_error(cl, "no request within %llu s",
+			cl_reply_error(cl, "no request within %llu s",
 				    (unsigned long long)(REQUEST_TIMEOUT_NS / 1000000000ull));
 			cl->deadline_ns = now + REQUEST_TIMEOUT_NS;
-			flush(cl);
+			cl_flush(cl);
 		} else {
-			client_close(cl);	/* did not read its reply, or not close after it */
+			cl_close(cl);	/* did not read its reply, or not close after it */
 		}
 	}
 }

@@ -63,6 +63,11 @@ struct vw_clients *clients_new(const char *path, struct vw_loop *loop, struct vw
  * than the budget is served, one at a time; a subscription's backlog must fit).
  */
 void clients_set_reply_budget(struct vw_clients *c, size_t bytes);
+/*
+ * Serve Watchman's protocol on @path too (mode 0666, the same users, limits and
+ * rights as client.sock; serve/watchman.h). 0 or -errno with a message in @err.
+ */
+int clients_listen_watchman(struct vw_clients *c, const char *path, char *err, size_t errlen);
 void clients_free(struct vw_clients *c);	/* closes clients, removes the socket file */
 
 /* A settled line of @p (JSON, no newline) about @path and @old_path: to its subscribers. */

@@ -1,0 +1,240 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+// clients_wm.c: watchman.sock's side of a client connection: requests in JSON or BSER, one after
+// another, each answered (serve/watchman.c) in the encoding it came in.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/util.h"
+#include "serve/bser.h"
+#include "serve/clients_priv.h"
+#include "serve/control.h"
+#include "serve/watchman.h"
+
+static bool wm_readable(void *ctx, const struct vw_project *p)
+{
+	return cl_readable(ctx, p);
+}
+
+static int wm_resolve(void *ctx, const char *path, char *real, size_t len)
+{
+	struct client *cl = ctx;
+	struct stat st;
+	int fd;
+
+	if (!cl_may_resolve(cl))
+		return -ETIMEDOUT;
+	fd = creds_open_dir_as(&cl->creds, path, true, real, len, &st, VW_RESOLVE_TIMEOUT_MS);
+	cl_resolved(cl, fd);
+	if (fd < 0)
+		return fd;
+	close(fd);
+	return 0;
+}
+
+static int wm_verb(struct client *cl, clients_verb_fn fn, const cJSON *req, cJSON *reply,
+		   char *err, size_t errlen)
+{
+	int ret;
+
+	if (!fn) {
+		snprintf(err, errlen, "the daemon adds no projects for clients");
+		return -EPERM;
+	}
+	if (!cl_may_resolve(cl)) {
+		snprintf(err, errlen, "a path you named did not answer in time: paths you name are "
+				      "not looked at for a minute");
+		return -ETIMEDOUT;
+	}
+	ret = fn(cl->c->ops.ctx, &cl->creds, req, reply, err, errlen);
+	cl_resolved(cl, ret);
+	return ret;
+}
+
+static int wm_add(void *ctx, const cJSON *req, cJSON *reply, char *err, size_t errlen)
+{
+	struct client *cl = ctx;
+
+	return wm_verb(cl, cl->c->ops.add, req, reply, err, errlen);
+}
+
+static int wm_remove(void *ctx, const cJSON *req, cJSON *reply, char *err, size_t errlen)
+{
+	struct client *cl = ctx;
+
+	return wm_verb(cl, cl->c->ops.remove, req, reply, err, errlen);
+}
+
+static void wm_sync(void *ctx, const struct vw_project *p)
+{
+	struct client *cl = ctx;
+
+	if (cl->c->ops.sync)
+		cl->c->ops.sync(cl->c->ops.ctx, p);
+}
+
+/* A reply (or a unilateral PDU) in the encoding of the client's last request. */
+void wm_send(struct client *cl, cJSON *j)
+{
+	size_t len;
+	char *b;
+
+	if (!j)
+		return;
+	if (cl->enc) {
+		b = bser_encode(j, cl->enc, cl->caps, &len);
+		if (b)
+			cl_queue_bytes(cl, b, len, false, false);
+	} else {
+		b = json_text(j);
+		if (b)
+			cl_queue(cl, b, strlen(b), false);
+	}
+	free(b);
+	cJSON_Delete(j);
+}
+
+static void wm_serve(struct client *cl, const cJSON *req)
+{
+	struct wm_env env = { .t = cl->c->t, .changes = cl->c->changes, .state = cl->c->state,
+			      .sockname = cl->c->wpath };
+	struct wm_peer peer = { .creds = &cl->creds, .ctx = cl, .readable = wm_readable,
+				.resolve = wm_resolve, .add = wm_add, .remove = wm_remove,
+				.sync = wm_sync };
+	cJSON *r = watchman_command(&env, &peer, req);
+
+	if (!r) {	/* out of memory: said as well as it can be */
+		r = cJSON_CreateObject();
+		if (r)
+			cJSON_AddStringToObject(r, "error", "out of memory");
+	}
+	wm_send(cl, r);
+}
+
+/* A request that cannot be read: said, and the connection ends (as Watchman does). */
+static void wm_refuse(struct client *cl, const char *msg)
+{
+	cJSON *j = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(j, "version", WM_VERSION);
+	cJSON_AddStringToObject(j, "error", msg);
+	wm_send(cl, j);
+	cl->closing = true;
+	cl->winlen = 0;
+}
+
+/* Serve every whole request in cl->win: a BSER PDU (00 01, 00 02) or a JSON line. */
+static void wm_requests(struct client *cl)
+{
+	size_t off = 0;
+
+	while (off < cl->winlen && !cl->closing && cl->fd >= 0) {
+		const char *b = cl->win + off;
+		size_t left = cl->winlen - off, used;
+		char err[256];
+		cJSON *req;
+
+		if (b[0] == 0) {
+			int version = 0;
+			ssize_t len = bser_pdu_len(b, left, WM_REQUEST_MAX, &version);
+
+			if (len < 0) {
+				wm_refuse(cl, "invalid BSER: not a PDU, or longer than a request may be");
+				return;
+			}
+			if (!len || (size_t)len > left)
+				break;	/* the rest is still to come */
+			cl->enc = version;
+			cl->caps = 0;
+			if (version == 2)
+				memcpy(&cl->caps, b + 2, 4);
+			used = (size_t)len;
+			req = bser_decode(b, used, err, sizeof(err));
+			if (!req) {
+				char msg[300];
+
+				snprintf(msg, sizeof(msg), "invalid BSER: %s", err);
+				wm_refuse(cl, msg);
+				return;
+			}
+		} else {
+			const char *nl = memchr(b, '\n', left);
+
+			if (!nl)
+				break;
+			cl->enc = 0;
+			used = (size_t)(nl - b) + 1;
+			req = cJSON_ParseWithLength(b, used - 1);
+			if (!req) {
+				wm_refuse(cl, "invalid json: one JSON array per line");
+				return;
+			}
+		}
+		off += used;
+		cl->asked = true;
+		wm_serve(cl, req);
+		cJSON_Delete(req);
+		if (cl->capped)
+			cl_over_budget(cl);
+	}
+	if (cl->closing || cl->fd < 0)
+		return;
+	memmove(cl->win, cl->win + off, cl->winlen - off);
+	cl->winlen -= off;
+	/* half a request must be finished in time; a connection between requests may idle */
+	cl->deadline_ns = cl->winlen || !cl->asked ?
+			  now_ns(CLOCK_MONOTONIC) + REQUEST_TIMEOUT_NS : 0;
+}
+
+int wm_input(struct client *cl)
+{
+	for (;;) {
+		ssize_t n;
+
+		if (cl->closing) {	/* said all it will: what more comes is read and dropped */
+			char junk[512];
+
+			n = recv(cl->fd, junk, sizeof(junk), MSG_DONTWAIT);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0 && errno == EAGAIN)
+				break;
+			if (n <= 0) {
+				cl_close(cl);
+				return 0;
+			}
+			continue;
+		}
+		if (cl->winlen == cl->wincap) {
+			size_t cap = cl->wincap ? cl->wincap * 2 : 4096;
+			char *v = cap <= WM_REQUEST_MAX ? realloc(cl->win, cap) : NULL;
+
+			if (!v) {
+				wm_refuse(cl, "request too long (at most 4 MiB)");
+				break;
+			}
+			cl->win = v;
+			cl->wincap = cap;
+		}
+		n = recv(cl->fd, cl->win + cl->winlen, cl->wincap - cl->winlen, MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			break;
+		if (n <= 0) {	/* the client went away (or hung up its side) */
+			cl_close(cl);
+			return 0;
+		}
+		cl->winlen += (size_t)n;
+		wm_requests(cl);
+		if (cl->fd < 0)
+			return 0;
+	}
+	cl_flush(cl);
+	return 0;
+}
+

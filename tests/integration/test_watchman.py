@@ -1,0 +1,240 @@
+# SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+# test_watchman.py: Watchman's own Python client (Debian's python3-pywatchman, unchanged) against
+# the daemon's watchman.sock, over BSER and JSON; and the `watchman` command line clients spawn.
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+
+from harness import RUN_DIR, VFSWATCH, DaemonCase, write
+
+# Debian's client lives in the system Python's packages
+SYSTEM_PYTHON = "/usr/bin/python3"
+NOBODY = 65534
+
+# Run a list of commands through pywatchman.client on one connection; print each answer (or the
+# error's text) as one JSON line. argv: socket, encoding ("bser" or "json"), commands (JSON).
+CLIENT = r"""
+import json, sys
+import pywatchman
+
+def plain(v):
+    if isinstance(v, bytes):
+        return v.decode("utf-8", "surrogateescape")
+    if isinstance(v, dict):
+        return {plain(k): plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [plain(x) for x in v]
+    return v
+
+sock, enc, cmds = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+c = pywatchman.client(sockpath=sock, timeout=30, sendEncoding=enc, recvEncoding=enc)
+for cmd in cmds:
+    try:
+        print(json.dumps(plain(c.query(*cmd))))
+    except pywatchman.CommandError as e:
+        print(json.dumps({"client_error": str(e)}))
+c.close()
+"""
+
+
+def have_pywatchman():
+    return os.path.exists(SYSTEM_PYTHON) and subprocess.run(
+        [SYSTEM_PYTHON, "-c", "import pywatchman"], capture_output=True).returncode == 0
+
+
+class Watchman(DaemonCase):
+    backend = "tracepoint"
+
+    def setUp(self):
+        super().setUp()
+        if not have_pywatchman():
+            self.skipTest("python3-pywatchman is not installed (scripts/deps.sh installs it)")
+        self.sock = os.path.join(RUN_DIR, "watchman.sock")
+        self.repo = tempfile.mkdtemp(prefix="vw-wm-")
+        self.addCleanup(shutil.rmtree, self.repo, True)
+        os.chmod(self.repo, 0o755)
+
+    def wm(self, *cmds, enc="bser", user=None):
+        """Each command's answer through pywatchman, on one connection."""
+        cmd = [SYSTEM_PYTHON, "-c", CLIENT, self.sock, enc, json.dumps(list(cmds))]
+        if user is not None:
+            cmd = ["setpriv", "--reuid", str(user), "--regid", str(user), "--clear-groups"] + cmd
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        return [json.loads(line) for line in p.stdout.splitlines()]
+
+    def start_settled(self):
+        self.start(raw=False)
+        self.marker()
+
+    def test_capabilities_and_version_as_clients_check_them(self):
+        self.start_settled()
+        for enc in ("bser", "json"):
+            v, caps, bad = self.wm(["version", {"optional": ["relative_root", "no-such"],
+                                                "required": ["bser-v2"]}],
+                                   ["list-capabilities"],
+                                   ["version", {"required": ["no-such-thing"]}], enc=enc)
+            self.assertEqual(v["capabilities"], {"relative_root": True, "no-such": False,
+                                                 "bser-v2": True})
+            self.assertTrue(all(int(x) >= 0 for x in v["version"].split(".")), v)
+            self.assertIn("cmd-watch-project", caps["capabilities"])
+            self.assertIn("no-such-thing", bad["client_error"])
+
+    def test_watch_project_finds_the_repository_root(self):
+        self.start_settled()
+        os.makedirs(os.path.join(self.repo, ".git"))
+        os.makedirs(os.path.join(self.repo, "src", "deep"))
+        r, = self.wm(["watch-project", os.path.join(self.repo, "src", "deep")])
+        self.assertEqual(r["watch"], os.path.realpath(self.repo))
+        self.assertEqual(r["relative_path"], "src/deep")
+        r, = self.wm(["watch-project", self.repo])
+        self.assertNotIn("relative_path", r, "empty: left out")
+        roots, = self.wm(["watch-list"])
+        self.assertIn(os.path.realpath(self.repo), roots["roots"])
+
+    def test_query_since_a_clock_tells_creates_modifies_deletes_and_renames(self):
+        self.start_settled()
+        root = os.path.realpath(self.repo)
+        for n in ("keep.js", "gone.js", "old.js", "same.txt"):
+            write(os.path.join(root, n), b"1")
+        self.wm(["watch", root])
+        clock = self.wm(["clock", root])[0]["clock"]
+        write(os.path.join(root, "new.js"), b"x")
+        write(os.path.join(root, "keep.js"), b"2", "ab")
+        os.unlink(os.path.join(root, "gone.js"))
+        os.rename(os.path.join(root, "old.js"), os.path.join(root, "moved.js"))
+        for enc in ("bser", "json"):
+            r, = self.wm(["query", root, {"since": clock, "fields": ["name", "exists", "new",
+                                                                     "type", "size"],
+                                          "expression": ["allof", ["type", "f"],
+                                                         ["suffix", ["js"]]]}], enc=enc)
+            self.assertFalse(r["is_fresh_instance"])
+            got = {f["name"]: (f["exists"], f["new"]) for f in r["files"]}
+            # (a name renamed onto may have been there at the clock: not said to be new)
+            self.assertEqual(got.pop("moved.js")[0], True, r)
+            self.assertEqual(got, {"new.js": (True, True), "keep.js": (True, False),
+                                   "gone.js": (False, False), "old.js": (False, False)}, r)
+            sizes = {f["name"]: f.get("size") for f in r["files"] if f["exists"]}
+            self.assertEqual(sizes, {"new.js": 1, "keep.js": 2, "moved.js": 1})
+            self.assertTrue(r["clock"].startswith("c:"))
+        # the answer's clock: nothing since it
+        r, = self.wm(["query", root, {"since": r["clock"], "fields": ["name"]}])
+        self.assertEqual(r["files"], [])
+
+    def test_a_foreign_or_stale_clock_gets_the_whole_tree_fresh(self):
+        self.start_settled()
+        root = os.path.realpath(self.repo)
+        os.makedirs(os.path.join(root, "d"))
+        write(os.path.join(root, "d", "a.c"), b"1")
+        write(os.path.join(root, "b.c"), b"1")
+        self.wm(["watch", root])
+        for since in ("c:0:0", "c:1700000000:1234:1:42", "n:mine", None):
+            spec = {"fields": ["name"], "expression": ["type", "f"]}
+            if since:
+                spec["since"] = since
+            r, = self.wm(["query", root, spec])
+            self.assertTrue(r["is_fresh_instance"], since)
+            self.assertEqual(sorted(r["files"]), ["b.c", "d/a.c"], since)
+        r, = self.wm(["query", root, {"since": "c:0:0", "fields": ["name"],
+                                      "empty_on_fresh_instance": True}])
+        self.assertEqual(r["files"], [])
+
+    def test_generators_relative_root_and_terms(self):
+        self.start_settled()
+        root = os.path.realpath(self.repo)
+        for n in ("a/x.js", "a/b/y.JS", "a/.hidden.js", "c/z.ts", "top.md"):
+            os.makedirs(os.path.dirname(os.path.join(root, n)), exist_ok=True)
+            write(os.path.join(root, n), b"12345")
+        self.wm(["watch", root])
+        q = lambda spec: sorted(self.wm(["query", root, dict(spec, fields=["name"])])[0]
+                                ["files"])
+        self.assertEqual(q({"suffix": ["js"]}), ["a/.hidden.js", "a/b/y.JS", "a/x.js"])
+        self.assertEqual(q({"glob": ["a/**/*.js"]}), ["a/x.js"])
+        self.assertEqual(q({"glob": ["a/**/*.js"], "glob_includedotfiles": True}),
+                         ["a/.hidden.js", "a/x.js"])
+        self.assertEqual(q({"path": [{"path": "a", "depth": 0}], "expression": ["type", "f"]}),
+                         ["a/.hidden.js", "a/x.js"])
+        self.assertEqual(q({"relative_root": "a", "expression": ["type", "f"]}),
+                         [".hidden.js", "b/y.JS", "x.js"])
+        self.assertEqual(q({"expression": ["allof", ["type", "f"],
+                                           ["dirname", "a", ["depth", "ge", 1]]]}),
+                         ["a/b/y.JS"])
+        self.assertEqual(q({"expression": ["match", "*.js", "basename"]}), ["a/x.js"])
+        self.assertEqual(q({"expression": ["imatch", "*.js", "basename"]}),
+                         ["a/b/y.JS", "a/x.js"])
+        self.assertEqual(q({"expression": ["anyof", ["name", "top.md"],
+                                           ["iname", ["Z.TS"]]]}), ["c/z.ts", "top.md"])
+        self.assertEqual(q({"expression": ["allof", ["type", "f"], ["size", "eq", 5],
+                                           ["not", ["suffix", "js"]]]}),
+                         ["c/z.ts", "top.md"])
+        self.assertEqual(q({"expression": ["type", "d"]}), ["a", "a/b", "c"])
+
+    def test_errors_are_watchmans(self):
+        self.start_settled()
+        root = os.path.realpath(self.repo)
+        r = self.wm(["query", root, {"fields": ["name"]}], ["watch", root],
+                    ["query", root, {"expression": ["no-such-term"]}],
+                    ["query", root, {"fields": ["no-such-field"]}],
+                    ["no-such-command"], ["shutdown-server"])
+        self.assertIn("unable to resolve root %s" % root, r[0]["client_error"])
+        self.assertIn("unknown expression term 'no-such-term'", r[2]["client_error"])
+        self.assertIn("unknown field name 'no-such-field'", r[3]["client_error"])
+        self.assertIn("unknown command no-such-command", r[4]["client_error"])
+        self.assertIn("shutdown-server", r[5]["client_error"])
+        self.assertTrue(self.d.proc.poll() is None, "the daemon still runs")
+
+    def test_an_ordinary_user_watches_only_their_own(self):
+        self.start_settled()
+        os.chmod(RUN_DIR, 0o755)
+        mine = os.path.join(self.repo, "mine")
+        os.mkdir(mine)
+        os.chown(mine, NOBODY, NOBODY)
+        theirs = os.path.join(self.repo, "theirs")
+        os.mkdir(theirs)
+        self.wm(["watch", theirs])     # root's
+        r = self.wm(["watch", mine], ["watch", theirs], ["watch-list"],
+                    ["query", theirs, {"fields": ["name"]}], user=NOBODY)
+        self.assertEqual(r[0]["watch"], mine)
+        self.assertIn("client_error", r[1])
+        self.assertEqual(r[2]["roots"], [mine], "another user's watch is not listed")
+        self.assertIn("unable to resolve root", r[3]["client_error"])
+
+    def test_the_command_line_clients_spawn(self):
+        self.start_settled()
+        r = subprocess.run([VFSWATCH, "watchman", "--run-dir", RUN_DIR, "--no-pretty",
+                            "get-sockname"], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(json.loads(r.stdout)["sockname"], self.sock)
+        # as pywatchman reads it: exactly one BSER PDU, byte strings
+        link = os.path.join(tempfile.mkdtemp(prefix="vw-bin-"), "watchman")
+        self.addCleanup(shutil.rmtree, os.path.dirname(link), True)
+        os.symlink(VFSWATCH, link)
+        r = subprocess.run([link, "--output-encoding=bser", "get-sockname"],
+                           capture_output=True, env=dict(os.environ, VFSWATCH_RUN_DIR=RUN_DIR))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        decoded = subprocess.run(
+            [SYSTEM_PYTHON, "-c", "import sys; from pywatchman import bser; "
+             "print(bser.loads(sys.stdin.buffer.read())['sockname'].decode())"],
+            input=r.stdout, capture_output=True)
+        self.assertEqual(decoded.stdout.decode().strip(), self.sock, decoded.stderr)
+        r = subprocess.run([link, "--version"], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0)
+        # a command relayed to the daemon, and one read from stdin (-j)
+        r = subprocess.run([link, "--no-pretty", "watch-list"], capture_output=True, text=True,
+                           env=dict(os.environ, WATCHMAN_SOCK=self.sock))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("roots", json.loads(r.stdout))
+        r = subprocess.run([link, "-j", "--no-pretty"], input='["watch", "%s"]' % self.repo,
+                           capture_output=True, text=True,
+                           env=dict(os.environ, WATCHMAN_SOCK=self.sock))
+        self.assertEqual(json.loads(r.stdout)["watch"], os.path.realpath(self.repo), r.stderr)
+        # no daemon there: exit 1
+        r = subprocess.run([link, "--sockname=/nonexistent/sock", "watch-list"],
+                           capture_output=True, text=True)
+        self.assertEqual(r.returncode, 1)
+
+
+class FanotifyWatchman(Watchman):
+    backend = "fanotify"
