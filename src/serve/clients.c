@@ -65,6 +65,7 @@ void cl_close(struct client *cl)
 	cl->win = NULL;
 	cl->winlen = cl->wincap = 0;
 	sub_end(cl);
+	wm_close(cl);
 }
 
 /* Write what is queued; close when done and asked to. */
@@ -835,6 +836,8 @@ void clients_settled(struct vw_clients *c, const struct vw_project *p, enum vw_k
 		     const char *path, const char *old_path, const char *line, size_t len,
 		     const char *cursor)
 {
+	if (c && c->nwsubs)
+		wm_settled(c, p);
 	if (!c || !c->nsubs)
 		return;	/* the common case costs one test a line */
 	for (int i = 0; i < VW_CLIENTS_MAX; i++) {
@@ -868,6 +871,8 @@ void clients_settled(struct vw_clients *c, const struct vw_project *p, enum vw_k
 
 void clients_project_ended(struct vw_clients *c, const struct vw_project *p, const char *reason)
 {
+	if (c && c->nwsubs)
+		wm_project_ended(c, p);
 	for (int i = 0; c && i < VW_CLIENTS_MAX; i++) {
 		struct client *cl = &c->cl[i];
 		cJSON *j;
@@ -891,6 +896,8 @@ void clients_project_ended(struct vw_clients *c, const struct vw_project *p, con
 
 void clients_flush(struct vw_clients *c)
 {
+	if (c && c->nwsubs)
+		wm_flush(c);
 	if (!c || !c->owed)
 		return;
 	c->owed = false;
@@ -929,6 +936,8 @@ uint64_t clients_stalls(const struct vw_clients *c)
 
 void clients_tick(struct vw_clients *c, uint64_t now)
 {
+	if (c && c->nwsubs)	/* subscriptions that waited for a VCS's lock to go */
+		wm_flush(c);
 	for (int i = 0; c && i < VW_CLIENTS_MAX; i++) {
 		struct client *cl = &c->cl[i];
 

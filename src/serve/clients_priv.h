@@ -60,6 +60,7 @@ struct client {
 	int enc;		/* of its last request: 0 JSON, 1 or 2 BSER v1/v2 */
 	uint32_t caps;		/* ...and a BSER v2 request's capabilities, said back */
 	char *win;		/* bytes of requests not served yet */
+	struct wm_sub *wsubs;	/* its Watchman subscriptions */
 	size_t winlen, wincap;
 };
 
@@ -77,6 +78,8 @@ struct vw_clients {
 	bool owed;		/* lines queued for subscribers since the last clients_flush() */
 	uint64_t stalls;	/* queues found unsent to a writable socket at a tick */
 	int nsubs;		/* subscriptions open */
+	int nwsubs;		/* Watchman subscriptions open, all connections together */
+	struct wm_assert *wstates;	/* states asserted on watches (state-enter) */
 	struct client cl[VW_CLIENTS_MAX];
 	struct {		/* per user: connections, and bytes queued for them and unsent */
 		uint32_t uid, conns;
@@ -108,5 +111,20 @@ void cl_resolved(struct client *cl, int ret);
 int wm_input(struct client *cl);
 /* @j (consumed) in the encoding of the client's last request. */
 void wm_send(struct client *cl, cJSON *j);
+/* What Watchman's commands see of the daemon and of the client @cl. */
+struct wm_env;
+struct wm_peer;
+void wm_env_peer(struct client *cl, struct wm_env *env, struct wm_peer *peer);
+
+/* wm_subs.c: subscriptions and states. Was @req one of theirs? Its reply (NULL: said). */
+bool wm_subs_command(struct client *cl, const cJSON *req, cJSON **reply);
+/* The connection ends: its subscriptions go, the states it asserted are left ("abandoned"). */
+void wm_close(struct client *cl);
+/* Settled lines of @p were told: its subscriptions have news (told at wm_flush()). */
+void wm_settled(struct vw_clients *c, const struct vw_project *p);
+/* Once a batch is told (and at ticks, for what waited): the subscriptions with news. */
+void wm_flush(struct vw_clients *c);
+/* @p is no watch any more: its subscriptions are told so ("canceled") and end. */
+void wm_project_ended(struct vw_clients *c, const struct vw_project *p);
 
 #endif

@@ -98,15 +98,28 @@ void wm_send(struct client *cl, cJSON *j)
 	cJSON_Delete(j);
 }
 
+void wm_env_peer(struct client *cl, struct wm_env *env, struct wm_peer *peer)
+{
+	*env = (struct wm_env){ .t = cl->c->t, .changes = cl->c->changes, .state = cl->c->state,
+				.sockname = cl->c->wpath };
+	*peer = (struct wm_peer){ .creds = &cl->creds, .ctx = cl, .readable = wm_readable,
+				  .resolve = wm_resolve, .add = wm_add, .remove = wm_remove,
+				  .sync = wm_sync };
+}
+
 static void wm_serve(struct client *cl, const cJSON *req)
 {
-	struct wm_env env = { .t = cl->c->t, .changes = cl->c->changes, .state = cl->c->state,
-			      .sockname = cl->c->wpath };
-	struct wm_peer peer = { .creds = &cl->creds, .ctx = cl, .readable = wm_readable,
-				.resolve = wm_resolve, .add = wm_add, .remove = wm_remove,
-				.sync = wm_sync };
-	cJSON *r = watchman_command(&env, &peer, req);
+	struct wm_env env;
+	struct wm_peer peer;
+	cJSON *r = NULL;
 
+	if (wm_subs_command(cl, req, &r)) {	/* they keep state on the connection */
+		if (r)
+			wm_send(cl, r);
+		return;
+	}
+	wm_env_peer(cl, &env, &peer);
+	r = watchman_command(&env, &peer, req);
 	if (!r) {	/* out of memory: said as well as it can be */
 		r = cJSON_CreateObject();
 		if (r)

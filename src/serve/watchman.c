@@ -29,7 +29,8 @@
 static const char *const capabilities[] = {
 	"bser-v2", "clock-sync-timeout", "cmd-clock", "cmd-get-config", "cmd-get-sockname",
 	"cmd-list-capabilities", "cmd-query", "cmd-shutdown-server", "cmd-state-enter",
-	"cmd-state-leave", "cmd-version", "cmd-watch", "cmd-watch-del", "cmd-watch-list",
+	"cmd-state-leave", "cmd-subscribe", "cmd-unsubscribe", "cmd-flush-subscriptions",
+	"cmd-version", "cmd-watch", "cmd-watch-del", "cmd-watch-list",
 	"cmd-watch-project", "dedup_results", "field-ctime", "field-ctime_ms", "field-ctime_ns",
 	"field-dev", "field-exists", "field-gid", "field-ino", "field-mode", "field-mtime",
 	"field-mtime_ms", "field-mtime_ns", "field-name", "field-new", "field-nlink",
@@ -385,27 +386,6 @@ static cJSON *cmd_list_capabilities(void)
 	return r;
 }
 
-static cJSON *cmd_state(const struct wm_env *env, const struct wm_peer *peer, const cJSON *req,
-			const char *cmd)
-{
-	const struct vw_project *p = wm_watch_root(env, peer, wm_arg(req, 1));
-	const cJSON *a = cJSON_GetArrayItem(req, 2);
-	const char *name = cJSON_IsString(a) ? a->valuestring :
-			   cJSON_GetStringValue(cJSON_GetObjectItem(a, "name"));
-	cJSON *r;
-
-	if (!p)
-		return wm_not_watched(wm_arg(req, 1));
-	if (!name)
-		return wm_error("%s: the state's name is missing", cmd);
-	r = wm_reply_new();
-	if (r) {
-		cJSON_AddStringToObject(r, "root", p->root);
-		cJSON_AddStringToObject(r, cmd, name);
-	}
-	return r;
-}
-
 /* .watchmanconfig of the root, as its owner left it (a regular file, never a fifo). */
 static cJSON *cmd_get_config(const struct wm_env *env, const struct wm_peer *peer,
 			     const cJSON *req)
@@ -472,8 +452,6 @@ cJSON *watchman_command(const struct wm_env *env, const struct wm_peer *peer, co
 		return cmd_clock(env, peer, req);
 	if (!strcmp(cmd, "query"))
 		return wm_cmd_query(env, peer, req);
-	if (!strcmp(cmd, "state-enter") || !strcmp(cmd, "state-leave"))
-		return cmd_state(env, peer, req, cmd);
 	if (!strcmp(cmd, "get-config"))
 		return cmd_get_config(env, peer, req);
 	if (!strcmp(cmd, "shutdown-server"))

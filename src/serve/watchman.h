@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /*
  * watchman.h: Watchman's commands (version, list-capabilities, get-sockname,
- * watch-project, watch, watch-list, watch-del, clock, query, state-enter,
- * state-leave, get-config, shutdown-server), answered from vfswatch's
+ * watch-project, watch, watch-list, watch-del, clock, query, get-config,
+ * shutdown-server; subscribe, unsubscribe, flush-subscriptions, state-enter
+ * and state-leave keep state on a connection: wm_subs.c), answered from vfswatch's
  * projects, picture and change log, for the clients people already run
  * (pywatchman, fb-watchman, jest-haste-map, Mercurial's fsmonitor).
  *

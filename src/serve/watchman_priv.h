@@ -28,5 +28,8 @@ void wm_maybe_sync(const struct wm_peer *peer, const struct vw_project *p, const
 
 /* wm_query.c: ["query", root, spec] */
 cJSON *wm_cmd_query(const struct wm_env *env, const struct wm_peer *peer, const cJSON *req);
+/* The query @spec of the watch @p (after its sync point when @sync): a reply. */
+cJSON *wm_run_query(const struct wm_env *env, const struct wm_peer *peer,
+		    const struct vw_project *p, const cJSON *spec, bool sync);
 
 #endif

@@ -548,17 +548,24 @@ static const char *const default_fields[] = { "name", "exists", "new", "size", "
 
 cJSON *wm_cmd_query(const struct wm_env *env, const struct wm_peer *peer, const cJSON *req)
 {
-	const cJSON *spec = cJSON_GetArrayItem(req, 2), *f;
+	const struct vw_project *p = wm_watch_root(env, peer, wm_arg(req, 1));
+
+	if (!p)
+		return wm_not_watched(wm_arg(req, 1));
+	return wm_run_query(env, peer, p, cJSON_GetArrayItem(req, 2), true);
+}
+
+cJSON *wm_run_query(const struct wm_env *env, const struct wm_peer *peer,
+		    const struct vw_project *p, const cJSON *spec, bool sync)
+{
+	const cJSON *f;
 	const cJSON *since, *rel, *suffix;
-	struct wm_query q = { .env = env, .peer = peer };
+	struct wm_query q = { .env = env, .peer = peer, .p = p };
 	char clock[VW_CURSOR_MAX + 8], *sfx[64];
 	cJSON *r = NULL, *fields = NULL;
 	bool fresh = true;
 	int ret = 0;
 
-	q.p = wm_watch_root(env, peer, wm_arg(req, 1));
-	if (!q.p)
-		return wm_not_watched(wm_arg(req, 1));
 	if (!cJSON_IsObject(spec))
 		return wm_error("query: the query specification must be an object");
 	q.expr = cJSON_GetObjectItem(spec, "expression");
@@ -609,7 +616,8 @@ cJSON *wm_cmd_query(const struct wm_env *env, const struct wm_peer *peer, const 
 		while (q.relroot_len && q.relroot[q.relroot_len - 1] == '/')
 			q.relroot[--q.relroot_len] = 0;
 	}
-	wm_maybe_sync(peer, q.p, spec);
+	if (sync)
+		wm_maybe_sync(peer, q.p, spec);
 	r = wm_reply_new();
 	q.files = r ? cJSON_CreateArray() : NULL;
 	if (!q.files) {

@@ -39,6 +39,51 @@ c.close()
 """
 
 
+# A subscription, as jest's watcher and Mercurial hold one: argv: socket, root, a list of steps
+# (JSON): ["subscribe", name, spec] | ["write", path] | ["enter", state] | ["leave", state] |
+# ["expect", name, seconds] (print the next PDU of that subscription, or null after seconds).
+SUBSCRIBER = r"""
+import json, os, sys, time
+import pywatchman
+
+def plain(v):
+    if isinstance(v, bytes):
+        return v.decode("utf-8", "surrogateescape")
+    if isinstance(v, dict):
+        return {plain(k): plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [plain(x) for x in v]
+    return v
+
+sock, root, steps = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+c = pywatchman.client(sockpath=sock, timeout=30)
+other = pywatchman.client(sockpath=sock, timeout=30)    # states from another connection
+for step in steps:
+    if step[0] == "subscribe":
+        print(json.dumps(plain(c.query("subscribe", root, step[1], step[2]))))
+    elif step[0] == "write":
+        with open(os.path.join(root, step[1]), "ab") as f:
+            f.write(b"x")
+    elif step[0] in ("enter", "leave"):
+        print(json.dumps(plain(other.query("state-" + step[0], root, step[1]))))
+    elif step[0] == "expect":
+        end = time.monotonic() + step[2]
+        got = None
+        while got is None and time.monotonic() < end:
+            c.setTimeout(max(0.05, end - time.monotonic()))
+            try:
+                c.receive()
+            except pywatchman.SocketTimeout:
+                break
+            pdus = c.getSubscription(step[1])
+            if pdus:
+                got = pdus[0]
+        print(json.dumps(plain(got)))
+c.close()
+other.close()
+"""
+
+
 def have_pywatchman():
     return os.path.exists(SYSTEM_PYTHON) and subprocess.run(
         [SYSTEM_PYTHON, "-c", "import pywatchman"], capture_output=True).returncode == 0
@@ -170,6 +215,45 @@ class Watchman(DaemonCase):
                                            ["not", ["suffix", "js"]]]}),
                          ["c/z.ts", "top.md"])
         self.assertEqual(q({"expression": ["type", "d"]}), ["a", "a/b", "c"])
+
+    def subscriber(self, root, steps):
+        cmd = [SYSTEM_PYTHON, "-c", SUBSCRIBER, self.sock, root, json.dumps(steps)]
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        return [json.loads(line) for line in p.stdout.splitlines()]
+
+    def test_a_subscription_receives_live_changes_and_waits_for_a_deferring_state(self):
+        self.start_settled()
+        root = os.path.realpath(self.repo)
+        write(os.path.join(root, "before.txt"), b"1")
+        self.wm(["watch", root])
+        spec = {"fields": ["name", "exists", "new"], "expression": ["type", "f"],
+                "defer": ["hg.update"]}
+        out = self.subscriber(root, [
+            ["subscribe", "s1", spec],
+            ["expect", "s1", 10],            # the first answer: fresh, everything
+            ["write", "a.txt"],
+            ["expect", "s1", 10],
+            ["enter", "hg.update"],
+            ["expect", "s1", 10],            # the state's entry is said to subscribers
+            ["write", "b.txt"],
+            ["expect", "s1", 1.5],           # deferred: nothing while it holds
+            ["leave", "hg.update"],
+            ["expect", "s1", 10],            # its leaving,
+            ["expect", "s1", 10],            # then what waited
+        ])
+        sub, first, live, entered_reply, entered, held, left_reply, left, waited = out
+        self.assertEqual(sub["subscribe"], "s1")
+        self.assertTrue(first["is_fresh_instance"])
+        self.assertEqual([f["name"] for f in first["files"]], ["before.txt"])
+        self.assertFalse(live["is_fresh_instance"])
+        self.assertEqual(live["files"], [{"name": "a.txt", "exists": True, "new": True}])
+        self.assertEqual(entered_reply["state-enter"], "hg.update")
+        self.assertEqual((entered["subscription"], entered["state-enter"]), ("s1", "hg.update"))
+        self.assertIsNone(held, "told while a state it defers to was asserted")
+        self.assertEqual(left_reply["state-leave"], "hg.update")
+        self.assertEqual(left["state-leave"], "hg.update")
+        self.assertEqual([f["name"] for f in waited["files"]], ["b.txt"])
 
     def test_errors_are_watchmans(self):
         self.start_settled()
