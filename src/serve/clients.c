@@ -896,6 +896,8 @@ void clients_project_ended(struct vw_clients *c, const struct vw_project *p, con
 
 void clients_flush(struct vw_clients *c)
 {
+	if (c && c->nwwait)
+		wm_retry(c);
 	if (c && c->nwsubs)
 		wm_flush(c);
 	if (!c || !c->owed)
@@ -936,6 +938,8 @@ uint64_t clients_stalls(const struct vw_clients *c)
 
 void clients_tick(struct vw_clients *c, uint64_t now)
 {
+	if (c && c->nwwait)	/* requests that waited for a crawl */
+		wm_retry(c);
 	if (c && c->nwsubs)	/* subscriptions that waited for a VCS's lock to go */
 		wm_flush(c);
 	for (int i = 0; c && i < VW_CLIENTS_MAX; i++) {

@@ -61,6 +61,7 @@ struct client {
 	uint32_t caps;		/* ...and a BSER v2 request's capabilities, said back */
 	char *win;		/* bytes of requests not served yet */
 	struct wm_sub *wsubs;	/* its Watchman subscriptions */
+	uint64_t wm_wait_ns;	/* since when its next request waits for a watch's crawl (0: not) */
 	size_t winlen, wincap;
 };
 
@@ -79,6 +80,7 @@ struct vw_clients {
 	uint64_t stalls;	/* queues found unsent to a writable socket at a tick */
 	int nsubs;		/* subscriptions open */
 	int nwsubs;		/* Watchman subscriptions open, all connections together */
+	int nwwait;		/* Watchman connections whose request waits for a crawl */
 	struct wm_assert *wstates;	/* states asserted on watches (state-enter) */
 	struct client cl[VW_CLIENTS_MAX];
 	struct {		/* per user: connections, and bytes queued for them and unsent */
@@ -118,6 +120,8 @@ void wm_env_peer(struct client *cl, struct wm_env *env, struct wm_peer *peer);
 
 /* wm_subs.c: subscriptions and states. Was @req one of theirs? Its reply (NULL: said). */
 bool wm_subs_command(struct client *cl, const cJSON *req, cJSON **reply);
+/* Requests that waited for a watch's crawl, served again (each loop turn and tick). */
+void wm_retry(struct vw_clients *c);
 /* The connection ends: its subscriptions go, the states it asserted are left ("abandoned"). */
 void wm_close(struct client *cl);
 /* Settled lines of @p were told: its subscriptions have news (told at wm_flush()). */

@@ -14,6 +14,9 @@
 #include "serve/clients_priv.h"
 #include "serve/control.h"
 #include "serve/watchman.h"
+#include "serve/watchman_priv.h"
+
+#define WM_READY_WAIT_NS (120000ull * 1000 * 1000)	/* a request waits for a crawl at most */
 
 static bool wm_readable(void *ctx, const struct vw_project *p)
 {
@@ -107,25 +110,46 @@ void wm_env_peer(struct client *cl, struct wm_env *env, struct wm_peer *peer)
 				  .sync = wm_sync };
 }
 
-static void wm_serve(struct client *cl, const cJSON *req)
+/*
+ * Serve @req; false when it waits for a watch's crawl (served again by
+ * wm_retry(), at most WM_READY_WAIT_NS, then told to come back).
+ */
+static bool wm_serve(struct client *cl, const cJSON *req)
 {
 	struct wm_env env;
 	struct wm_peer peer;
 	cJSON *r = NULL;
+	bool subs = wm_subs_command(cl, req, &r);	/* they keep state on the connection */
 
-	if (wm_subs_command(cl, req, &r)) {	/* they keep state on the connection */
-		if (r)
-			wm_send(cl, r);
-		return;
+	if (!subs) {
+		wm_env_peer(cl, &env, &peer);
+		r = watchman_command(&env, &peer, req);
 	}
-	wm_env_peer(cl, &env, &peer);
-	r = watchman_command(&env, &peer, req);
+	if (r == WM_NOT_READY) {
+		uint64_t now = now_ns(CLOCK_MONOTONIC);
+
+		if (!cl->wm_wait_ns) {
+			cl->wm_wait_ns = now;
+			cl->c->nwwait++;
+		}
+		if (now - cl->wm_wait_ns < WM_READY_WAIT_NS)
+			return false;
+		r = wm_error("the watch is still being crawled after %llu s: try again later",
+			     (unsigned long long)(WM_READY_WAIT_NS / 1000000000ull));
+	}
+	if (cl->wm_wait_ns) {
+		cl->wm_wait_ns = 0;
+		cl->c->nwwait--;
+	}
+	if (subs && !r)
+		return true;	/* said already */
 	if (!r) {	/* out of memory: said as well as it can be */
 		r = cJSON_CreateObject();
 		if (r)
 			cJSON_AddStringToObject(r, "error", "out of memory");
 	}
 	wm_send(cl, r);
+	return true;
 }
 
 /* A request that cannot be read: said, and the connection ends (as Watchman does). */
@@ -187,9 +211,12 @@ static void wm_requests(struct client *cl)
 				return;
 			}
 		}
-		off += used;
 		cl->asked = true;
-		wm_serve(cl, req);
+		if (!wm_serve(cl, req)) {	/* it waits: kept, and served again later */
+			cJSON_Delete(req);
+			break;
+		}
+		off += used;
 		cJSON_Delete(req);
 		if (cl->capped)
 			cl_over_budget(cl);
@@ -199,8 +226,21 @@ static void wm_requests(struct client *cl)
 	memmove(cl->win, cl->win + off, cl->winlen - off);
 	cl->winlen -= off;
 	/* half a request must be finished in time; a connection between requests may idle */
-	cl->deadline_ns = cl->winlen || !cl->asked ?
+	cl->deadline_ns = (cl->winlen && !cl->wm_wait_ns) || !cl->asked ?
 			  now_ns(CLOCK_MONOTONIC) + REQUEST_TIMEOUT_NS : 0;
+}
+
+void wm_retry(struct vw_clients *c)
+{
+	for (int i = 0; i < VW_CLIENTS_MAX && c->nwwait; i++) {
+		struct client *cl = &c->cl[i];
+
+		if (cl->fd < 0 || !cl->wm_wait_ns)
+			continue;
+		wm_requests(cl);
+		if (cl->fd >= 0)
+			cl_flush(cl);
+	}
 }
 
 int wm_input(struct client *cl)

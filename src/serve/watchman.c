@@ -303,6 +303,13 @@ static cJSON *cmd_watch_del(const struct wm_env *env, const struct wm_peer *peer
 	return r;
 }
 
+cJSON wm_not_ready;
+
+bool wm_ready(const struct wm_env *env, const struct vw_project *p)
+{
+	return !p->rescan_owed && !p->root_lost && !(env->state && state_rescanning(env->state, p));
+}
+
 /* --- clocks ------------------------------------------------------------------------------- */
 
 void wm_clock_of(const struct wm_env *env, const struct vw_project *p, char *out, size_t len)

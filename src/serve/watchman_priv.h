@@ -26,6 +26,16 @@ void wm_clock_of(const struct wm_env *env, const struct vw_project *p, char *out
 /* The sync point, unless @spec asks for none ("sync_timeout": 0). */
 void wm_maybe_sync(const struct wm_peer *peer, const struct vw_project *p, const cJSON *spec);
 
+/*
+ * Can @p's picture and change log answer a query exactly (no crawl of it
+ * under way, no rescan owed, its root there)? Until then a query waits, as
+ * Watchman's wait for its crawl: WM_NOT_READY is answered, and the request is
+ * served again later (clients_wm.c).
+ */
+bool wm_ready(const struct wm_env *env, const struct vw_project *p);
+extern cJSON wm_not_ready;
+#define WM_NOT_READY (&wm_not_ready)
+
 /* wm_query.c: ["query", root, spec] */
 cJSON *wm_cmd_query(const struct wm_env *env, const struct wm_peer *peer, const cJSON *req);
 /* The query @spec of the watch @p (after its sync point when @sync): a reply. */

@@ -568,6 +568,10 @@ cJSON *wm_run_query(const struct wm_env *env, const struct wm_peer *peer,
 
 	if (!cJSON_IsObject(spec))
 		return wm_error("query: the query specification must be an object");
+	if (sync)	/* what the kernel queued first: it may be what a rescan waits for */
+		wm_maybe_sync(peer, p, spec);
+	if (!wm_ready(env, p))
+		return WM_NOT_READY;
 	q.expr = cJSON_GetObjectItem(spec, "expression");
 	if (q.expr && !expr_check(&q, q.expr, 0))
 		return wm_error("failed to parse query: %s", q.err);
@@ -616,8 +620,6 @@ cJSON *wm_run_query(const struct wm_env *env, const struct wm_peer *peer,
 		while (q.relroot_len && q.relroot[q.relroot_len - 1] == '/')
 			q.relroot[--q.relroot_len] = 0;
 	}
-	if (sync)
-		wm_maybe_sync(peer, q.p, spec);
 	r = wm_reply_new();
 	q.files = r ? cJSON_CreateArray() : NULL;
 	if (!q.files) {
@@ -634,7 +636,13 @@ cJSON *wm_run_query(const struct wm_env *env, const struct wm_peer *peer,
 
 		ret = net ? changes_since(env->changes, q.p, since->valuestring + 2, net_line, net) :
 			    -ENOMEM;
-		fresh = ret != 0;
+		/*
+		 * A directory renamed away: the files that were below it are gone from
+		 * their names, and a Watchman client is told each such name. Those names
+		 * are not in the log: the whole tree, fresh, as for a clock that cannot
+		 * say (the client rebuilds its list, and misses nothing).
+		 */
+		fresh = ret != 0 || net_dirs_moved(net);
 		if (!fresh)
 			net_each(net, env->state, q.p, changed_file, &q);
 		net_free(net);

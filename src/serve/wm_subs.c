@@ -92,8 +92,10 @@ static bool sub_run(struct client *cl, struct wm_sub *s, bool tell)
 	bool fresh, sent = false;
 
 	wm_env_peer(cl, &env, &peer);
-	s->news = false;
 	r = wm_run_query(&env, &peer, s->p, s->spec, false);
+	if (r == WM_NOT_READY)
+		return false;	/* a crawl runs: its news is told once it is over */
+	s->news = false;
 	if (!r)
 		return false;
 	clock = cJSON_GetObjectItem(r, "clock");
@@ -210,6 +212,10 @@ void wm_close(struct client *cl)
 {
 	struct vw_clients *c = cl->c;
 
+	if (cl->wm_wait_ns) {
+		cl->wm_wait_ns = 0;
+		c->nwwait--;
+	}
 	while (cl->wsubs) {
 		struct wm_sub *s = cl->wsubs;
 
@@ -297,6 +303,10 @@ static cJSON *subscribe(struct client *cl, const cJSON *req)
 	vcs = cJSON_GetObjectItem(s->spec, "defer_vcs");
 	s->defer_vcs = !cJSON_IsFalse(vcs);
 	first = wm_run_query(&env, &peer, p, s->spec, true);
+	if (first == WM_NOT_READY) {	/* asked again once the crawl is over */
+		sub_free(s);
+		return first;
+	}
 	if (!first || cJSON_GetObjectItem(first, "error")) {
 		sub_free(s);
 		return first ? first : wm_error("out of memory");

@@ -30,6 +30,7 @@ struct vw_net {
 	size_t n, cap;		/* open addressing; cap a power of two */
 	size_t seen;		/* order counter */
 	size_t line;		/* lines read, from 1 */
+	size_t dirs_moved;	/* directories (or what, unknown) renamed away from a name */
 };
 
 static struct net *net_get(struct vw_net *s, const char *path, bool add)
@@ -178,6 +179,8 @@ int net_line(void *ctx, const char *line, size_t len)
 		net_gone(s, path, type);
 	} else if (ev == VW_KIND_RENAME && old) {
 		net_gone(s, old, type);
+		if (!type || !strcmp(type, "dir"))
+			s->dirs_moved++;
 		net_gone(s, path, NULL);	/* what was here is replaced: of any type */
 		if ((e = net_touch(s, path, true))) {
 			e->now = true;
@@ -260,6 +263,11 @@ void net_each(struct vw_net *s, struct vw_state *st, const struct vw_project *p,
 			fn(ctx, kind, e->path, e->type, e->was_dir);
 	}
 	free(o);
+}
+
+bool net_dirs_moved(const struct vw_net *s)
+{
+	return s->dirs_moved != 0;
 }
 
 struct vw_net *net_new(void)

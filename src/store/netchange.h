@@ -35,4 +35,11 @@ typedef void (*net_fn)(void *ctx, enum vw_kind kind, const char *path, const cha
 void net_each(struct vw_net *s, struct vw_state *st, const struct vw_project *p, net_fn fn,
 	      void *ctx);
 
+/*
+ * Was a directory renamed away from a name since the cursor? Its delete is
+ * one line: the names that were below it are not listed one by one (what a
+ * client that keeps a list of files, as Watchman's do, needs told).
+ */
+bool net_dirs_moved(const struct vw_net *s);
+
 #endif

@@ -9,6 +9,7 @@ import tempfile
 
 from harness import RUN_DIR, VFSWATCH, DaemonCase, write
 
+NODE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "node")
 # Debian's client lives in the system Python's packages
 SYSTEM_PYTHON = "/usr/bin/python3"
 NOBODY = 65534
@@ -318,6 +319,127 @@ class Watchman(DaemonCase):
         r = subprocess.run([link, "--sockname=/nonexistent/sock", "watch-list"],
                            capture_output=True, text=True)
         self.assertEqual(r.returncode, 1)
+
+
+    def test_mercurial_fsmonitor_status_equals_its_own_walk(self):
+        """Mercurial's fsmonitor extension, unchanged (its own vendored pywatchman, spawning
+        `watchman --output-encoding=bser get-sockname`): `hg status` through vfswatch equals
+        `hg status` without it, round after round of edits."""
+        if not shutil.which("hg"):
+            self.skipTest("mercurial is not installed (scripts/deps.sh installs it)")
+        self.start_settled()
+        import random
+        rng = random.Random(7)
+        repo = os.path.join(self.repo, "hg")
+        bindir = tempfile.mkdtemp(prefix="vw-bin-")
+        self.addCleanup(shutil.rmtree, bindir, True)
+        os.symlink(VFSWATCH, os.path.join(bindir, "watchman"))
+        env = dict(os.environ, VFSWATCH_RUN_DIR=RUN_DIR, HGUSER="t", HGRCPATH="/dev/null")
+        on = ["--config", "extensions.fsmonitor=", "--config",
+              "fsmonitor.watchman_exe=" + os.path.join(bindir, "watchman")]
+
+        def hg(*args, fsmonitor=False):
+            p = subprocess.run(["hg"] + (on if fsmonitor else []) + list(args), cwd=repo,
+                               env=env, capture_output=True, text=True, timeout=120)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            if fsmonitor:
+                self.assertEqual(p.stderr, "", "fsmonitor fell back to a walk")
+            return p.stdout
+        subprocess.run(["hg", "init", repo], check=True, env=env)
+        files = []
+        for i in range(200):
+            d = os.path.join(repo, "d%d" % (i % 10))
+            os.makedirs(d, exist_ok=True)
+            files.append(os.path.join(d, "f%d" % i))
+            write(files[-1], b"%d\n" % i)
+        hg("add", "-q")
+        hg("commit", "-qm", "init")
+        self.assertEqual(hg("status", fsmonitor=True), hg("status"))
+        for r in range(30):
+            for _ in range(rng.randint(1, 5)):
+                op = rng.random()
+                f = rng.choice(files)
+                if op < 0.4 and os.path.exists(f):
+                    write(f, b"r%d\n" % r, "ab")
+                elif op < 0.6 and os.path.exists(f):
+                    os.unlink(f)
+                elif op < 0.8:
+                    write(f + ".new%d" % r, b"n")
+                elif os.path.exists(f):
+                    os.rename(f, f + ".moved%d" % r)
+            if r % 10 == 9:
+                hg("addremove", "-q")
+                hg("commit", "-qm", "r%d" % r)
+            self.assertEqual(hg("status", fsmonitor=True), hg("status"), "round %d" % r)
+        self.assertTrue(os.path.exists(os.path.join(repo, ".hg", "fsmonitor.state")))
+        listed = subprocess.run([VFSWATCH, "ctl", "--run-dir", RUN_DIR, "list"],
+                                capture_output=True, text=True).stdout
+        self.assertIn('"root":\t"%s"' % os.path.realpath(repo), listed, "hg watched it")
+
+
+    def test_jest_haste_map_builds_the_same_map_as_its_node_crawler(self):
+        """npm's jest-haste-map (with fb-watchman), unchanged, useWatchman on: the file map of a
+        tree of thousands of files equals its node crawler's, first and then incrementally
+        (its "since" clocks) after rounds of edits, sha1s included."""
+        nm = os.path.join(NODE_DIR, "node_modules", "jest-haste-map")
+        if not shutil.which("node") or not os.path.isdir(nm):
+            self.skipTest("node or tests/node/node_modules missing (scripts/deps.sh installs "
+                          "them)")
+        self.start_settled()
+        import random
+        rng = random.Random(11)
+        tree = os.path.join(self.repo, "app")
+        for d in range(60):
+            os.makedirs(os.path.join(tree, "src", "d%02d" % d))
+            for f in range(50):
+                write(os.path.join(tree, "src", "d%02d" % d, "m%02d.%s" % (f, ("js", "ts",
+                                                                            "json")[f % 3])),
+                      b"module.exports = %d;\n" % f)
+        bindir = tempfile.mkdtemp(prefix="vw-bin-")
+        caches = tempfile.mkdtemp(prefix="vw-jest-")
+        for d in (bindir, caches):
+            self.addCleanup(shutil.rmtree, d, True)
+        os.symlink(VFSWATCH, os.path.join(bindir, "watchman"))
+        env = dict(os.environ, PATH=bindir + ":" + os.environ["PATH"], VFSWATCH_RUN_DIR=RUN_DIR)
+        env.pop("WATCHMAN_SOCK", None)
+
+        def build(mode):
+            p = subprocess.run(["node", os.path.join(NODE_DIR, "haste.js"), tree,
+                                os.path.join(caches, mode), mode, "1"], env=env,
+                               capture_output=True, text=True, timeout=300)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertNotIn("atchman", p.stderr, "jest fell back from Watchman")
+            return json.loads(p.stdout)
+        for d in ("watchman", "node"):
+            os.mkdir(os.path.join(caches, d))
+        first = build("watchman")
+        self.assertEqual(len(first), 3000)
+        self.assertEqual(first, build("node"))
+        for r in range(6):
+            files = sorted(os.path.join(dp, f) for dp, _, fs in os.walk(tree) for f in fs)
+            for _ in range(20):
+                f = rng.choice(files)
+                op = rng.random()
+                if not os.path.exists(f):
+                    continue
+                if op < 0.4:
+                    write(f, b"// r%d\n" % r, "ab")
+                elif op < 0.55:
+                    os.unlink(f)
+                elif op < 0.7:
+                    os.rename(f, f + ".js")
+                else:
+                    write(os.path.join(os.path.dirname(f), "new%d.ts" % r), b"x")
+            if r % 2:   # a directory renamed, and a new one
+                src = os.path.join(tree, "src")
+                d = rng.choice(sorted(os.listdir(src)))
+                os.rename(os.path.join(src, d), os.path.join(src, d + "r%d" % r))
+                os.makedirs(os.path.join(src, "n%d" % r, "deep"))
+                write(os.path.join(src, "n%d" % r, "deep", "x.js"), b"1")
+            self.assertEqual(build("watchman"), build("node"), "round %d" % r)
+        listed = subprocess.run([VFSWATCH, "ctl", "--run-dir", RUN_DIR, "list"],
+                                capture_output=True, text=True).stdout
+        self.assertIn('"root":\t"%s"' % os.path.realpath(tree), listed, "jest watched it")
 
 
 class FanotifyWatchman(Watchman):
