@@ -8,7 +8,7 @@ PKGS="make gcc clang llvm libclang-rt-14-dev pkg-config libbpf-dev bpftool libel
 libcjson-dev libcmocka-dev python3 python3-prometheus-client python3-fusepy procps util-linux
 coreutils
 qemu-system-x86 busybox-static cpio gzip valgrind
-vim-tiny rsync git tar python3-pywatchman mercurial"
+vim-tiny rsync git tar python3-pywatchman mercurial watchman"
 # Watchman's Node clients (tests/node): a node and npm the host has already are used as they are
 command -v node >/dev/null 2>&1 || PKGS="$PKGS nodejs"
 command -v npm >/dev/null 2>&1 || PKGS="$PKGS npm"

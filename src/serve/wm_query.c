@@ -412,7 +412,9 @@ static cJSON *field_value(struct wm_query *q, const struct wm_file *f, const cha
 	if (!strcmp(field, "symlink_target")) {
 		char target[PATH_MAX];
 
-		if (!S_ISLNK(f->st.mode) || !link_target(q->p, f->name, target, sizeof(target)))
+		if (!S_ISLNK(f->st.mode))
+			return cJSON_CreateNull();	/* as Watchman: null for what is no link */
+		if (!link_target(q->p, f->name, target, sizeof(target)))
 			return NULL;
 		return cJSON_CreateString(target);
 	}
@@ -460,10 +462,8 @@ static bool generated(const struct wm_query *q, const char *name)
 			const char *below;
 			int64_t d = 0;
 
-			if (!dir || !(below = dir[0] ? path_below(name, dir) : name))
-				continue;
-			if (!*below && dir[0])	/* the directory itself */
-				below = "";
+			if (!dir || !(below = dir[0] ? path_below(name, dir) : name) || !*below)
+				continue;	/* not below it (the directory itself is not generated) */
 			for (const char *s = below; (s = strchr(s, '/')); s++)
 				d++;
 			if (!cJSON_IsNumber(depth) || depth->valuedouble < 0 ||
