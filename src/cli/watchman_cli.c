@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
@@ -104,10 +106,11 @@ static cJSON *stdin_command(struct opts *o)
 		int version = 0;
 		ssize_t pdu = bser_pdu_len(buf, len, WM_STDIN_MAX, &version);
 
-		v = pdu > 0 ? bser_decode(buf, (size_t)pdu, err, sizeof(err)) : NULL;
+		v = pdu > 0 && (size_t)pdu <= len ? bser_decode(buf, (size_t)pdu, err, sizeof(err)) :
+						    NULL;
 		if (!v)
 			log_warnx("watchman: the BSER command on stdin: %s",
-				  pdu > 0 ? err : "not a whole PDU");
+				  pdu > 0 && (size_t)pdu <= len ? err : "not a whole PDU");
 		else if (!o->out_set)	/* answered as it was asked */
 			o->out = version == 2 ? ENC_BSER2 : ENC_BSER;
 	} else {
@@ -135,6 +138,11 @@ static int relay(const struct opts *o, const cJSON *cmd)
 	char *req = bser_encode(cmd, 1, 0, &plen), *buf = NULL, err[256];
 	int fd = client_connect(o->sock, WM_TIMEOUT_MS), ret = 1;
 
+	if (fd >= 0 && !o->persistent) {	/* a daemon that does not answer: exit 1 */
+		struct timeval tmo = { .tv_sec = WM_TIMEOUT_MS / 1000 };
+
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tmo, sizeof(tmo));
+	}
 	if (fd < 0 || !req || client_send_all(fd, req, plen) < 0) {
 		log_warnx("watchman: %s: %s (is vfswatch running, in settled mode?)", o->sock,
 			  strerror(fd < 0 ? -fd : errno));

@@ -195,6 +195,7 @@ struct in {
 	const uint8_t *p, *end;
 	char *err;
 	size_t errlen;
+	size_t nodes, max_nodes;	/* values made, and how many the PDU's size allows */
 };
 
 static bool fail(struct in *in, const char *fmt, ...) VW_PRINTF(2, 3);
@@ -208,6 +209,14 @@ static bool fail(struct in *in, const char *fmt, ...)
 	vsnprintf(in->err, in->errlen, fmt, ap);
 	va_end(ap);
 	return false;
+}
+
+/* One more value: a PDU of n bytes makes at most 2n (no value takes less than half a byte). */
+static bool node(struct in *in)
+{
+	if (++in->nodes <= in->max_nodes)
+		return true;
+	return fail(in, "more values than a PDU of its size holds");
 }
 
 /* An integer value (the tag and its bytes). */
@@ -327,9 +336,13 @@ static cJSON *get_template(struct in *in, int depth)
 		}
 		nkeys++;
 	}
+	if (!nkeys) {	/* its objects would take no bytes at all: as Watchman, refused */
+		fail(in, "templates require a non-empty key set");
+		goto out;
+	}
 	if (!get_count(in, &n, "a template's object count"))
 		goto out;
-	if (nkeys && n > (size_t)(in->end - in->p) / nkeys) {
+	if (n > (size_t)(in->end - in->p) / nkeys) {
 		fail(in, "a template's objects are more than the PDU holds");
 		goto out;
 	}
@@ -338,7 +351,7 @@ static cJSON *get_template(struct in *in, int depth)
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++) {
-		cJSON *obj = cJSON_CreateObject();
+		cJSON *obj = node(in) ? cJSON_CreateObject() : NULL;
 
 		if (!attach(in, arr, NULL, obj))
 			goto bad;
@@ -376,6 +389,8 @@ static cJSON *get_value(struct in *in, int depth)
 		fail(in, "truncated value");
 		return NULL;
 	}
+	if (!node(in))
+		return NULL;
 	switch (*in->p) {
 	case T_ARRAY:
 	case T_OBJECT: {
@@ -487,6 +502,7 @@ cJSON *bser_decode(const void *buf, size_t n, char *err, size_t errlen)
 	head = b[1] == 2 ? 6 : 2;
 	in.p = b + head;
 	in.end = b + n;
+	in.max_nodes = 2 * n + 16;
 	if (n <= head || !get_int(&in, &len)) {
 		fail(&in, "truncated PDU header");
 		return NULL;

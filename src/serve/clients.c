@@ -237,12 +237,17 @@ bool cl_may_resolve(const struct client *cl)
 	return cl->cred.uid == 0 || now_ns(CLOCK_MONOTONIC) >= cl->c->uq[cl->uq].resolve_after_ns;
 }
 
-void cl_resolved(struct client *cl, int ret)
+void cl_resolved(struct client *cl, int ret, uint64_t t0)
 {
-	if (ret == -ETIMEDOUT && cl->cred.uid != 0) {
-		cl->c->uq[cl->uq].resolve_after_ns = now_ns(CLOCK_MONOTONIC) + VW_RESOLVE_BACKOFF_NS;
-		log_warnx("clients: a path of uid %u did not answer within %d ms: its paths are not "
-			  "looked at for a minute", (unsigned)cl->cred.uid, VW_RESOLVE_TIMEOUT_MS);
+	uint64_t now = now_ns(CLOCK_MONOTONIC);
+
+	/* one that took long without timing out counts too: else a path of theirs that answers
+	 * just in time stalls the daemon a second a request */
+	if ((ret == -ETIMEDOUT || now - t0 > VW_RESOLVE_SLOW_NS) && cl->cred.uid != 0) {
+		cl->c->uq[cl->uq].resolve_after_ns = now + VW_RESOLVE_BACKOFF_NS;
+		log_warnx("clients: a path of uid %u took over %llu ms to answer: its paths are not "
+			  "looked at for a minute", (unsigned)cl->cred.uid,
+			  (unsigned long long)(VW_RESOLVE_SLOW_NS / 1000000));
 	}
 }
 
@@ -274,15 +279,17 @@ static const struct vw_project *find_exact(struct client *cl, const char *what)
 static const struct vw_project *find(struct client *cl, const char *what)
 {
 	const struct vw_project *p = find_exact(cl, what);
+	uint64_t t0;
 	char real[PATH_MAX];
 	struct stat st;
 	int fd;
 
 	if (p || what[0] != '/' || !cl_may_resolve(cl))
 		return p;
+	t0 = now_ns(CLOCK_MONOTONIC);
 	fd = creds_open_dir_as(&cl->creds, what, true, real, sizeof(real), &st,
 			       VW_RESOLVE_TIMEOUT_MS);
-	cl_resolved(cl, fd);
+	cl_resolved(cl, fd, t0);
 	if (fd < 0)
 		return NULL;
 	close(fd);
@@ -428,6 +435,7 @@ static void serve(struct client *cl, const cJSON *req)
 	if (cmd && (strcmp(cmd, "add") == 0 || strcmp(cmd, "remove") == 0)) {
 		clients_verb_fn fn = cmd[0] == 'a' ? cl->c->ops.add : cl->c->ops.remove;
 		cJSON *reply = cJSON_CreateObject();
+		uint64_t t0 = now_ns(CLOCK_MONOTONIC);
 		char err[512] = "";
 
 		if (cmd[0] == 'a' && !cl_may_resolve(cl)) {
@@ -438,7 +446,7 @@ static void serve(struct client *cl, const cJSON *req)
 		}
 		ret = reply && fn ? fn(cl->c->ops.ctx, &cl->creds, req, reply, err, sizeof(err)) :
 				    -ENOMEM;
-		cl_resolved(cl, ret);
+		cl_resolved(cl, ret, t0);
 		if (ret < 0) {
 			cJSON_Delete(reply);
 			cl_reply_error(cl, "%s", err[0] ? err : "out of memory");
@@ -665,7 +673,7 @@ static struct client *evict_idle(struct vw_clients *c, uint32_t uid)
 }
 
 /* A connection to client.sock, or to watchman.sock (@wm), each one of the VW_CLIENTS_MAX. */
-static int accept_on(struct vw_clients *c, int lfd, bool wm)
+int cl_accept(struct vw_clients *c, int lfd, bool wm)
 {
 	socklen_t len = sizeof(struct ucred);
 	struct client *cl = NULL;
@@ -732,15 +740,7 @@ static int on_accept(void *ctx, uint32_t events)
 	struct vw_clients *c = ctx;
 
 	(void)events;
-	return accept_on(c, c->fd, false);
-}
-
-static int on_accept_wm(void *ctx, uint32_t events)
-{
-	struct vw_clients *c = ctx;
-
-	(void)events;
-	return accept_on(c, c->wfd, true);
+	return cl_accept(c, c->fd, false);
 }
 
 struct vw_clients *clients_new(const char *path, struct vw_loop *loop, struct vw_projects *t,
@@ -765,7 +765,7 @@ struct vw_clients *clients_new(const char *path, struct vw_loop *loop, struct vw
 		c->ops = *ops;
 	for (int i = 0; i < VW_CLIENTS_MAX; i++)
 		c->cl[i].fd = -1;
-	c->wfd = -1;
+	c->wfd = c->wfd_more = -1;
 	c->fd = unix_listen(path, 0666, -1, 64);
 	ret = c->fd < 0 ? c->fd : loop_add(loop, c->fd, on_accept, c);
 	if (ret < 0) {
@@ -788,26 +788,6 @@ struct vw_clients *clients_new(const char *path, struct vw_loop *loop, struct vw
 	return c;
 }
 
-int clients_listen_watchman(struct vw_clients *c, const char *path, char *err, size_t errlen)
-{
-	int ret;
-
-	if (strlen(path) >= sizeof(c->wpath)) {
-		snprintf(err, errlen, "%s: path too long", path);
-		return -ENAMETOOLONG;
-	}
-	snprintf(c->wpath, sizeof(c->wpath), "%s", path);
-	c->wfd = unix_listen(path, 0666, -1, 64);
-	ret = c->wfd < 0 ? c->wfd : loop_add(c->loop, c->wfd, on_accept_wm, c);
-	if (ret < 0) {
-		snprintf(err, errlen, "%s: %s", path, strerror(-ret));
-		if (c->wfd >= 0)
-			close(c->wfd);
-		c->wfd = -1;
-	}
-	return ret;
-}
-
 void clients_set_reply_budget(struct vw_clients *c, size_t bytes)
 {
 	c->reply_budget = bytes;
@@ -828,6 +808,10 @@ void clients_free(struct vw_clients *c)
 		loop_del(c->loop, c->wfd);
 		close(c->wfd);
 		unlink(c->wpath);
+	}
+	if (c->wfd_more >= 0) {
+		loop_del(c->loop, c->wfd_more);
+		close(c->wfd_more);
 	}
 	free(c);
 }

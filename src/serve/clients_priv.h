@@ -62,6 +62,7 @@ struct client {
 	char *win;		/* bytes of requests not served yet */
 	struct wm_sub *wsubs;	/* its Watchman subscriptions */
 	uint64_t wm_wait_ns;	/* since when its next request waits for a watch's crawl (0: not) */
+	bool wm_more;		/* more of its requests are buffered: one served a loop turn */
 	size_t winlen, wincap;
 };
 
@@ -81,6 +82,8 @@ struct vw_clients {
 	int nsubs;		/* subscriptions open */
 	int nwsubs;		/* Watchman subscriptions open, all connections together */
 	int nwwait;		/* Watchman connections whose request waits for a crawl */
+	int nwmore;		/* ...with more requests buffered (wm_more) */
+	int wfd_more;		/* an eventfd: wakes the loop for them (-1: none) */
 	struct wm_assert *wstates;	/* states asserted on watches (state-enter) */
 	struct client cl[VW_CLIENTS_MAX];
 	struct {		/* per user: connections, and bytes queued for them and unsent */
@@ -103,16 +106,22 @@ void cl_reply_error(struct client *cl, const char *fmt, ...) VW_PRINTF(2, 3);
 /* A reply past its user's budget: taken back, and said instead. */
 void cl_over_budget(struct client *cl);
 
+/* clients.c: a connection to client.sock, or to watchman.sock (@wm), on the listening @lfd */
+int cl_accept(struct vw_clients *c, int lfd, bool wm);
+
 /* clients.c: who may read what, and paths a user names */
 bool cl_readable(const struct client *cl, const struct vw_project *p);
 bool cl_may_resolve(const struct client *cl);
-void cl_resolved(struct client *cl, int ret);
+/* A path of the client's was resolved (@ret) from @t0 on: slow or timed out, a back-off. */
+void cl_resolved(struct client *cl, int ret, uint64_t t0);
 
 /* clients_wm.c: watchman.sock's side of a connection */
 /* Input on a watchman.sock connection: each whole request served in turn. 0. */
 int wm_input(struct client *cl);
 /* @j (consumed) in the encoding of the client's last request. */
 void wm_send(struct client *cl, cJSON *j);
+/* ...as a unilateral PDU, into the client's bounded queue. false: it did not fit. */
+bool wm_send_bound(struct client *cl, cJSON *j);
 /* What Watchman's commands see of the daemon and of the client @cl. */
 struct wm_env;
 struct wm_peer;
@@ -120,6 +129,8 @@ void wm_env_peer(struct client *cl, struct wm_env *env, struct wm_peer *peer);
 
 /* wm_subs.c: subscriptions and states. Was @req one of theirs? Its reply (NULL: said). */
 bool wm_subs_command(struct client *cl, const cJSON *req, cJSON **reply);
+/* The loop's callback for c->wfd_more. */
+int wm_on_more(void *ctx, uint32_t events);
 /* Requests that waited for a watch's crawl, served again (each loop turn and tick). */
 void wm_retry(struct vw_clients *c);
 /* The connection ends: its subscriptions go, the states it asserted are left ("abandoned"). */

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -27,12 +28,14 @@ static int wm_resolve(void *ctx, const char *path, char *real, size_t len)
 {
 	struct client *cl = ctx;
 	struct stat st;
+	uint64_t t0;
 	int fd;
 
 	if (!cl_may_resolve(cl))
 		return -ETIMEDOUT;
+	t0 = now_ns(CLOCK_MONOTONIC);
 	fd = creds_open_dir_as(&cl->creds, path, true, real, len, &st, VW_RESOLVE_TIMEOUT_MS);
-	cl_resolved(cl, fd);
+	cl_resolved(cl, fd, t0);
 	if (fd < 0)
 		return fd;
 	close(fd);
@@ -42,6 +45,7 @@ static int wm_resolve(void *ctx, const char *path, char *real, size_t len)
 static int wm_verb(struct client *cl, clients_verb_fn fn, const cJSON *req, cJSON *reply,
 		   char *err, size_t errlen)
 {
+	uint64_t t0;
 	int ret;
 
 	if (!fn) {
@@ -53,8 +57,9 @@ static int wm_verb(struct client *cl, clients_verb_fn fn, const cJSON *req, cJSO
 				      "not looked at for a minute");
 		return -ETIMEDOUT;
 	}
+	t0 = now_ns(CLOCK_MONOTONIC);
 	ret = fn(cl->c->ops.ctx, &cl->creds, req, reply, err, errlen);
-	cl_resolved(cl, ret);
+	cl_resolved(cl, ret, t0);
 	return ret;
 }
 
@@ -80,25 +85,38 @@ static void wm_sync(void *ctx, const struct vw_project *p)
 		cl->c->ops.sync(cl->c->ops.ctx, p);
 }
 
-/* A reply (or a unilateral PDU) in the encoding of the client's last request. */
-void wm_send(struct client *cl, cJSON *j)
+/* @j (consumed) in the client's encoding; @bound: into a subscriber's bounded queue. */
+static bool send_as(struct client *cl, cJSON *j, bool bound)
 {
+	bool ok = false;
 	size_t len;
 	char *b;
 
 	if (!j)
-		return;
+		return false;
 	if (cl->enc) {
 		b = bser_encode(j, cl->enc, cl->caps, &len);
 		if (b)
-			cl_queue_bytes(cl, b, len, false, false);
+			ok = cl_queue_bytes(cl, b, len, bound, false);
 	} else {
 		b = json_text(j);
 		if (b)
-			cl_queue(cl, b, strlen(b), false);
+			ok = cl_queue(cl, b, strlen(b), bound);
 	}
 	free(b);
 	cJSON_Delete(j);
+	return ok;
+}
+
+/* A reply in the encoding of the client's last request. */
+void wm_send(struct client *cl, cJSON *j)
+{
+	send_as(cl, j, false);
+}
+
+bool wm_send_bound(struct client *cl, cJSON *j)
+{
+	return send_as(cl, j, true);
 }
 
 void wm_env_peer(struct client *cl, struct wm_env *env, struct wm_peer *peer)
@@ -164,12 +182,30 @@ static void wm_refuse(struct client *cl, const char *msg)
 	cl->winlen = 0;
 }
 
-/* Serve every whole request in cl->win: a BSER PDU (00 01, 00 02) or a JSON line. */
+/* More of @cl's requests wait in its buffer: served one a loop turn (c->wfd_more wakes it). */
+static void more_owed(struct client *cl, bool owed)
+{
+	uint64_t one = 1;
+
+	if (owed == cl->wm_more)
+		return;
+	cl->wm_more = owed;
+	cl->c->nwmore += owed ? 1 : -1;
+	if (owed && write(cl->c->wfd_more, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		log_warn("clients: watchman.sock's wake-up");
+}
+
+/*
+ * Serve the first whole request in cl->win: a BSER PDU (00 01, 00 02) or a
+ * JSON line. One a turn of the loop, whatever a client sent at once: the
+ * kernel's queue and the other clients are served between two of its requests.
+ */
 static void wm_requests(struct client *cl)
 {
 	size_t off = 0;
+	bool served = false;
 
-	while (off < cl->winlen && !cl->closing && cl->fd >= 0) {
+	while (off < cl->winlen && !cl->closing && cl->fd >= 0 && !served) {
 		const char *b = cl->win + off;
 		size_t left = cl->winlen - off, used;
 		char err[256];
@@ -217,17 +253,55 @@ static void wm_requests(struct client *cl)
 			break;
 		}
 		off += used;
+		served = true;
 		cJSON_Delete(req);
 		if (cl->capped)
 			cl_over_budget(cl);
 	}
-	if (cl->closing || cl->fd < 0)
+	if (cl->closing || cl->fd < 0) {
+		more_owed(cl, false);
 		return;
+	}
 	memmove(cl->win, cl->win + off, cl->winlen - off);
 	cl->winlen -= off;
-	/* half a request must be finished in time; a connection between requests may idle */
-	cl->deadline_ns = (cl->winlen && !cl->wm_wait_ns) || !cl->asked ?
-			  now_ns(CLOCK_MONOTONIC) + REQUEST_TIMEOUT_NS : 0;
+	if (!cl->winlen && cl->wincap > 65536) {	/* a big request's buffer is not kept */
+		free(cl->win);
+		cl->win = NULL;
+		cl->wincap = 0;
+	}
+	more_owed(cl, served && cl->winlen && !cl->wm_wait_ns);
+	/*
+	 * Half a request must be whole within REQUEST_TIMEOUT_NS of when it began
+	 * (not of its last byte); a connection between requests may idle.
+	 */
+	if (!cl->asked || (cl->winlen && !cl->wm_wait_ns && !cl->wm_more)) {
+		if (!cl->deadline_ns)
+			cl->deadline_ns = now_ns(CLOCK_MONOTONIC) + REQUEST_TIMEOUT_NS;
+	} else {
+		cl->deadline_ns = 0;
+	}
+}
+
+/* The wake-up for requests a client sent at once: one each, then the loop turns again. */
+int wm_on_more(void *ctx, uint32_t events)
+{
+	struct vw_clients *c = ctx;
+	uint64_t n;
+
+	(void)events;
+	if (read(c->wfd_more, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		return 0;
+	for (int i = 0; i < VW_CLIENTS_MAX && c->nwmore; i++) {
+		struct client *cl = &c->cl[i];
+
+		if (cl->fd < 0 || !cl->wm_more)
+			continue;
+		more_owed(cl, false);
+		wm_requests(cl);
+		if (cl->fd >= 0)
+			cl_flush(cl);
+	}
+	return 0;
 }
 
 void wm_retry(struct vw_clients *c)
@@ -283,7 +357,8 @@ int wm_input(struct client *cl)
 			return 0;
 		}
 		cl->winlen += (size_t)n;
-		wm_requests(cl);
+		if (!cl->wm_more && !cl->wm_wait_ns)	/* else its turn comes */
+			wm_requests(cl);
 		if (cl->fd < 0)
 			return 0;
 	}
@@ -291,3 +366,38 @@ int wm_input(struct client *cl)
 	return 0;
 }
 
+static int on_accept_wm(void *ctx, uint32_t events)
+{
+	struct vw_clients *c = ctx;
+
+	(void)events;
+	return cl_accept(c, c->wfd, true);
+}
+
+int clients_listen_watchman(struct vw_clients *c, const char *path, char *err, size_t errlen)
+{
+	int ret;
+
+	if (strlen(path) >= sizeof(c->wpath)) {
+		snprintf(err, errlen, "%s: path too long", path);
+		return -ENAMETOOLONG;
+	}
+	snprintf(c->wpath, sizeof(c->wpath), "%s", path);
+	c->wfd_more = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (c->wfd_more < 0 || loop_add(c->loop, c->wfd_more, wm_on_more, c) < 0) {
+		snprintf(err, errlen, "eventfd: %s", strerror(errno));
+		if (c->wfd_more >= 0)
+			close(c->wfd_more);
+		c->wfd_more = -1;
+		return -errno;
+	}
+	c->wfd = unix_listen(path, 0666, -1, 64);
+	ret = c->wfd < 0 ? c->wfd : loop_add(c->loop, c->wfd, on_accept_wm, c);
+	if (ret < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(-ret));
+		if (c->wfd >= 0)
+			close(c->wfd);
+		c->wfd = -1;
+	}
+	return ret;
+}

@@ -132,49 +132,69 @@ const struct vw_project *wm_watch_root(const struct wm_env *env, const struct wm
 	return p && !*rel ? p : NULL;
 }
 
+#define WM_ROOT_DEPTH 128	/* directories a root's discovery walks up at most */
+
 /*
- * Does @dir (absolute, resolved) hold @name? Looked at as the daemon, without
- * following a symlink or asking a user's FUSE server: the client could see as
- * much itself, since it resolved a path below @dir.
+ * Does the directory @dfd hold @name, owned by the client (@uid) or by root?
+ * Looked at as the daemon, following no symlink and asking no user's FUSE
+ * server; a marker another user left (a .watchmanconfig in /tmp) is not the
+ * client's project.
  */
-static bool dir_has(const char *dir, const char *name)
+static bool dir_has(int dfd, const char *name, uid_t uid)
 {
 	struct stat st;
-	int fd = creds_open_dir(dir, &st);
-	bool has;
 
-	if (fd < 0)
-		return false;
-	has = creds_statat(fd, name, st.st_dev, false, &st) == 0;
-	close(fd);
-	return has;
+	return creds_statat(dfd, name, (dev_t)-1, false, &st) == 0 &&
+	       (st.st_uid == uid || st.st_uid == 0);
 }
 
 /*
  * Watchman's root for @real (resolved), as its default root_files say: for
  * each of .watchmanconfig, .hg, .git, .svn in turn, the nearest directory at
- * or above @real that holds it; else @real itself.
+ * or above @real that holds it; else @real itself. Each directory of the way
+ * is opened once, from "/" down, never through a symlink or a user's FUSE.
  */
-static void project_root_of(const char *real, char *root, size_t len)
+static void project_root_of(const char *real, uid_t uid, char *root, size_t len)
 {
 	static const char *const root_files[] = { ".watchmanconfig", ".hg", ".git", ".svn" };
-	char dir[PATH_MAX];
+	int fds[WM_ROOT_DEPTH + 1];
+	size_t ends[WM_ROOT_DEPTH + 1], n = 0;
+	char comp[NAME_MAX + 1];
+	const char *c = real;
+	struct stat st;
 
-	for (size_t f = 0; f < sizeof(root_files) / sizeof(root_files[0]); f++) {
-		snprintf(dir, sizeof(dir), "%s", real);
-		for (;;) {
-			if (dir_has(dir, root_files[f])) {
-				snprintf(root, len, "%s", dir);
-				return;
-			}
-			if (strcmp(dir, "/") == 0)
-				break;
-			*strrchr(dir, '/') = 0;
-			if (!dir[0])
-				snprintf(dir, sizeof(dir), "/");
-		}
-	}
 	snprintf(root, len, "%s", real);
+	if ((fds[0] = creds_open_dir("/", &st)) < 0)
+		return;
+	ends[0] = 1;
+	while (*c) {
+		const char *e;
+		int fd;
+
+		while (*c == '/')
+			c++;
+		if (!*c)
+			break;
+		e = strchrnul(c, '/');
+		if ((size_t)(e - c) > NAME_MAX || n == WM_ROOT_DEPTH)
+			goto out;	/* deeper than looked at: the path itself */
+		snprintf(comp, sizeof(comp), "%.*s", (int)(e - c), c);
+		fd = creds_open_nofollow(fds[n], comp, O_PATH | O_DIRECTORY, true);
+		if (fd < 0)
+			goto out;
+		fds[++n] = fd;
+		ends[n] = (size_t)(e - real);
+		c = e;
+	}
+	for (size_t f = 0; f < sizeof(root_files) / sizeof(root_files[0]); f++)
+		for (size_t i = n + 1; i-- > 0;)
+			if (dir_has(fds[i], root_files[f], uid)) {
+				snprintf(root, len, "%.*s", (int)ends[i], real);
+				goto out;
+			}
+out:
+	for (size_t i = 0; i <= n; i++)
+		close(fds[i]);
 }
 
 /* Watch @root (resolved) for the client: its project, added for it when there is none. */
@@ -239,7 +259,7 @@ static cJSON *cmd_watch(const struct wm_env *env, const struct wm_peer *peer, co
 	p = project ? watch_of(env, peer, real, &rel) : NULL;
 	if (!p) {
 		if (project)
-			project_root_of(real, root, sizeof(root));
+			project_root_of(real, peer->creds->uid, root, sizeof(root));
 		else
 			snprintf(root, sizeof(root), "%s", real);
 		p = watch_add(env, peer, root, err, sizeof(err));
@@ -408,7 +428,11 @@ static cJSON *cmd_get_config(const struct wm_env *env, const struct wm_peer *pee
 		return wm_not_watched(wm_arg(req, 1));
 	fd = creds_open_nofollow(p->root_fd, ".watchmanconfig", O_RDONLY | O_NONBLOCK, true);
 	if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size < WM_CONFIG_MAX &&
-	    (st.st_uid == p->owner.uid || (st.st_mode & S_IROTH)) &&
+	    /* the owner's own config, to them (and root); to its readers only if any user may
+	     * read it */
+	    (((st.st_uid == p->owner.uid && (st.st_mode & S_IRUSR) &&
+	       peer->creds->uid == st.st_uid) || peer->creds->uid == 0) ||
+	     (st.st_mode & S_IROTH)) &&
 	    (text = malloc((size_t)st.st_size + 1)))
 		n = read(fd, text, (size_t)st.st_size);
 	if (fd >= 0)

@@ -146,6 +146,33 @@ static bool valid_op(const char *op)
 	return false;
 }
 
+#define WM_PATTERN_MAX 1024	/* bytes of one pattern */
+#define WM_PATTERN_STARS 32	/* '*' in one pattern: each may try every split of a name */
+
+/* A pattern the matcher can take: bounded in length and in stars (time and stack). */
+static bool pattern_ok(struct wm_query *q, const char *pat)
+{
+	size_t stars = 0;
+
+	for (const char *c = pat; *c; c++)
+		stars += *c == '*';
+	if (strlen(pat) <= WM_PATTERN_MAX && stars <= WM_PATTERN_STARS)
+		return true;
+	snprintf(q->err, sizeof(q->err), "a pattern may be at most %d bytes with %d '*'",
+		 WM_PATTERN_MAX, WM_PATTERN_STARS);
+	return false;
+}
+
+/* A JSON number as an int64, clamped (a double past the range is no undefined cast). */
+static int64_t to_i64(double d)
+{
+	if (!(d >= -9.2e18))
+		return d != d ? 0 : INT64_MIN;
+	if (d >= 9.2e18)
+		return INT64_MAX;
+	return (int64_t)d;
+}
+
 /*
  * Is @e a well-formed expression? Checked once before any file is looked at,
  * so that an unknown term is an error as Watchman gives it, whatever the tree.
@@ -204,10 +231,12 @@ static bool expr_check(struct wm_query *q, const cJSON *e, int depth)
 			goto bad;
 		if (!strcmp(term, "type") && (strlen(a1->valuestring) != 1 ||
 					      !strchr("bcdfplsD", a1->valuestring[0]))) {
-			snprintf(q->err, sizeof(q->err), "invalid type string '%s'", a1->valuestring);
+			snprintf(q->err, sizeof(q->err), "invalid type string '%.32s'",
+				 a1->valuestring);
 			return false;
 		}
-		return true;
+		return (strcmp(term, "match") && strcmp(term, "imatch")) ||
+		       pattern_ok(q, a1->valuestring);
 	}
 	if (!strcmp(term, "size")) {
 		if (!valid_op(cJSON_GetStringValue(a1)) ||
@@ -295,7 +324,7 @@ static bool expr_eval(struct wm_query *q, const cJSON *e, const struct wm_file *
 		if (depth)	/* ["depth", op, n]: the levels below the directory */
 			return compare(d, cJSON_GetStringValue(cJSON_GetArrayItem(depth, 1)) ?
 					  cJSON_GetStringValue(cJSON_GetArrayItem(depth, 1)) : "",
-				       (int64_t)cJSON_GetNumberValue(cJSON_GetArrayItem(depth, 2)));
+				       to_i64(cJSON_GetNumberValue(cJSON_GetArrayItem(depth, 2))));
 		return true;
 	}
 	if (!strcmp(term, "type")) {	/* a deleted file's too: what was there */
@@ -308,8 +337,7 @@ static bool expr_eval(struct wm_query *q, const cJSON *e, const struct wm_file *
 	if (!strcmp(term, "size")) {
 		if (!f->exists || !f->have_st)
 			return false;
-		return compare((int64_t)f->st.size, a1->valuestring,
-			       (int64_t)cJSON_GetNumberValue(a2));
+		return compare((int64_t)f->st.size, a1->valuestring, to_i64(cJSON_GetNumberValue(a2)));
 	}
 	if (!strcmp(term, "since")) {
 		const char *field = scope ? scope : "mtime";
@@ -320,7 +348,7 @@ static bool expr_eval(struct wm_query *q, const cJSON *e, const struct wm_file *
 			return false;
 		return (!strcmp(field, "ctime") || !strcmp(field, "cclock") ? f->st.ctime_ns :
 										  f->st.mtime_ns) /
-			       1000000000 > (int64_t)a1->valuedouble;
+			       1000000000 > to_i64(a1->valuedouble);
 	}
 	return false;
 }
@@ -341,10 +369,13 @@ static bool field_known(const char *name)
 	return false;
 }
 
-/* lstat of a file of the project, below its pinned root, never asking a user's FUSE server. */
+/*
+ * lstat of a file of the project, below its pinned root: no symlink followed on
+ * the way (a directory swapped for a link leads nowhere), no user's FUSE asked.
+ */
 static bool lstat_in(const struct vw_project *p, const char *rel, struct stat *st)
 {
-	return creds_statat(p->root_fd, rel, p->st_dev, false, st) == 0;
+	return project_lstat(p, rel, st) == 0;
 }
 
 /* A symlink's target, read below the pinned root without following any other link. */
@@ -467,7 +498,7 @@ static bool generated(const struct wm_query *q, const char *name)
 			for (const char *s = below; (s = strchr(s, '/')); s++)
 				d++;
 			if (!cJSON_IsNumber(depth) || depth->valuedouble < 0 ||
-			    d <= (int64_t)depth->valuedouble)
+			    d <= to_i64(depth->valuedouble))
 				return true;
 		}
 	}
@@ -568,7 +599,9 @@ cJSON *wm_run_query(const struct wm_env *env, const struct wm_peer *peer,
 
 	if (!cJSON_IsObject(spec))
 		return wm_error("query: the query specification must be an object");
-	if (sync)	/* what the kernel queued first: it may be what a rescan waits for */
+	if (!wm_ready(env, p))	/* a crawl runs: asked again later, no sync meanwhile */
+		return WM_NOT_READY;
+	if (sync)	/* a loss the sync finds makes a rescan owed: waited for too */
 		wm_maybe_sync(peer, p, spec);
 	if (!wm_ready(env, p))
 		return WM_NOT_READY;
@@ -587,12 +620,21 @@ cJSON *wm_run_query(const struct wm_env *env, const struct wm_peer *peer,
 	{
 		const cJSON *x;
 
-		cJSON_ArrayForEach(x, f)
+		cJSON_ArrayForEach(x, f) {
+			const cJSON *y;
+
 			if (!cJSON_IsString(x) || !field_known(x->valuestring)) {
 				cJSON_Delete(fields);
-				return wm_error("failed to parse query: unknown field name '%s'",
+				return wm_error("failed to parse query: unknown field name '%.64s'",
 						cJSON_IsString(x) ? x->valuestring : "?");
 			}
+			for (y = f->child; y != x; y = y->next)	/* each field once */
+				if (!strcmp(y->valuestring, x->valuestring)) {
+					cJSON_Delete(fields);
+					return wm_error("failed to parse query: field '%s' named twice",
+							x->valuestring);
+				}
+		}
 	}
 	q.fields = f;
 	suffix = cJSON_GetObjectItem(spec, "suffix");
@@ -612,6 +654,15 @@ cJSON *wm_run_query(const struct wm_env *env, const struct wm_peer *peer,
 	if ((q.globs && !cJSON_IsArray(q.globs)) || (q.paths && !cJSON_IsArray(q.paths))) {
 		cJSON_Delete(fields);
 		return wm_error("failed to parse query: \"glob\" and \"path\" must be arrays");
+	}
+	{
+		const cJSON *g;
+
+		cJSON_ArrayForEach(g, q.globs)
+			if (cJSON_IsString(g) && !pattern_ok(&q, g->valuestring)) {
+				cJSON_Delete(fields);
+				return wm_error("failed to parse query: %s", q.err);
+			}
 	}
 	rel = cJSON_GetObjectItem(spec, "relative_root");
 	if (cJSON_GetStringValue(rel) && rel->valuestring[0]) {
@@ -647,7 +698,7 @@ cJSON *wm_run_query(const struct wm_env *env, const struct wm_peer *peer,
 			net_each(net, env->state, q.p, changed_file, &q);
 		net_free(net);
 	} else if (cJSON_IsNumber(since)) {	/* a time: what changed at or after it */
-		q.since_s = (int64_t)since->valuedouble;
+		q.since_s = to_i64(since->valuedouble);
 		q.by_time = true;
 		fresh = false;
 		state_each(env->state, q.p, every_file, &q);

@@ -12,8 +12,9 @@
 #include "serve/watchman_priv.h"
 #include "store/project.h"
 
-#define WM_SUBS_PER_CLIENT 64
-#define WM_STATES_MAX 256	/* states asserted, all clients together */
+#define WM_SUBS_PER_USER 64	/* subscriptions one user (not root) holds, all connections */
+#define WM_STATES_PER_USER 32	/* states one user (not root) asserts at once */
+#define WM_SPEC_MAX (64 * 1024)	/* bytes of a subscription's query, as JSON */
 
 struct wm_sub {
 	struct wm_sub *next;
@@ -68,13 +69,24 @@ static bool vcs_busy(const struct vw_project *p)
 	       project_lstat(p, ".hg/wlock", &st) == 0;
 }
 
-/* A unilateral PDU of @s's from the query result @r (consumed). */
+/*
+ * A unilateral PDU of @s's from the query result @r (consumed), queued as a
+ * subscriber's lines are: a client that does not read overflows its queue and
+ * is told so, then disconnected (it resubscribes since its last clock).
+ */
 static void sub_tell(struct client *cl, struct wm_sub *s, cJSON *r)
 {
 	cJSON_AddStringToObject(r, "subscription", s->name);
 	cJSON_AddStringToObject(r, "root", s->p->root);
 	cJSON_AddTrueToObject(r, "unilateral");
-	wm_send(cl, r);
+	if (!wm_send_bound(cl, r) && !cl->closing) {
+		cl_reply_error(cl, "subscription %s: your unread notifications hold over %d KiB: "
+				   "read them, and subscribe again since your last clock", s->name,
+			       VW_SUB_QUEUE_BYTES >> 10);
+		log_info("clients: a Watchman subscriber of %s (uid %u) fell behind", s->p->name,
+			 (unsigned)cl->cred.uid);
+	}
+	cl->c->owed = true;	/* written with the batch (clients_flush()) */
 }
 
 /*
@@ -140,9 +152,7 @@ void wm_flush(struct vw_clients *c)
 				continue;
 			sub_run(cl, s, !any_asserted(c, s->p, s->drop));
 		}
-		if (cl->fd >= 0 && cl->olen > cl->opos)
-			cl_flush(cl);
-	}
+	}	/* written by clients_flush() after: nothing here closes a connection */
 }
 
 /* Every subscriber of @p is told that state @name was entered or left. */
@@ -204,8 +214,32 @@ static void state_left(struct vw_clients *c, struct wm_assert *a, const cJSON *m
 		}
 	}
 	free(a->name);
-	free(a);
-	wm_flush(c);
+	free(a);	/* what waited is told at the end of this loop turn (clients_flush()) */
+}
+
+static struct wm_assert *owned_by(struct vw_clients *c, const struct client *cl)
+{
+	for (struct wm_assert *a = c->wstates; a; a = a->next)
+		if (a->owner == cl)
+			return a;
+	return NULL;
+}
+
+/* Subscriptions of @uid's connections, or states asserted by them. */
+static size_t held_by(struct vw_clients *c, uid_t uid, bool states)
+{
+	size_t n = 0;
+
+	if (states) {
+		for (struct wm_assert *a = c->wstates; a; a = a->next)
+			n += a->owner->cred.uid == uid;
+		return n;
+	}
+	for (int i = 0; i < VW_CLIENTS_MAX; i++)
+		for (struct wm_sub *s = c->cl[i].fd >= 0 && c->cl[i].cred.uid == uid ?
+					c->cl[i].wsubs : NULL; s; s = s->next)
+			n++;
+	return n;
 }
 
 void wm_close(struct client *cl)
@@ -223,11 +257,13 @@ void wm_close(struct client *cl)
 		sub_free(s);
 		c->nwsubs--;
 	}
-	for (struct wm_assert *a = c->wstates, *n; a; a = n) {
-		n = a->next;
-		if (a->owner == cl)	/* left with its asserter: told as abandoned */
-			state_left(c, a, NULL, true);
+	if (cl->wm_more) {
+		cl->wm_more = false;
+		c->nwmore--;
 	}
+	/* left with their asserter: told as abandoned (state_left() closes nothing) */
+	for (struct wm_assert *a; (a = owned_by(c, cl));)
+		state_left(c, a, NULL, true);
 }
 
 void wm_project_ended(struct vw_clients *c, const struct vw_project *p)
@@ -281,12 +317,22 @@ static cJSON *subscribe(struct client *cl, const cJSON *req)
 		return wm_not_watched(wm_arg(req, 1));
 	if (!name || !cJSON_IsObject(spec))
 		return wm_error("wrong number of arguments for subscribe: root, name and a query");
-	for (pp = &cl->wsubs; *pp; pp = &(*pp)->next, mine++)
+	for (pp = &cl->wsubs; *pp; pp = &(*pp)->next)
 		if (!strcmp((*pp)->name, name))
 			break;
-	if (!*pp && mine >= WM_SUBS_PER_CLIENT)
-		return wm_error("subscribe: a connection holds at most %d subscriptions",
-				WM_SUBS_PER_CLIENT);
+	mine = held_by(cl->c, cl->cred.uid, false);
+	if (!*pp && cl->cred.uid != 0 && mine >= WM_SUBS_PER_USER)
+		return wm_error("subscribe: you hold %zu subscriptions, the most one user may",
+				mine);
+	{
+		char *text = cJSON_PrintUnformatted(spec);
+		size_t n = text ? strlen(text) : SIZE_MAX;
+
+		cJSON_free(text);
+		if (n > WM_SPEC_MAX)
+			return wm_error("subscribe: a subscription's query may be at most %d KiB",
+					WM_SPEC_MAX >> 10);
+	}
 	s = calloc(1, sizeof(*s));
 	if (!s || !(s->name = strdup(name)) || !(s->spec = cJSON_Duplicate(spec, true))) {
 		if (s)
@@ -431,16 +477,18 @@ static cJSON *state(struct client *cl, const cJSON *req, bool enter)
 		return wm_not_watched(wm_arg(req, 1));
 	if (!name)
 		return wm_error("%s: the state's name is missing", verb);
+	/* a state holds back or drops what the watch's subscribers are told: its owner's */
+	if (cl->cred.uid != 0 && cl->cred.uid != p->owner.uid)
+		return wm_error("%s: only the owner of %s asserts states on it", verb, p->root);
 	wm_maybe_sync(&peer, p, a);
 	as = asserted(cl->c, p, name);
 	if (enter) {
-		for (struct wm_assert *x = cl->c->wstates; x; x = x->next)
-			n++;
+		n = held_by(cl->c, cl->cred.uid, true);
 		if (as)
 			return wm_error("state %s is already asserted", name);
-		if (n >= WM_STATES_MAX)
-			return wm_error("state-enter: %d states are asserted already",
-					WM_STATES_MAX);
+		if (cl->cred.uid != 0 && n >= WM_STATES_PER_USER)
+			return wm_error("state-enter: you assert %zu states, the most one user may",
+					n);
 		as = calloc(1, sizeof(*as));
 		if (!as || !(as->name = strdup(name))) {
 			free(as);
@@ -454,8 +502,6 @@ static cJSON *state(struct client *cl, const cJSON *req, bool enter)
 	} else {
 		if (!as)
 			return wm_error("state %s is not asserted", name);
-		if (as->owner != cl && cl->cred.uid != 0 && as->owner->cred.uid != cl->cred.uid)
-			return wm_error("state %s was asserted by another user", name);
 		state_left(cl->c, as, metadata, false);
 	}
 	r = wm_reply_new();

@@ -32,7 +32,17 @@ struct log {
 	size_t mlen, mcap;
 	char *pend;		/* lines for the file not written yet (changes_flush()) */
 	size_t plen, pcap;
+	/*
+	 * Where every IX_EVERY-th line starts in the text (header included): a
+	 * query since a recent cursor reads from there, not the whole log.
+	 */
+	struct ix {
+		uint64_t seq, off;
+	} *ix;
+	size_t nix, cix;
 };
+
+#define IX_EVERY 64
 
 #define PEND_MAX (256 * 1024)	/* written at once past this */
 
@@ -60,8 +70,53 @@ struct vw_changes *changes_new(const char *dir, uint64_t max_bytes)
 
 static int log_flush(struct log *l);
 
+/* Line @seq starts at byte @off of the log's text. */
+static void ix_add(struct log *l, uint64_t seq, uint64_t off)
+{
+	if (seq % IX_EVERY)
+		return;
+	if (l->nix == l->cix) {
+		size_t cap = l->cix ? l->cix * 2 : 64;
+		struct ix *v = reallocarray(l->ix, cap, sizeof(*v));
+
+		if (!v)
+			return;	/* a query then reads from an earlier line: slower, as right */
+		l->ix = v;
+		l->cix = cap;
+	}
+	l->ix[l->nix++] = (struct ix){ seq, off };
+}
+
+/* The text was rewritten from byte @from on (the lines before @first gone), @head bytes of header. */
+static void ix_trim(struct log *l, uint64_t first, uint64_t from, uint64_t head)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < l->nix; i++)
+		if (l->ix[i].seq >= first && l->ix[i].off >= from)
+			l->ix[k++] = (struct ix){ l->ix[i].seq, l->ix[i].off - from + head };
+	l->nix = k;
+}
+
+/* The offset of the last indexed line at or before line @seq (0: the start of the text). */
+static uint64_t ix_find(const struct log *l, uint64_t seq)
+{
+	size_t lo = 0, hi = l->nix;
+
+	while (lo < hi) {	/* the first entry past @seq */
+		size_t mid = (lo + hi) / 2;
+
+		if (l->ix[mid].seq <= seq)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo ? l->ix[lo - 1].off : 0;
+}
+
 static void log_release(struct log *l)
 {
+	free(l->ix);
 	free(l->pend);
 	if (l->fd >= 0)
 		close(l->fd);
@@ -91,25 +146,29 @@ static int header(const struct log *l, char *buf, size_t n)
 	return snprintf(buf, n, CHANGES_MAGIC " %016" PRIx64 " %" PRIu64 "\n", l->epoch, l->first);
 }
 
-/* The whole text of a log (file or memory): a new buffer, NUL-terminated. */
-static char *slurp(const struct log *l, size_t *len)
+/* The text of a log (file or memory) from byte @from on: a new buffer, NUL-terminated. */
+static char *slurp_from(const struct log *l, uint64_t from, size_t *len)
 {
 	struct stat st;
 	char *buf;
-	size_t got = 0;
+	size_t got = 0, size;
 
 	if (l->fd < 0) {
-		if (!(buf = malloc(l->mlen + 1)))
+		size = from < l->mlen ? l->mlen - (size_t)from : 0;
+		if (!(buf = malloc(size + 1)))
 			return NULL;
-		memcpy(buf, l->mem, l->mlen);
-		buf[l->mlen] = 0;
-		*len = l->mlen;
+		memcpy(buf, l->mem + (l->mlen - size), size);
+		buf[size] = 0;
+		*len = size;
 		return buf;
 	}
-	if (fstat(l->fd, &st) < 0 || !(buf = malloc((size_t)st.st_size + 1)))
+	if (fstat(l->fd, &st) < 0)
 		return NULL;
-	while (got < (size_t)st.st_size) {
-		ssize_t r = pread(l->fd, buf + got, (size_t)st.st_size - got, (off_t)got);
+	size = (uint64_t)st.st_size > from ? (size_t)((uint64_t)st.st_size - from) : 0;
+	if (!(buf = malloc(size + 1)))
+		return NULL;
+	while (got < size) {
+		ssize_t r = pread(l->fd, buf + got, size - got, (off_t)(from + got));
 
 		if (r <= 0)
 			break;
@@ -118,6 +177,12 @@ static char *slurp(const struct log *l, size_t *len)
 	buf[got] = 0;
 	*len = got;
 	return buf;
+}
+
+/* The whole text of a log (file or memory): a new buffer, NUL-terminated. */
+static char *slurp(const struct log *l, size_t *len)
+{
+	return slurp_from(l, 0, len);
 }
 
 /* Read an existing log: its header, and the number of its last line. false: not a log. */
@@ -134,6 +199,7 @@ static bool parse_log(struct log *l, const char *text, size_t len)
 	l->epoch = epoch;
 	l->first = first;
 	l->next = first;
+	l->nix = 0;
 	/* every whole line is "<seq> <json>", numbered on from the header's first */
 	for (p = nl + 1; p < text + len; p = nl + 1) {
 		char *end;
@@ -144,6 +210,7 @@ static bool parse_log(struct log *l, const char *text, size_t len)
 		if (!isdigit((unsigned char)*p) || strtoull(p, &end, 10) != l->next || *end != ' ' ||
 		    end >= nl)
 			return false;
+		ix_add(l, l->next, (uint64_t)(p - text));
 		l->next++;
 	}
 	l->size = (uint64_t)(nl ? len : (size_t)(p - text));
@@ -158,6 +225,7 @@ static int fresh_log(struct log *l)
 	if (getrandom(&l->epoch, sizeof(l->epoch), 0) != sizeof(l->epoch))
 		l->epoch = now_ns(CLOCK_REALTIME) ^ ((uint64_t)getpid() << 32);
 	l->first = l->next = 1;
+	l->nix = 0;
 	n = header(l, h, sizeof(h));
 	l->size = (uint64_t)n;
 	if (l->fd < 0) {
@@ -264,6 +332,7 @@ static int trim(struct vw_changes *c, struct log *l)
 	keep_from = p ? (size_t)(p + 1 - text) : len;
 	l->first = keep_from < len ? strtoull(text + keep_from, NULL, 10) : l->next;
 	n = header(l, h, sizeof(h));
+	ix_trim(l, l->first, keep_from, (uint64_t)n);
 	if (l->fd < 0) {
 		char *m = malloc((size_t)n + len - keep_from + 1);
 
@@ -337,6 +406,7 @@ int changes_add(struct vw_changes *c, const struct vw_project *p, const char *li
 		*buf = m;
 		*bcap = cap;
 	}
+	ix_add(l, l->next, l->size);	/* where it starts once written */
 	n = sprintf(*buf + *blen, "%" PRIu64 " ", l->next);
 	memcpy(*buf + *blen + n, line, len);
 	(*buf)[*blen + n + len] = '\n';
@@ -385,7 +455,7 @@ int changes_since(struct vw_changes *c, const struct vw_project *p, const char *
 		  changes_fn fn, void *ctx)
 {
 	struct log *l = log_of(c, p);
-	uint64_t epoch, seq;
+	uint64_t epoch, seq, from;
 	char *text, *q, *nl;
 	size_t len = 0;
 	int ret = 0;
@@ -399,11 +469,12 @@ int changes_since(struct vw_changes *c, const struct vw_project *p, const char *
 		return 0;	/* nothing since */
 	if (log_flush(l) < 0)
 		return -ESTALE;
-	text = slurp(l, &len);
+	from = ix_find(l, seq + 1);	/* a line at or before the first one wanted */
+	text = slurp_from(l, from, &len);
 	if (!text)
 		return -ENOMEM;
-	q = memchr(text, '\n', len);
-	for (q = q ? q + 1 : text + len; q < text + len && !ret; q = nl + 1) {
+	q = from ? text : memchr(text, '\n', len);	/* from the start: past the header */
+	for (q = q ? q + (from ? 0 : 1) : text + len; q < text + len && !ret; q = nl + 1) {
 		char *json;
 		uint64_t n;
 

@@ -134,6 +134,8 @@ int project_pin_fd(struct vw_project *p, int fd, const struct stat *st);
 #define VW_RESOLVE_TIMEOUT_MS 1000
 /* After a path of a user's did not answer in time, theirs are not resolved for this long. */
 #define VW_RESOLVE_BACKOFF_NS (60ull * 1000000000ull)
+/* ...and one that answered but took this long counts as one that did not */
+#define VW_RESOLVE_SLOW_NS (500ull * 1000000ull)
 
 /* Let go of the root directory (a project removed, or its root lost). */
 void project_unpin(struct vw_project *p);

@@ -23,6 +23,7 @@ sys.path.insert(0, HERE)
 from watchers import (VFSWATCH, Inotifywait, Vfswatch, cpu_s, peers_available,  # noqa: E402
                       wakeups)
 from git_status import git_status  # noqa: E402
+from watchman_clients import watchman_clients  # noqa: E402
 
 OUT = os.environ.get("VW_BENCH_OUT", os.path.join(HERE, "..", "..", "build", "bench"))
 WRITES = int(os.environ.get("VW_BENCH_WRITES", "200000"))
@@ -703,6 +704,8 @@ def main():
         subscribers(inside)
         if os.environ.get("VW_BENCH_GIT", "1") != "0":
             git_status(record, say, run_dir=RUN_DIR)
+        if os.environ.get("VW_BENCH_WATCHMAN", "1") != "0":
+            watchman_clients(record, say, run_dir=RUN_DIR)
         base_ns = dd(os.path.join(outside, "f")) / WRITES * 1e9
         vfswatch_only(top, inside, base_ns)
     finally:

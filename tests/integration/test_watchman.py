@@ -443,6 +443,158 @@ class Watchman(DaemonCase):
         self.assertIn('"root":\t"%s"' % os.path.realpath(tree), listed, "jest watched it")
 
 
+def raw_pdus(sock, data, n, timeout=30):
+    """Send @data as it is, read @n JSON reply lines (or what comes before the daemon closes)."""
+    import socket
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(timeout)
+    s.connect(sock)
+    s.sendall(data)
+    buf = b""
+    while buf.count(b"\n") < n:
+        b = s.recv(1 << 20)
+        if not b:
+            break
+        buf += b
+    s.close()
+    return [json.loads(line) for line in buf.splitlines()]
+
+
+class WatchmanHostile(DaemonCase):
+    """watchman.sock as a hostile local user tries it: answered, bounded, never a crash, a hang
+    or another user's data."""
+    backend = "tracepoint"
+
+    def setUp(self):
+        super().setUp()
+        self.sock = os.path.join(RUN_DIR, "watchman.sock")
+        self.tree = tempfile.mkdtemp(prefix="vw-wm-h-")
+        self.addCleanup(shutil.rmtree, self.tree, True)
+        os.chmod(self.tree, 0o755)
+
+    def alive(self):
+        self.assertIsNone(self.d.proc.poll(), "the daemon died")
+        r = raw_pdus(self.sock, b'["version"]\n', 1)
+        self.assertIn("version", r[0])
+
+    def test_a_bser_memory_bomb_is_refused(self):
+        self.start(raw=False)
+        # an array of 100 000 templates without keys: each would make 127 objects of no bytes
+        body = b"\x00\x05" + (100000).to_bytes(4, "little") + \
+            b"\x0b\x00\x03\x00\x03\x7f" * 100000
+        pdu = b"\x00\x01\x05" + len(body).to_bytes(4, "little") + body
+        import socket
+        s = socket.socket(socket.AF_UNIX)
+        s.settimeout(30)
+        s.connect(self.sock)
+        s.sendall(pdu)
+        reply = s.recv(65536)
+        s.close()
+        self.assertIn(b"non-empty key set", reply)
+        self.alive()
+
+    def test_patterns_fields_and_requests_sent_at_once_are_bounded(self):
+        self.start(raw=False)
+        write(os.path.join(self.tree, "a.js"), b"1")
+        root = os.path.realpath(self.tree)
+        reqs = [["watch", root],
+                ["query", root, {"glob": ["*" * 100000]}],
+                ["query", root, {"expression": ["match", "*" * 5000 + "x", "wholename"]}],
+                ["query", root, {"fields": ["name"] * 1000}]]
+        reqs += [["clock", root]] * 300     # pipelined: answered one a loop turn, in order
+        data = b"".join(json.dumps(r).encode() + b"\n" for r in reqs)
+        out = raw_pdus(self.sock, data, len(reqs), timeout=120)
+        self.assertEqual(len(out), len(reqs))
+        self.assertEqual(out[0]["watch"], root)
+        self.assertIn("a pattern may be at most", out[1]["error"])
+        self.assertIn("a pattern may be at most", out[2]["error"])
+        self.assertIn("named twice", out[3]["error"])
+        self.assertTrue(all(r["clock"].startswith("c:") for r in out[4:]))
+        self.alive()
+
+    def test_a_half_request_trickled_byte_by_byte_times_out(self):
+        self.start(raw=False)
+        import select
+        import socket
+        s = socket.socket(socket.AF_UNIX)
+        s.connect(self.sock)
+        t0 = time.monotonic()
+        closed_at = None
+        for c in b'["version", "' + b"x" * 300:
+            try:
+                s.send(bytes([c]))
+            except OSError:
+                closed_at = time.monotonic()
+                break
+            if select.select([s], [], [], 0.1)[0]:     # the daemon said something: it ends
+                closed_at = time.monotonic()
+                break
+        s.close()
+        self.assertIsNotNone(closed_at, "a trickle kept a half request open for 30 s")
+        self.assertLess(closed_at - t0, 20)
+        self.alive()
+
+    def test_an_owner_who_swaps_a_directory_for_a_link_learns_nothing_beyond_it(self):
+        if not have_pywatchman():
+            self.skipTest("python3-pywatchman is not installed")
+        self.start(raw=False)
+        os.chmod(RUN_DIR, 0o755)
+        mine = os.path.join(self.tree, "mine")
+        os.makedirs(os.path.join(mine, "a"))
+        write(os.path.join(mine, "a", "f"), b"1")
+        subprocess.run(["chown", "-R", "%d:%d" % (NOBODY, NOBODY), mine], check=True)
+        secret = tempfile.mkdtemp(prefix="vw-secret-")      # root's, mode 0700
+        self.addCleanup(shutil.rmtree, secret, True)
+        write(os.path.join(secret, "f"), b"root only")
+        cmd = [SYSTEM_PYTHON, "-c", CLIENT, self.sock, "bser"]
+        as_nobody = ["setpriv", "--reuid", str(NOBODY), "--regid", str(NOBODY), "--clear-groups"]
+        p = subprocess.run(as_nobody + cmd + [json.dumps([["watch", mine], ["query", mine, {
+            "fields": ["name"]}]])], capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        # the directory goes, a link to root's takes its name; asked at once (no sync)
+        shutil.rmtree(os.path.join(mine, "a"))
+        os.symlink(secret, os.path.join(mine, "a"))
+        p = subprocess.run(as_nobody + cmd + [json.dumps([["query", mine, {
+            "fields": ["name", "uid", "nlink", "dev", "exists"], "sync_timeout": 0,
+            "expression": ["name", "a/f", "wholename"]}]])], capture_output=True, text=True,
+            timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        for line in p.stdout.splitlines():
+            for f in json.loads(line).get("files", []):
+                self.assertNotIn("uid", f, "stat data of root's file, through the link")
+
+    def test_states_are_the_owners_and_their_config_too(self):
+        if not have_pywatchman():
+            self.skipTest("python3-pywatchman is not installed")
+        self.start(raw=False)
+        os.chmod(RUN_DIR, 0o755)
+        mine = os.path.join(self.tree, "mine")
+        os.mkdir(mine)
+        with open(os.path.join(mine, ".watchmanconfig"), "w") as f:
+            f.write('{"private": true}')
+        os.chmod(os.path.join(mine, ".watchmanconfig"), 0o600)
+        subprocess.run(["chown", "-R", "%d:%d" % (NOBODY, NOBODY), mine], check=True)
+        cfg = os.path.join(self.tree, "c.json")
+        write(cfg, json.dumps({"projects": [{"root": mine, "readers": ["daemon"]}]}).encode())
+        self.d.stop()
+        self.start(roots=[], raw=False, extra=["--config", cfg])
+        os.chmod(RUN_DIR, 0o755)
+        daemon_uid = 1      # Debian's "daemon" user: a reader of the project
+        cmd = [SYSTEM_PYTHON, "-c", CLIENT, self.sock, "bser",
+               json.dumps([["get-config", mine], ["state-enter", mine, "hg.update"]])]
+        p = subprocess.run(["setpriv", "--reuid", str(daemon_uid), "--regid", str(daemon_uid),
+                            "--clear-groups"] + cmd, capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        cfg_reply, state_reply = (json.loads(x) for x in p.stdout.splitlines())
+        self.assertEqual(cfg_reply["config"], {}, "the owner's private config, to a reader")
+        self.assertIn("only the owner", state_reply["client_error"])
+        p = subprocess.run(["setpriv", "--reuid", str(NOBODY), "--regid", str(NOBODY),
+                            "--clear-groups"] + cmd, capture_output=True, text=True, timeout=60)
+        cfg_reply, state_reply = (json.loads(x) for x in p.stdout.splitlines())
+        self.assertEqual(cfg_reply["config"], {"private": True}, "to its owner")
+        self.assertEqual(state_reply["state-enter"], "hg.update")
+
+
 class AgainstWatchman(DaemonCase):
     """The same pywatchman script against Debian's real Watchman and against vfswatch: the
     answers equal where Watchman's semantics are subtle (generators, terms, relative_root,

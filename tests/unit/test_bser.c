@@ -166,6 +166,8 @@ static void malformed_pdus_are_refused_with_a_reason(void **state)
 		{ "\x00\x01\x03\x05\x01\x03\x01\x08\x08", 9, "a string was expected" },
 		{ "\x00\x01\x03\x09\x07\x00\x00\x00\x00\x00\x00\xf0\x7f", 13, "not finite" },
 		{ "\x00\x01\x03\x04\x0b\x00\x03\x01", 8, "more than the PDU" },	/* template */
+		/* a template with no keys: objects of no bytes, a memory bomb in a few bytes */
+		{ "\x00\x01\x03\x06\x0b\x00\x03\x00\x03\x7f", 10, "non-empty key set" },
 	};
 	char err[128], *s;
 
