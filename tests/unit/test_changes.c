@@ -166,6 +166,45 @@ static void trimmed_log_makes_old_cursors_stale(void **unused)
 	changes_free(c);
 }
 
+/*
+ * A query reads from the nearest line the log's index knows before its cursor:
+ * every cursor of a long log, kept through trims, on disk and in memory, and
+ * again after a restart (the index rebuilt from the file), gives exactly the
+ * lines after it.
+ */
+static void every_cursor_answers_exactly_through_trims_and_restarts(void **unused)
+{
+	struct vw_project p = proj(1, "one");
+	static char curs[3000][VW_CURSOR_MAX];
+
+	(void)unused;
+	for (int round = 0; round < 3; round++) {
+		/* on disk (twice: the second reads the first's file back), then in memory */
+		struct vw_changes *c = changes_new(round < 2 ? dir : NULL, 32 * 1024);
+		int base = round == 1 ? 3000 : 0;
+
+		for (int i = 1; i <= 3000; i++)
+			add(c, &p, base + i, curs[i - 1]);
+		for (int i = 2100; i < 3000; i += 37) {
+			struct got g = { 0 };
+			char want[64];
+
+			/* the cursor of line i: the lines after it, the first 64 collected */
+			assert_int_equal(changes_since(c, &p, curs[i - 1], collect, &g), 0);
+			assert_int_equal(g.n, 3000 - i > 64 ? 64 : 3000 - i);
+			snprintf(want, sizeof(want), "{\"n\":%d}", base + i + 1);
+			assert_string_equal(g.lines[0], want);
+		}
+		{
+			struct got g = { 0 };
+
+			/* trimmed away: stale, never a partial answer */
+			assert_int_equal(changes_since(c, &p, curs[10], collect, &g), -ESTALE);
+		}
+		changes_free(c);
+	}
+}
+
 /* Another project's cursor, a cursor from the future, garbage: stale, never a partial answer. */
 static void foreign_and_malformed_cursors_are_stale(void **unused)
 {
@@ -222,6 +261,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(torn_tail_is_dropped, setup, teardown),
 		cmocka_unit_test_setup_teardown(trimmed_log_makes_old_cursors_stale, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(every_cursor_answers_exactly_through_trims_and_restarts,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(foreign_and_malformed_cursors_are_stale, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(log_kept_in_memory_until_its_file_can_be_written,
