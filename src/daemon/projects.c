@@ -194,6 +194,13 @@ void daemon_reload(struct daemon *d)
 			ignore_free(p->ignore);
 			daemon_project_ignores(p, c->default_ignores, c->gitignore,
 					(const char *const *)c->ignore, c->nignore);
+			/*
+			 * What the old rules kept out in the kernel comes back (a directory
+			 * no longer ignored must not stay unseen), and a crawl tells what
+			 * the new rules show or hide, and excludes again what they ignore.
+			 */
+			excl_drop_project(d, p);
+			rescan_request(d, p, "rules_changed");
 			/* who may read it follows the file */
 			for (char **r = p->readers; r && *r; r++)
 				free(*r);

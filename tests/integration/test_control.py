@@ -198,6 +198,27 @@ class Control(DaemonCase):
         self.expect("create", "still", root=b.path)
         self.assertTrue(self.d.wait_err("keeping the running configuration"))
 
+    def test_sighup_that_stops_ignoring_a_directory_shows_what_is_in_it(self):
+        """A reload whose rules no longer ignore gen/: what gen/ holds is told (a crawl), and
+        a write in it from then on is told too (the kernel no longer keeps it out)."""
+        a = Tree()
+        self.trees.append(a)
+        os.mkdir(os.path.join(a.path, "gen"))
+        write(os.path.join(a.path, "gen", "old"))
+        cfg = os.path.join(tempfile.mkdtemp(prefix="vw-cfg-"), "c.json")
+        write(cfg, json.dumps({"projects": [{"name": "a", "root": a.path,
+                                             "ignore": ["gen/"]}]}).encode())
+        self.start(roots=[], raw=False, extra=["--config", cfg])
+        write(os.path.join(a.path, "gen", "hidden"))
+        self.marker(root=a.path)
+        self.assertFalse([e for e in self.d.seen if e.get("path", "").startswith("gen/")])
+        write(cfg, json.dumps({"projects": [{"name": "a", "root": a.path}]}).encode())
+        self.d.proc.send_signal(signal.SIGHUP)
+        self.expect("create", "gen/old", root=a.path)
+        self.expect("create", "gen/hidden", root=a.path)
+        write(os.path.join(a.path, "gen", "new"))
+        self.expect("create", "gen/new", root=a.path)
+
     def test_sigterm_during_a_burst_emits_every_settled_change(self):
         self.start(raw=False)
         self.marker()
