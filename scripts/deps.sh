@@ -5,7 +5,7 @@
 set -eu
 
 PKGS="make gcc clang llvm libclang-rt-14-dev pkg-config libbpf-dev bpftool libelf-dev zlib1g-dev
-libcjson-dev libcmocka-dev python3 python3-prometheus-client python3-fusepy procps util-linux
+libcjson-dev libcmocka-dev libssl-dev python3 python3-prometheus-client python3-fusepy procps util-linux
 coreutils
 qemu-system-x86 busybox-static cpio gzip valgrind
 vim-tiny rsync git tar python3-pywatchman mercurial watchman"

@@ -813,6 +813,7 @@ void clients_free(struct vw_clients *c)
 		loop_del(c->loop, c->wfd_more);
 		close(c->wfd_more);
 	}
+	wm_hasher_free(c->hasher);
 	free(c);
 }
 
@@ -922,6 +923,8 @@ uint64_t clients_stalls(const struct vw_clients *c)
 
 void clients_tick(struct vw_clients *c, uint64_t now)
 {
+	if (c)	/* content.sha1hex's children past their time */
+		wm_hash_tick(c->hasher, now);
 	if (c && c->nwwait)	/* requests that waited for a crawl */
 		wm_retry(c);
 	if (c && c->nwsubs)	/* subscriptions that waited for a VCS's lock to go */

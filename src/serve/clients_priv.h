@@ -63,6 +63,7 @@ struct client {
 	struct wm_sub *wsubs;	/* its Watchman subscriptions */
 	uint64_t wm_wait_ns;	/* since when its next request waits for a watch's crawl (0: not) */
 	bool wm_more;		/* more of its requests are buffered: one served a loop turn */
+	bool wm_hashed;		/* its waiting request's files were hashed (content.sha1hex) */
 	size_t winlen, wincap;
 };
 
@@ -84,6 +85,7 @@ struct vw_clients {
 	int nwwait;		/* Watchman connections whose request waits for a crawl */
 	int nwmore;		/* ...with more requests buffered (wm_more) */
 	int wfd_more;		/* an eventfd: wakes the loop for them (-1: none) */
+	struct wm_hasher *hasher;	/* content.sha1hex */
 	struct wm_assert *wstates;	/* states asserted on watches (state-enter) */
 	struct client cl[VW_CLIENTS_MAX];
 	struct {		/* per user: connections, and bytes queued for them and unsent */

@@ -119,13 +119,32 @@ bool wm_send_bound(struct client *cl, cJSON *j)
 	return send_as(cl, j, true);
 }
 
+/* The hashes of a request's files are in: it is served again (wm_retry()). */
+static void wm_hashed(void *ctx)
+{
+	struct client *cl = ctx;
+
+	cl->wm_hashed = true;
+}
+
+static int wm_hash(void *ctx, const struct vw_project *p, char *const *rels,
+		   const struct wm_hash_key *keys, size_t n)
+{
+	struct client *cl = ctx;
+
+	if (wm_hash_running(cl->c->hasher, cl))
+		return -EBUSY;
+	return wm_hash_start(cl->c->hasher, &cl->creds, p, rels, keys, n, wm_hashed, cl);
+}
+
 void wm_env_peer(struct client *cl, struct wm_env *env, struct wm_peer *peer)
 {
 	*env = (struct wm_env){ .t = cl->c->t, .changes = cl->c->changes, .state = cl->c->state,
-				.sockname = cl->c->wpath };
+				.sockname = cl->c->wpath, .hasher = cl->c->hasher };
 	*peer = (struct wm_peer){ .creds = &cl->creds, .ctx = cl, .readable = wm_readable,
 				  .resolve = wm_resolve, .add = wm_add, .remove = wm_remove,
-				  .sync = wm_sync };
+				  .sync = wm_sync, .hash = cl->c->hasher ? wm_hash : NULL,
+				  .hashed = cl->wm_hashed };
 }
 
 /*
@@ -159,6 +178,7 @@ static bool wm_serve(struct client *cl, const cJSON *req)
 		cl->wm_wait_ns = 0;
 		cl->c->nwwait--;
 	}
+	cl->wm_hashed = false;	/* the next request's files are hashed anew */
 	if (subs && !r)
 		return true;	/* said already */
 	if (!r) {	/* out of memory: said as well as it can be */
@@ -309,8 +329,8 @@ void wm_retry(struct vw_clients *c)
 	for (int i = 0; i < VW_CLIENTS_MAX && c->nwwait; i++) {
 		struct client *cl = &c->cl[i];
 
-		if (cl->fd < 0 || !cl->wm_wait_ns)
-			continue;
+		if (cl->fd < 0 || !cl->wm_wait_ns || wm_hash_running(c->hasher, cl))
+			continue;	/* (its files are being hashed: served once they are) */
 		wm_requests(cl);
 		if (cl->fd >= 0)
 			cl_flush(cl);
@@ -383,6 +403,10 @@ int clients_listen_watchman(struct vw_clients *c, const char *path, char *err, s
 		return -ENAMETOOLONG;
 	}
 	snprintf(c->wpath, sizeof(c->wpath), "%s", path);
+	if (!(c->hasher = wm_hasher_new(c->loop))) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
 	c->wfd_more = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (c->wfd_more < 0 || loop_add(c->loop, c->wfd_more, wm_on_more, c) < 0) {
 		snprintf(err, errlen, "eventfd: %s", strerror(errno));

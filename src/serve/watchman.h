@@ -25,6 +25,7 @@
 #include "store/changes.h"
 #include "store/project.h"
 #include "store/state.h"
+#include "serve/wm_hash.h"
 
 /* The version said: Watchman's, of the commands and fields this server answers as it does. */
 #define WM_VERSION "2023.09.04.00"
@@ -45,6 +46,14 @@ struct wm_peer {
 	int (*remove)(void *ctx, const cJSON *req, cJSON *reply, char *err, size_t errlen);
 	/* A query's sync point (read your writes); may be NULL. */
 	void (*sync)(void *ctx, const struct vw_project *p);
+	/*
+	 * content.sha1hex: hash these files of @p as the client (a child running
+	 * as them), the request served again once the answers are in. 0 (or
+	 * -EBUSY: a job of theirs runs), else -errno. May be NULL: not offered.
+	 */
+	int (*hash)(void *ctx, const struct vw_project *p, char *const *rels,
+		    const struct wm_hash_key *keys, size_t n);
+	bool hashed;	/* this request's files were hashed already: what is missing, errors */
 };
 
 struct wm_env {
@@ -52,6 +61,7 @@ struct wm_env {
 	struct vw_changes *changes;
 	struct vw_state *state;
 	const char *sockname;	/* watchman.sock's path */
+	struct wm_hasher *hasher;	/* content.sha1hex's cache (NULL: none) */
 };
 
 /*

@@ -48,6 +48,11 @@ struct wm_query {
 	size_t n;
 	bool by_time;		/* "since" a time: only what changed at or after since_s */
 	int64_t since_s;
+	/* content.sha1hex not in the cache: hashed as the client, then asked again */
+	char **miss;
+	struct wm_hash_key *miss_keys;
+	size_t nmiss, cmiss;
+	bool oom;
 };
 
 static const char *base_of(const char *path)
@@ -358,7 +363,7 @@ static bool expr_eval(struct wm_query *q, const cJSON *e, const struct wm_file *
 static const char *const known_fields[] = {
 	"name", "exists", "new", "type", "size", "mode", "mtime", "mtime_ms", "mtime_us",
 	"mtime_ns", "mtime_f", "ctime", "ctime_ms", "ctime_us", "ctime_ns", "ctime_f", "ino",
-	"dev", "nlink", "uid", "gid", "symlink_target",
+	"dev", "nlink", "uid", "gid", "symlink_target", "content.sha1hex",
 };
 
 static bool field_known(const char *name)
@@ -396,6 +401,60 @@ static bool link_target(const struct vw_project *p, const char *rel, char *out, 
 		return false;
 	out[n] = 0;
 	return true;
+}
+
+/* A file to hash, for the request asked again once it is. */
+static void miss_add(struct wm_query *q, const char *rel, const struct wm_hash_key *k)
+{
+	if (q->nmiss == q->cmiss) {
+		size_t cap = q->cmiss ? q->cmiss * 2 : 64;
+		char **v = reallocarray(q->miss, cap, sizeof(*v));
+		struct wm_hash_key *kv = v ? reallocarray(q->miss_keys, cap, sizeof(*kv)) : NULL;
+
+		if (v)
+			q->miss = v;
+		if (!v || !kv) {
+			q->oom = true;
+			return;
+		}
+		q->miss_keys = kv;
+		q->cmiss = cap;
+	}
+	if (!(q->miss[q->nmiss] = strdup(rel))) {
+		q->oom = true;
+		return;
+	}
+	q->miss_keys[q->nmiss++] = *k;
+}
+
+/*
+ * content.sha1hex: from the cache, by what the picture says of the file (a
+ * newer write is another key). null for what is no regular file, as Watchman;
+ * {"error": …} when it could not be read (by the client: never as root).
+ */
+static cJSON *sha1_field(struct wm_query *q, const struct wm_file *f)
+{
+	struct wm_hash_key k = { .dev = q->p->st_dev, .ino = f->st.ino, .size = f->st.size,
+				 .mtime_ns = f->st.mtime_ns };
+	char hex[41], err[128] = "";
+	cJSON *e;
+
+	if (!S_ISREG(f->st.mode))
+		return cJSON_CreateNull();
+	if (q->env->hasher && wm_hash_get(q->env->hasher, &k, hex, err, sizeof(err)) == 1) {
+		if (!err[0])
+			return cJSON_CreateString(hex);
+	} else if (q->env->hasher && q->peer->hash && !q->peer->hashed) {
+		miss_add(q, f->name, &k);
+		return cJSON_CreateNull();	/* a placeholder: the answer waits for the hash */
+	} else {
+		snprintf(err, sizeof(err), "%s", q->peer->hashed ? "changed while it was hashed" :
+					   "not hashed here");
+	}
+	e = cJSON_CreateObject();
+	if (e)
+		cJSON_AddStringToObject(e, "error", err);
+	return e;
 }
 
 static cJSON *time_field(int64_t ns, const char *unit)
@@ -440,6 +499,8 @@ static cJSON *field_value(struct wm_query *q, const struct wm_file *f, const cha
 		return time_field(f->st.ctime_ns, field + 5);
 	if (!strcmp(field, "ino"))
 		return bser_int((int64_t)f->st.ino);
+	if (!strcmp(field, "content.sha1hex"))
+		return sha1_field(q, f);
 	if (!strcmp(field, "symlink_target")) {
 		char target[PATH_MAX];
 
@@ -716,6 +777,21 @@ cJSON *wm_run_query(const struct wm_env *env, const struct wm_peer *peer,
 	cJSON_AddBoolToObject(r, "is_fresh_instance", fresh);
 	cJSON_AddItemToObject(r, "files", q.files);
 	cJSON_Delete(fields);
+	if (q.nmiss && !q.oom) {	/* the files are hashed, then the request is asked again */
+		int hr = peer->hash(peer->ctx, p, q.miss, q.miss_keys, q.nmiss);
+
+		cJSON_Delete(r);
+		r = !hr || hr == -EBUSY ? WM_NOT_READY :
+		    wm_error("content.sha1hex: the files could not be hashed: %s", strerror(-hr));
+	}
+	for (size_t i = 0; i < q.nmiss; i++)
+		free(q.miss[i]);
+	free(q.miss);
+	free(q.miss_keys);
+	if (q.oom && r != WM_NOT_READY) {
+		cJSON_Delete(r);
+		r = wm_error("out of memory");
+	}
 	return r;
 }
 

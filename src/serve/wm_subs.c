@@ -261,6 +261,7 @@ void wm_close(struct client *cl)
 		cl->wm_more = false;
 		c->nwmore--;
 	}
+	wm_hash_forget(c->hasher, cl);	/* its job, if any, goes with it */
 	/* left with their asserter: told as abandoned (state_left() closes nothing) */
 	for (struct wm_assert *a; (a = owned_by(c, cl));)
 		state_left(c, a, NULL, true);

@@ -563,6 +563,39 @@ class WatchmanHostile(DaemonCase):
             for f in json.loads(line).get("files", []):
                 self.assertNotIn("uid", f, "stat data of root's file, through the link")
 
+    def test_content_sha1_is_computed_as_the_user_who_asks(self):
+        """content.sha1hex: the files' SHA-1s, cached; a file the asking user cannot read (a
+        root-only file in their own tree) gets an error, never its hash; a fifo never
+        blocks anybody."""
+        if not have_pywatchman():
+            self.skipTest("python3-pywatchman is not installed")
+        import hashlib
+        self.start(raw=False)
+        os.chmod(RUN_DIR, 0o755)
+        mine = os.path.join(self.tree, "mine")
+        os.mkdir(mine)
+        write(os.path.join(mine, "open.txt"), b"anyone may read this")
+        write(os.path.join(mine, "big.bin"), os.urandom(300000))
+        os.mkfifo(os.path.join(mine, "fifo"))
+        subprocess.run(["chown", "-R", "%d:%d" % (NOBODY, NOBODY), mine], check=True)
+        write(os.path.join(mine, "secret"), b"root only")     # root's, 0600
+        os.chmod(os.path.join(mine, "secret"), 0o600)
+        spec = {"fields": ["name", "content.sha1hex"], "expression": ["not", ["type", "d"]]}
+        cmd = [SYSTEM_PYTHON, "-c", CLIENT, self.sock, "bser",
+               json.dumps([["watch", mine], ["query", mine, spec], ["query", mine, spec]])]
+        p = subprocess.run(["setpriv", "--reuid", str(NOBODY), "--regid", str(NOBODY),
+                            "--clear-groups"] + cmd, capture_output=True, text=True, timeout=120)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        _, first, again = (json.loads(x) for x in p.stdout.splitlines())
+        for r in (first, again):    # the second from the cache
+            got = {f["name"]: f["content.sha1hex"] for f in r["files"]}
+            for n in ("open.txt", "big.bin"):
+                with open(os.path.join(mine, n), "rb") as fh:
+                    self.assertEqual(got[n], hashlib.sha1(fh.read()).hexdigest(), n)
+            self.assertIsNone(got["fifo"], "no regular file: null")
+            self.assertIn("error", got["secret"], "root's file, hashed for a user")
+        self.alive()
+
     def test_states_are_the_owners_and_their_config_too(self):
         if not have_pywatchman():
             self.skipTest("python3-pywatchman is not installed")
