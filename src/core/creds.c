@@ -293,23 +293,13 @@ int creds_open_dir(const char *path, struct stat *st)
 	return fd < 0 ? fd : dir_or_error(fd, st);
 }
 
-/* In the child: become @as, resolve, open, send the fd and the path back; never returns. */
-static void __attribute__((noreturn)) resolve_child(const struct vw_creds *as, const char *path,
-						   bool resolve, int sock)
+int creds_child_become(const struct vw_creds *as, int keep)
 {
-	char real[PATH_MAX], cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
-	struct stat st;
-	int fd, err = 0;
 	gid_t g[VW_GROUPS_MAX];
-	struct iovec iov[2];
-	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = 2 };
 
-	/* nothing of the daemon's but the socket back: not its maps, not other roots */
-	if (sock != 3 && dup2(sock, 3) < 0)
-		_exit(1);
-	sock = 3;
-	if (close_range(4, ~0u, 0) < 0)
-		for (int k = 4; k < 65536; k++)
+	/* nothing of the daemon's but fds up to @keep: not its maps, not other roots */
+	if (close_range((unsigned int)keep + 1, ~0u, 0) < 0)
+		for (int k = keep + 1; k < 65536; k++)
 			close(k);
 	mounts_forget();	/* its mountinfo fd was among them */
 	prctl(PR_SET_DUMPABLE, 0);	/* the daemon's memory: not for the user to read */
@@ -317,7 +307,25 @@ static void __attribute__((noreturn)) resolve_child(const struct vw_creds *as, c
 		g[i] = as->groups[i];
 	if (as->uid && (setgroups(as->ngroups, g) < 0 || setresgid(as->gid, as->gid, as->gid) < 0 ||
 			setresuid(as->uid, as->uid, as->uid) < 0))
-		err = EPERM;
+		return -EPERM;
+	return 0;
+}
+
+/* In the child: become @as, resolve, open, send the fd and the path back; never returns. */
+static void __attribute__((noreturn)) resolve_child(const struct vw_creds *as, const char *path,
+						   bool resolve, int sock)
+{
+	char real[PATH_MAX], cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
+	struct stat st;
+	int fd, err = 0;
+	struct iovec iov[2];
+	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = 2 };
+
+	/* the socket back as fd 3, and nothing else of the daemon's */
+	if (sock != 3 && dup2(sock, 3) < 0)
+		_exit(1);
+	sock = 3;
+	err = -creds_child_become(as, 3);
 	if (!err && resolve && !realpath(path, real))
 		err = errno;
 	else if (!err && !resolve && snprintf(real, sizeof(real), "%s", path) >= (int)sizeof(real))

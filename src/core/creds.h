@@ -68,6 +68,13 @@ int creds_statat(int dirfd, const char *name, dev_t dir_dev, bool fresh, struct 
 int creds_open_dir(const char *path, struct stat *st);
 
 /*
+ * In a child the daemon forked to act for a user: every fd above @keep is
+ * closed, the process is made undumpable, and it becomes @as (groups, gid,
+ * uid; root stays root). 0, or -EPERM when it could not become @as.
+ */
+int creds_child_become(const struct vw_creds *as, int keep);
+
+/*
  * realpath() of @path (when @resolve; else @path as it is) and
  * creds_open_dir() of the result, done as @as in a child process (a user's path may lead into their own FUSE filesystem whose
  * server never answers: that costs at most @timeout_ms, never the daemon's

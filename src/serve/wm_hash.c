@@ -3,12 +3,10 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -18,7 +16,6 @@
 #include <openssl/evp.h>
 
 #include "core/log.h"
-#include "core/mounts.h"
 #include "core/util.h"
 #include "serve/wm_hash.h"
 
@@ -217,19 +214,10 @@ static int on_answers(void *ctx, uint32_t events)
 /* In the child, as the user: each file's SHA-1, below the root (fd 4), to fd 3. */
 static void hash_child(const struct vw_creds *as, char *const *rels, size_t n)
 {
-	gid_t g[VW_GROUPS_MAX];
 	unsigned char buf[65536], md[EVP_MAX_MD_SIZE];
 	FILE *out;
 
-	if (close_range(5, ~0u, 0) < 0)
-		for (int k = 5; k < 65536; k++)
-			close(k);
-	mounts_forget();
-	prctl(PR_SET_DUMPABLE, 0);	/* the daemon's memory: not for the user to read */
-	for (uint32_t i = 0; i < as->ngroups; i++)
-		g[i] = as->groups[i];
-	if (as->uid && (setgroups(as->ngroups, g) < 0 || setresgid(as->gid, as->gid, as->gid) < 0 ||
-			setresuid(as->uid, as->uid, as->uid) < 0))
+	if (creds_child_become(as, 4) < 0)	/* the answers (3) and the root (4) kept */
 		_exit(1);
 	out = fdopen(3, "w");
 	if (!out)
