@@ -15,10 +15,9 @@ NODE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__
 SYSTEM_PYTHON = "/usr/bin/python3"
 NOBODY = 65534
 
-# Run a list of commands through pywatchman.client on one connection; print each answer (or the
-# error's text) as one JSON line. argv: socket, encoding ("bser" or "json"), commands (JSON).
-CLIENT = r"""
-import json, sys
+# What both client scripts start with: pywatchman's answers (bytes and all) as plain JSON.
+PRELUDE = r"""
+import json, os, sys, time
 import pywatchman
 
 def plain(v):
@@ -30,6 +29,11 @@ def plain(v):
         return [plain(x) for x in v]
     return v
 
+"""
+
+# Run a list of commands through pywatchman.client on one connection; print each answer (or the
+# error's text) as one JSON line. argv: socket, encoding ("bser" or "json"), commands (JSON).
+CLIENT = PRELUDE + r"""
 sock, enc, cmds = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 c = pywatchman.client(sockpath=sock, timeout=30, sendEncoding=enc, recvEncoding=enc)
 for cmd in cmds:
@@ -44,19 +48,7 @@ c.close()
 # A subscription, as jest's watcher and Mercurial hold one: argv: socket, root, a list of steps
 # (JSON): ["subscribe", name, spec] | ["write", path] | ["enter", state] | ["leave", state] |
 # ["expect", name, seconds] (print the next PDU of that subscription, or null after seconds).
-SUBSCRIBER = r"""
-import json, os, sys, time
-import pywatchman
-
-def plain(v):
-    if isinstance(v, bytes):
-        return v.decode("utf-8", "surrogateescape")
-    if isinstance(v, dict):
-        return {plain(k): plain(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [plain(x) for x in v]
-    return v
-
+SUBSCRIBER = PRELUDE + r"""
 sock, root, steps = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 c = pywatchman.client(sockpath=sock, timeout=30)
 other = pywatchman.client(sockpath=sock, timeout=30)    # states from another connection
