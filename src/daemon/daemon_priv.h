@@ -135,7 +135,7 @@ void rescan_crawl_file(void *ctx, const struct vw_project *p, const char *rel, i
 void rescan_change(void *ctx, const struct vw_rescan_change *c);
 /* A rescan begins, for @reason; its start line. */
 void rescan_announce(struct daemon *d, struct vw_project *p, const char *reason);
-/* Changes of @p were lost: rescan it now, or when the running (or a too recent) one is over. */
+/* @p must be crawled again (changes lost, rules changed): now, or after the running one. */
 void rescan_request(struct daemon *d, struct vw_project *p, const char *reason);
 void rescan_request_all(struct daemon *d, const char *reason);
 /* ...of @p and every project that holds it (VW_PROJECT_NONE or unknown: all). */

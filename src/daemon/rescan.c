@@ -183,11 +183,12 @@ static void start_rescan(struct daemon *d, struct vw_project *p, const char *rea
 	d->crawling = true;
 	p->rescan_owed = false;
 	rescan_announce(d, p, reason);
-	log_warnx("rescan: %s: changes were lost (%s); crawling it to report them", p->name,
-		  reason);
+	/* lost changes, or rules that now show other paths (a reload): the reason says which */
+	log_warnx("rescan: %s (%s): crawling it to report what changed", p->name, reason);
 }
 
-/* Records of @p were lost: rescan it now, or when the running (or a too recent) one is over. */
+/* @p must be crawled again (records lost, its rules changed): now, or when the running (or a
+ * too recent) one is over. */
 void rescan_request(struct daemon *d, struct vw_project *p, const char *reason)
 {
 	if (p->gone || !d->state)
